@@ -1,0 +1,150 @@
+import datetime
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+# Roles as the policies name them. A person may hold several (a headteacher who is also the DSL).
+ROLE_CHOICES = [
+    ("headteacher", "Headteacher"),
+    ("deputy_headteacher", "Deputy headteacher"),
+    ("dsl", "Designated safeguarding lead"),
+    ("business_manager", "School business manager"),
+    ("office", "School office"),
+    ("attendance_officer", "Attendance officer"),
+    ("teacher", "Teacher"),
+    ("family_support", "Family support worker"),
+]
+ROLES = [r for r, _ in ROLE_CHOICES]
+ROLE_LABELS = dict(ROLE_CHOICES)
+
+uk_mobile = RegexValidator(
+    r"^(\+44\s?7\d{3}|\(?07\d{3}\)?)\s?\d{3}\s?\d{3}$",
+    "Enter a UK mobile number, e.g. 07700 900123 or +44 7700 900123.",
+)
+
+
+class StaffMemberQuerySet(models.QuerySet):
+    def with_role(self, role):
+        return self.filter(roles__role=role)
+
+    def active(self):
+        return self.filter(active=True)
+
+
+class StaffMember(models.Model):
+    """A person on a school's staff register. The register is what the policies ask the
+    school to hold: mobile number, vehicle, vetting and training (e.g. C 2.3, C 2.9, C 5.1)."""
+
+    school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="staff")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="staff_memberships"
+    )
+    full_name = models.CharField(max_length=200)
+    job_title = models.CharField(max_length=200, blank=True)
+    mobile = models.CharField(max_length=20, blank=True, validators=[uk_mobile])
+    email = models.EmailField(blank=True)
+    appearance = models.TextField(blank=True, help_text="A short description the police could use to recognise this person.")
+    trained_home_visitor = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+
+    objects = StaffMemberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["full_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "user"], name="one_staff_record_per_user_per_school"),
+        ]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def role_names(self):
+        return sorted(r.role for r in self.roles.all())
+
+    def has_role(self, *roles):
+        return any(r.role in roles for r in self.roles.all())
+
+    def current_dbs(self):
+        return self.dbs_checks.order_by("-issued_on").first()
+
+    def current_vehicle(self):
+        return self.vehicles.filter(active=True).order_by("-id").first()
+
+
+class StaffRole(models.Model):
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="roles")
+    role = models.CharField(max_length=30, choices=ROLE_CHOICES)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["staff", "role"], name="unique_staff_role")]
+
+    def __str__(self):
+        return ROLE_LABELS.get(self.role, self.role)
+
+
+class DbsCheck(models.Model):
+    class Level(models.TextChoices):
+        BASIC = "basic", "Basic"
+        STANDARD = "standard", "Standard"
+        ENHANCED = "enhanced", "Enhanced"
+
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="dbs_checks")
+    level = models.CharField(max_length=10, choices=Level.choices)
+    barred_list_checked = models.BooleanField(default=False)
+    certificate_number = models.CharField(max_length=20, blank=True)
+    issued_on = models.DateField()
+    update_service = models.BooleanField(default=False, help_text="Subscribed to the DBS update service")
+
+    class Meta:
+        ordering = ["-issued_on"]
+
+    def recheck_due_on(self, months=36):
+        return _add_months(self.issued_on, months)
+
+
+class Training(models.Model):
+    class Course(models.TextChoices):
+        HOME_VISITING = "home_visiting", "Home visiting"
+        VIOLENCE_PREVENTION = "violence_prevention", "Prevention of violence"
+        CONFLICT_MANAGEMENT = "conflict_management", "Conflict management"
+        CULTURAL_AWARENESS = "cultural_awareness", "Cultural awareness"
+        DIVERSITY = "diversity", "Diversity and racial equality"
+        FIRST_AID = "first_aid", "First aid"
+        SAFEGUARDING = "safeguarding", "Safeguarding"
+        ATTENDANCE = "attendance", "Attendance and early help"
+        LONE_WORKING = "lone_working", "Lone working"
+
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="training")
+    course = models.CharField(max_length=30, choices=Course.choices)
+    completed_on = models.DateField()
+    expires_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-completed_on"]
+
+
+class Vehicle(models.Model):
+    """Make, model, colour and registration are what the police ask for (C 2.9, P §4¶9, Pr 2.6, H §3¶10)."""
+
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="vehicles")
+    make = models.CharField(max_length=50)
+    model = models.CharField(max_length=50)
+    colour = models.CharField(max_length=30)
+    registration = models.CharField(max_length=10)
+    insurance_expires_on = models.DateField(null=True, blank=True)
+    business_use_cover = models.BooleanField(default=True)
+    active = models.BooleanField(default=True)
+
+    def __str__(self):
+        return f"{self.colour} {self.make} {self.model} ({self.registration})"
+
+
+def _add_months(day: datetime.date, months: int) -> datetime.date:
+    month = day.month - 1 + months
+    year = day.year + month // 12
+    month = month % 12 + 1
+    import calendar
+
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

@@ -1,0 +1,30 @@
+from django.conf import settings
+from django.db import models
+
+
+class SchoolPolicy(models.Model):
+    """One version of a school's policy file. Versions are never edited: a change is a new
+    version, and a visit keeps the version it was approved under."""
+
+    school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="policy_versions")
+    version = models.PositiveIntegerField()
+    source_name = models.CharField(max_length=200, help_text="The preset name or the uploaded file's name")
+    toml_text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["school", "-version"]
+        constraints = [models.UniqueConstraint(fields=["school", "version"], name="unique_policy_version")]
+
+    def __str__(self):
+        return f"{self.school} policy v{self.version} ({self.source_name})"
+
+    def load(self):
+        """The parsed, validated policy (see policies.engine)."""
+        from .engine import Policy
+
+        cached = getattr(self, "_loaded", None)
+        if cached is None:
+            cached = self._loaded = Policy.from_toml(self.toml_text, source=f"{self.source_name} (v{self.version})")
+        return cached

@@ -1,0 +1,77 @@
+from django.db import models
+from django.utils import timezone
+
+
+class RiskAssessment(models.Model):
+    """A home-visit assessment (about a household) or a lone-working assessment (about one
+    member of staff working alone). It is current until a risk is recorded after its last review."""
+
+    class Kind(models.TextChoices):
+        HOME_VISIT = "home_visit", "Home visit"
+        LONE_WORKING = "lone_working", "Lone working"
+
+    school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="risk_assessments")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    pupil = models.ForeignKey("pupils.Pupil", null=True, blank=True, on_delete=models.CASCADE, related_name="risk_assessments")
+    staff = models.ForeignKey(
+        "people.StaffMember", null=True, blank=True, on_delete=models.CASCADE, related_name="lone_working_assessments"
+    )
+    author = models.ForeignKey("people.StaffMember", on_delete=models.PROTECT, related_name="authored_assessments")
+    assessed_on = models.DateField()
+    reviewed_at = models.DateTimeField(help_text="When it was written or last reviewed")
+    summary = models.TextField(blank=True)
+    safe_word_recorded = models.BooleanField(default=False, help_text="H: safe word recorded on the lone-working RA")
+
+    class Meta:
+        ordering = ["-reviewed_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} RA {self.assessed_on}"
+
+    def new_risks(self):
+        """Household notes recording a risk after this assessment was last reviewed."""
+        if self.kind != self.Kind.HOME_VISIT or self.pupil_id is None:
+            return []
+        return [n for n in self.pupil.household_notes.filter(recorded_at__gt=self.reviewed_at) if n.is_risk]
+
+    @property
+    def is_stale(self):
+        return bool(self.new_risks())
+
+    @property
+    def highest_risk(self):
+        levels = [h.risk_level for h in self.hazards.all()]
+        order = ["low", "medium", "high", "very high"]
+        return max(levels, key=order.index) if levels else None
+
+    def mark_reviewed(self, when=None):
+        self.reviewed_at = when or timezone.now()
+        self.save(update_fields=["reviewed_at"])
+
+
+class Hazard(models.Model):
+    """One row of the assessment: severity × likelihood gives the risk level (H annex template)."""
+
+    SCALE = [(1, "1 — very low"), (2, "2 — low"), (3, "3 — moderate"), (4, "4 — high"), (5, "5 — very high")]
+
+    assessment = models.ForeignKey(RiskAssessment, on_delete=models.CASCADE, related_name="hazards")
+    hazard = models.CharField(max_length=200)
+    people_at_risk = models.CharField(max_length=200, blank=True)
+    severity = models.PositiveSmallIntegerField(choices=SCALE)
+    likelihood = models.PositiveSmallIntegerField(choices=SCALE)
+    controls = models.TextField(blank=True)
+
+    @property
+    def score(self):
+        return self.severity * self.likelihood
+
+    @property
+    def risk_level(self):
+        score = self.score
+        if score >= 15:
+            return "very high"
+        if score >= 10:
+            return "high"
+        if score >= 5:
+            return "medium"
+        return "low"
