@@ -1,0 +1,31 @@
+from django.contrib import admin
+
+from .models import DbsCheck, StaffMember, StaffRole, Training, Vehicle
+
+
+class RoleInline(admin.TabularInline):
+    model = StaffRole
+    extra = 1
+
+
+class DbsInline(admin.TabularInline):
+    model = DbsCheck
+    extra = 0
+
+
+class TrainingInline(admin.TabularInline):
+    model = Training
+    extra = 0
+
+
+class VehicleInline(admin.TabularInline):
+    model = Vehicle
+    extra = 0
+
+
+@admin.register(StaffMember)
+class StaffMemberAdmin(admin.ModelAdmin):
+    list_display = ["full_name", "school", "job_title", "mobile", "active"]
+    list_filter = ["school", "active", "roles__role"]
+    search_fields = ["full_name", "email"]
+    inlines = [RoleInline, DbsInline, TrainingInline, VehicleInline]

@@ -1,0 +1,13 @@
+from django.contrib import admin
+
+from .models import SchoolPolicy
+
+
+@admin.register(SchoolPolicy)
+class SchoolPolicyAdmin(admin.ModelAdmin):
+    list_display = ["school", "version", "source_name", "created_at"]
+    list_filter = ["school"]
+
+    # Versions are never edited: a change is a new version (set_policy).
+    def has_change_permission(self, request, obj=None):
+        return False

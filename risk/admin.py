@@ -1,0 +1,15 @@
+from django.contrib import admin
+
+from .models import Hazard, RiskAssessment
+
+
+class HazardInline(admin.TabularInline):
+    model = Hazard
+    extra = 0
+
+
+@admin.register(RiskAssessment)
+class RiskAssessmentAdmin(admin.ModelAdmin):
+    list_display = ["kind", "school", "pupil", "staff", "author", "assessed_on"]
+    list_filter = ["school", "kind"]
+    inlines = [HazardInline]

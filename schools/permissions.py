@@ -1,0 +1,53 @@
+"""What each role may do, in one place. Views, the API and the visit services all ask
+`can(staff, action, obj)`; nothing else decides. docs/permissions.md is this table in words.
+
+Who approves a visit is not fixed here: it is whatever the school's policy names
+(`approval.approvers`), checked in visits.services when the visit is approved."""
+
+LEADERS = {"headteacher", "deputy_headteacher"}
+VISITORS = {"attendance_officer", "teacher", "family_support", "dsl", "headteacher", "deputy_headteacher"}
+
+# action -> roles that may do it (any one of them is enough)
+ROLE_MATRIX = {
+    "visit.view": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office",
+                   "attendance_officer", "teacher", "family_support"},
+    "visit.propose": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer", "teacher", "family_support"},
+    "visit.approve": {"headteacher", "deputy_headteacher"},  # narrowed further by the policy's approvers
+    "visit.decline": {"headteacher", "deputy_headteacher"},
+    "visit.override": {"headteacher"},
+    "visit.schedule": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher", "family_support"},
+    "visit.withdraw": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer", "teacher", "family_support"},
+    "visit.cancel": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher", "family_support"},
+    "visitlist.create": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "business_manager"},
+    "visitlist.sign": {"headteacher"},
+    "pupil.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher", "family_support"},
+    "staff.view_register": {"headteacher", "deputy_headteacher", "business_manager", "office", "dsl"},
+    "staff.edit": {"headteacher", "business_manager"},
+    "risk.edit": {"headteacher", "deputy_headteacher", "business_manager", "dsl"},
+    "policy.view": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office",
+                    "attendance_officer", "teacher", "family_support"},
+    "policy.change": {"headteacher", "business_manager"},
+    "audit.view": {"headteacher", "dsl"},
+}
+
+# Who may act on a visit besides the roles above: the proposer may withdraw their own
+# proposal; staff on the visit may record its appointment and cancel it.
+OWN_VISIT_ACTIONS = {"visit.withdraw", "visit.schedule", "visit.cancel"}
+
+
+def can(staff, action, obj=None):
+    """May this staff record do `action` (on `obj`, which must belong to the same school)?"""
+    if staff is None or not staff.active:
+        return False
+    if action not in ROLE_MATRIX:
+        raise KeyError(f"unknown action {action!r}")
+    if obj is not None and getattr(obj, "school_id", staff.school_id) != staff.school_id:
+        return False
+    roles = set(staff.role_names)
+    if not roles & ROLE_MATRIX[action]:
+        return False
+    if obj is not None and action in OWN_VISIT_ACTIONS and not roles & (LEADERS | {"office", "dsl"}):
+        # Ordinary visiting staff act only on visits they proposed or are on.
+        on_visit = obj.assignments.filter(staff=staff).exists() if hasattr(obj, "assignments") else False
+        return on_visit or getattr(obj, "proposed_by_id", None) == staff.pk
+    return True
