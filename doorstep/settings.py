@@ -110,6 +110,7 @@ elif os.environ.get("DOORSTEP_DB") == "postgres":
         }
     }
 else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its directory
     DATABASES = {"default": dj_database_url.parse(_default_sqlite)}
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -2,8 +2,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from schools import views as schools_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("risk/", include("risk.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", schools_views.home, name="home"),
+    path("school/switch/", schools_views.switch_school, name="switch_school"),
+    path("visits/", include("visits.urls")),
+    path("pupils/", include("pupils.urls")),
+    path("staff/", include("people.urls")),
+    path("policy/", include("policies.urls")),
 ]

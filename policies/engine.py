@@ -26,4 +26,14 @@ INTERFACE (other modules rely on exactly these names):
         stage "approve": rules that only have to be met before the visit is scheduled
                          (appointment, signed visit list, risk assessments) are reported as "warn".
         stage "propose": nothing blocks; every finding is reported as "warn".
+
+The format is policies.schema (docs/policy-format.md); plans and rules are policies.rules
+(docs/plan-format.md); `doorstep policy gaps` is policies.gaps.
 """
+from .rules import Evaluation, Finding, Plan, PlanError, STAGES, evaluate
+from .schema import KEYS, PRESETS, RULE_IDS, RULES, Policy, PolicyError, load_policy
+
+__all__ = [
+    "PRESETS", "PolicyError", "Policy", "load_policy", "PlanError", "Plan", "Finding", "Evaluation", "evaluate",
+    "STAGES", "KEYS", "RULES", "RULE_IDS",
+]

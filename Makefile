@@ -1,0 +1,149 @@
+# Doorstep: two set-up commands.
+#
+#   make run    build the environment, load the demo school and start Doorstep on
+#               http://127.0.0.1:8000 (SQLite in var/; run it again and it reuses what exists)
+#   make test   install what the tests need, then run the whole suite on SQLite and on PostgreSQL
+#
+# Variables you may set:
+#   DOORSTEP_TEST_DATABASE_URL   run the PostgreSQL pass against this server instead of a
+#                                throwaway pg_virtualenv cluster
+#   DOORSTEP_REQUIRE_POSTGRES=1  a PostgreSQL pass that cannot happen is a failure, not a skip
+#   PYTEST_ARGS                  extra pytest arguments, e.g. PYTEST_ARGS="-k policy -x"
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON     ?= python3
+VENV       := $(CURDIR)/.venv
+PY         := $(VENV)/bin/python
+DOORSTEP   := $(VENV)/bin/doorstep
+STAMP_BASE := $(VENV)/.installed
+STAMP_DEV  := $(VENV)/.installed-dev
+PIP        := $(PY) -m pip install --disable-pip-version-check --quiet
+
+HOST       ?= 127.0.0.1
+PORT       ?= 8000
+PG_VERSION ?= $(or $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1),15)
+PYTEST_ARGS ?=
+
+# What the tests need from Debian: Chromium for the browser tests, poppler for looking at
+# PDFs, the WeasyPrint libraries, a font, and PostgreSQL for the second pass.
+APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+
+# `make run` always uses the embedded SQLite database in var/ with production-like settings:
+# DEBUG off, static files collected and served by WhiteNoise.
+RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
+	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
+
+.PHONY: help run test test-sqlite test-postgres deps bench clean-venv
+
+help:
+	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
+	@echo "make test   run the whole test suite on SQLite, then on PostgreSQL"
+
+# --- environment -------------------------------------------------------------------------
+# Reinstall only when pyproject.toml is newer than the stamp. The dev install also
+# satisfies `make run`, so it refreshes both stamps.
+
+$(PY):
+	@echo "==> Creating the virtual environment in $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP_BASE): pyproject.toml | $(PY)
+	@echo "==> Installing Doorstep into $(VENV) (about 30 s the first time)"
+	@start=$$SECONDS; $(PIP) -e . 2>&1 | { grep -v "is ignored" || true; }; \
+	  echo "    installed in $$((SECONDS - start)) s"
+	@touch $@
+
+$(STAMP_DEV): pyproject.toml | $(PY)
+	@echo "==> Installing Doorstep and its test tools into $(VENV) (about 30 s the first time)"
+	@start=$$SECONDS; $(PIP) -e '.[dev]' 2>&1 | { grep -v "is ignored" || true; }; \
+	  echo "    installed in $$((SECONDS - start)) s"
+	@touch $(STAMP_BASE) $@
+
+clean-venv:
+	rm -rf $(VENV)
+
+# --- make run ----------------------------------------------------------------------------
+
+run: $(STAMP_BASE)
+	@mkdir -p var
+	@echo "==> Migrating the SQLite database (var/doorstep.sqlite3)"
+	@$(RUN_ENV) $(DOORSTEP) migrate --noinput -v 0
+	@echo "==> Loading the demo school"
+	@$(RUN_ENV) $(DOORSTEP) load_demo
+	@echo "==> Collecting static files"
+	@$(RUN_ENV) $(DOORSTEP) collectstatic --noinput -v 0
+	@echo
+	@echo "==> Starting Doorstep on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@$(RUN_ENV) $(DOORSTEP) start --bind $(HOST):$(PORT)
+
+# --- make test ---------------------------------------------------------------------------
+
+# Debian packages: checked with dpkg/command -v first, so that an installed machine needs
+# no network and no apt-get at all; `apt-get update` runs once, only when something is missing.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$${DOORSTEP_TEST_DATABASE_URL:-}" ] && ! command -v pg_virtualenv >/dev/null 2>&1; then \
+	  missing="$$missing postgresql postgresql-common"; fi; \
+	if [ -z "$$missing" ]; then echo "==> System packages: all present"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1 || [ "$$(id -u)" != 0 ]; then \
+	  echo "==> Missing system packages:$$missing"; \
+	  echo "    (not Debian or not root: install them yourself; carrying on)"; exit 0; fi; \
+	echo "==> Installing system packages:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq; \
+	apt-get install -y -qq --no-install-recommends $$missing </dev/null
+
+# Both passes always run, so one report shows both databases; either failing fails make.
+test: deps $(STAMP_DEV)
+	@failed=""; \
+	$(MAKE) --no-print-directory test-sqlite || failed="$$failed SQLite"; \
+	$(MAKE) --no-print-directory test-postgres || failed="$$failed PostgreSQL"; \
+	echo; \
+	if [ -n "$$failed" ]; then echo "==> make test FAILED on:$$failed"; exit 1; fi; \
+	echo "==> make test passed (SQLite, then PostgreSQL unless SKIPPED above)"
+
+# Exit code 5 (no tests collected) is a failure like any other non-zero code.
+run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
+
+test-sqlite: $(STAMP_DEV)
+	@echo; echo "==> Tests on SQLite"
+	@start=$$SECONDS; \
+	( $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=sqlite DOORSTEP_EXPECT_DB=sqlite) ) \
+	  || { rc=$$?; echo "==> SQLite run FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
+	echo "==> SQLite run passed in $$((SECONDS - start)) s"
+
+# PostgreSQL: DOORSTEP_TEST_DATABASE_URL when set, otherwise a throwaway cluster made by
+# pg_virtualenv (it exports PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, which settings read
+# when DOORSTEP_DB=postgres). A marker file tells "the cluster never came up" apart from
+# "the tests failed": only the first may be skipped, and not with DOORSTEP_REQUIRE_POSTGRES=1.
+test-postgres: $(STAMP_DEV)
+	@echo; echo "==> Tests on PostgreSQL"
+	@start=$$SECONDS; \
+	skip() { \
+	  if [ "$${DOORSTEP_REQUIRE_POSTGRES:-0}" = 1 ]; then \
+	    echo "==> FAILED: PostgreSQL run impossible ($$1) and DOORSTEP_REQUIRE_POSTGRES=1"; exit 1; fi; \
+	  echo; echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	  echo "!!! SKIPPED: the PostgreSQL test run did not happen: $$1"; \
+	  echo "!!! Set DOORSTEP_TEST_DATABASE_URL, or install postgresql (pg_virtualenv)."; \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; echo; exit 0; }; \
+	if [ -n "$${DOORSTEP_TEST_DATABASE_URL:-}" ]; then \
+	  echo "    on DOORSTEP_TEST_DATABASE_URL"; \
+	  ( $(call run_pytest,env DATABASE_URL="$$DOORSTEP_TEST_DATABASE_URL" DOORSTEP_EXPECT_DB=postgresql) ) \
+	    || { rc=$$?; echo "==> PostgreSQL run FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
+	else \
+	  command -v pg_virtualenv >/dev/null 2>&1 || skip "pg_virtualenv is not installed"; \
+	  marker=$$(mktemp); rm -f "$$marker"; \
+	  echo "    in a throwaway PostgreSQL $(PG_VERSION) cluster (pg_virtualenv)"; \
+	  rc=0; pg_virtualenv -v $(PG_VERSION) bash -c 'touch "$$0"; $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=postgres DOORSTEP_EXPECT_DB=postgresql)' "$$marker" </dev/null || rc=$$?; \
+	  if [ ! -e "$$marker" ]; then skip "pg_virtualenv could not create a cluster (exit $$rc)"; fi; \
+	  rm -f "$$marker"; \
+	  if [ $$rc -ne 0 ]; then echo "==> PostgreSQL run FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; fi; \
+	fi; \
+	echo "==> PostgreSQL run passed in $$((SECONDS - start)) s"
+
+bench:
+	@echo "no benchmarks yet"

@@ -1,0 +1,93 @@
+"""Writing the audit trail: who did what, when and why.
+
+Everything that changes a visit (and anything else worth answering for later) calls
+`record()` inside the same transaction as the change, so the trail and the data cannot
+disagree: if the change rolls back, so does its entry."""
+import json
+
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+from .models import AuditEntry
+
+SUMMARY_LENGTH = AuditEntry._meta.get_field("summary").max_length
+
+
+def _actor(actor):
+    """(user, display name) for a StaffMember, a User or None (Doorstep itself)."""
+    if actor is None:
+        return None, "Doorstep"
+    if isinstance(actor, get_user_model()):
+        return actor, (actor.get_full_name() or actor.get_username())
+    # A StaffMember: the person's name on the register is what a headteacher recognises.
+    user = getattr(actor, "user", None)
+    name = getattr(actor, "full_name", "") or (user.get_full_name() or user.get_username() if user else str(actor))
+    return user, name
+
+
+def _school_of(obj):
+    if obj is None:
+        return None
+    from schools.models import School
+
+    if isinstance(obj, School):
+        return obj
+    return getattr(obj, "school", None)
+
+
+def _object_ref(obj):
+    if obj is None:
+        return "", ""
+    if isinstance(obj, models.Model):
+        return obj._meta.label_lower, str(obj.pk)  # e.g. "visits.visit", "42"
+    return type(obj).__name__.lower(), str(getattr(obj, "pk", "") or "")
+
+
+def client_ip(request):
+    """The address the request came from. Behind a proxy, the proxy is expected to set
+    REMOTE_ADDR (e.g. gunicorn's forwarded_allow_ips); X-Forwarded-For is not trusted here."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _jsonable(data):
+    # Dates, decimals and UUIDs become strings now, so what is stored is what is read back.
+    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+
+
+def record(*, actor, school, action, obj, summary, reason="", data=None, request=None) -> AuditEntry:
+    """Append one entry to the audit trail and return it.
+
+    actor    a StaffMember, a User, or None when Doorstep acts by itself
+    school   the school the entry belongs to (defaults to obj.school)
+    action   a dotted verb, e.g. "visit.approved"
+    obj      the model instance acted on
+    summary  one line for a headteacher; reason: the person's own words, if any
+    data     anything else worth keeping (e.g. the findings at that moment); stored as JSON
+    """
+    user, name = _actor(actor)
+    object_type, object_id = _object_ref(obj)
+    if len(summary) > SUMMARY_LENGTH:
+        summary = summary[: SUMMARY_LENGTH - 1] + "…"
+    return AuditEntry.objects.create(
+        school=school if school is not None else _school_of(obj),
+        at=timezone.now(),
+        actor=user,
+        actor_name=name[:200],
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        summary=summary,
+        reason=reason or "",
+        data=_jsonable(data),
+        ip_address=client_ip(request),
+    )
+
+
+def history(obj):
+    """The entries about one object, newest first."""
+    object_type, object_id = _object_ref(obj)
+    return AuditEntry.objects.filter(object_type=object_type, object_id=object_id)

@@ -1,0 +1,73 @@
+import datetime
+
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from schools.permissions import VISITORS
+from schools.views import require, staff_required
+
+from .models import DbsCheck, StaffMember
+
+SOON = datetime.timedelta(days=30)
+
+
+def _status(due, today):
+    """'expired', 'soon' (within 30 days) or 'ok' for a date something must be renewed by."""
+    if due is None:
+        return None
+    if due < today:
+        return "expired"
+    if due <= today + SOON:
+        return "soon"
+    return "ok"
+
+
+def _register_row(staff, today):
+    dbs = staff.dbs_checks.all()[0] if staff.dbs_checks.all() else None
+    vehicles = [v for v in staff.vehicles.all() if v.active]
+    vehicle = vehicles[-1] if vehicles else None
+    recheck = dbs.recheck_due_on() if dbs else None
+    training = list(staff.training.all())
+    row = {
+        "staff": staff,
+        "dbs": dbs,
+        "dbs_recheck": recheck,
+        "dbs_status": _status(recheck, today),
+        "dbs_enhanced_barred": bool(dbs and dbs.level == DbsCheck.Level.ENHANCED and dbs.barred_list_checked),
+        "vehicle": vehicle,
+        "insurance_status": _status(vehicle.insurance_expires_on, today) if vehicle else None,
+        "training": [(t, _status(t.expires_on, today)) for t in training],
+    }
+    row["flagged"] = row["dbs_status"] in ("expired", "soon") or row["insurance_status"] in ("expired", "soon") or (not dbs and staff.has_role(*VISITORS))
+    return row
+
+
+@staff_required
+def register(request):
+    me = request.staff
+    require(me, "staff.view_register")
+    today = timezone.localdate()
+    staff = (
+        StaffMember.objects.filter(school=me.school)
+        .prefetch_related("roles", "dbs_checks", "vehicles", "training")
+        .order_by("-active", "full_name")
+    )
+    rows = [_register_row(s, today) for s in staff]
+    return render(request, "people/register.html", {
+        "nav": "staff", "rows": rows, "today": today,
+        "attention": [r for r in rows if r["flagged"] and r["staff"].active],
+    })
+
+
+@staff_required
+def staff_detail(request, pk):
+    me = request.staff
+    require(me, "staff.view_register")
+    staff = get_object_or_404(
+        StaffMember.objects.prefetch_related("roles", "dbs_checks", "vehicles", "training"), pk=pk, school=me.school,
+    )
+    today = timezone.localdate()
+    return render(request, "people/staff_detail.html", {
+        "nav": "staff", "row": _register_row(staff, today), "dbs_checks": staff.dbs_checks.all(),
+        "vehicles": staff.vehicles.all(),
+    })

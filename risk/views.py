@@ -1,0 +1,121 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from audit.services import record
+from pupils.models import Pupil
+from schools.access import current_staff
+from schools.permissions import can
+
+from .forms import HazardFormSet, HouseholdNoteForm, RiskAssessmentForm
+from .models import RiskAssessment
+
+
+def _staff_or_403(request, action):
+    me = current_staff(request)
+    if not can(me, action):
+        raise PermissionDenied("Your role does not allow this.")
+    return me
+
+
+def _author_rule(school):
+    """Who the school's policy says writes risk assessments (C 2.5: business manager; P §4¶4: headteacher)."""
+    policy_version = school.current_policy()
+    if policy_version is None:
+        return None
+    policy = policy_version.load()
+    try:
+        return {"value": policy.value("risk_assessment.author_role"), "clause": policy.clause("risk_assessment.author_role")}
+    except KeyError:
+        return None
+
+
+@login_required
+def assessment_list(request):
+    me = _staff_or_403(request, "pupil.view")
+    assessments = (
+        RiskAssessment.objects.filter(school=me.school)
+        .select_related("pupil", "staff", "author")
+        .prefetch_related("hazards", "pupil__household_notes")
+    )
+    return render(request, "risk/list.html", {"assessments": assessments, "can_edit": can(me, "risk.edit")})
+
+
+@login_required
+def assessment_detail(request, pk):
+    me = _staff_or_403(request, "pupil.view")
+    ra = get_object_or_404(RiskAssessment.objects.select_related("pupil", "staff", "author"), pk=pk, school=me.school)
+    return render(request, "risk/detail.html", {"ra": ra, "can_edit": can(me, "risk.edit"), "new_risks": ra.new_risks()})
+
+
+@login_required
+def assessment_new(request):
+    me = _staff_or_403(request, "risk.edit")
+    initial = {"assessed_on": timezone.localdate(), "kind": request.GET.get("kind", "home_visit")}
+    if request.GET.get("pupil"):
+        initial["pupil"] = request.GET["pupil"]
+    form = RiskAssessmentForm(request.POST or None, school=me.school, initial=initial)
+    formset = HazardFormSet(request.POST or None, prefix="hazards")
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        with transaction.atomic():
+            ra = form.save(commit=False)
+            ra.school = me.school
+            ra.author = me
+            ra.reviewed_at = timezone.now()
+            ra.save()
+            formset.instance = ra
+            formset.save()
+            record(actor=me, school=me.school, action="risk.create", obj=ra,
+                   summary=f"Wrote a {ra.get_kind_display().lower()} risk assessment ({ra.highest_risk or 'no'} risk)")
+        messages.success(request, "Risk assessment saved.")
+        return redirect("risk:detail", pk=ra.pk)
+    return render(request, "risk/form.html", {"form": form, "formset": formset, "author_rule": _author_rule(me.school)})
+
+
+@login_required
+@require_POST
+def assessment_review(request, pk):
+    me = _staff_or_403(request, "risk.edit")
+    with transaction.atomic():
+        ra = get_object_or_404(RiskAssessment.objects.select_for_update(), pk=pk, school=me.school)
+        new_risks = [n.text for n in ra.new_risks()]
+        ra.mark_reviewed()
+        record(actor=me, school=me.school, action="risk.review", obj=ra,
+               summary="Reviewed the risk assessment", data={"new_risks_considered": new_risks})
+    messages.success(request, "Marked as reviewed: the assessment is current again.")
+    return redirect("risk:detail", pk=ra.pk)
+
+
+@login_required
+def household_note_new(request, pupil_pk):
+    me = _staff_or_403(request, "pupil.view")
+    pupil = get_object_or_404(Pupil, pk=pupil_pk, school=me.school)
+    form = HouseholdNoteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            note = form.save(commit=False)
+            note.pupil = pupil
+            note.recorded_by = request.user
+            note.recorded_at = timezone.now()
+            note.save()
+            record(actor=me, school=me.school, action="household.note", obj=note,
+                   summary=f"Recorded a household note ({note.get_kind_display()})")
+        if note.is_risk:
+            messages.warning(request, "Risk recorded. This home's risk assessment is now out of date until it is reviewed.")
+        else:
+            messages.success(request, "Note recorded.")
+        return redirect("risk:note_new", pupil_pk=pupil.pk) if "another" in request.POST else redirect(_pupil_url(pupil))
+    return render(request, "risk/note_form.html", {"form": form, "pupil": pupil})
+
+
+def _pupil_url(pupil):
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("pupils:detail", args=[pupil.pk])
+    except NoReverseMatch:
+        return reverse("risk:list")

@@ -1,0 +1,224 @@
+"""The set-up an operator relies on: the demo school, set_policy, settings from the
+environment, and `doorstep start` stopping everything it started."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from io import StringIO
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from attendance.models import attendance_summary
+from audit.models import AuditEntry
+from people.models import ROLES, StaffMember
+from policies.models import SchoolPolicy
+from pupils.models import Pupil
+from pupils.upn import upn_problem
+from schools.management.commands.load_demo import DEMO_PASSWORD, STAFF, TRUST_NAME
+from schools.models import School
+from visits.models import Visit
+
+EVERY_STATE = {"proposed", "approved", "declined", "scheduled", "withdrawn", "cancelled"}
+
+
+def row_counts():
+    return {m._meta.label: m._default_manager.count() for m in apps.get_models()}
+
+
+@pytest.fixture
+def demo(db):
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+class TestLoadDemo:
+    def test_a_second_run_changes_nothing_and_says_so(self, demo):
+        before = row_counts()
+        out = StringIO()
+        call_command("load_demo", stdout=out)
+        assert row_counts() == before
+        assert "already loaded" in out.getvalue()
+
+    def test_it_prints_every_sign_in_with_the_demo_password(self, demo):
+        assert DEMO_PASSWORD in demo
+        for people in STAFF.values():
+            for person in people:
+                assert person["username"] in demo
+
+    def test_every_demo_user_can_sign_in_with_the_demo_password(self, demo):
+        usernames = [p["username"] for people in STAFF.values() for p in people]
+        users = get_user_model().objects.filter(username__in=usernames)
+        assert users.count() == len(usernames)
+        assert all(u.check_password(DEMO_PASSWORD) for u in users)
+
+    def test_each_school_has_staff_in_every_role(self, demo):
+        schools = School.objects.filter(trust__name=TRUST_NAME)
+        assert schools.count() == 2
+        for school in schools:
+            roles = set(StaffMember.objects.filter(school=school).values_list("roles__role", flat=True))
+            assert roles >= set(ROLES), f"{school} lacks {set(ROLES) - roles}"
+
+    def test_the_two_schools_run_on_different_policies(self, demo):
+        policies = {p.school.name: p for p in SchoolPolicy.objects.select_related("school")}
+        assert policies["Coteford Junior School"].source_name == "coteford"
+        assert policies["Potton Primary School"].source_name == "potton"
+        for policy in policies.values():
+            policy.load()  # the stored text is a valid policy
+
+    def test_visits_exist_in_every_state_and_have_an_audit_trail(self, demo):
+        for school in School.objects.filter(trust__name=TRUST_NAME):
+            states = set(Visit.objects.filter(school=school).values_list("state", flat=True))
+            assert states >= EVERY_STATE, f"{school} lacks {EVERY_STATE - states}"
+        for visit in Visit.objects.all():
+            assert AuditEntry.objects.filter(object_id=str(visit.pk)).exists(), visit
+
+    def test_every_upn_is_valid_and_each_school_has_about_thirty_pupils(self, demo):
+        for school in School.objects.all():
+            assert 25 <= school.pupils.count() <= 40
+        for pupil in Pupil.objects.all():
+            assert upn_problem(pupil.upn) is None, pupil.upn
+            pupil.full_clean()
+
+    def test_attendance_has_pupils_below_ninety_and_below_seventy_percent(self, demo):
+        percents = []
+        for pupil in Pupil.objects.prefetch_related("attendance_marks"):
+            percents.append(attendance_summary(m.code for m in pupil.attendance_marks.all())["percent"])
+        assert sum(p < 90 for p in percents) >= 6
+        assert sum(p < 70 for p in percents) >= 2
+        assert sum(p >= 95 for p in percents) >= 20
+
+    def test_the_register_has_the_problems_a_headteacher_should_see(self, demo):
+        from people.models import DbsCheck, Vehicle
+        from risk.models import RiskAssessment
+
+        assert DbsCheck.objects.filter(barred_list_checked=False).exists()
+        assert Vehicle.objects.filter(insurance_expires_on__lt=demo_today()).exists()
+        assert any(ra.is_stale for ra in RiskAssessment.objects.all())
+        assert RiskAssessment.objects.filter(kind="lone_working").exists()
+
+
+def demo_today():
+    from django.utils import timezone
+
+    return timezone.localdate()
+
+
+@pytest.mark.django_db
+class TestSetPolicy:
+    @pytest.fixture
+    def school(self):
+        return School.objects.create(name="Brook Lane Primary")
+
+    def test_it_rejects_a_bad_file_naming_the_file_and_key_and_changes_nothing(self, school, tmp_path):
+        preset = (apps.get_app_config("policies").path + "/presets/potton.toml")
+        bad = tmp_path / "brook-lane.toml"
+        with open(preset, encoding="utf-8") as f:
+            bad.write_text("wait_for_parent_fortnights = 3\n" + f.read(), encoding="utf-8")
+        with pytest.raises(CommandError) as error:
+            call_command("set_policy", str(bad), school="Brook Lane Primary")
+        message = str(error.value)
+        assert "brook-lane.toml" in message
+        assert "wait_for_parent_fortnights" in message
+        assert not SchoolPolicy.objects.exists()
+
+    def test_it_rejects_a_file_that_is_not_toml(self, school, tmp_path):
+        bad = tmp_path / "broken.toml"
+        bad.write_text("this is = = not toml\n", encoding="utf-8")
+        with pytest.raises(CommandError, match="broken.toml"):
+            call_command("set_policy", str(bad), school="Brook Lane Primary")
+        assert not SchoolPolicy.objects.exists()
+
+    def test_it_stores_each_change_as_a_new_version(self, school):
+        call_command("set_policy", "coteford", school="brook lane primary", stdout=StringIO())
+        call_command("set_policy", "potton", school="Brook Lane Primary", stdout=StringIO())
+        versions = list(school.policy_versions.order_by("version").values_list("version", "source_name"))
+        assert versions == [(1, "coteford"), (2, "potton")]
+        assert school.current_policy().source_name == "potton"
+
+    def test_it_names_the_schools_when_the_school_is_unknown(self, school):
+        with pytest.raises(CommandError, match="Brook Lane Primary"):
+            call_command("set_policy", "coteford", school="Nowhere School")
+
+
+def settings_in_a_fresh_process(**env):
+    code = "import json; from doorstep import settings as s; print(json.dumps(s.DATABASES['default'], default=str))"
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DOORSTEP_DB"} and not k.startswith("PG")}
+    result = subprocess.run([sys.executable, "-c", code], env={**clean, "DEBUG": "1", **env},
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+class TestSettings:
+    def test_database_url_chooses_the_database(self):
+        db = settings_in_a_fresh_process(DATABASE_URL="postgres://ann:secret@db.example:6543/visits")
+        assert db["ENGINE"] == "django.db.backends.postgresql"
+        assert (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == (
+            "visits", "ann", "secret", "db.example", 6543)
+
+    def test_postgres_can_come_from_the_pg_variables(self):
+        db = settings_in_a_fresh_process(DOORSTEP_DB="postgres", PGHOST="localhost", PGPORT="5433",
+                                         PGUSER="postgres", PGPASSWORD="pw", PGDATABASE="postgres")
+        assert db["ENGINE"] == "django.db.backends.postgresql"
+        assert (db["HOST"], str(db["PORT"]), db["USER"], db["NAME"]) == ("localhost", "5433", "postgres", "postgres")
+
+    def test_without_configuration_it_uses_sqlite_in_the_var_directory(self, tmp_path):
+        db = settings_in_a_fresh_process(DOORSTEP_VAR_DIR=str(tmp_path))
+        assert db["ENGINE"] == "django.db.backends.sqlite3"
+        assert db["NAME"] == str(tmp_path / "doorstep.sqlite3")
+
+    @pytest.mark.django_db
+    def test_the_suite_runs_on_the_database_it_was_asked_for(self):
+        expected = os.environ.get("DOORSTEP_EXPECT_DB")
+        if not expected:
+            pytest.skip("DOORSTEP_EXPECT_DB is set by `make test`")
+        assert connection.vendor == expected
+
+
+class TestStart:
+    """`doorstep start` with its real children swapped for small stand-ins."""
+
+    def command(self, *argvs):
+        from schools.management.commands.start import Child, Command
+
+        command = Command(stdout=StringIO(), stderr=StringIO())
+        command.stop_timeout = 5
+        command.children = lambda options: [Child(f"child{i}", argv) for i, argv in enumerate(argvs)]
+        return command
+
+    def test_when_one_child_dies_it_stops_the_others_and_fails(self):
+        sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+        crasher = [sys.executable, "-c", "import time; time.sleep(0.3); raise SystemExit(3)"]
+        command = self.command(sleeper, crasher)
+        started = time.monotonic()
+        with pytest.raises(SystemExit) as exit_:
+            command.handle(bind="127.0.0.1:0", workers=1)
+        assert exit_.value.code == 1
+        assert time.monotonic() - started < 10
+        assert "child1 exited with code 3" in command.stderr.getvalue()
+
+    def test_sigterm_stops_every_child_cleanly(self):
+        sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+        command = self.command(sleeper, sleeper)
+        original = signal.getsignal(signal.SIGTERM)
+
+        def send_sigterm_once_handled():
+            deadline = time.monotonic() + 10
+            while signal.getsignal(signal.SIGTERM) is original and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            if signal.getsignal(signal.SIGTERM) is not original:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=send_sigterm_once_handled, daemon=True).start()
+        command.handle(bind="127.0.0.1:0", workers=1)
+        assert "stopped cleanly" in command.stdout.getvalue()
+        assert signal.getsignal(signal.SIGTERM) is original

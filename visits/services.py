@@ -1,0 +1,748 @@
+"""The one place where a visit changes state.
+
+Every change (approve, decline, schedule, withdraw, cancel) goes through `transition()`,
+which checks that the move is legal and that this person may make it, runs the school's
+policy through the rule engine for that stage, refuses with the engine's findings when
+something blocks, and writes who, when and why to the audit trail in the same
+transaction as the change. Two people pressing "approve" at the same moment cannot both
+succeed: the row is locked and the update is conditional on the state it was read in.
+
+Views and the API call these functions and nothing else to change a visit."""
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit import services as audit
+from people.models import ROLE_LABELS, StaffMember
+from policies.models import SchoolPolicy
+from pupils.models import Contact, HouseholdNote, Pupil
+from risk.models import RiskAssessment
+from schools.permissions import ROLE_MATRIX, can
+
+from .models import PURPOSE_CHOICES, PURPOSES, Override, Visit, VisitList, VisitStaff
+
+State = Visit.State
+
+LONE_VISIT_RULE = "staffing.lone_visit"
+
+# from state -> the states it may move to
+LEGAL_MOVES = {
+    State.PROPOSED: {State.APPROVED, State.DECLINED, State.WITHDRAWN},
+    State.APPROVED: {State.SCHEDULED, State.WITHDRAWN, State.CANCELLED},
+    State.SCHEDULED: {State.CANCELLED},
+}
+
+# to state -> (permission asked of schools.permissions.can, audit action, verb for messages)
+MOVES = {
+    State.APPROVED: ("visit.approve", "visit.approved", "approve"),
+    State.DECLINED: ("visit.decline", "visit.declined", "decline"),
+    State.SCHEDULED: ("visit.schedule", "visit.scheduled", "schedule"),
+    State.WITHDRAWN: ("visit.withdraw", "visit.withdrawn", "withdraw"),
+    State.CANCELLED: ("visit.cancel", "visit.cancelled", "cancel"),
+}
+NEEDS_REASON = {State.DECLINED, State.WITHDRAWN, State.CANCELLED}
+
+ACTION_WORDS = {
+    "visit.view": "see visits",
+    "visit.propose": "propose visits",
+    "visit.approve": "approve visits",
+    "visit.decline": "decline visits",
+    "visit.override": "override a policy rule",
+    "visit.schedule": "record the appointment and schedule visits",
+    "visit.withdraw": "withdraw visits",
+    "visit.cancel": "cancel visits",
+    "visitlist.create": "compile visit lists",
+    "visitlist.sign": "sign the visit list",
+}
+
+
+# ------------------------------------------------------------------------- exceptions
+
+class NotAllowed(PermissionDenied):
+    """This person may not do this (their role, the policy's approvers, or the visit's state)."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self):
+        return self.message
+
+
+class Refused(Exception):
+    """The policy engine reports at least one blocking finding. `.findings` holds every finding
+    at that moment (blocking and warnings); `.message` lists the blocking ones with their clauses."""
+
+    def __init__(self, findings, *, action="go ahead", evaluation=None):
+        self.findings = list(findings)
+        self.evaluation = evaluation
+        self.action = action
+        blocking = self.blocking or self.findings
+        lines = [f"This visit cannot {action}, because of the school's policy:"]
+        lines += [f"- {f.message} ({_cite(f.clause)})" for f in blocking]
+        self.message = "\n".join(lines)
+        super().__init__(self.message)
+
+    @property
+    def blocking(self):
+        return [f for f in self.findings if f.severity == "block"]
+
+    def __str__(self):
+        return self.message
+
+
+class NoPolicy(NotAllowed):
+    """The school has no policy yet, so nothing can be checked against it."""
+
+
+def _cite(clause):
+    if not clause or clause == "default":
+        return "Doorstep's default rule"
+    return clause
+
+
+# ------------------------------------------------------------------------- small helpers
+
+def _name(staff):
+    return staff.full_name if staff is not None else "someone"
+
+
+def _roles_text(roles):
+    labels = [ROLE_LABELS.get(r, r).lower() for r in sorted(roles)]
+    if not labels:
+        return "no role"
+    if len(labels) == 1:
+        return labels[0]
+    return ", ".join(labels[:-1]) + " or " + labels[-1]
+
+
+def _require(actor, action, obj=None):
+    """Ask schools.permissions; say why not in words a member of staff understands."""
+    if can(actor, action, obj):
+        return
+    words = ACTION_WORDS.get(action, action)
+    if actor is None or not actor.active:
+        raise NotAllowed(f"You are not on the active staff of this school, so you cannot {words}.")
+    if obj is not None and getattr(obj, "school_id", actor.school_id) != actor.school_id:
+        raise NotAllowed(f"This belongs to another school, so you cannot {words}.")
+    roles = set(actor.role_names)
+    allowed = ROLE_MATRIX[action]
+    if roles & allowed:
+        # The role would do, but only on their own visits.
+        raise NotAllowed(f"You can only {words} that you proposed or are going on.")
+    raise NotAllowed(
+        f"As {_roles_text(roles)} you cannot {words}. Only the {_roles_text(allowed)} can."
+    )
+
+
+def _local_naive(dt):
+    return timezone.localtime(dt).replace(tzinfo=None).isoformat(timespec="minutes")
+
+
+def _local_date(dt):
+    return timezone.localtime(dt).date() if dt else None
+
+
+def _iso(day):
+    return day.isoformat() if day else None
+
+
+def school_policy(school) -> SchoolPolicy:
+    version = school.current_policy()
+    if version is None:
+        raise NoPolicy(
+            f"{school} has no home-visit policy in Doorstep yet. The headteacher or business manager "
+            "must choose a preset or upload the school's policy on the policy page first."
+        )
+    return version
+
+
+def policy_version_for(visit) -> SchoolPolicy:
+    """The version a visit is judged by: the one it was approved under, else the school's current one."""
+    if visit.policy_version_id and visit.state != State.PROPOSED:
+        return visit.policy_version
+    return school_policy(visit.school)
+
+
+def _policy_value(policy, key, default=None):
+    try:
+        value = policy.value(key)
+    except (KeyError, ValueError, AttributeError):
+        return default
+    return default if value is None else value
+
+
+def _policy_clause(policy, key):
+    try:
+        return policy.clause(key)
+    except (KeyError, ValueError, AttributeError):
+        return "default"
+
+
+# ------------------------------------------------------------------------- the plan
+
+def _staff_plan(staff):
+    dbs = staff.current_dbs()
+    vehicle = staff.current_vehicle()
+    entry = {
+        "name": staff.full_name,
+        "roles": staff.role_names,
+        "dbs": None if dbs is None else {
+            "level": dbs.level,
+            "barred_list_checked": dbs.barred_list_checked,
+            "issued_on": _iso(dbs.issued_on),
+        },
+        "trained_home_visitor": staff.trained_home_visitor,
+        "mobile": staff.mobile or None,
+    }
+    if vehicle is not None:
+        entry["vehicle"] = {
+            "make": vehicle.make,
+            "model": vehicle.model,
+            "colour": vehicle.colour,
+            "registration": vehicle.registration,
+            "insurance_expires_on": _iso(vehicle.insurance_expires_on),
+        }
+    return entry
+
+
+def visit_staff(visit):
+    """The people on a visit, the lead first."""
+    assignments = VisitStaff.objects.filter(visit=visit).select_related("staff").order_by("-lead", "id")
+    return [a.staff for a in assignments]
+
+
+def visit_plan(visit) -> dict:
+    """The visit as the rule engine sees it (the plan format of docs/policy-format.md), read
+    from the database. Times are local (Europe/London) and naive, as a headteacher writes them.
+    Unsaved changes on `visit` itself (approver, appointment) are included, so a transition can
+    ask the engine about the visit as it would be after the change."""
+    people = visit_staff(visit)
+
+    approvals = []
+    if visit.approved_by_id:
+        on = _iso(_local_date(visit.approved_at) or timezone.localdate())
+        approvals = [{"role": role, "on": on} for role in visit.approved_by.role_names]
+
+    signed_list = False
+    if visit.visit_list_id:
+        visit_list = VisitList.objects.select_related("signed_by").get(pk=visit.visit_list_id)
+        signed_list = bool(visit_list.is_signed and visit_list.signed_by and visit_list.signed_by.has_role("headteacher"))
+
+    home_ra = (
+        RiskAssessment.objects.filter(pupil=visit.pupil_id, kind=RiskAssessment.Kind.HOME_VISIT)
+        .order_by("-reviewed_at").first()
+    )
+    lone_ra = None
+    if len(people) == 1:
+        lone_ra = (
+            RiskAssessment.objects.filter(staff=people[0], kind=RiskAssessment.Kind.LONE_WORKING)
+            .order_by("-reviewed_at").first()
+        )
+
+    overrides = list(Override.objects.filter(visit=visit.pk).order_by("at", "id")) if visit.pk else []
+    dangerous_animals = HouseholdNote.objects.filter(
+        pupil=visit.pupil_id, kind=HouseholdNote.Kind.ANIMALS, dangerous=True,
+    ).exists()
+
+    return {
+        "purpose": visit.purpose,
+        "starts_at": _local_naive(visit.starts_at),
+        "ends_at": _local_naive(visit.ends_at),
+        "staff": [_staff_plan(s) for s in people],
+        "approvals": approvals,
+        "visit_list_signed_by_headteacher": signed_list,
+        "risk_assessment": {
+            "home_visit_done_on": _iso(_ra_date(home_ra)),
+            "lone_working_done_on": _iso(_ra_date(lone_ra)),
+            "new_risk_since": bool(home_ra and home_ra.is_stale),
+        },
+        "appointment": {
+            "agreed_with_parent": visit.appointment_agreed,
+            "written_confirmation": visit.written_confirmation,
+        },
+        "emergency": visit.emergency,
+        "lone_visit_authorised_by_headteacher": any(o.rule == LONE_VISIT_RULE for o in overrides),
+        "responsible_contact": visit.responsible_contact.full_name if visit.responsible_contact_id else None,
+        "household": {"dangerous_animals": dangerous_animals},
+        "overrides": [{"rule": o.rule, "reason": o.reason} for o in overrides],
+    }
+
+
+def _ra_date(ra):
+    """When the assessment was written or last reviewed, whichever is later."""
+    if ra is None:
+        return None
+    reviewed = _local_date(ra.reviewed_at)
+    return max(d for d in (ra.assessed_on, reviewed) if d is not None)
+
+
+def evaluate_visit(visit, stage="schedule", policy=None):
+    """What the school's policy says about this visit now (an engine Evaluation)."""
+    from policies.engine import evaluate
+
+    if policy is None:
+        policy = policy_version_for(visit).load()
+    return evaluate(policy, visit_plan(visit), stage=stage)
+
+
+def _findings_data(evaluation):
+    if evaluation is None:
+        return []
+    return [
+        {"rule": f.rule, "severity": f.severity, "clause": f.clause, "message": f.message}
+        for f in evaluation.findings
+    ]
+
+
+# ------------------------------------------------------------------------- the transition
+
+def _last_entry(visit, action):
+    from audit.models import AuditEntry
+
+    return (
+        AuditEntry.objects.filter(object_type="visits.visit", object_id=str(visit.pk), action=action)
+        .order_by("-at", "-id").first()
+    )
+
+
+def _already(visit, wanted_verb):
+    """Why a move is not possible from the state the visit is in now, naming who put it there."""
+    state = visit.state
+    if state in (State.APPROVED, State.SCHEDULED) and visit.approved_by_id:
+        who, when = visit.approved_by.full_name, visit.approved_at
+        done = "approved"
+        if state == State.SCHEDULED:
+            entry = _last_entry(visit, "visit.scheduled")
+            done = "approved by " + who + " and scheduled"
+            who, when = (entry.actor_name, entry.at) if entry else (who, when)
+        text = f"This visit was already {done} by {who}"
+    else:
+        entry = _last_entry(visit, MOVES[state][1]) if state in MOVES else None
+        label = State(state).label.lower()
+        text = f"This visit was already {label}" + (f" by {entry.actor_name}" if entry else "")
+        when = entry.at if entry else None
+    if when:
+        text += f" on {timezone.localtime(when):%-d %B %Y at %H:%M}"
+    return text + f", so it cannot be {_past(wanted_verb)} now."
+
+
+def _past(verb):
+    return {"approve": "approved", "decline": "declined", "schedule": "scheduled", "withdraw": "withdrawn",
+            "cancel": "cancelled"}.get(verb, verb)
+
+
+def _check_approver(actor, policy):
+    """The policy names who may approve (approval.approvers); cite its clause when refusing."""
+    key = "approval.approver_roles"
+    approvers = _policy_value(policy, key)
+    if approvers is None:
+        key = "approval.approvers"
+        approvers = _policy_value(policy, key)
+    if not approvers:
+        return
+    approvers = [approvers] if isinstance(approvers, str) else list(approvers)
+    if set(actor.role_names) & set(approvers):
+        return
+    clause = _policy_clause(policy, key)
+    raise NotAllowed(
+        f"Under this school's policy ({_cite(clause)}) visits are approved by the {_roles_text(approvers)}. "
+        f"As {_roles_text(actor.role_names)} you cannot approve this visit."
+    )
+
+
+def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, permission=None, action=None,
+               note="", request=None):
+    """Move `visit` to `to_state` on behalf of `actor` (a StaffMember), or raise.
+
+    stage      the engine stage to check ("approve", "schedule"), or None for no engine block
+    reason     the person's reason (required to decline, withdraw or cancel)
+    changes    other Visit fields to set with the state (they are part of what the engine checks)
+
+    Raises NotAllowed (illegal move, role, approvers, already done by someone else),
+    ValidationError (no reason) or Refused (blocking findings). On success the visit passed
+    in is refreshed, and one audit entry is written in the same transaction."""
+    to_state = State(to_state)
+    changes = dict(changes or {})
+    default_permission, audit_action, verb = MOVES[to_state]
+    permission = permission or default_permission
+    action = action or audit_action
+    reason = (reason or "").strip()
+
+    with transaction.atomic():
+        # The lock makes a second approver wait for the first (PostgreSQL); on SQLite the
+        # IMMEDIATE transaction already serialises writers. Either way the state is re-read here.
+        locked = (
+            Visit.objects.select_for_update(of=("self",))
+            .select_related("school", "pupil", "approved_by", "responsible_contact", "policy_version")
+            .get(pk=visit.pk)
+        )
+        from_state = State(locked.state)
+        if to_state not in LEGAL_MOVES.get(from_state, set()):
+            if from_state == State.PROPOSED:
+                raise NotAllowed(f"A proposed visit cannot be {_past(verb)}: {_instead(to_state)}.")
+            raise NotAllowed(_already(locked, verb))
+        _require(actor, permission, locked)
+        if to_state in NEEDS_REASON and not reason:
+            raise ValidationError({"reason": f"Give a reason to {verb} this visit: it is recorded in its history."})
+
+        if to_state == State.APPROVED:
+            version = school_policy(locked.school)
+            _check_approver(actor, version.load())
+            now = timezone.now()
+            changes.update(approved_by=actor, approved_at=now, policy_version=version)
+        elif stage:
+            version = policy_version_for(locked)
+        else:
+            # Declining, withdrawing and cancelling are never blocked by the policy.
+            version = locked.policy_version if locked.policy_version_id else locked.school.current_policy()
+        if to_state in (State.DECLINED, State.WITHDRAWN, State.CANCELLED):
+            changes["closed_reason"] = reason
+
+        for field, value in changes.items():
+            setattr(locked, field, value)
+
+        evaluation = None
+        if stage:
+            evaluation = evaluate_visit(locked, stage=stage, policy=version.load())
+            if not evaluation.allowed:
+                raise Refused(evaluation.findings, action=f"be {_past(verb)} yet", evaluation=evaluation)
+
+        updated = Visit.objects.filter(pk=locked.pk, state=from_state).update(
+            state=to_state, updated_at=timezone.now(), **changes,
+        )
+        if updated != 1:
+            # Someone else moved it between our read and our write.
+            current = Visit.objects.select_related("approved_by").get(pk=locked.pk)
+            raise NotAllowed(_already(current, verb))
+
+        locked.state = to_state
+        summary = f"{actor.full_name} {_past(verb)} the visit for {locked.pupil.full_name} on " \
+                  f"{timezone.localtime(locked.starts_at):%-d %b %Y %H:%M}"
+        audit.record(
+            actor=actor, school=locked.school, action=action, obj=locked, summary=summary,
+            reason=reason or note, request=request,
+            data={
+                "from": from_state.value,
+                "to": to_state.value,
+                "stage": stage,
+                "note": note,
+                "policy": version.source_name if version else None,
+                "policy_version": version.version if version else None,
+                "allowed": None if evaluation is None else evaluation.allowed,
+                "findings": _findings_data(evaluation),
+                "changes": {k: _plain(v) for k, v in changes.items()},
+            },
+        )
+
+    visit.refresh_from_db()
+    return visit
+
+
+def _instead(to_state):
+    if to_state == State.CANCELLED:
+        return "it has not been approved yet, so withdraw it instead"
+    return "it must be approved first"
+
+
+def _plain(value):
+    if hasattr(value, "pk"):
+        return value.pk
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    return value
+
+
+# ------------------------------------------------------------------------- proposing
+
+def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergency=False,
+            responsible_contact=None, request=None) -> Visit:
+    """Create a proposed visit. The first of `staff` leads it. Nothing in the policy blocks a
+    proposal (the engine's "propose" stage only warns); the warnings are kept in the audit entry."""
+    _require(actor, "visit.propose")
+    errors = {}
+    school_id = actor.school_id
+
+    if pupil is None:
+        errors["pupil"] = "Choose the pupil the visit is about."
+    elif pupil.school_id != school_id:
+        errors["pupil"] = "This pupil is not on your school's roll."
+    elif not pupil.on_roll:
+        errors["pupil"] = f"{pupil.full_name} is no longer on the roll."
+
+    if purpose not in PURPOSES:
+        errors["purpose"] = "Choose one of: " + ", ".join(label.lower() for _, label in PURPOSE_CHOICES) + "."
+    if not (reason or "").strip():
+        errors["reason"] = "Say why this visit is necessary and in the pupil's best interests."
+
+    if starts_at is None:
+        errors["starts_at"] = "Give the date and time the visit starts."
+    if ends_at is None:
+        errors["ends_at"] = "Give the time the visit ends."
+    if starts_at is not None and ends_at is not None:
+        if timezone.is_naive(starts_at):
+            starts_at = timezone.make_aware(starts_at)
+        if timezone.is_naive(ends_at):
+            ends_at = timezone.make_aware(ends_at)
+        if ends_at <= starts_at:
+            errors["ends_at"] = "The visit must end after it starts."
+
+    people = []
+    for member in staff or []:
+        if member not in people:
+            people.append(member)
+    if not people:
+        errors["staff"] = "Choose who is going on the visit (at least one member of staff)."
+    else:
+        strangers = [m for m in people if m.school_id != school_id]
+        inactive = [m for m in people if m.school_id == school_id and not m.active]
+        if strangers:
+            errors["staff"] = "Only staff of your school can go on its visits."
+        elif inactive:
+            errors["staff"] = f"{', '.join(m.full_name for m in inactive)} is no longer on the active staff."
+
+    if responsible_contact is not None and responsible_contact.school_id != school_id:
+        errors["responsible_contact"] = "The responsible contact must be on your school's staff."
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        visit = Visit.objects.create(
+            school_id=school_id, pupil=pupil, purpose=purpose, reason=reason.strip(),
+            starts_at=starts_at, ends_at=ends_at, emergency=bool(emergency),
+            responsible_contact=responsible_contact, proposed_by=actor, proposed_at=timezone.now(),
+        )
+        VisitStaff.objects.bulk_create(
+            [VisitStaff(visit=visit, staff=member, lead=(i == 0)) for i, member in enumerate(people)]
+        )
+        evaluation, version = None, actor.school.current_policy()
+        if version is not None:
+            evaluation = evaluate_visit(visit, stage="propose", policy=version.load())
+        audit.record(
+            actor=actor, school=visit.school, action="visit.proposed", obj=visit, request=request,
+            summary=f"{actor.full_name} proposed a {visit.get_purpose_display().lower()} visit for {pupil.full_name} "
+                    f"on {timezone.localtime(starts_at):%-d %b %Y %H:%M}",
+            reason=visit.reason,
+            data={
+                "to": State.PROPOSED.value,
+                "stage": "propose",
+                "staff": [m.pk for m in people],
+                "policy": version.source_name if version else None,
+                "policy_version": version.version if version else None,
+                "findings": _findings_data(evaluation),
+            },
+        )
+    return visit
+
+
+# ------------------------------------------------------------------------- the moves
+
+def approve(actor, visit, *, note="", request=None):
+    """Approve a proposed visit. The actor must hold one of the policy's approvers' roles;
+    rules that only have to be met before scheduling are warnings at this stage."""
+    return transition(visit, State.APPROVED, actor, stage="approve", note=(note or "").strip(), request=request)
+
+
+def decline(actor, visit, *, reason, request=None):
+    return transition(visit, State.DECLINED, actor, reason=reason, request=request)
+
+
+def schedule(actor, visit, *, appointment_agreed, written_confirmation, agreed_with=None, notes="", request=None):
+    """Record the appointment and schedule an approved visit: everything the policy requires
+    before the visit goes ahead must be met now (stage "schedule")."""
+    if agreed_with is not None and agreed_with.pupil_id != visit.pupil_id:
+        raise ValidationError({"agreed_with": "Choose one of this pupil's parents, carers or contacts."})
+    if agreed_with is not None and not appointment_agreed:
+        raise ValidationError({"appointment_agreed": "Tick this if the appointment was agreed with someone."})
+    changes = {
+        "appointment_agreed": bool(appointment_agreed),
+        "written_confirmation": bool(written_confirmation),
+        "appointment_agreed_with": agreed_with,
+        "appointment_notes": (notes or "").strip(),
+    }
+    return transition(visit, State.SCHEDULED, actor, stage="schedule", changes=changes, request=request)
+
+
+def withdraw(actor, visit, *, reason, request=None):
+    """Withdraw a proposed or approved visit. Withdrawing a scheduled visit cancels it
+    (an appointment was made, so the family and the headteacher must be told)."""
+    current = Visit.objects.only("state").get(pk=visit.pk).state
+    if current == State.SCHEDULED:
+        return transition(visit, State.CANCELLED, actor, reason=reason, permission="visit.withdraw",
+                          action="visit.cancelled", request=request)
+    return transition(visit, State.WITHDRAWN, actor, reason=reason, request=request)
+
+
+def cancel(actor, visit, *, reason, request=None):
+    return transition(visit, State.CANCELLED, actor, reason=reason, request=request)
+
+
+def override(actor, visit, *, rule, reason, request=None) -> Override:
+    """A headteacher's decision to set a rule aside for this visit, where the policy allows it,
+    with the reason. The engine reads overrides from the plan."""
+    reason = (reason or "").strip()
+    rule = (rule or "").strip()
+    with transaction.atomic():
+        locked = Visit.objects.select_for_update(of=("self",)).select_related("school", "pupil").get(pk=visit.pk)
+        _require(actor, "visit.override", locked)
+        if locked.state not in (State.PROPOSED, State.APPROVED):
+            raise NotAllowed(f"A {State(locked.state).label.lower()} visit cannot have a rule overridden.")
+        errors = {}
+        if not rule:
+            errors["rule"] = "Say which rule you are overriding."
+        if not reason:
+            errors["reason"] = "Give your reason for overriding this rule: it is recorded in the visit's history."
+        if errors:
+            raise ValidationError(errors)
+
+        version = policy_version_for(locked)
+        policy = version.load()
+        if rule == LONE_VISIT_RULE:
+            _check_lone_visit_allowed(locked, policy)
+        else:
+            _check_rule_overridable(locked, policy, rule)
+
+        existing = Override.objects.filter(visit=locked, rule=rule).select_related("by").first()
+        if existing is not None:
+            raise NotAllowed(
+                f"{existing.by.full_name} already overrode this rule on "
+                f"{timezone.localtime(existing.at):%-d %B %Y at %H:%M}."
+            )
+        decision = Override.objects.create(visit=locked, rule=rule, reason=reason, by=actor, at=timezone.now())
+        what = "authorised a lone visit" if rule == LONE_VISIT_RULE else f"overrode the rule {rule}"
+        audit.record(
+            actor=actor, school=locked.school, action="visit.override", obj=locked, reason=reason, request=request,
+            summary=f"{actor.full_name} {what} for the visit to {locked.pupil.full_name}",
+            data={"rule": rule, "clause": _policy_clause(policy, rule), "policy": version.source_name,
+                  "policy_version": version.version, "override_id": decision.pk},
+        )
+    return decision
+
+
+def _check_lone_visit_allowed(visit, policy):
+    mode = _policy_value(policy, "staffing.lone_visit")
+    clause = _cite(_policy_clause(policy, "staffing.lone_visit"))
+    if mode == "never":
+        raise NotAllowed(
+            f"This school's policy ({clause}) never allows a lone visit, so a headteacher cannot authorise one. "
+            "Add a second member of staff instead."
+        )
+    if VisitStaff.objects.filter(visit=visit).count() != 1:
+        raise ValidationError({"rule": "Only a visit with one member of staff needs a lone visit authorised."})
+
+
+def _check_rule_overridable(visit, policy, rule):
+    """A rule can be overridden only if the policy lists it as overridable (`overrides.rules`)
+    and it is among what the engine reports about this visit now."""
+    allowed = _policy_value(policy, "overrides.rules", default=[])
+    allowed = [allowed] if isinstance(allowed, str) else list(allowed)
+    if rule not in allowed:
+        raise NotAllowed(
+            f"This school's policy does not let a headteacher override the rule {rule!r}"
+            + (f"; it allows overriding: {', '.join(allowed)}." if allowed else ".")
+        )
+    reported = {f.rule for f in evaluate_visit(visit, stage="schedule", policy=policy).findings}
+    if rule not in reported:
+        raise ValidationError({"rule": f"The policy reports nothing under {rule!r} for this visit, so there is nothing to override."})
+
+
+def authorise_lone_visit(actor, visit, *, reason, request=None) -> Override:
+    """A headteacher decides that one member of staff may go alone (e.g. P §4¶1), with a reason."""
+    return override(actor, visit, rule=LONE_VISIT_RULE, reason=reason, request=request)
+
+
+# ------------------------------------------------------------------------- visit lists
+
+LISTABLE_STATES = (State.PROPOSED, State.APPROVED, State.SCHEDULED)
+
+
+def _check_listable(visit_list, visit):
+    if visit.school_id != visit_list.school_id:
+        raise ValidationError({"visits": "Only your school's visits can go on its visit list."})
+    if visit.state not in LISTABLE_STATES:
+        raise ValidationError({"visits": f"The {visit} is {State(visit.state).label.lower()}, so it cannot go on a list."})
+    if visit.visit_list_id and visit.visit_list_id != visit_list.pk:
+        raise ValidationError({"visits": f"The {visit} is already on the list {visit.visit_list.title!r}."})
+
+
+def create_visit_list(actor, *, title, visits, request=None) -> VisitList:
+    """Compile a list of visits for the headteacher to sign (C 3.2)."""
+    _require(actor, "visitlist.create")
+    title = (title or "").strip()
+    visits = list(visits or [])
+    if not title:
+        raise ValidationError({"title": "Give the list a title, e.g. Attendance visits, week of 23 November."})
+    if not visits:
+        raise ValidationError({"visits": "Choose at least one visit for the list."})
+    with transaction.atomic():
+        visit_list = VisitList.objects.create(school_id=actor.school_id, title=title, created_by=actor,
+                                              created_at=timezone.now())
+        locked = list(Visit.objects.select_for_update(of=("self",)).select_related("visit_list", "pupil")
+                      .filter(pk__in=[v.pk for v in visits]))
+        for visit in locked:
+            _check_listable(visit_list, visit)
+        Visit.objects.filter(pk__in=[v.pk for v in locked]).update(visit_list=visit_list, updated_at=timezone.now())
+        audit.record(
+            actor=actor, school=visit_list.school, action="visitlist.created", obj=visit_list, request=request,
+            summary=f"{actor.full_name} compiled the visit list {title!r} with {len(locked)} visit(s)",
+            data={"visits": [v.pk for v in locked]},
+        )
+    for visit in visits:
+        visit.visit_list = visit_list
+    return visit_list
+
+
+def _lock_list(visit_list):
+    return VisitList.objects.select_for_update(of=("self",)).select_related("school", "signed_by").get(pk=visit_list.pk)
+
+
+def _signed_message(visit_list):
+    return (f"The list {visit_list.title!r} was signed by {_name(visit_list.signed_by)} on "
+            f"{timezone.localtime(visit_list.signed_at):%-d %B %Y}; a signed list is closed. "
+            "Put the visit on a new list for the headteacher to sign.")
+
+
+def add_to_visit_list(actor, visit_list, visit, request=None) -> VisitList:
+    _require(actor, "visitlist.create", visit_list)
+    with transaction.atomic():
+        locked_list = _lock_list(visit_list)
+        if locked_list.is_signed:
+            raise ValidationError({"visit_list": _signed_message(locked_list)}, code="signed")
+        locked = Visit.objects.select_for_update(of=("self",)).select_related("visit_list", "pupil").get(pk=visit.pk)
+        _check_listable(locked_list, locked)
+        Visit.objects.filter(pk=locked.pk).update(visit_list=locked_list, updated_at=timezone.now())
+        audit.record(
+            actor=actor, school=locked_list.school, action="visitlist.visit_added", obj=locked_list, request=request,
+            summary=f"{actor.full_name} added the visit for {locked.pupil.full_name} to {locked_list.title!r}",
+            data={"visit": locked.pk},
+        )
+    visit.visit_list = locked_list
+    return locked_list
+
+
+def sign_visit_list(actor, visit_list, request=None) -> VisitList:
+    """The headteacher signs the compiled list before any visit on it happens (C 3.3)."""
+    _require(actor, "visitlist.sign", visit_list)
+    with transaction.atomic():
+        locked = _lock_list(visit_list)
+        if locked.is_signed:
+            raise NotAllowed(_signed_message(locked).split(";")[0] + " already.")
+        count = locked.visits.count()
+        if count == 0:
+            raise ValidationError({"visits": "This list has no visits on it to sign."})
+        now = timezone.now()
+        updated = VisitList.objects.filter(pk=locked.pk, signed_at__isnull=True).update(signed_by=actor, signed_at=now)
+        if updated != 1:
+            raise NotAllowed(_signed_message(VisitList.objects.select_related("signed_by").get(pk=locked.pk)))
+        locked.signed_by, locked.signed_at = actor, now
+        audit.record(
+            actor=actor, school=locked.school, action="visitlist.signed", obj=locked, request=request,
+            summary=f"{actor.full_name} signed the visit list {locked.title!r} ({count} visit(s))",
+            data={"visits": list(locked.visits.values_list("pk", flat=True))},
+        )
+    visit_list.signed_by, visit_list.signed_at = locked.signed_by, locked.signed_at
+    return visit_list

@@ -1,0 +1,391 @@
+"""Visit pages. Thin by design: every state change is a call into visits.services, which
+runs the policy engine, refuses with findings and writes the audit trail. `can` decides
+which buttons a person sees; the services decide again when the button is pressed."""
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from audit.services import history
+from schools.permissions import can
+from schools.views import require, safe_next, staff_required
+
+from . import services
+from .forms import ApproveForm, OverrideForm, ProposeVisitForm, ReasonForm, ScheduleForm, VisitListForm
+from .models import Visit, VisitList
+
+CLOSED_STATES = [Visit.State.DECLINED, Visit.State.WITHDRAWN, Visit.State.CANCELLED,
+                 Visit.State.COMPLETED, Visit.State.NOT_SEEN, Visit.State.ABANDONED]
+
+# Which stage of the policy a visit is checked against, by its state: a proposal is
+# checked for approval, an approved visit for scheduling.
+STAGE_FOR_STATE = {Visit.State.PROPOSED: "approve"}
+STAGE_LABELS = {"approve": "for approval", "schedule": "for the visit to go ahead"}
+
+
+def _visits(staff):
+    return (
+        Visit.objects.filter(school=staff.school)
+        .select_related("pupil", "proposed_by", "approved_by", "responsible_contact", "visit_list", "policy_version")
+        .prefetch_related("assignments__staff__roles")
+    )
+
+
+def _get_visit(request, pk):
+    visit = get_object_or_404(_visits(request.staff), pk=pk)
+    require(request.staff, "visit.view", visit)
+    return visit
+
+
+def _evaluate(visit, stage=None):
+    """The engine's Evaluation, or None when the school has no policy to check against yet."""
+    try:
+        return services.evaluate_visit(visit, stage=stage or STAGE_FOR_STATE.get(visit.state, "schedule"))
+    except services.NoPolicy:
+        return None
+
+
+# Service field names that the forms spell differently.
+FIELD_ALIASES = {"starts_at": "date", "ends_at": "end_time", "reason": "reason"}
+
+
+def _form_errors_from(exc, form):
+    """Put a django ValidationError raised by a service onto the form it came from."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            field = field if field in form.fields else FIELD_ALIASES.get(field)
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# ---------------------------------------------------------------- lists of visits
+
+@staff_required
+def index(request):
+    me = request.staff
+    require(me, "visit.view")
+    state = request.GET.get("state", "")
+    visits = _visits(me)
+    if state in Visit.State.values:
+        visits = visits.filter(state=state)
+        closed = None
+    else:
+        state = ""
+        closed = visits.filter(state__in=CLOSED_STATES).order_by("-starts_at")[:30]
+        visits = visits.exclude(state__in=CLOSED_STATES)
+    return render(request, "visits/index.html", {
+        "nav": "visits", "visits": visits, "closed": closed, "state": state, "states": Visit.State.choices,
+        "state_label": Visit.State(state).label if state else "",
+        "may_propose": can(me, "visit.propose"),
+    })
+
+
+@staff_required
+def approvals(request):
+    me = request.staff
+    require(me, "visit.approve")
+    proposed = _visits(me).filter(state=Visit.State.PROPOSED).order_by("starts_at")
+    lone_possible = _lone_visits_possible(me.school)
+    items = [
+        {"visit": v, "evaluation": _evaluate(v, "approve"), "lone": lone_possible and v.assignments.count() == 1}
+        for v in proposed
+    ]
+    return render(request, "visits/approvals.html", {
+        "nav": "approvals", "items": items,
+        "may_decline": can(me, "visit.decline"), "may_override": can(me, "visit.override"),
+        "here": reverse("visits:approvals"),
+    })
+
+
+# ---------------------------------------------------------------- proposing
+
+@staff_required
+def propose(request):
+    me = request.staff
+    require(me, "visit.propose")
+    if request.method == "POST":
+        form = ProposeVisitForm(request.POST, school=me.school)
+        if form.is_valid():
+            try:
+                visit = services.propose(me, request=request, **_plan(form, me))
+            except services.Refused as refused:
+                form.add_error(None, refused.message)
+            except ValidationError as exc:
+                _form_errors_from(exc, form)
+            else:
+                messages.success(request, "Visit proposed. It now waits for approval.")
+                return redirect("visits:detail", visit.pk)
+        status = 400
+    else:
+        initial = {}
+        if request.GET.get("pupil", "").isdigit():
+            initial["pupil"] = request.GET["pupil"]
+        if me.has_role("attendance_officer", "teacher", "family_support", "dsl"):
+            initial["staff"] = [me.pk]
+        form = ProposeVisitForm(initial=initial, school=me.school)
+        status = 200
+    return render(request, "visits/propose.html", {"nav": "visits", "form": form}, status=status)
+
+
+@staff_required
+@require_POST
+def propose_check(request):
+    """htmx: what the policy says about the plan as it stands, without saving it.
+    The plan is proposed through the services inside a transaction that is rolled back,
+    so the preview is exactly what the real proposal would be told."""
+    me = request.staff
+    require(me, "visit.propose")
+    form = ProposeVisitForm(request.POST, school=me.school)
+    ctx = {"form": form}
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                visit = services.propose(me, **_plan(form, me))
+                ctx["evaluation"] = services.evaluate_visit(visit, stage="schedule")
+                transaction.set_rollback(True)
+        except services.Refused as refused:
+            ctx["evaluation"] = refused
+        except services.NoPolicy as exc:
+            ctx["problems"] = [exc.message]
+        except ValidationError as exc:
+            ctx["problems"] = exc.messages
+    else:
+        ctx["missing"] = [form.fields[name].label or name.replace("_", " ").capitalize() for name in form.errors if name in form.fields]
+        ctx["problems"] = form.non_field_errors()
+    return render(request, "visits/_plan_findings.html", ctx)
+
+
+# ---------------------------------------------------------------- one visit
+
+def _action_forms(me, visit, bound=None):
+    """The forms for the actions this person may take on this visit now, keyed by action."""
+    forms = {}
+    state = visit.state
+    if state == Visit.State.PROPOSED:
+        if can(me, "visit.approve", visit):
+            forms["approve"] = ApproveForm(prefix="approve")
+        if can(me, "visit.decline", visit):
+            forms["decline"] = ReasonForm(prefix="decline", label="Why are you declining this visit?")
+    if state in (Visit.State.PROPOSED, Visit.State.APPROVED) and can(me, "visit.override", visit):
+        if visit.assignments.count() == 1 and _lone_visits_possible(visit.school):
+            forms["authorise_lone"] = ReasonForm(
+                prefix="authorise_lone", label="Why is a lone visit safe and appropriate here?",
+            )
+        forms["override"] = OverrideForm(prefix="override", rules=[], label="Why are you overriding this rule?")
+    if state == Visit.State.APPROVED and can(me, "visit.schedule", visit):
+        forms["schedule"] = ScheduleForm(prefix="schedule", visit=visit)
+    if state in (Visit.State.PROPOSED, Visit.State.APPROVED) and can(me, "visit.withdraw", visit):
+        forms["withdraw"] = ReasonForm(prefix="withdraw", label="Why is this visit being withdrawn?")
+    if state in (Visit.State.APPROVED, Visit.State.SCHEDULED) and can(me, "visit.cancel", visit):
+        forms["cancel"] = ReasonForm(
+            prefix="cancel", label="Why is this visit being cancelled?",
+            help_text="The headteacher receives this written reason.",
+        )
+    if bound is not None:
+        forms[bound[0]] = bound[1]
+    return forms
+
+
+def _history(visit):
+    return history(visit).filter(school=visit.school_id)
+
+
+def _plan(form, me):
+    """The service arguments for a proposal; whoever proposes leads the visit if they are going."""
+    kwargs = form.service_kwargs()
+    kwargs["staff"].sort(key=lambda s: s.pk != me.pk)
+    return kwargs
+
+
+def _lone_visits_possible(school):
+    """False where the school's policy never allows a lone visit (so there is nothing to authorise)."""
+    version = school.current_policy()
+    if version is None:
+        return False
+    try:
+        return version.load().value("staffing.lone_visit") != "never"
+    except (KeyError, ValueError):
+        return True
+
+
+def _render_detail(request, visit, bound=None, refusal=None, status=200):
+    me = request.staff
+    evaluation = _evaluate(visit)
+    forms = _action_forms(me, visit, bound)
+    if "override" in forms:
+        rules = [(f.rule, f"{f.message} ({f.clause})") for f in (evaluation.findings if evaluation else [])
+                 if f.severity == "block"]
+        if refusal is not None:
+            rules += [(f.rule, f"{f.message} ({f.clause})") for f in getattr(refusal, "findings", []) or []
+                      if f.severity == "block" and f.rule not in dict(rules)]
+        if rules:
+            forms["override"].fields["rule"].choices = [("", "Choose the rule")] + rules
+        else:
+            del forms["override"]
+    return render(request, "visits/detail.html", {
+        "nav": "visits", "visit": visit, "evaluation": evaluation,
+        "stage_label": STAGE_LABELS.get(STAGE_FOR_STATE.get(visit.state, "schedule")),
+        "forms": forms, "refusal": refusal, "history": _history(visit),
+        "assignments": visit.assignments.all(), "overrides": visit.overrides.select_related("by"),
+    }, status=status)
+
+
+@staff_required
+def detail(request, pk):
+    return _render_detail(request, _get_visit(request, pk))
+
+
+# action name -> (permission, form factory, service call, success message)
+ACTIONS = {
+    "approve": (
+        "visit.approve",
+        lambda visit, data: ApproveForm(data, prefix="approve"),
+        lambda me, visit, d, request: services.approve(me, visit, note=d["note"], request=request),
+        "Visit approved.",
+    ),
+    "decline": (
+        "visit.decline",
+        lambda visit, data: ReasonForm(data, prefix="decline", label="Why are you declining this visit?"),
+        lambda me, visit, d, request: services.decline(me, visit, reason=d["reason"], request=request),
+        "Visit declined. The reason is recorded in its history.",
+    ),
+    "authorise_lone": (
+        "visit.override",
+        lambda visit, data: ReasonForm(data, prefix="authorise_lone", label="Why is a lone visit safe and appropriate here?"),
+        lambda me, visit, d, request: services.authorise_lone_visit(me, visit, reason=d["reason"], request=request),
+        "Lone visit authorised. Your reason is recorded in the visit's history.",
+    ),
+    "override": (
+        "visit.override",
+        None,  # built in visit_action: its choices are the visit's blocking findings
+        lambda me, visit, d, request: services.override(me, visit, rule=d["rule"], reason=d["reason"], request=request),
+        "Override recorded with your reason.",
+    ),
+    "schedule": (
+        "visit.schedule",
+        lambda visit, data: ScheduleForm(data, prefix="schedule", visit=visit),
+        lambda me, visit, d, request: services.schedule(
+            me, visit, appointment_agreed=d["appointment_agreed"], written_confirmation=d["written_confirmation"],
+            agreed_with=d["agreed_with"], notes=d["notes"], request=request,
+        ),
+        "Appointment recorded. The visit is scheduled.",
+    ),
+    "withdraw": (
+        "visit.withdraw",
+        lambda visit, data: ReasonForm(data, prefix="withdraw", label="Why is this visit being withdrawn?"),
+        lambda me, visit, d, request: services.withdraw(me, visit, reason=d["reason"], request=request),
+        "Visit withdrawn.",
+    ),
+    "cancel": (
+        "visit.cancel",
+        lambda visit, data: ReasonForm(data, prefix="cancel", label="Why is this visit being cancelled?"),
+        lambda me, visit, d, request: services.cancel(me, visit, reason=d["reason"], request=request),
+        "Visit cancelled. The headteacher has the written reason.",
+    ),
+}
+
+
+@staff_required
+@require_POST
+def visit_action(request, pk, action):
+    me = request.staff
+    visit = _get_visit(request, pk)
+    permission, make_form, call, done = ACTIONS[action]
+    require(me, permission, visit)
+    if action == "override":
+        evaluation = _evaluate(visit)
+        rules = [(f.rule, f.rule) for f in (evaluation.findings if evaluation else []) if f.severity == "block"]
+        form = OverrideForm(request.POST, prefix="override", rules=rules, label="Why are you overriding this rule?")
+    else:
+        form = make_form(visit, request.POST)
+    if not form.is_valid():
+        return _render_detail(request, visit, bound=(action, form), status=400)
+    try:
+        call(me, visit, form.cleaned_data, request)
+    except services.NotAllowed as refusal:
+        # Allowed by role, refused by the policy or the visit's state (already approved by someone else...).
+        messages.error(request, refusal.message)
+        visit.refresh_from_db()
+        return _render_detail(request, visit, status=403)
+    except services.Refused as refused:
+        messages.error(request, refused.message)
+        visit.refresh_from_db()
+        return _render_detail(request, visit, refusal=refused, status=409)
+    except ValidationError as exc:
+        _form_errors_from(exc, form)
+        visit.refresh_from_db()
+        return _render_detail(request, visit, bound=(action, form), status=400)
+    messages.success(request, done)
+    return redirect(safe_next(request, reverse("visits:detail", args=[visit.pk])))
+
+
+# ---------------------------------------------------------------- visit lists
+
+@staff_required
+def lists(request):
+    me = request.staff
+    require(me, "visit.view")
+    visit_lists = VisitList.objects.filter(school=me.school).select_related("created_by", "signed_by").prefetch_related("visits")
+    return render(request, "visits/lists.html", {
+        "nav": "lists", "visit_lists": visit_lists, "may_create": can(me, "visitlist.create"),
+    })
+
+
+@staff_required
+def list_create(request):
+    me = request.staff
+    require(me, "visitlist.create")
+    if request.method == "POST":
+        form = VisitListForm(request.POST, school=me.school)
+        if form.is_valid():
+            try:
+                visit_list = services.create_visit_list(
+                    me, title=form.cleaned_data["title"], visits=list(form.cleaned_data["visits"]), request=request,
+                )
+            except services.Refused as refused:
+                form.add_error(None, refused.message)
+            except ValidationError as exc:
+                _form_errors_from(exc, form)
+            else:
+                messages.success(request, "Visit list compiled." + (" It waits for the headteacher's signature." if not visit_list.is_signed else ""))
+                return redirect("visits:list_detail", visit_list.pk)
+        status = 400
+    else:
+        form = VisitListForm(initial={"title": f"Home visits from {timezone.localdate():%-d %B %Y}"}, school=me.school)
+        status = 200
+    return render(request, "visits/list_form.html", {"nav": "lists", "form": form}, status=status)
+
+
+@staff_required
+def list_detail(request, pk):
+    me = request.staff
+    require(me, "visit.view")
+    visit_list = get_object_or_404(VisitList.objects.select_related("created_by", "signed_by"), pk=pk, school=me.school)
+    visits = visit_list.visits.select_related("pupil").prefetch_related("pupil__contacts", "assignments__staff").order_by("starts_at")
+    return render(request, "visits/list_detail.html", {
+        "nav": "lists", "visit_list": visit_list, "visits": visits,
+        "may_sign": not visit_list.is_signed and can(me, "visitlist.sign", visit_list),
+    })
+
+
+@staff_required
+@require_POST
+def list_sign(request, pk):
+    me = request.staff
+    visit_list = get_object_or_404(VisitList, pk=pk, school=me.school)
+    require(me, "visitlist.sign", visit_list)
+    try:
+        services.sign_visit_list(me, visit_list, request=request)
+    except services.NotAllowed as refusal:
+        messages.error(request, refusal.message)
+    except services.Refused as refused:
+        messages.error(request, refused.message)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Visit list signed.")
+    return redirect("visits:list_detail", visit_list.pk)
