@@ -593,7 +593,8 @@ def check_risk_assessments(policy, plan):
                    f"A new risk has been recorded since the home-visit risk assessment of {_day(done)}; "
                    f"{policy.label} requires the assessment to be updated before the visit.")
     lone = policy.value("risk_assessment.lone_working")
-    if len(plan.staff) == 1 and lone != "not_required":
+    # Where lone visits are never allowed, staffing.minimum already says so.
+    if len(plan.staff) == 1 and lone != "not_required" and policy.value("staffing.lone_visit") != "never":
         done = plan.lone_working_ra_on
         if done is None or done > day:
             detail = "none is recorded" if done is None else f"the one recorded is dated {_day(done)}, after the visit"

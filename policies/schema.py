@@ -18,7 +18,7 @@ import difflib
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -610,7 +610,7 @@ def _load_meta(raw, errors) -> dict:
 
 def _load_rule(key: Key, raw, prefix, values, clauses, notes, errors):
     where = key.dotted
-    example = f'{{ value = {_example(key)}, clause = "{(prefix or "C") + " 2.4"}" }}'
+    example = f'{{ value = {_example(key)}, clause = "{prefix + " 2.4" if prefix else "2.4"}" }}'
     if not isinstance(raw, dict):
         errors.append((where, f"expected a rule like {example} (every rule cites its clause), got {_show(raw)}"))
         return
@@ -683,8 +683,6 @@ def _cross_checks(values, clauses, prefix, errors):
         errors.append(("doorstep.absent_parent_wait_minutes", 'absent_parent_action is "cancel", so expected how many minutes to wait first (0 to 240)'))
     if values["hours.school_day_start"] >= values["hours.school_day_end"]:
         errors.append(("hours.school_day_end", f'expected a time after school_day_start ({values["hours.school_day_start"]}), got "{values["hours.school_day_end"]}"'))
-    if values["review.next_review"] is None and clauses["review.next_review"] == "default" and values["review.cycle_months"] is not None:
-        pass  # a cycle without a date is allowed: the date is simply unknown
     for i, step in enumerate(values["escalation.ladder"]):
         c = step["clause"]
         if prefix and c != "default" and not c.startswith(prefix + " "):

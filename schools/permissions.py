@@ -20,7 +20,9 @@ ROLE_MATRIX = {
     "visit.cancel": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher", "family_support"},
     "visitlist.create": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "business_manager"},
     "visitlist.sign": {"headteacher"},
-    "pupil.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher", "family_support"},
+    # The business manager writes Coteford's risk assessments (C 2.5), so sees the homes they are about.
+    "pupil.view": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office", "attendance_officer",
+                   "teacher", "family_support"},
     "staff.view_register": {"headteacher", "deputy_headteacher", "business_manager", "office", "dsl"},
     "staff.edit": {"headteacher", "business_manager"},
     "risk.edit": {"headteacher", "deputy_headteacher", "business_manager", "dsl"},

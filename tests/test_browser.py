@@ -89,7 +89,7 @@ def test_a_visit_goes_from_proposal_to_approval_to_schedule(browser, live_server
     # The headteacher at a desk approves it from the inbox.
     head = sign_in(browser, live_server, "head", DESKTOP)
     shoot(head, "desktop-home-head")
-    head.get_by_role("link", name="Approvals").click()
+    head.get_by_role("navigation", name="Main").get_by_role("link", name="Approvals", exact=True).click()
     card = head.locator(".card", has_text="Ava Brown")
     card.locator(".clause").first.wait_for()
     shoot(head, "desktop-approvals")
@@ -104,7 +104,7 @@ def test_a_visit_goes_from_proposal_to_approval_to_schedule(browser, live_server
     page.goto(live_server.url + reverse("visits:detail", args=[visit.pk]))
     page.get_by_label("An appointment has been agreed with the parent or carer").check()
     page.get_by_label("Written confirmation of the appointment is held in the office").check()
-    page.get_by_label("Agreed with").select_option(label="Dana Brown (Mother)")
+    page.get_by_label("Parent or carer who agreed").select_option(label="Dana Brown (Mother)")
     shoot(page, "phone-schedule-form")
     page.get_by_role("button", name="Record the appointment and schedule the visit").click()
     page.get_by_text("Appointment recorded. The visit is scheduled.").wait_for()

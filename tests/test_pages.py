@@ -410,7 +410,7 @@ def test_nobody_sees_another_schools_records(head, elsewhere):
     assert client.get(reverse("visits:list_detail", args=[other_list.pk])).status_code == 404
     assert client.post(reverse("visits:list_sign", args=[other_list.pk])).status_code == 404
     assert client.get(reverse("people:staff_detail", args=[elsewhere["head"].pk])).status_code == 404
-    assert b"Zed" not in client.get(reverse("pupils:index") + "?q=Zed").content
+    assert b"Other, Zed" not in client.get(reverse("pupils:index") + "?q=Zed").content
     assert b"Theirs" not in client.get(reverse("visits:lists")).content
     other_visit.refresh_from_db()
     assert other_visit.state == Visit.State.PROPOSED

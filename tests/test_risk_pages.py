@@ -42,9 +42,9 @@ def sbm_client(client, school):
     return client
 
 
-def _hazard_post(pupil, **extra):
+def _hazard_post(pupil_obj, **extra):
     data = {
-        "kind": "home_visit", "pupil": pupil.pk, "assessed_on": "2026-11-20", "summary": "Two adults, one dog",
+        "kind": "home_visit", "pupil": pupil_obj.pk, "assessed_on": "2026-11-20", "summary": "Two adults, one dog",
         "hazards-TOTAL_FORMS": "1", "hazards-INITIAL_FORMS": "0", "hazards-MIN_NUM_FORMS": "1", "hazards-MAX_NUM_FORMS": "1000",
         "hazards-0-hazard": "Dog not shut away", "hazards-0-people_at_risk": "Visiting staff",
         "hazards-0-severity": "4", "hazards-0-likelihood": "3", "hazards-0-controls": "Ask for the dog to be shut in another room",

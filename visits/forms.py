@@ -131,7 +131,7 @@ class ScheduleForm(forms.Form):
         required=False, label="Written confirmation of the appointment is held in the office",
     )
     agreed_with = forms.ModelChoiceField(
-        label="Agreed with", queryset=Contact.objects.none(), required=False, empty_label="Not recorded",
+        label="Parent or carer who agreed", queryset=Contact.objects.none(), required=False, empty_label="Not recorded",
     )
     notes = forms.CharField(
         label="Appointment notes (optional)", required=False, widget=forms.Textarea(attrs={"rows": 2}),
