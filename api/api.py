@@ -21,7 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
-from ninja import Field, NinjaAPI, Query, Router, Schema
+from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import django_auth
@@ -230,7 +230,7 @@ class VehicleOut(Schema):
 class StaffOut(PersonOut):
     school_id: int
     job_title: str
-    register: dict[str, Any] | None = Field(
+    staff_register: dict[str, Any] | None = Field(
         None, description="mobile, trained_home_visitor, dbs, vehicle: only for roles that may see the staff register",
     )
 
@@ -436,13 +436,13 @@ def evaluate_plan(request, payload: EvaluateIn):
 
     presets = list(getattr(engine, "PRESETS", []) or ["coteford", "potton", "priory", "willows", "st-hughs"])
     if payload.policy not in presets:
-        return 400, {"detail": f"Unknown policy {payload.policy!r}: choose one of {', '.join(presets)}.", "field": "policy"}
+        return Status(400, {"detail": f"Unknown policy {payload.policy!r}: choose one of {', '.join(presets)}.", "field": "policy"})
     policy = engine.Policy.preset(payload.policy)
     try:
         evaluation = engine.evaluate(policy, payload.plan, stage=payload.stage)
     except engine.PlanError as exc:
-        return 400, {"detail": str(exc), "field": getattr(exc, "field", None)}
-    return 200, evaluation.to_dict()
+        return Status(400, {"detail": str(exc), "field": getattr(exc, "field", None)})
+    return Status(200, evaluation.to_dict())
 
 
 api.add_router("/policy", policy_router)
@@ -458,7 +458,7 @@ class VisitFilters(Schema):
     pupil_id: int | None = None
 
 
-@visits_router.get("", response=list[VisitDetailOut | VisitOut], summary="Visits at your schools")
+@visits_router.get("", response=list[VisitOut], summary="Visits at your schools")
 def list_visits(request, filters: Query[VisitFilters]):
     visits = _visits().filter(school__in=_school_ids(request, "visit.view")).order_by("starts_at", "pk")
     if filters.state:
@@ -492,7 +492,7 @@ def propose_visit(request, payload: ProposeIn):
         staff=[colleagues[i] for i in payload.staff_ids], emergency=payload.emergency,
         responsible_contact=contact, request=request,
     )
-    return 201, _visit_detail(visit)
+    return Status(201, _visit_detail(visit))
 
 
 def _aware(value):
@@ -512,14 +512,14 @@ ACTION_RESPONSES = {200: VisitDetailOut, 400: ErrorOut, 403: ErrorOut, 404: Erro
 def approve_visit(request, visit_id: int, payload: ApproveIn):
     visit, me = _get_visit(request, visit_id)
     services.approve(me, visit, note=payload.note, request=request)
-    return 200, _visit_detail(visit)
+    return Status(200, _visit_detail(visit))
 
 
 @visits_router.post("/{int:visit_id}/decline", response=ACTION_RESPONSES, summary="Decline a proposed visit")
 def decline_visit(request, visit_id: int, payload: ReasonIn):
     visit, me = _get_visit(request, visit_id)
     services.decline(me, visit, reason=payload.reason, request=request)
-    return 200, _visit_detail(visit)
+    return Status(200, _visit_detail(visit))
 
 
 @visits_router.post("/{int:visit_id}/schedule", response=ACTION_RESPONSES,
@@ -535,7 +535,7 @@ def schedule_visit(request, visit_id: int, payload: ScheduleIn):
         me, visit, appointment_agreed=payload.appointment_agreed, written_confirmation=payload.written_confirmation,
         agreed_with=agreed_with, notes=payload.notes, request=request,
     )
-    return 200, _visit_detail(visit)
+    return Status(200, _visit_detail(visit))
 
 
 @visits_router.post("/{int:visit_id}/withdraw", response=ACTION_RESPONSES,
@@ -543,14 +543,14 @@ def schedule_visit(request, visit_id: int, payload: ScheduleIn):
 def withdraw_visit(request, visit_id: int, payload: ReasonIn):
     visit, me = _get_visit(request, visit_id)
     services.withdraw(me, visit, reason=payload.reason, request=request)
-    return 200, _visit_detail(visit)
+    return Status(200, _visit_detail(visit))
 
 
 @visits_router.post("/{int:visit_id}/cancel", response=ACTION_RESPONSES, summary="Cancel an approved or scheduled visit")
 def cancel_visit(request, visit_id: int, payload: ReasonIn):
     visit, me = _get_visit(request, visit_id)
     services.cancel(me, visit, reason=payload.reason, request=request)
-    return 200, _visit_detail(visit)
+    return Status(200, _visit_detail(visit))
 
 
 @visits_router.post("/{int:visit_id}/authorise-lone-visit", response=ACTION_RESPONSES,
@@ -558,7 +558,7 @@ def cancel_visit(request, visit_id: int, payload: ReasonIn):
 def authorise_lone_visit(request, visit_id: int, payload: ReasonIn):
     visit, me = _get_visit(request, visit_id)
     services.authorise_lone_visit(me, visit, reason=payload.reason, request=request)
-    return 200, _visit_detail(visit)
+    return Status(200, _visit_detail(visit))
 
 
 @visits_router.post("/{int:visit_id}/overrides", response=ACTION_RESPONSES,
@@ -566,7 +566,7 @@ def authorise_lone_visit(request, visit_id: int, payload: ReasonIn):
 def override_rule(request, visit_id: int, payload: OverrideIn):
     visit, me = _get_visit(request, visit_id)
     services.override(me, visit, rule=payload.rule, reason=payload.reason, request=request)
-    return 200, _visit_detail(visit)
+    return Status(200, _visit_detail(visit))
 
 
 api.add_router("/visits", visits_router)
@@ -610,7 +610,7 @@ def create_visit_list(request, payload: VisitListIn):
         raise DjangoValidationError({"visits": "A visit list holds one school's visits."})
     actor = _staff_at(request, schools.pop())
     visit_list = services.create_visit_list(actor, title=payload.title, visits=visits, request=request)
-    return 201, _list_out(visit_list)
+    return Status(201, _list_out(visit_list))
 
 
 @lists_router.post("/{int:list_id}/visits", response={200: VisitListOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
@@ -621,7 +621,7 @@ def add_to_visit_list(request, list_id: int, payload: AddVisitIn):
     if visit is None:
         raise DjangoValidationError({"visits": "No such visit at your school."})
     services.add_to_visit_list(me, visit_list, visit, request=request)
-    return 200, _list_out(visit_list)
+    return Status(200, _list_out(visit_list))
 
 
 @lists_router.post("/{int:list_id}/sign", response={200: VisitListOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
@@ -630,7 +630,7 @@ def sign_visit_list(request, list_id: int):
     visit_list, me = _get_list(request, list_id)
     services.sign_visit_list(me, visit_list, request=request)
     visit_list.refresh_from_db()
-    return 200, _list_out(visit_list)
+    return Status(200, _list_out(visit_list))
 
 
 api.add_router("/visit-lists", lists_router)
@@ -642,9 +642,10 @@ people_router = Router(tags=["pupils and staff"])
 
 @people_router.get("/pupils", response=list[PupilOut], summary="Pupils at your schools")
 def list_pupils(request, school_id: int | None = None, on_roll: bool | None = True):
-    pupils = Pupil.objects.filter(school__in=_school_ids(request, "pupil.view"))
-    if not _school_ids(request, "pupil.view") and _memberships(request):
+    allowed = _school_ids(request, "pupil.view")
+    if not allowed and _memberships(request):
         raise PermissionDenied("Your role does not include seeing pupils' records.")
+    pupils = Pupil.objects.filter(school__in=allowed)
     if school_id:
         pupils = pupils.filter(school=school_id)
     if on_roll is not None:
@@ -681,10 +682,10 @@ def list_staff(request, school_id: int | None = None):
         staff = staff.filter(school=school_id)
     out = []
     for member in staff:
-        row = {**_person(member), "school_id": member.school_id, "job_title": member.job_title, "register": None}
+        row = {**_person(member), "school_id": member.school_id, "job_title": member.job_title, "staff_register": None}
         if member.school_id in register_schools:
             dbs, vehicle = member.current_dbs(), member.current_vehicle()
-            row["register"] = {
+            row["staff_register"] = {
                 "mobile": member.mobile,
                 "trained_home_visitor": member.trained_home_visitor,
                 "dbs": None if dbs is None else {"level": dbs.level, "barred_list_checked": dbs.barred_list_checked,

@@ -9,6 +9,7 @@ from schools.views import require, staff_required
 from .models import DbsCheck, StaffMember
 
 SOON = datetime.timedelta(days=30)
+DEFAULT_RECHECK_MONTHS = 36
 
 
 def _status(due, today):
@@ -22,11 +23,23 @@ def _status(due, today):
     return "ok"
 
 
-def _register_row(staff, today):
+def recheck_months(school):
+    """How old a DBS certificate may be before a recheck, from the school's policy
+    (vetting.recheck_months; None means the policy asks for no recheck)."""
+    version = school.current_policy()
+    if version is None:
+        return DEFAULT_RECHECK_MONTHS
+    try:
+        return version.load().value("vetting.recheck_months")
+    except (KeyError, ValueError):
+        return DEFAULT_RECHECK_MONTHS
+
+
+def _register_row(staff, today, months=None):
     dbs = staff.dbs_checks.all()[0] if staff.dbs_checks.all() else None
     vehicles = [v for v in staff.vehicles.all() if v.active]
     vehicle = vehicles[-1] if vehicles else None
-    recheck = dbs.recheck_due_on() if dbs else None
+    recheck = dbs.recheck_due_on(months) if dbs and months else None
     training = list(staff.training.all())
     row = {
         "staff": staff,
@@ -52,9 +65,10 @@ def register(request):
         .prefetch_related("roles", "dbs_checks", "vehicles", "training")
         .order_by("-active", "full_name")
     )
-    rows = [_register_row(s, today) for s in staff]
+    months = recheck_months(me.school)
+    rows = [_register_row(s, today, months) for s in staff]
     return render(request, "people/register.html", {
-        "nav": "staff", "rows": rows, "today": today,
+        "nav": "staff", "rows": rows, "today": today, "recheck_months": months,
         "attention": [r for r in rows if r["flagged"] and r["staff"].active],
     })
 
@@ -68,6 +82,6 @@ def staff_detail(request, pk):
     )
     today = timezone.localdate()
     return render(request, "people/staff_detail.html", {
-        "nav": "staff", "row": _register_row(staff, today), "dbs_checks": staff.dbs_checks.all(),
+        "nav": "staff", "row": _register_row(staff, today, recheck_months(me.school)), "dbs_checks": staff.dbs_checks.all(),
         "vehicles": staff.vehicles.all(),
     })

@@ -213,13 +213,16 @@ class _Reader:
             if role in ROLES and on:
                 approvals.append(Approval(role, on))
 
-        ra = data.get("risk_assessment") or {}
+        ra = data.get("risk_assessment")
+        ra = {} if ra is None else ra
         if self.table(ra, "risk_assessment", ["home_visit_done_on", "lone_working_done_on", "new_risk_since"]) is None:
             ra = {}
-        appointment = data.get("appointment") or {}
+        appointment = data.get("appointment")
+        appointment = {} if appointment is None else appointment
         if self.table(appointment, "appointment", ["agreed_with_parent", "written_confirmation"]) is None:
             appointment = {}
-        household = data.get("household") or {}
+        household = data.get("household")
+        household = {} if household is None else household
         if self.table(household, "household", ["dangerous_animals"]) is None:
             household = {}
 

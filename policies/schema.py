@@ -571,11 +571,6 @@ class Policy:
             for key in KEYS
         ]
 
-    def __eq__(self, other):
-        return isinstance(other, Policy) and self.to_dict() == other.to_dict()
-
-    __hash__ = None
-
 
 _MISSING = object()
 

@@ -97,22 +97,28 @@ class SchoolFactory(factory.django.DjangoModelFactory):
 
 # ----------------------------------------------------------------------------- people
 
+_HASHED = []
+
+
+def _hashed_password():
+    if not _HASHED:
+        from django.contrib.auth.hashers import make_password
+
+        _HASHED.append(make_password(PASSWORD))
+    return _HASHED[0]
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = factory.Faker("first_name", locale="en_GB")
     last_name = factory.Faker("last_name", locale="en_GB")
     email = factory.LazyAttribute(lambda o: f"{o.username}@school.example")
-    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
-
-    @factory.post_generation
-    def _save(user, create, extracted, **kwargs):
-        if create:
-            user.save()
+    # Hashing once: the real hasher (argon2) is slow by design, and every user shares PASSWORD.
+    password = factory.LazyFunction(lambda: _hashed_password())
 
 
 class StaffFactory(factory.django.DjangoModelFactory):
@@ -337,3 +343,37 @@ class OverrideFactory(factory.django.DjangoModelFactory):
     reason = "The family knows the officer well and the home has no recorded risks."
     by = factory.SubFactory(StaffFactory, school=factory.SelfAttribute("..visit.school"), roles=["headteacher"])
     at = factory.LazyFunction(timezone.now)
+
+
+# ----------------------------------------------------------------------------- a whole school
+
+class Staffed:
+    """A school with one person in every role (all compliant) and a pupil whose home has a
+    current risk assessment. Attributes: school, head, deputy, dsl, sbm, office, officer,
+    teacher, family, pupil, contact."""
+
+    def __init__(self, preset="coteford", name=None):
+        self.school = SchoolFactory(name=name or f"{preset.title()} Test School", policy=preset)
+        self.head = compliant_staff(self.school, "headteacher", full_name="Hana Head")
+        self.deputy = compliant_staff(self.school, "deputy_headteacher", full_name="Dev Deputy")
+        self.dsl = compliant_staff(self.school, "dsl", full_name="Dani Safeguarding")
+        self.sbm = StaffFactory(school=self.school, roles=["business_manager"], full_name="Sam Business")
+        self.office = StaffFactory(school=self.school, roles=["office"], full_name="Olu Office")
+        self.officer = compliant_staff(self.school, "attendance_officer", full_name="Ali Attendance")
+        self.teacher = compliant_staff(self.school, "teacher", full_name="Tess Teacher")
+        self.family = compliant_staff(self.school, "family_support", full_name="Fran Family")
+        self.pupil = PupilFactory(school=self.school, first_name="Ava", last_name="Brown")
+        self.contact = self.pupil.contacts.first()
+        self.home_ra = home_visit_ra(self.pupil, author=self.sbm,
+                                     reviewed_at=timezone.now() - datetime.timedelta(days=2))
+
+    def visit_kwargs(self, **overrides):
+        """Keyword arguments for visits.services.propose: an attendance visit next week, two staff."""
+        day = next_school_day()
+        kwargs = dict(
+            pupil=self.pupil, purpose="attendance",
+            reason="Attendance has fallen below 85% and the family has not answered calls.",
+            starts_at=at(day, 10), ends_at=at(day, 10, 45), staff=[self.officer, self.teacher],
+        )
+        kwargs.update(overrides)
+        return kwargs

@@ -1,11 +1,15 @@
 """The proposal → approval → scheduling flow in real Chromium, on a phone and at a desk.
 Screenshots go to test-artifacts/ to be looked at."""
+import datetime
 import re
 from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
 from django.urls import reverse
+from django.utils import timezone
+
+from people.models import DbsCheck, Vehicle
 
 from visits.models import Visit
 
@@ -37,6 +41,12 @@ def potton():
         "pupil": make_pupil(school, author=head),
     }
     make_pupil(school, "Ben", "Carter", author=head)
+    # Someone whose DBS recheck is due soon and whose car insurance has lapsed, for the register.
+    driver = make_person(school, "sam", "family_support")
+    today = timezone.localdate()
+    DbsCheck.objects.filter(staff=driver).update(issued_on=today.replace(year=today.year - 3) + datetime.timedelta(days=12))
+    Vehicle.objects.create(staff=driver, make="Ford", model="Focus", colour="blue", registration="AB12 CDE",
+                           insurance_expires_on=today - datetime.timedelta(days=3))
     return people
 
 
@@ -46,7 +56,7 @@ def shoot(page, name):
 
 
 def sign_in(browser, live_server, username, viewport):
-    context = browser.new_context(viewport=viewport)
+    context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Europe/London")
     page = context.new_page()
     page.goto(live_server.url + reverse("login"))
     page.get_by_label("Username").fill(username)

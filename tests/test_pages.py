@@ -9,10 +9,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from people.models import Training, Vehicle
+from people.models import ROLES, Training, Vehicle
 from pupils.models import HouseholdNote
 from risk.models import Hazard
 from schools.access import SESSION_KEY
+from schools.permissions import ROLE_MATRIX
 from visits import services
 from visits.models import Visit, VisitList
 
@@ -86,6 +87,21 @@ def propose_data(pupil, staff, **overrides):
     }
     data.update(overrides)
     return data
+
+
+# ---------------------------------------------------------------- who may open what
+
+PAGES = [("visits:propose", "visit.propose"), ("visits:approvals", "visit.approve"),
+         ("visits:list_create", "visitlist.create"), ("pupils:index", "pupil.view"),
+         ("people:register", "staff.view_register"), ("policies:show", "policy.view")]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_page_opens_exactly_for_the_roles_the_permission_table_allows(school, role):
+    client = signed_in(make_person(school, "someone", role))
+    for name, action in PAGES:
+        expected = 200 if role in ROLE_MATRIX[action] else 403
+        assert client.get(reverse(name)).status_code == expected, (name, role)
 
 
 # ---------------------------------------------------------------- signing in
@@ -454,8 +470,9 @@ def test_the_pupil_page_shows_the_home_the_risks_and_attendance(teacher, pupil, 
     assert "Below the policy&#x27;s referral threshold of 90" in text or "referral threshold of 90" in text
 
 
-def test_the_business_manager_does_not_see_pupils(sbm, pupil):
-    client = signed_in(sbm)
+def test_staff_with_no_role_see_no_pupils(school, pupil):
+    nobody = make_person(school, "newstarter", vetted=False)
+    client = signed_in(nobody)
     assert client.get(reverse("pupils:detail", args=[pupil.pk])).status_code == 403
     assert client.get(reverse("pupils:index")).status_code == 403
 

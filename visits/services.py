@@ -269,8 +269,15 @@ def visit_plan(visit) -> dict:
         "lone_visit_authorised_by_headteacher": any(o.rule == LONE_VISIT_RULE for o in overrides),
         "responsible_contact": visit.responsible_contact.full_name if visit.responsible_contact_id else None,
         "household": {"dangerous_animals": dangerous_animals},
-        "overrides": [{"rule": o.rule, "reason": o.reason} for o in overrides],
+        # A lone-visit authorisation travels as its own field above; the rest name engine rules.
+        "overrides": [{"rule": o.rule, "reason": o.reason} for o in overrides if o.rule in _engine_rules()],
     }
+
+
+def _engine_rules():
+    from policies.engine import RULES
+
+    return RULES
 
 
 def _ra_date(ra):
@@ -282,12 +289,21 @@ def _ra_date(ra):
 
 
 def evaluate_visit(visit, stage="schedule", policy=None):
-    """What the school's policy says about this visit now (an engine Evaluation)."""
+    """What the school's policy says about this visit now (an engine Evaluation).
+
+    At the "approve" stage a visit nobody has approved yet is judged as if one of the policy's
+    approvers approved it today: the question a headteacher asks there is what, besides their
+    own approval, stands in the way."""
     from policies.engine import evaluate
 
     if policy is None:
         policy = policy_version_for(visit).load()
-    return evaluate(policy, visit_plan(visit), stage=stage)
+    plan = visit_plan(visit)
+    if stage == "approve" and not plan["approvals"]:
+        approvers = _approver_roles(policy)[0]
+        if approvers:
+            plan["approvals"] = [{"role": approvers[0], "on": timezone.localdate().isoformat()}]
+    return evaluate(policy, plan, stage=stage)
 
 
 def _findings_data(evaluation):
@@ -336,16 +352,20 @@ def _past(verb):
             "cancel": "cancelled"}.get(verb, verb)
 
 
+def _approver_roles(policy):
+    """(roles that may approve under this policy, the key naming them)."""
+    for key in ("approval.approver_roles", "approval.approvers"):
+        approvers = _policy_value(policy, key)
+        if approvers:
+            return ([approvers] if isinstance(approvers, str) else list(approvers)), key
+    return [], "approval.approver_roles"
+
+
 def _check_approver(actor, policy):
     """The policy names who may approve (approval.approvers); cite its clause when refusing."""
-    key = "approval.approver_roles"
-    approvers = _policy_value(policy, key)
-    if approvers is None:
-        key = "approval.approvers"
-        approvers = _policy_value(policy, key)
+    approvers, key = _approver_roles(policy)
     if not approvers:
         return
-    approvers = [approvers] if isinstance(approvers, str) else list(approvers)
     if set(actor.role_names) & set(approvers):
         return
     clause = _policy_clause(policy, key)

@@ -1,6 +1,8 @@
 """Visit pages. Thin by design: every state change is a call into visits.services, which
 runs the policy engine, refuses with findings and writes the audit trail. `can` decides
 which buttons a person sees; the services decide again when the button is pressed."""
+from types import SimpleNamespace
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -40,12 +42,27 @@ def _get_visit(request, pk):
     return visit
 
 
+# The finding that a proposal has no approval yet: at the approval stage it is what the
+# approver is about to give (visits.services adds the approval before it asks the engine).
+APPROVAL_RULE = "approval.approver"
+
+
 def _evaluate(visit, stage=None):
     """The engine's Evaluation, or None when the school has no policy to check against yet."""
+    stage = stage or STAGE_FOR_STATE.get(visit.state, "schedule")
     try:
-        return services.evaluate_visit(visit, stage=stage or STAGE_FOR_STATE.get(visit.state, "schedule"))
+        evaluation = services.evaluate_visit(visit, stage=stage)
     except services.NoPolicy:
         return None
+    return _as_if_approved(evaluation) if stage == "approve" else evaluation
+
+
+def _as_if_approved(evaluation):
+    findings = [f for f in evaluation.findings if f.rule != APPROVAL_RULE]
+    return SimpleNamespace(
+        policy=evaluation.policy, policy_version=evaluation.policy_version, findings=findings,
+        allowed=not any(f.severity == "block" for f in findings),
+    )
 
 
 # Service field names that the forms spell differently.
@@ -145,7 +162,7 @@ def propose_check(request):
         try:
             with transaction.atomic():
                 visit = services.propose(me, **_plan(form, me))
-                ctx["evaluation"] = services.evaluate_visit(visit, stage="schedule")
+                ctx["evaluation"] = _as_if_approved(services.evaluate_visit(visit, stage="approve"))
                 transaction.set_rollback(True)
         except services.Refused as refused:
             ctx["evaluation"] = refused
@@ -201,6 +218,17 @@ def _plan(form, me):
     return kwargs
 
 
+def _overridable_rules(visit):
+    """The rules the visit's policy lets a headteacher override (overrides.rules)."""
+    version = visit.policy_version or visit.school.current_policy()
+    if version is None:
+        return set()
+    try:
+        return set(version.load().value("overrides.rules") or [])
+    except (KeyError, ValueError):
+        return set()
+
+
 def _lone_visits_possible(school):
     """False where the school's policy never allows a lone visit (so there is nothing to authorise)."""
     version = school.current_policy()
@@ -217,11 +245,12 @@ def _render_detail(request, visit, bound=None, refusal=None, status=200):
     evaluation = _evaluate(visit)
     forms = _action_forms(me, visit, bound)
     if "override" in forms:
+        overridable = _overridable_rules(visit)
         rules = [(f.rule, f"{f.message} ({f.clause})") for f in (evaluation.findings if evaluation else [])
-                 if f.severity == "block"]
+                 if f.severity == "block" and f.rule in overridable]
         if refusal is not None:
             rules += [(f.rule, f"{f.message} ({f.clause})") for f in getattr(refusal, "findings", []) or []
-                      if f.severity == "block" and f.rule not in dict(rules)]
+                      if f.severity == "block" and f.rule in overridable and f.rule not in dict(rules)]
         if rules:
             forms["override"].fields["rule"].choices = [("", "Choose the rule")] + rules
         else:
