@@ -375,6 +375,9 @@ def evaluate(policy: Policy, plan: Plan | dict, *, stage: str = "schedule") -> E
     for check in CHECKS:
         for rule, severity, message, *key in check(policy, plan):
             clause = policy.clause(key[0] if key else RULES[rule][0])
+            if clause == "default":
+                # The school's policy is silent here: say so rather than put words in its mouth.
+                message = message.replace(policy.label, f"Doorstep's default rule ({policy.label} is silent on this)", 1)
             if severity == "block" and stage == "propose":
                 severity = "warn"
             elif severity == "block" and stage == "approve" and rule in SCHEDULE_ONLY:

@@ -610,3 +610,12 @@ def test_evaluating_does_not_change_the_plan_it_was_given():
     before = copy.deepcopy(plan)
     run("coteford", plan)
     assert plan == before
+
+
+def test_a_finding_from_a_default_says_the_schools_policy_is_silent_rather_than_quoting_it():
+    result = evaluate(load_policy("willows"), compliant_plan(staff=[person()]))
+    minimum = next(f for f in result.findings if f.rule == "staffing.minimum")
+    assert minimum.clause == "default"
+    assert minimum.message.startswith("Doorstep's default rule (The Willows' policy is silent on this)")
+    cited = evaluate(load_policy("coteford"), compliant_plan(staff=[person()]))
+    assert next(f for f in cited.findings if f.rule == "staffing.minimum").message.startswith("Coteford's policy")
