@@ -15,7 +15,13 @@ from visits.models import Visit
 
 from .pages_support import PASSWORD, make_person, make_pupil, make_school, next_school_day
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    # The live server's request threads try to close the test's shared in-memory SQLite
+    # connection when they finish; Django refuses (it belongs to the test thread). Harmless.
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PHONE = {"width": 390, "height": 844}

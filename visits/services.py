@@ -330,7 +330,7 @@ def _already(visit, wanted_verb):
     """Why a move is not possible from the state the visit is in now, naming who put it there."""
     state = visit.state
     if state in (State.APPROVED, State.SCHEDULED) and visit.approved_by_id:
-        who, when = visit.approved_by.full_name, visit.approved_at
+        who, when = _name(visit.approved_by), visit.approved_at
         done = "approved"
         if state == State.SCHEDULED:
             entry = _last_entry(visit, "visit.scheduled")
@@ -396,17 +396,16 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
     with transaction.atomic():
         # The lock makes a second approver wait for the first (PostgreSQL); on SQLite the
         # IMMEDIATE transaction already serialises writers. Either way the state is re-read here.
-        locked = (
-            Visit.objects.select_for_update(of=("self",))
-            .select_related("school", "pupil", "approved_by", "responsible_contact", "policy_version")
-            .get(pk=visit.pk)
-        )
+        # No select_related here: on PostgreSQL a row re-read after waiting for the lock keeps
+        # the joined rows of the old snapshot (approved_by would still be empty). Related rows
+        # are loaded afresh inside the transaction instead.
+        locked = Visit.objects.select_for_update().get(pk=visit.pk)
         from_state = State(locked.state)
+        _require(actor, permission, locked)
         if to_state not in LEGAL_MOVES.get(from_state, set()):
             if from_state == State.PROPOSED:
                 raise NotAllowed(f"A proposed visit cannot be {_past(verb)}: {_instead(to_state)}.")
             raise NotAllowed(_already(locked, verb))
-        _require(actor, permission, locked)
         if to_state in NEEDS_REASON and not reason:
             raise ValidationError({"reason": f"Give a reason to {verb} this visit: it is recorded in its history."})
 
@@ -431,6 +430,10 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
             evaluation = evaluate_visit(locked, stage=stage, policy=version.load())
             if not evaluation.allowed:
                 raise Refused(evaluation.findings, action=f"be {_past(verb)} yet", evaluation=evaluation)
+        elif version is not None:
+            # Not a check, a record: what the policy said about the visit when it was closed.
+            evaluation = evaluate_visit(locked, stage="approve" if from_state == State.PROPOSED else "schedule",
+                                        policy=version.load())
 
         updated = Visit.objects.filter(pk=locked.pk, state=from_state).update(
             state=to_state, updated_at=timezone.now(), **changes,
@@ -454,6 +457,7 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
                 "policy": version.source_name if version else None,
                 "policy_version": version.version if version else None,
                 "allowed": None if evaluation is None else evaluation.allowed,
+                "blocking": bool(stage),
                 "findings": _findings_data(evaluation),
                 "changes": {k: _plain(v) for k, v in changes.items()},
             },
@@ -607,7 +611,7 @@ def override(actor, visit, *, rule, reason, request=None) -> Override:
     reason = (reason or "").strip()
     rule = (rule or "").strip()
     with transaction.atomic():
-        locked = Visit.objects.select_for_update(of=("self",)).select_related("school", "pupil").get(pk=visit.pk)
+        locked = Visit.objects.select_for_update().get(pk=visit.pk)
         _require(actor, "visit.override", locked)
         if locked.state not in (State.PROPOSED, State.APPROVED):
             raise NotAllowed(f"A {State(locked.state).label.lower()} visit cannot have a rule overridden.")
@@ -701,8 +705,7 @@ def create_visit_list(actor, *, title, visits, request=None) -> VisitList:
     with transaction.atomic():
         visit_list = VisitList.objects.create(school_id=actor.school_id, title=title, created_by=actor,
                                               created_at=timezone.now())
-        locked = list(Visit.objects.select_for_update(of=("self",)).select_related("visit_list", "pupil")
-                      .filter(pk__in=[v.pk for v in visits]))
+        locked = list(Visit.objects.select_for_update().filter(pk__in=[v.pk for v in visits]))
         for visit in locked:
             _check_listable(visit_list, visit)
         Visit.objects.filter(pk__in=[v.pk for v in locked]).update(visit_list=visit_list, updated_at=timezone.now())
@@ -717,7 +720,7 @@ def create_visit_list(actor, *, title, visits, request=None) -> VisitList:
 
 
 def _lock_list(visit_list):
-    return VisitList.objects.select_for_update(of=("self",)).select_related("school", "signed_by").get(pk=visit_list.pk)
+    return VisitList.objects.select_for_update().get(pk=visit_list.pk)
 
 
 def _signed_message(visit_list):
@@ -732,7 +735,7 @@ def add_to_visit_list(actor, visit_list, visit, request=None) -> VisitList:
         locked_list = _lock_list(visit_list)
         if locked_list.is_signed:
             raise ValidationError({"visit_list": _signed_message(locked_list)}, code="signed")
-        locked = Visit.objects.select_for_update(of=("self",)).select_related("visit_list", "pupil").get(pk=visit.pk)
+        locked = Visit.objects.select_for_update().get(pk=visit.pk)
         _check_listable(locked_list, locked)
         Visit.objects.filter(pk=locked.pk).update(visit_list=locked_list, updated_at=timezone.now())
         audit.record(

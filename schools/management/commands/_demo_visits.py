@@ -35,10 +35,10 @@ PLANS = {
              reason="Attendance just under 90 %; several Monday absences.",
              steps=[("decline", "head", "Attendance has improved since the reminder letter; invite the parents "
                                         "to a meeting in school first.")]),
-        dict(pupil=5, purpose="attendance", day=6, at=(10, 30), staff=["family", "attendance"], proposer="family",
+        dict(pupil=5, purpose="attendance", day=6, at=(10, 30), staff=["teacher", "attendance"], proposer="teacher",
              reason="Family struggling with mornings; offer support with the routine.",
-             steps=[("approve", "head"), ("withdraw", "family", "Mother came into school on Monday and we met "
-                                                               "there instead; no visit needed.")]),
+             steps=[("approve", "head"), ("withdraw", "teacher", "Mother came into school on Monday and we met "
+                                                                "there instead; no visit needed.")]),
         dict(pupil=4, purpose="attendance", day=7, at=(11, 0), staff=["family", "attendance"], proposer="family",
              reason="Attendance below 90 % for three months; the family have a new dog.",
              steps=[]),  # proposed: stale risk assessment, expired car insurance, no appointment yet
@@ -63,10 +63,10 @@ PLANS = {
         dict(pupil=3, purpose="meeting_at_home", day=5, at=(15, 15), staff=["teacher", "family"], proposer="teacher",
              reason="Parent evening missed; father works shifts and cannot come to school.",
              steps=[("decline", "head", "Father can join a video call on Thursday evening instead.")]),
-        dict(pupil=5, purpose="early_help", day=6, at=(11, 0), staff=["family", "dsl"], proposer="family",
+        dict(pupil=5, purpose="early_help", day=6, at=(11, 0), staff=["dsl", "teacher"], proposer="dsl",
              reason="Early help assessment: family asked for support with housing.",
-             steps=[("approve", "head"), ("withdraw", "family", "The family now work with the council's "
-                                                               "early help team, who will visit.")]),
+             steps=[("approve", "head"), ("withdraw", "dsl", "The family now work with the council's "
+                                                            "early help team, who will visit.")]),
         dict(pupil=7, purpose="attendance", day=4, at=(14, 0), staff=["attendance", "teacher"], proposer="attendance",
              reason="Unexplained absences on Fridays.",
              steps=[("approve", "head"), ("schedule", "attendance"),
