@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import pytest
-from django.contrib.staticfiles import finders
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,13 +25,6 @@ pytestmark = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
-
-
-@pytest.fixture(autouse=True)
-def _stylesheet(settings):
-    # The stylesheet lives in doorstep/static, which is not an app: make sure it is found.
-    if not finders.find("doorstep/app.css"):
-        settings.STATICFILES_DIRS = [*settings.STATICFILES_DIRS, Path(__file__).resolve().parent.parent / "doorstep" / "static"]
 
 
 @pytest.fixture

@@ -457,7 +457,7 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
                 "policy": version.source_name if version else None,
                 "policy_version": version.version if version else None,
                 "allowed": None if evaluation is None else evaluation.allowed,
-                "blocking": bool(stage),
+                "checked_before_move": bool(stage),  # False: findings recorded, not enforced
                 "findings": _findings_data(evaluation),
                 "changes": {k: _plain(v) for k, v in changes.items()},
             },
