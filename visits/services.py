@@ -548,7 +548,7 @@ def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergen
             evaluation = evaluate_visit(visit, stage="propose", policy=version.load())
         audit.record(
             actor=actor, school=visit.school, action="visit.proposed", obj=visit, request=request,
-            summary=f"{actor.full_name} proposed a {visit.get_purpose_display().lower()} visit for {pupil.full_name} "
+            summary=f"{actor.full_name} proposed a visit ({visit.get_purpose_display().lower()}) for {pupil.full_name} "
                     f"on {timezone.localtime(starts_at):%-d %b %Y %H:%M}",
             reason=visit.reason,
             data={
