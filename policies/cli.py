@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import os
 import sys
 
@@ -109,7 +110,7 @@ def cmd_evaluate(args) -> int:
     policy = load_policy(args.policy)
     name = "<stdin>" if args.plan == "-" else args.plan
     try:
-        text = sys.stdin.read() if args.plan == "-" else open(args.plan, encoding="utf-8").read()
+        text = sys.stdin.read() if args.plan == "-" else Path(args.plan).read_text(encoding="utf-8")
     except OSError as exc:
         print(f"{name}: cannot read the plan ({exc.strerror or exc})", file=sys.stderr)
         return 2

@@ -28,7 +28,10 @@ class Child:
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self, env):
-        self.process = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent)
+        # Its own process group: Ctrl-C in a terminal reaches only `doorstep start`, which
+        # then asks each child once to stop gracefully (a second signal would make the task
+        # worker abandon the task it is running).
+        self.process = subprocess.Popen(self.argv, env=env, process_group=0, preexec_fn=_die_with_parent)
 
     def poll(self):
         return self.process.poll() if self.process else None
@@ -91,8 +94,7 @@ class Command(BaseCommand):
                 time.sleep(0.2)
                 failed = next((c for c in children if c.poll() is not None), None)
             if stop_signal:
-                # Ctrl-C in a terminal reaches the children too; their exit is expected.
-                failed = None
+                failed = None  # a child that exits while we are being stopped is not a failure
             if failed is not None:
                 self.stderr.write(
                     f"doorstep: {failed.name} exited with code {failed.poll()}; stopping everything else"
@@ -108,17 +110,25 @@ class Command(BaseCommand):
         self.stdout.write("doorstep: stopped cleanly")
 
     def stop(self, children):
-        running = [c for c in children if c.process and c.poll() is None]
-        for child in running:
-            try:
-                child.process.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        # Signal each child's whole process group: it reaches a web server's own workers
+        # too, even when their master has died and left them behind.
+        for child in children:
+            if child.process:
+                _signal_group(child.process, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout
-        for child in running:
+        for child in children:
+            if not child.process:
+                continue
             try:
                 child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.stderr.write(f"doorstep: {child.name} did not stop in {self.stop_timeout} s; killing it")
-                child.process.kill()
+                _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
+
+
+def _signal_group(process, signum):
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
