@@ -50,6 +50,13 @@ class TestLoadDemo(TestCase):
         assert row_counts() == before
         assert "already loaded" in out.getvalue()
 
+    def test_reset_removes_the_demo_and_loads_it_again(self):
+        before = row_counts()
+        old_visits = set(Visit.objects.values_list("pk", flat=True))
+        call_command("load_demo", reset=True, stdout=StringIO())
+        assert row_counts() == before
+        assert not old_visits & set(Visit.objects.values_list("pk", flat=True))
+
     def test_it_prints_every_sign_in_with_the_demo_password(self):
         assert DEMO_PASSWORD in self.output
         for people in STAFF.values():

@@ -200,7 +200,7 @@ class Command(BaseCommand):
 
     def remove_demo(self):
         """Remove the demo trust. The audit trail is append-only inside Doorstep; the demo's
-        own entries are the one thing removed with SQL, and only for the demo schools."""
+        own entries (its schools', its users') are the one thing removed with SQL."""
         trust = Trust.objects.filter(name=TRUST_NAME).first()
         if trust is None:
             self.stdout.write("No demo to remove.")
@@ -222,10 +222,15 @@ class Command(BaseCommand):
                 Pupil.objects.filter(school__in=ids).delete()
                 StaffMember.objects.filter(school__in=ids).delete()
                 SchoolPolicy.objects.filter(school__in=ids).delete()
+                user_ids = list(get_user_model().objects.filter(username__in=usernames).values_list("pk", flat=True))
                 table = connection.ops.quote_name(AuditEntry._meta.db_table)
                 with connection.cursor() as cursor:
-                    placeholders = ", ".join(["%s"] * len(ids)) or "NULL"
-                    cursor.execute(f"DELETE FROM {table} WHERE school_id IN ({placeholders})", ids)
+                    schools_in = ", ".join(["%s"] * len(ids)) or "NULL"
+                    users_in = ", ".join(["%s"] * len(user_ids)) or "NULL"
+                    cursor.execute(
+                        f"DELETE FROM {table} WHERE school_id IN ({schools_in}) OR actor_id IN ({users_in})",
+                        [*ids, *user_ids],
+                    )
                 School.objects.filter(pk__in=ids).delete()
                 trust.delete()
                 get_user_model().objects.filter(username__in=usernames).delete()
