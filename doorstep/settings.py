@@ -57,6 +57,10 @@ INSTALLED_APPS = [
     "policies",
     "risk",
     "visits",
+    "checkins",
+    "alerts",
+    "notify",
+    "reports",
     "audit",
     "api",
 ]

@@ -16,4 +16,8 @@ urlpatterns = [
     path("pupils/", include("pupils.urls")),
     path("staff/", include("people.urls")),
     path("policy/", include("policies.urls")),
+    path("today/", include("checkins.urls")),
+    path("board/", include("alerts.urls")),
+    path("notify/", include("notify.urls")),
+    path("reports/", include("reports.urls")),
 ]
