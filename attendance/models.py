@@ -1,19 +1,91 @@
+"""Attendance marks, the 2024 code set and the arithmetic on it.
+
+The codes and their statistical meanings follow the School Attendance (Pupil Registration)
+(England) Regulations 2024 as summarised in ../shared/research/school-domain.md §1.2;
+docs/attendance.md explains the choices (Q and Y1-Y7 as not possible sessions is the
+MIS vendors' reading, not DfE's own sentence, which we could not consult)."""
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Count, Q
 
 # Statistical meaning of each mark (2024 code set); see docs/attendance.md.
 PRESENT, AEA, AUTHORISED, UNAUTHORISED, NOT_POSSIBLE = "present", "aea", "authorised", "unauthorised", "not_possible"
-
-CODES = {
-    "/": PRESENT, "\\": PRESENT, "L": PRESENT,
-    "K": AEA, "V": AEA, "P": AEA, "W": AEA, "B": AEA,
-    "C1": AUTHORISED, "M": AUTHORISED, "J1": AUTHORISED, "S": AUTHORISED, "C2": AUTHORISED, "C": AUTHORISED,
-    "T": AUTHORISED, "R": AUTHORISED, "I": AUTHORISED, "E": AUTHORISED,
-    "G": UNAUTHORISED, "N": UNAUTHORISED, "O": UNAUTHORISED, "U": UNAUTHORISED,
-    "D": NOT_POSSIBLE, "X": NOT_POSSIBLE, "Q": NOT_POSSIBLE, "Z": NOT_POSSIBLE, "#": NOT_POSSIBLE,
-    **{f"Y{n}": NOT_POSSIBLE for n in range(1, 8)},
-    # Withdrawn in August 2024, still found in older data.
-    "H": AUTHORISED, "J": AEA, "Y": NOT_POSSIBLE, "F": AUTHORISED,
+MEANINGS = {
+    PRESENT: "Present",
+    AEA: "Approved educational activity (counts as attendance)",
+    AUTHORISED: "Authorised absence",
+    UNAUTHORISED: "Unauthorised absence",
+    NOT_POSSIBLE: "Not a possible session",
 }
+CODE_SET = "2024"
+# The 2024 regulations and the revised guidance took effect on this day.
+CODE_SET_STARTS = datetime.date(2024, 8, 19)
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    meaning: str
+    description: str
+    withdrawn: bool = False
+    replaced_by: str = ""
+
+
+_CODES = [
+    Code("/", PRESENT, "Present in the morning session"),
+    Code("\\", PRESENT, "Present in the afternoon session"),
+    Code("L", PRESENT, "Late: arrived after the register began but before it closed"),
+    Code("K", AEA, "Attending education arranged by the local authority"),
+    Code("V", AEA, "Educational visit or trip supervised by the school"),
+    Code("P", AEA, "Approved sporting activity"),
+    Code("W", AEA, "Work experience"),
+    Code("B", AEA, "Other approved, supervised educational activity off site (not remote learning)"),
+    Code("D", NOT_POSSIBLE, "Dual registered: attending the other school"),
+    Code("C1", AUTHORISED, "Leave for a regulated performance or regulated employment abroad"),
+    Code("M", AUTHORISED, "Leave for a medical or dental appointment"),
+    Code("J1", AUTHORISED, "Leave for an interview for employment or a place at another institution"),
+    Code("S", AUTHORISED, "Study leave"),
+    Code("X", NOT_POSSIBLE, "Not of compulsory school age and not required to attend"),
+    Code("C2", AUTHORISED, "Leave for a temporary part-time timetable"),
+    Code("C", AUTHORISED, "Leave in exceptional circumstances"),
+    Code("T", AUTHORISED, "Parent travelling for occupational purposes"),
+    Code("R", AUTHORISED, "Religious observance"),
+    Code("I", AUTHORISED, "Illness (not a medical or dental appointment)"),
+    Code("E", AUTHORISED, "Suspended or excluded, no alternative provision"),
+    Code("Q", NOT_POSSIBLE, "Unable to attend: the local authority has not made access arrangements"),
+    Code("Y1", NOT_POSSIBLE, "Unable to attend: transport normally provided is not available"),
+    Code("Y2", NOT_POSSIBLE, "Unable to attend: widespread travel disruption"),
+    Code("Y3", NOT_POSSIBLE, "Unable to attend: part of the school premises closed"),
+    Code("Y4", NOT_POSSIBLE, "Unable to attend: whole school site unexpectedly closed"),
+    Code("Y5", NOT_POSSIBLE, "Unable to attend: in criminal justice detention"),
+    Code("Y6", NOT_POSSIBLE, "Unable to attend: public health guidance or law"),
+    Code("Y7", NOT_POSSIBLE, "Unable to attend: any other unavoidable cause"),
+    Code("G", UNAUTHORISED, "Holiday not granted by the school"),
+    Code("N", UNAUTHORISED, "Reason for absence not yet established"),
+    Code("O", UNAUTHORISED, "Absent in other or unknown circumstances"),
+    Code("U", UNAUTHORISED, "Arrived after the register closed"),
+    Code("Z", NOT_POSSIBLE, "Prospective pupil not on the admission register"),
+    Code("#", NOT_POSSIBLE, "Planned whole or partial school closure"),
+    # Withdrawn in August 2024: accepted only on marks dated before CODE_SET_STARTS.
+    Code("H", AUTHORISED, "Holiday agreed by the school (withdrawn in 2024)", withdrawn=True, replaced_by="C or G"),
+    Code("J", AEA, "Interview (withdrawn in 2024)", withdrawn=True, replaced_by="J1"),
+    Code("Y", NOT_POSSIBLE, "Unable to attend: exceptional circumstances (withdrawn in 2024)", withdrawn=True,
+         replaced_by="Y1 to Y7"),
+    Code("F", AUTHORISED, "Extended family holiday agreed (withdrawn in 2013)", withdrawn=True, replaced_by="C or G"),
+]
+CODE_INFO = {c.code: c for c in _CODES}
+# code -> statistical meaning; the name other apps import.
+CODES = {c.code: c.meaning for c in _CODES}
+WITHDRAWN = {c.code for c in _CODES if c.withdrawn}
+CODES_BY_MEANING = {m: [c.code for c in _CODES if c.meaning == m] for m in MEANINGS}
+# The national penalty-notice framework counts these (research §1.4).
+PENALTY_CODES = ["G", "N", "O", "U"]
+PENALTY_SESSIONS, PENALTY_WEEKS = 10, 10
+# Sessions on which the school did not meet: a week with only these is not a school week.
+CLOSURE_CODES = ["#", "Y4"]
 
 
 class AttendanceMark(models.Model):
@@ -35,19 +107,222 @@ class AttendanceMark(models.Model):
         return CODES.get(self.code)
 
 
+def _summary(present, aea, authorised, unauthorised, not_possible=0):
+    possible = present + aea + authorised + unauthorised
+    attended = present + aea
+    missed = authorised + unauthorised
+    return {
+        "possible": possible,
+        "attended": attended,
+        "present": present,
+        "aea": aea,
+        "authorised": authorised,
+        "unauthorised": unauthorised,
+        "missed": missed,
+        "not_possible": not_possible,
+        "percent": round(100 * attended / possible, 1) if possible else None,
+        # Absent for 10 % / 50 % or more of possible sessions; exactly 90.0 % attendance is
+        # persistent absence, and severe absence is part of persistent absence (research §1.3).
+        "persistent": bool(possible) and missed * 10 >= possible,
+        "severe": bool(possible) and missed * 2 >= possible,
+        "code_set": CODE_SET,
+    }
+
+
 def attendance_summary(marks):
     """Counts and percentage for an iterable of codes. Sessions that are not possible are left out."""
     counts = {PRESENT: 0, AEA: 0, AUTHORISED: 0, UNAUTHORISED: 0, NOT_POSSIBLE: 0}
     for code in marks:
         counts[CODES[code]] += 1
-    possible = counts[PRESENT] + counts[AEA] + counts[AUTHORISED] + counts[UNAUTHORISED]
-    attended = counts[PRESENT] + counts[AEA]
-    percent = round(100 * attended / possible, 1) if possible else None
-    return {
-        "possible": possible,
-        "attended": attended,
-        "authorised": counts[AUTHORISED],
-        "unauthorised": counts[UNAUTHORISED],
-        "missed": counts[AUTHORISED] + counts[UNAUTHORISED],
-        "percent": percent,
-    }
+    return _summary(counts[PRESENT], counts[AEA], counts[AUTHORISED], counts[UNAUTHORISED], counts[NOT_POSSIBLE])
+
+
+def _meaning_counts():
+    return {m: Count("id", filter=Q(code__in=codes)) for m, codes in CODES_BY_MEANING.items()}
+
+
+def summaries(marks, start, end):
+    """{pupil_id: summary} for the marks queryset between start and end (both inclusive),
+    counted by the database in one grouped query."""
+    rows = (
+        marks.filter(date__gte=start, date__lte=end)
+        .order_by()
+        .values("pupil_id")
+        .annotate(**_meaning_counts())
+    )
+    return {r["pupil_id"]: _summary(r[PRESENT], r[AEA], r[AUTHORISED], r[UNAUTHORISED], r[NOT_POSSIBLE]) for r in rows}
+
+
+def summary_for(pupil, start, end):
+    """One pupil's summary between start and end inclusive (empty counts if no marks)."""
+    return summaries(AttendanceMark.objects.filter(pupil=pupil), start, end).get(pupil.pk) or _summary(0, 0, 0, 0)
+
+
+def below(summary, percent):
+    """Is attendance strictly below `percent`? Exact arithmetic, no rounding: 90 % is not below 90."""
+    return bool(summary["possible"]) and summary["attended"] * 100 < percent * summary["possible"]
+
+
+def months_before(day, months):
+    """The same day of the month `months` earlier (clamped to the month's end). The window
+    [months_before(d, 3) + 1 day, d] is "the last three months" up to and including d."""
+    import calendar
+
+    month = day.month - 1 - months
+    year = day.year + month // 12
+    month = month % 12 + 1
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def window(end, months):
+    """(start, end) of the `months` up to and including `end`."""
+    return months_before(end, months) + datetime.timedelta(days=1), end
+
+
+# --- school weeks and the penalty-notice indicator ------------------------------------------
+
+def monday(day):
+    return day - datetime.timedelta(days=day.weekday())
+
+
+def school_weeks(school, until, count=PENALTY_WEEKS, lookback_weeks=60):
+    """The Mondays of the last `count` school weeks up to `until`, oldest first. A school week
+    is a Monday-to-Sunday week in which the school recorded at least one mark other than a
+    closure code (see docs/attendance.md): weeks of holiday have no marks and do not count."""
+    since = monday(until) - datetime.timedelta(weeks=lookback_weeks)
+    dates = (
+        AttendanceMark.objects.filter(pupil__school=school, date__gte=since, date__lte=until)
+        .exclude(code__in=CLOSURE_CODES)
+        .order_by()
+        .values_list("date", flat=True)
+        .distinct()
+    )
+    weeks = sorted({monday(d) for d in dates})
+    return weeks[-count:]
+
+
+def penalty_window(school, until):
+    """(start, end) of the rolling 10 school weeks ending with the week of `until`, or None
+    when the school has no marks."""
+    weeks = school_weeks(school, until)
+    if not weeks:
+        return None
+    return weeks[0], until
+
+
+def penalty_counts(school, until, pupils=None):
+    """{pupil_id: unauthorised G/N/O/U sessions in the rolling 10 school weeks to `until`}."""
+    span = penalty_window(school, until)
+    if span is None:
+        return {}, None
+    marks = AttendanceMark.objects.filter(pupil__school=school, date__gte=span[0], date__lte=span[1], code__in=PENALTY_CODES)
+    if pupils is not None:
+        marks = marks.filter(pupil__in=pupils)
+    rows = marks.order_by().values("pupil_id").annotate(n=Count("id"))
+    return {r["pupil_id"]: r["n"] for r in rows}, span
+
+
+# --- importing ----------------------------------------------------------------------------------
+
+class ImportMapping(models.Model):
+    """Which columns of a school's MIS export hold what. Saved per school by name; the built-in
+    SIMS-style mapping (attendance.importer.BUILTIN_MAPPINGS) needs no row."""
+
+    class PupilKey(models.TextChoices):
+        UPN = "upn", "UPN"
+        ADMISSION_NUMBER = "admission_number", "Admission number"
+
+    school = models.ForeignKey("schools.School", on_delete=models.CASCADE, related_name="import_mappings")
+    name = models.CharField(max_length=60)
+    pupil_key = models.CharField(max_length=20, choices=PupilKey.choices, default=PupilKey.UPN)
+    pupil_column = models.CharField(max_length=100)
+    date_column = models.CharField(max_length=100)
+    date_format = models.CharField(max_length=30, default="%d/%m/%Y",
+                                   help_text="strftime codes, e.g. %d/%m/%Y for 09/09/2024 or %Y-%m-%d for 2024-09-09")
+    session_column = models.CharField(max_length=100)
+    mark_column = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["school", "name"], name="unique_mapping_name_per_school")]
+
+    def __str__(self):
+        return self.name
+
+
+class ImportRun(models.Model):
+    """One successful import: who, when, which file and what it changed. A failed import
+    writes nothing, so it leaves no run behind."""
+
+    school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="attendance_imports")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    by_name = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+    file_name = models.CharField(max_length=255)
+    mapping = models.CharField(max_length=60)
+    rows = models.PositiveIntegerField()
+    created = models.PositiveIntegerField()
+    updated = models.PositiveIntegerField()
+    unchanged = models.PositiveIntegerField()
+    skipped = models.PositiveIntegerField(default=0, help_text="Rows with no mark yet (blank or '-')")
+    first_date = models.DateField(null=True)
+    last_date = models.DateField(null=True)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.file_name} ({self.at:%d %b %Y %H:%M})"
+
+
+# --- referrals ----------------------------------------------------------------------------------
+
+class ReferralCase(models.Model):
+    """A pupil whose attendance crossed the school's referral threshold. Doorstep only opens
+    the case; a person decides whether to refer, and does the referring themselves."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Waiting for a decision"
+        REFERRED = "referred", "Referred"
+        NOT_REFERRED = "not_referred", "Not referred"
+
+    school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="referral_cases")
+    pupil = models.ForeignKey("pupils.Pupil", on_delete=models.PROTECT, related_name="referral_cases")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.OPEN, db_index=True)
+    opened_on = models.DateField()
+    # The figures that opened the case, kept as they were (the live figures change daily).
+    window_start = models.DateField()
+    window_end = models.DateField()
+    possible = models.PositiveIntegerField()
+    attended = models.PositiveIntegerField()
+    authorised = models.PositiveIntegerField()
+    unauthorised = models.PositiveIntegerField()
+    percent = models.DecimalField(max_digits=4, decimal_places=1)
+    threshold_percent = models.PositiveSmallIntegerField()
+    clause = models.CharField(max_length=40)
+    code_set = models.CharField(max_length=10, default=CODE_SET)
+    penalty_sessions = models.PositiveSmallIntegerField(default=0, help_text="G/N/O/U sessions in the rolling 10 school weeks")
+
+    decided_by = models.ForeignKey("people.StaffMember", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    referred_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="Who it was referred to and how, or why not")
+    # Set by the scan when attendance is back at or above the threshold after a decision,
+    # so that falling below again opens a new case instead of being hidden by the old one.
+    cleared_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened_on", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pupil"], condition=Q(cleared_on__isnull=True),
+                                    name="one_live_referral_case_per_pupil"),
+        ]
+
+    def __str__(self):
+        return f"Referral case for {self.pupil} opened {self.opened_on:%d %b %Y}"
+
+    @property
+    def penalty_indicator(self):
+        return self.penalty_sessions >= PENALTY_SESSIONS

@@ -30,6 +30,11 @@ ROLE_MATRIX = {
                     "attendance_officer", "teacher", "family_support"},
     "policy.change": {"headteacher", "business_manager"},
     "audit.view": {"headteacher", "dsl"},
+    # Attendance (issue 4 §3): the office or attendance officer imports marks; the referral
+    # queue is the headteacher's, who alone decides (C 4.4, P §7¶4); others may look.
+    "attendance.import": {"headteacher", "deputy_headteacher", "office", "attendance_officer"},
+    "referral.view": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer"},
+    "referral.decide": {"headteacher"},
 }
 
 # Who may act on a visit besides the roles above: the proposer may withdraw their own

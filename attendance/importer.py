@@ -1,0 +1,340 @@
+"""Importing attendance marks from a school MIS export (CSV).
+
+All or nothing: the whole file is checked first and every bad line is reported as
+"line N, column X: what was wrong"; only a clean file is written, in one transaction, in
+batches. Importing the same file again changes nothing: a mark that is already there with
+the same code is left alone, a mark whose code changed is updated, counted and audited.
+
+    from attendance.importer import import_marks, mapping_for
+    run = import_marks(school, open("marks.csv", "rb"), mapping_for(school, "sims"), actor=staff,
+                       file_name="marks.csv")
+"""
+import codecs
+import csv
+import datetime
+import time
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from audit.services import _actor, record
+
+from .models import CODE_INFO, CODE_SET_STARTS, CODES, AttendanceMark, ImportMapping, ImportRun
+
+BATCH_SIZE = 5000
+# What a SIMS export writes when no mark has been taken yet: not a DfE code, and not a mark.
+NO_MARK = {"", "-"}
+SESSIONS = {"AM": "AM", "PM": "PM", "A": "AM", "P": "PM", "MORNING": "AM", "AFTERNOON": "PM"}
+# How many bad lines one failed import reports in full; the count is always exact.
+MAX_ERRORS_SHOWN = 10_000
+
+
+@dataclass(frozen=True)
+class Mapping:
+    name: str
+    pupil_key: str          # "upn" or "admission_number"
+    pupil_column: str
+    date_column: str
+    date_format: str
+    session_column: str
+    mark_column: str
+
+    @classmethod
+    def from_model(cls, m):
+        return cls(m.name, m.pupil_key, m.pupil_column, m.date_column, m.date_format, m.session_column, m.mark_column)
+
+    @property
+    def pupil_label(self):
+        return "UPN" if self.pupil_key == "upn" else "admission number"
+
+
+# Modelled on SIMS' attendance field names (AttendanceDate, SessionName, AttendanceMark:
+# sims-partners.com) with the pupil's UPN; a school whose export differs saves its own.
+BUILTIN_MAPPINGS = {
+    "sims": Mapping("sims", "upn", "UPN", "AttendanceDate", "%d/%m/%Y", "SessionName", "AttendanceMark"),
+    "sims-adno": Mapping("sims-adno", "admission_number", "Adno", "AttendanceDate", "%d/%m/%Y", "SessionName",
+                         "AttendanceMark"),
+}
+
+
+class UnknownMapping(LookupError):
+    pass
+
+
+def mapping_names(school):
+    return list(BUILTIN_MAPPINGS) + list(school.import_mappings.values_list("name", flat=True))
+
+
+def mapping_for(school, name):
+    """A saved mapping of this school, or a built-in one."""
+    saved = ImportMapping.objects.filter(school=school, name=name).first()
+    if saved is not None:
+        return Mapping.from_model(saved)
+    if name in BUILTIN_MAPPINGS:
+        return BUILTIN_MAPPINGS[name]
+    raise UnknownMapping(f"No column mapping called {name!r} (known: {', '.join(mapping_names(school))})")
+
+
+def save_mapping(school, mapping, name):
+    """Save (or replace) a mapping under `name` for this school."""
+    fields = dict(pupil_key=mapping.pupil_key, pupil_column=mapping.pupil_column, date_column=mapping.date_column,
+                  date_format=mapping.date_format, session_column=mapping.session_column,
+                  mark_column=mapping.mark_column)
+    saved, _ = ImportMapping.objects.update_or_create(school=school, name=name, defaults=fields)
+    return Mapping.from_model(saved)
+
+
+class ImportFailed(Exception):
+    """The file was not imported. `errors` lists every bad line, in file order."""
+
+    def __init__(self, errors, total=None):
+        self.errors = errors
+        self.total = total if total is not None else len(errors)
+        super().__init__(f"{self.total} problem(s); nothing was imported")
+
+
+def _key(pupil_id, day, pm):
+    # One int per session keeps a million-row file's duplicate check small in memory.
+    return (pupil_id << 21) | (day.toordinal() << 1) | pm
+
+
+def _unkey(key):
+    return key >> 21, datetime.date.fromordinal((key >> 1) & 0xFFFFF), "PM" if key & 1 else "AM"
+
+
+def _text_lines(binary, on_bytes):
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    for raw in binary:
+        if on_bytes:
+            on_bytes(len(raw))
+        yield decoder.decode(raw)
+
+
+def parse(school, binary, mapping, on_bytes=None):
+    """Check the whole file. Returns (marks, skipped, rows) where marks is {session key: (code,
+    line)}; raises ImportFailed with every bad line."""
+    from pupils.models import Pupil
+
+    errors, total_errors = [], 0
+
+    def bad(line, column, message):
+        nonlocal total_errors
+        total_errors += 1
+        if len(errors) < MAX_ERRORS_SHOWN:
+            errors.append(f"line {line}, column {column}: {message}")
+
+    try:
+        reader = csv.reader(_text_lines(binary, on_bytes))
+        header = next(reader, None)
+    except UnicodeDecodeError as exc:
+        raise ImportFailed([f"line 1: the file is not UTF-8 text ({exc.reason})"]) from None
+    if header is None:
+        raise ImportFailed(["line 1: the file is empty"])
+    header = [h.strip() for h in header]
+    wanted = {"pupil": mapping.pupil_column, "date": mapping.date_column, "session": mapping.session_column,
+              "mark": mapping.mark_column}
+    index = {}
+    for role, column in wanted.items():
+        if column not in header:
+            bad(1, column, f"no such column in the header (the {mapping.name!r} mapping expects it; "
+                           f"the file has: {', '.join(header) or 'nothing'})")
+        else:
+            index[role] = header.index(column)
+    if errors:
+        raise ImportFailed(errors, total_errors)
+
+    field = "upn" if mapping.pupil_key == "upn" else "admission_number"
+    pupils = dict(Pupil.objects.filter(school=school).exclude(**{field: ""}).values_list(field, "id"))
+    if field == "upn":
+        pupils = {k.upper(): v for k, v in pupils.items()}
+    unknown = {}  # pupil key -> first lines, checked against other schools afterwards
+    dates = {}
+    marks = {}
+    skipped = rows = 0
+    width = max(index.values()) + 1
+    ip, idate, isession, imark = index["pupil"], index["date"], index["session"], index["mark"]
+    codes = CODES
+    line = 1
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            rows += 1
+            if len(row) < width:
+                bad(line, header[-1] if len(row) < len(header) else "?",
+                    f"the line has {len(row)} values, the header has {len(header)}")
+                continue
+            mark = row[imark].strip().upper()
+            if mark in NO_MARK:
+                skipped += 1
+                continue
+            ok = True
+            key_text = row[ip].strip()
+            if field == "upn":
+                key_text = key_text.upper()
+            pupil_id = pupils.get(key_text)
+            if pupil_id is None:
+                ok = False
+                if not key_text:
+                    bad(line, mapping.pupil_column, f"no {mapping.pupil_label}")
+                else:
+                    unknown.setdefault(key_text, []).append(line)
+            raw_date = row[idate].strip()
+            day = dates.get(raw_date)
+            if day is None:
+                try:
+                    day = dates[raw_date] = datetime.datetime.strptime(raw_date, mapping.date_format).date()
+                except ValueError:
+                    ok = False
+                    bad(line, mapping.date_column,
+                        f"{raw_date!r} is not a date in the format {mapping.date_format}")
+            session = SESSIONS.get(row[isession].strip().upper())
+            if session is None:
+                ok = False
+                bad(line, mapping.session_column, f"{row[isession].strip()!r} is not a session (expected AM or PM)")
+            if mark not in codes:
+                ok = False
+                bad(line, mapping.mark_column, f"{mark!r} is not an attendance code")
+            elif day is not None and mark in _WITHDRAWN_AFTER and day >= CODE_SET_STARTS:
+                ok = False
+                info = CODE_INFO[mark]
+                bad(line, mapping.mark_column, f"{mark!r} was withdrawn on {CODE_SET_STARTS:%d %B %Y} "
+                                               f"and cannot mark {day:%d %b %Y} (use {info.replaced_by})")
+            if not ok:
+                continue
+            key = _key(pupil_id, day, session == "PM")
+            first = marks.get(key)
+            if first is not None:
+                bad(line, mapping.session_column,
+                    f"a second {session} mark for {key_text} on {day:%d %b %Y} (the first is on line {first[1]})")
+                continue
+            marks[key] = (mark, line)
+    except csv.Error as exc:
+        bad(line + 1, "?", f"not valid CSV ({exc})")
+    except UnicodeDecodeError as exc:
+        bad(line + 1, "?", f"not UTF-8 text ({exc.reason})")
+
+    if unknown:
+        elsewhere = set(
+            Pupil.objects.exclude(school=school).filter(**{f"{field}__in": list(unknown)}).values_list(field, flat=True)
+        )
+        elsewhere = {k.upper() for k in elsewhere} if field == "upn" else elsewhere
+        for key_text, lines in unknown.items():
+            why = ("belongs to a pupil of another school" if key_text in elsewhere
+                   else f"no pupil of {school.name} has this {mapping.pupil_label}")
+            for n in lines:
+                bad(n, mapping.pupil_column, f"{key_text}: {why}")
+    if total_errors:
+        errors.sort(key=lambda e: int(e.split(",", 1)[0].split()[1]))
+        raise ImportFailed(errors, total_errors)
+    if rows == 0:
+        raise ImportFailed(["line 2: the file has a header but no marks"])
+    return marks, skipped, rows
+
+
+_WITHDRAWN_AFTER = {c for c, info in CODE_INFO.items() if info.withdrawn}
+
+
+def _audit_entry(actor, school, action, obj_type, obj_id, summary, data):
+    # Built here rather than through audit.services.record so that a large import can write
+    # its per-mark entries in batches; the fields are exactly the ones record() fills.
+    user, name = _actor(actor)
+    return AuditEntry(school=school, at=timezone.now(), actor=user, actor_name=name[:200], action=action,
+                      object_type=obj_type, object_id=str(obj_id), summary=summary[:300], data=data)
+
+
+def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=None, request=None):
+    """Check and import a CSV (a binary file object). Returns the ImportRun; raises
+    ImportFailed (nothing written) when any line is bad.
+
+    progress(stage, done, total) is called as the work goes: stage "read" counts bytes,
+    "write" counts marks."""
+    started = time.perf_counter()
+    size = getattr(binary, "size", None)
+    on_bytes = None
+    if progress is not None:
+        read = [0]
+
+        def on_bytes(n):
+            read[0] += n
+            if read[0] - on_bytes.last >= 1 << 20 or n == 0:
+                on_bytes.last = read[0]
+                progress("read", read[0], size)
+        on_bytes.last = 0
+    marks, skipped, rows = parse(school, binary, mapping, on_bytes)
+    if progress is not None:
+        progress("read", size or 0, size)
+
+    ordinals = [(k >> 1) & 0xFFFFF for k in marks]
+    first, last = datetime.date.fromordinal(min(ordinals)), datetime.date.fromordinal(max(ordinals))
+    del ordinals
+
+    with transaction.atomic():
+        # One import per school at a time: the second waits for the first to finish.
+        type(school).objects.select_for_update().get(pk=school.pk)
+        existing = (
+            AttendanceMark.objects.filter(pupil__school=school, date__gte=first, date__lte=last)
+            .values_list("id", "pupil_id", "date", "session", "code")
+            .iterator(chunk_size=20_000)
+        )
+        to_update, changes, unchanged = [], [], 0
+        for mark_id, pupil_id, day, session, code in existing:
+            key = _key(pupil_id, day, session == "PM")
+            new = marks.pop(key, None)
+            if new is None:
+                continue
+            if new[0] == code:
+                unchanged += 1
+            else:
+                to_update.append(AttendanceMark(id=mark_id, code=new[0]))
+                changes.append((mark_id, pupil_id, day, session, code, new[0], new[1]))
+        created = len(marks)
+        total_writes = created + len(to_update)
+        done = 0
+        batch = []
+        for key, (code, _line) in marks.items():
+            pupil_id, day, session = _unkey(key)
+            batch.append(AttendanceMark(pupil_id=pupil_id, date=day, session=session, code=code))
+            if len(batch) >= BATCH_SIZE:
+                AttendanceMark.objects.bulk_create(batch)
+                done += len(batch)
+                batch = []
+                if progress is not None:
+                    progress("write", done, total_writes)
+        if batch:
+            AttendanceMark.objects.bulk_create(batch)
+            done += len(batch)
+        marks.clear()
+        for i in range(0, len(to_update), BATCH_SIZE):
+            AttendanceMark.objects.bulk_update(to_update[i:i + BATCH_SIZE], ["code"])
+            done += len(to_update[i:i + BATCH_SIZE])
+            if progress is not None:
+                progress("write", done, total_writes)
+        user, name = _actor(actor)
+        run = ImportRun.objects.create(
+            school=school, by=user, by_name=name, at=timezone.now(), file_name=file_name[:255], mapping=mapping.name,
+            rows=rows, created=created, updated=len(to_update), unchanged=unchanged, skipped=skipped,
+            first_date=first, last_date=last, seconds=round(time.perf_counter() - started, 3),
+        )
+        if changes:
+            upns = dict(school.pupils.filter(id__in={c[1] for c in changes}).values_list("id", "upn"))
+            entries = [
+                _audit_entry(actor, school, "attendance.mark_changed", "attendance.attendancemark", mark_id,
+                             f"Attendance mark for {upns.get(pupil_id, pupil_id)} on {day:%d %b %Y} {session} "
+                             f"changed from {old} to {new} by import of {file_name}",
+                             {"import_run": run.pk, "line": line, "from": old, "to": new, "date": day.isoformat(),
+                              "session": session})
+                for mark_id, pupil_id, day, session, old, new, line in changes
+            ]
+            AuditEntry.objects.bulk_create(entries, batch_size=BATCH_SIZE)
+        record(actor=actor, school=school, action="attendance.imported", obj=run,
+               summary=f"Imported {file_name}: {created} new, {len(to_update)} changed, {unchanged} unchanged marks",
+               data={"rows": rows, "created": created, "updated": len(to_update), "unchanged": unchanged,
+                     "skipped": skipped, "mapping": mapping.name, "first_date": first, "last_date": last},
+               request=request)
+    if progress is not None:
+        progress("write", total_writes, total_writes)
+    return run

@@ -1,0 +1,147 @@
+"""The daily referral scan and the headteacher's decision on a referral case.
+
+The rule is the school's own: attendance below `attendance.referral_below_percent` over the
+last `attendance.referral_window_months` (Coteford 90 % over three months, C 4.4; Potton 70 %,
+P §7¶4). A policy without a figure (Priory, the Willows, St Hugh's) raises no case. Doorstep
+opens a case and shows it to the headteacher; it never refers anyone by itself."""
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from audit.services import record
+from schools.permissions import can
+
+from .importer import _audit_entry
+from .models import AttendanceMark, ReferralCase, below, penalty_counts, summaries, window
+
+
+@dataclass(frozen=True)
+class Threshold:
+    percent: int
+    months: int
+    clause: str
+
+
+def threshold_for(school):
+    """The school's referral threshold from its current policy, or None if it sets none."""
+    version = school.current_policy()
+    if version is None:
+        return None
+    policy = version.load()
+    percent = policy.value("attendance.referral_below_percent")
+    months = policy.value("attendance.referral_window_months")
+    if percent is None or months is None:
+        return None
+    return Threshold(percent, months, policy.clause("attendance.referral_below_percent"))
+
+
+@dataclass
+class ScanResult:
+    school: object
+    threshold: Threshold | None
+    pupils: int = 0
+    below: int = 0
+    opened: int = 0
+    cleared: int = 0
+
+
+def scan_school(school, today=None):
+    """Check every pupil on roll against the threshold for the window ending `today`; open a
+    case for each pupil newly below it. Idempotent: a second run on the same day finds every
+    case already open and changes nothing."""
+    today = today or timezone.localdate()
+    threshold = threshold_for(school)
+    result = ScanResult(school, threshold)
+    if threshold is None:
+        return result
+    start, end = window(today, threshold.months)
+    pupil_ids = list(school.pupils.filter(on_roll=True).values_list("id", flat=True))
+    result.pupils = len(pupil_ids)
+    figures = summaries(AttendanceMark.objects.filter(pupil__school=school, pupil__on_roll=True), start, end)
+    low = {pid: s for pid, s in figures.items() if below(s, threshold.percent)}
+    result.below = len(low)
+    penalties, _span = penalty_counts(school, today)
+
+    with transaction.atomic():
+        live = dict(ReferralCase.objects.select_for_update()
+                    .filter(school=school, cleared_on__isnull=True).values_list("pupil_id", "state"))
+        # A decided case whose pupil is back at or above the threshold is cleared, so that a
+        # later fall opens a fresh case. An open case stays until someone decides it.
+        recovered = [pid for pid, state in live.items() if state != ReferralCase.State.OPEN and pid not in low]
+        if recovered:
+            result.cleared = ReferralCase.objects.filter(
+                school=school, pupil_id__in=recovered, cleared_on__isnull=True).update(cleared_on=today)
+        new = [
+            ReferralCase(
+                school=school, pupil_id=pid, opened_on=today, window_start=start, window_end=end,
+                possible=s["possible"], attended=s["attended"], authorised=s["authorised"],
+                unauthorised=s["unauthorised"], percent=Decimal(str(s["percent"])),
+                threshold_percent=threshold.percent, clause=threshold.clause,
+                penalty_sessions=min(penalties.get(pid, 0), 32767),
+            )
+            for pid, s in low.items() if pid not in live
+        ]
+        if new:
+            ReferralCase.objects.bulk_create(new, batch_size=2000)
+            AuditEntry.objects.bulk_create([
+                _audit_entry(None, school, "referral.opened", "attendance.referralcase", case.pk,
+                             f"Attendance {case.percent}% is below the referral threshold of {threshold.percent}% "
+                             f"({threshold.clause}) for {start:%d %b %Y} to {end:%d %b %Y}",
+                             {"pupil": case.pupil_id, "window": [start.isoformat(), end.isoformat()],
+                              "threshold": threshold.percent, "clause": threshold.clause})
+                for case in new
+            ], batch_size=2000)
+        result.opened = len(new)
+    return result
+
+
+def referral_scan(today=None, schools=None):
+    """Scan every school (or the ones given). Returns a ScanResult per school."""
+    from schools.models import School
+
+    return [scan_school(s, today) for s in (schools if schools is not None else School.objects.all())]
+
+
+def decide(case, by, *, referred, note, referred_on=None, request=None):
+    """Record the headteacher's decision on an open case: referred (when, and a note of to
+    whom and how) or not referred (with the reason). Doorstep sends nothing itself."""
+    if not can(by, "referral.decide", case):
+        raise PermissionDenied("Only the headteacher decides on a referral.")
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": "Say who it was referred to and how." if referred else "Give the reason for not referring."})
+    if referred:
+        if referred_on is None:
+            raise ValidationError({"referred_on": "Give the date of the referral."})
+        if referred_on > timezone.localdate():
+            raise ValidationError({"referred_on": "The referral date cannot be in the future."})
+        if referred_on < case.opened_on:
+            raise ValidationError({"referred_on": "The referral date cannot be before the case was opened."})
+    state = ReferralCase.State.REFERRED if referred else ReferralCase.State.NOT_REFERRED
+    now = timezone.now()
+    with transaction.atomic():
+        # Conditional update: of two people deciding at once, only the first wins.
+        hit = ReferralCase.objects.filter(pk=case.pk, state=ReferralCase.State.OPEN).update(
+            state=state, decided_by=by, decided_at=now, note=note, referred_on=referred_on if referred else None)
+        if not hit:
+            raise ValidationError("This case has already been decided.")
+        case.refresh_from_db()
+        record(actor=by, school=case.school, action=f"referral.{state}", obj=case,
+               summary=(f"Referred on {referred_on:%d %b %Y}" if referred else "Decided not to refer")
+               + f" (attendance {case.percent}%, threshold {case.threshold_percent}%, {case.clause})",
+               reason=note, data={"pupil": case.pupil_id, "referred_on": referred_on}, request=request)
+    return case
+
+
+def today_window(school, today=None):
+    """(threshold, start, end) the pupil page and the queue use."""
+    today = today or timezone.localdate()
+    threshold = threshold_for(school)
+    months = threshold.months if threshold else 3
+    start, end = window(today, months)
+    return threshold, start, end
+
