@@ -1,5 +1,5 @@
-"""`doorstep policy ...`: check, show, list the gaps in, and evaluate plans against a policy.
-Needs no Django settings or database.
+"""`doorstep policy ...`: check, show, list the gaps in, and evaluate plans against a policy;
+simulate a visit's timeline under it. Needs no Django settings or database.
 
 Exit codes: 0 success (evaluate: the visit is allowed), 1 evaluate: the visit is blocked,
 2 an invalid policy, plan or command line (the error, naming the file and field, goes to stderr).
@@ -15,6 +15,7 @@ import sys
 from .gaps import describe, find_gaps, gaps_text
 from .rules import STAGES, PlanError, evaluate
 from .schema import KEYS, PRESETS, PolicyError, load_policy
+from .timing import SimulationError, simulate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--stage", choices=STAGES, default="schedule",
                     help="how far the visit has got (default: schedule, where everything required blocks)")
     ev.add_argument("plan", help="the plan as a JSON file, or - for standard input")
+    sim = sub.add_parser("simulate", help="print what Doorstep would do and when during a visit (docs/simulate-format.md)")
+    sim.add_argument("--policy", required=True, help=f"a preset ({', '.join(PRESETS)}) or a policy .toml file")
+    sim.add_argument("events", help="the visit's times and events as a JSON file, or - for standard input")
     return parser
 
 
@@ -129,4 +133,27 @@ def cmd_evaluate(args) -> int:
     return 0 if result.allowed else 1
 
 
-COMMANDS = {"check": cmd_check, "show": cmd_show, "gaps": cmd_gaps, "evaluate": cmd_evaluate}
+def cmd_simulate(args) -> int:
+    policy = load_policy(args.policy)
+    name = "<stdin>" if args.events == "-" else args.events
+    try:
+        text = sys.stdin.read() if args.events == "-" else Path(args.events).read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"{name}: cannot read the events ({exc.strerror or exc})", file=sys.stderr)
+        return 2
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        print(f"{name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=sys.stderr)
+        return 2
+    try:
+        result = simulate(policy, data)
+    except SimulationError as exc:
+        for field, message in exc.errors:
+            print(f"{name}: {field or '(the events)'}: {message}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+COMMANDS = {"check": cmd_check, "show": cmd_show, "gaps": cmd_gaps, "evaluate": cmd_evaluate, "simulate": cmd_simulate}
