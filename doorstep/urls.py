@@ -14,6 +14,7 @@ urlpatterns = [
     path("school/switch/", schools_views.switch_school, name="switch_school"),
     path("visits/", include("visits.urls")),
     path("pupils/", include("pupils.urls")),
+    path("attendance/", include("attendance.urls")),
     path("staff/", include("people.urls")),
     path("policy/", include("policies.urls")),
     path("today/", include("checkins.urls")),

@@ -1,0 +1,83 @@
+"""The weekly attendance chart: figures per school week, and the geometry of an inline SVG
+drawn on the server (no JavaScript), used on the pupil page and in the referral pack."""
+import datetime
+from collections import defaultdict
+
+from django.utils import timezone
+
+from .models import AEA, AUTHORISED, CODES, PRESENT, UNAUTHORISED, monday
+
+WIDTH, HEIGHT = 640, 240
+LEFT, RIGHT, TOP, BOTTOM = 40, 12, 14, 44  # room for the axis labels and the event marks
+
+
+def weekly(pupil, end=None, weeks=20):
+    """[{week, possible, attended, percent}] for each of the last `weeks` Monday-to-Sunday
+    weeks up to `end` that had a possible session."""
+    end = end or timezone.localdate()
+    start = monday(end) - datetime.timedelta(weeks=weeks - 1)
+    counts = defaultdict(lambda: [0, 0])
+    for day, code in pupil.attendance_marks.filter(date__gte=start, date__lte=end).values_list("date", "code"):
+        meaning = CODES.get(code)
+        if meaning in (PRESENT, AEA, AUTHORISED, UNAUTHORISED):
+            c = counts[monday(day)]
+            c[0] += 1
+            c[1] += meaning in (PRESENT, AEA)
+    return [
+        {"week": week, "possible": p, "attended": a, "percent": round(100 * a / p, 1)}
+        for week, (p, a) in sorted(counts.items())
+    ], start, end
+
+
+def events(pupil, start, end):
+    """Things to mark on the chart: visits, and agreements and letters from the reports app
+    when it is installed (it is optional here, so a missing table or field is not an error)."""
+    found = []
+    for visit in pupil.visits.filter(starts_at__date__gte=start, starts_at__date__lte=end).order_by("starts_at"):
+        found.append({"kind": "visit", "day": timezone.localdate(visit.starts_at),
+                      "label": f"Visit ({visit.get_state_display().lower()})"})
+    # HOOK (reports app): agreements and letters sent, if that app provides them.
+    try:
+        for a in getattr(pupil, "agreements").filter(made_at__date__gte=start, made_at__date__lte=end):
+            found.append({"kind": "agreement", "day": timezone.localdate(a.made_at), "label": f"Agreement ({a.get_status_display().lower()})"})
+        for letter in getattr(pupil, "letters").filter(sent_at__date__gte=start, sent_at__date__lte=end):
+            found.append({"kind": "letter", "day": timezone.localdate(letter.sent_at), "label": "Letter sent"})
+    except Exception:  # noqa: BLE001 - the reports app is being built alongside; its absence is fine
+        pass
+    return sorted(found, key=lambda e: e["day"])
+
+
+def chart(pupil, threshold_percent=None, end=None, weeks=20):
+    """Everything _chart.html needs, with SVG coordinates worked out here."""
+    points, start, end = weekly(pupil, end, weeks)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    first = monday(start)
+
+    def x_of(day):
+        offset = (monday(day) - first).days / 7
+        return round(LEFT + (offset + 0.5) * plot_w / weeks, 1)
+
+    def y_of(percent):
+        return round(TOP + plot_h * (1 - percent / 100), 1)
+
+    for p in points:
+        p["x"], p["y"] = x_of(p["week"]), y_of(p["percent"])
+        p["below"] = threshold_percent is not None and p["percent"] < threshold_percent
+    marks = events(pupil, start, end)
+    symbol_y = {"visit": HEIGHT - 22, "agreement": HEIGHT - 14, "letter": HEIGHT - 6}
+    for e in marks:
+        e["x"], e["y"] = x_of(e["day"]), symbol_y[e["kind"]]
+    months = []
+    day = first
+    while day <= end:
+        if day.day <= 7:
+            months.append({"x": x_of(day), "label": day.strftime("%b")})
+        day += datetime.timedelta(days=7)
+    return {
+        "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP, "bottom": TOP + plot_h,
+        "points": points, "line": " ".join(f"{p['x']},{p['y']}" for p in points),
+        "gridlines": [{"y": y_of(v), "label": f"{v}%"} for v in (0, 25, 50, 75, 100)],
+        "threshold": threshold_percent, "threshold_y": y_of(threshold_percent) if threshold_percent else None,
+        "events": marks, "months": months, "start": start, "end": end, "weeks": weeks,
+        "kinds": sorted({e["kind"] for e in marks}),
+    }
