@@ -1,1 +1,108 @@
-from django.db import models  # noqa: F401
+"""Alerts raised about a visit under way, the steps of their escalation, and the watchdog's
+heartbeat. Changed only through alerts.services; see docs/safety-core.md."""
+import uuid
+
+from django.db import models
+
+
+def new_token():
+    return uuid.uuid4().hex
+
+
+class Alert(models.Model):
+    class Kind(models.TextChoices):
+        OVERDUE = "overdue", "Check-in overdue"
+        OFFICE_CALL_MISSED = "office_call_missed", "Office call not made"
+        CODE_WORD = "code_word", "Code word heard"
+        PANIC = "panic", "Panic"
+        DURESS = "duress", "Duress PIN"
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    class Resolution(models.TextChoices):
+        FALSE_ALARM = "false_alarm", "False alarm"
+        STAFF_SAFE = "staff_safe", "Staff safe"
+        POLICE_CALLED = "police_called", "Police called"
+        OTHER = "other", "Other (say what)"
+
+    # Kinds that mean someone may be in danger now: they start at the top step.
+    TOP_KINDS = (Kind.CODE_WORD, Kind.PANIC, Kind.DURESS)
+
+    school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="+")
+    visit = models.ForeignKey("visits.Visit", on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    event = models.ForeignKey("checkins.VisitEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="The event that raised it (code word, panic, duress)")
+    missed = models.CharField(max_length=40, blank=True, help_text="The deadline that was missed (check_in_due, ...)")
+    missed_due_at = models.DateTimeField(null=True, blank=True)
+    raised_at = models.DateTimeField(db_index=True)
+    # The policy's ladder as it was when the alert started: later policy edits cannot change it.
+    ladder = models.JSONField()
+    ladder_clause = models.CharField(max_length=60, blank=True)
+    policy_version = models.ForeignKey("policies.SchoolPolicy", null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+")
+    step = models.PositiveSmallIntegerField(default=0, help_text="Index into ladder of the step reached")
+    step_token = models.CharField(max_length=32, default=new_token)
+    step_due_at = models.DateTimeField(null=True, blank=True, db_index=True,
+                                       help_text="If nobody acknowledges by then, the next step fires")
+    state = models.CharField(max_length=15, choices=State.choices, default=State.OPEN, db_index=True)
+    contact_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Word came from the staff: the escalation stopped; a person still resolves it")
+    owner = models.ForeignKey("people.StaffMember", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey("people.StaffMember", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        indexes = [models.Index(fields=["state", "step_due_at"], name="alert_state_step_due")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on visit {self.visit_id} ({self.state})"
+
+    @property
+    def is_top(self):
+        return self.kind in self.TOP_KINDS
+
+    @property
+    def current_step(self):
+        return self.ladder[self.step] if self.ladder and self.step < len(self.ladder) else {}
+
+    @property
+    def is_red(self):
+        """Red on the board: danger now, or the ladder has reached a police step."""
+        return self.is_top or any(s.get("call_police") for s in self.ladder[: self.step + 1])
+
+
+class AlertStep(models.Model):
+    """A step of the ladder that fired, once: the unique constraint is the database's own
+    guarantee that two watchdogs cannot both notify the same step."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="steps")
+    step = models.PositiveSmallIntegerField()
+    at = models.DateTimeField()
+    notify = models.JSONField(default=list, help_text="The roles told")
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["alert", "step"]
+        constraints = [models.UniqueConstraint(fields=["alert", "step"], name="each_step_fires_once")]
+
+
+class Heartbeat(models.Model):
+    """One row per watchdog process, touched every loop. The board warns when the newest is stale."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="host:pid")
+    host = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField(db_index=True)
+    loops = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.name} at {self.beat_at:%H:%M:%S}"

@@ -2,6 +2,9 @@
 from django.urls import path
 
 from .api import api
+from .safety import router as safety_router
+
+api.add_router("", safety_router)  # the safety core (issue 3): events, the board, alerts
 
 urlpatterns = [
     path("", api.urls),

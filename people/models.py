@@ -47,6 +47,11 @@ class StaffMember(models.Model):
     appearance = models.TextField(blank=True, help_text="A short description the police could use to recognise this person.")
     trained_home_visitor = models.BooleanField(default=False)
     active = models.BooleanField(default=True)
+    # Two PINs, hashed like passwords. The duress PIN is entered wherever a PIN is asked: the
+    # phone shows the ordinary confirmation while the office gets the top alert (see
+    # people.services.set_pins and checkins.services.record_event).
+    safe_pin = models.CharField(max_length=200, blank=True, editable=False)
+    duress_pin = models.CharField(max_length=200, blank=True, editable=False)
 
     objects = StaffMemberQuerySet.as_manager()
 
@@ -71,6 +76,24 @@ class StaffMember(models.Model):
 
     def current_vehicle(self):
         return self.vehicles.filter(active=True).order_by("-id").first()
+
+    @property
+    def has_pins(self):
+        return bool(self.safe_pin and self.duress_pin)
+
+    def check_pin(self, pin):
+        """"safe", "duress" or None (wrong). Both hashes are always checked, so the time the
+        answer takes does not give a duress PIN away."""
+        from django.contrib.auth.hashers import check_password
+
+        pin = str(pin or "").strip()
+        safe = bool(self.safe_pin) and check_password(pin, self.safe_pin)
+        duress = bool(self.duress_pin) and check_password(pin, self.duress_pin)
+        if duress:
+            return "duress"
+        if safe:
+            return "safe"
+        return None
 
 
 class StaffRole(models.Model):

@@ -35,11 +35,39 @@ ROLE_MATRIX = {
     "attendance.import": {"headteacher", "deputy_headteacher", "office", "attendance_officer"},
     "referral.view": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer"},
     "referral.decide": {"headteacher"},
+    # The safety core (issue 3). Staff record their own visit's events from their phone (checked
+    # in checkins.services: they must be on the visit); the office and leaders record calls.
+    "checkin.record": set(VISITORS),
+    "checkin.record_call": {"headteacher", "deputy_headteacher", "dsl", "office"},
+    # Watching visits under way and answering alerts: the office first, then leaders and the DSL
+    # (every preset's ladder names these roles).
+    "board.view": {"headteacher", "deputy_headteacher", "dsl", "office"},
+    "alert.acknowledge": {"headteacher", "deputy_headteacher", "dsl", "office"},
+    "alert.resolve": {"headteacher", "deputy_headteacher", "dsl", "office"},
+    "alert.police_card": {"headteacher", "deputy_headteacher", "dsl", "office"},
+    # After the visit (reports app). Staff on the visit write its report; leaders and the DSL may too.
+    "report.write": set(VISITORS),
+    "report.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher",
+                    "family_support"},
+    "report.file": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer"},
+    # Concerns raised on a visit are safeguarding information: leaders and the DSL only (P §8¶2, H §6¶4).
+    "concern.view": {"headteacher", "deputy_headteacher", "dsl"},
+    "chronology.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher",
+                        "family_support"},
+    "chronology.export": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer"},
+    "agreement.record": set(VISITORS),
+    "agreement.review": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer"},
+    "letter.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer"},
+    "letter.send": {"headteacher"},
+    "calendar.subscribe": set(VISITORS),
 }
+
+# Roles that can help when an escalation reaches "everyone" (a ladder step's notify list).
+HELPERS = {"headteacher", "deputy_headteacher", "dsl", "office"}
 
 # Who may act on a visit besides the roles above: the proposer may withdraw their own
 # proposal; staff on the visit may record its appointment and cancel it.
-OWN_VISIT_ACTIONS = {"visit.withdraw", "visit.schedule", "visit.cancel"}
+OWN_VISIT_ACTIONS = {"visit.withdraw", "visit.schedule", "visit.cancel", "report.write"}
 
 
 def can(staff, action, obj=None):

@@ -33,7 +33,10 @@ LONE_VISIT_RULE = "staffing.lone_visit"
 LEGAL_MOVES = {
     State.PROPOSED: {State.APPROVED, State.DECLINED, State.WITHDRAWN},
     State.APPROVED: {State.SCHEDULED, State.WITHDRAWN, State.CANCELLED},
-    State.SCHEDULED: {State.CANCELLED},
+    State.SCHEDULED: {State.CANCELLED, State.UNDER_WAY},
+    # Under way and closed only through checkins.services (the first left school or arrival
+    # starts it; everyone back safe closes it with the outcome decided at the door).
+    State.UNDER_WAY: {State.COMPLETED, State.NOT_SEEN, State.ABANDONED},
 }
 
 # to state -> (permission asked of schools.permissions.can, audit action, verb for messages)
@@ -43,8 +46,15 @@ MOVES = {
     State.SCHEDULED: ("visit.schedule", "visit.scheduled", "schedule"),
     State.WITHDRAWN: ("visit.withdraw", "visit.withdrawn", "withdraw"),
     State.CANCELLED: ("visit.cancel", "visit.cancelled", "cancel"),
+    State.UNDER_WAY: ("checkin.record", "visit.started", "start"),
+    State.COMPLETED: ("checkin.record", "visit.completed", "complete"),
+    State.NOT_SEEN: ("checkin.record", "visit.not_seen", "close as not seen"),
+    State.ABANDONED: ("checkin.record", "visit.abandoned", "abandon"),
 }
-NEEDS_REASON = {State.DECLINED, State.WITHDRAWN, State.CANCELLED}
+NEEDS_REASON = {State.DECLINED, State.WITHDRAWN, State.CANCELLED, State.ABANDONED}
+# Moves of a visit under way: the visit was checked against the policy when it was scheduled,
+# and what happens on the doorstep is recorded by checkins.services, so no engine run here.
+SAFETY_MOVES = {State.UNDER_WAY, State.COMPLETED, State.NOT_SEEN, State.ABANDONED}
 
 ACTION_WORDS = {
     "visit.view": "see visits",
@@ -57,6 +67,7 @@ ACTION_WORDS = {
     "visit.cancel": "cancel visits",
     "visitlist.create": "compile visit lists",
     "visitlist.sign": "sign the visit list",
+    "checkin.record": "record what happens on this visit",
 }
 
 
@@ -349,7 +360,8 @@ def _already(visit, wanted_verb):
 
 def _past(verb):
     return {"approve": "approved", "decline": "declined", "schedule": "scheduled", "withdraw": "withdrawn",
-            "cancel": "cancelled"}.get(verb, verb)
+            "cancel": "cancelled", "start": "started", "complete": "completed", "close as not seen": "closed as not seen",
+            "abandon": "abandoned"}.get(verb, verb)
 
 
 def _approver_roles(policy):
@@ -416,6 +428,8 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
             changes.update(approved_by=actor, approved_at=now, policy_version=version)
         elif stage:
             version = policy_version_for(locked)
+        elif to_state in SAFETY_MOVES:
+            version = None
         else:
             # Declining, withdrawing and cancelling are never blocked by the policy.
             version = locked.policy_version if locked.policy_version_id else locked.school.current_policy()
