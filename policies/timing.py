@@ -5,7 +5,8 @@ Pure: no database, no clock. The watchdog (checkins/alerts apps) stores `next_de
 visit's Watch row after every event; `doorstep policy simulate` prints `timeline()`, which is
 built by replaying `next_deadline()` event by event, so the simulator cannot drift from what
 runs. docs/simulate-format.md describes the rules with worked examples; docs/safety-core.md is
-the contract with the watchdog.
+the contract with the watchdog. Times may be naive or aware, but all of one kind; messages
+print them as given (pass local times for local wording).
 
 INTERFACE (the watchdog relies on exactly these names):
 
@@ -211,7 +212,7 @@ class _Visit:
                 self.expected_return = event.expected_return
         if kind in AT_HOME or kind == "check_in":
             self.last_contact = t
-        if kind == "check_in" and t >= self.starts_at:
+        if kind == "check_in" and (self.starts_at is None or t >= self.starts_at):
             self.office_call_done = True
         if kind == "parent_not_home":
             wait = self.policy.value("doorstep.absent_parent_wait_minutes")
@@ -268,8 +269,12 @@ class _Visit:
             out.append((1, "check_in_due", self.starts_at, p.clause("check_in.on_arrival"), None, "arrival check-in"))
         if self.door:
             kind, _started, door_end, clause, minutes = self.door
-            what = (f"word from the door ({minutes}-minute wait for the parent)" if kind == "not_home"
-                    else f"word from the door ({minutes} minutes for the late parent)")
+            if kind == "not_home":
+                what = (f"word from the door (end of the {minutes}-minute wait for the parent)" if clause != "default"
+                        else f"word from the door ({minutes} minutes after finding nobody at home)")
+            else:
+                what = (f"word from the door (the {minutes}-minute limit for the late parent)" if clause != "default"
+                        else f"word from the door ({minutes} minutes after the parent's late notice)")
             out.append((2, "check_in_due", door_end, clause, None, what))
         interval = p.value("check_in.interval_minutes")
         home = [m for m in self.members if self.at_home[m]]
@@ -313,8 +318,8 @@ def _replay(policy, starts_at, ends_at, events, staff) -> _Visit:
 def checked_out(policy, events, staff=()) -> bool:
     """Every member of staff is back safe, or has left the home where the policy asks for no
     back-safe check-in: the visit needs no more watching."""
-    epoch = datetime.datetime(2000, 1, 1)
-    return _replay(policy, epoch, epoch, events, staff).safe()
+    # Checking out does not depend on the scheduled times, so naive or aware event times both do.
+    return _replay(policy, None, None, events, staff).safe()
 
 
 def next_deadline(policy, starts_at, ends_at, events, staff=()) -> Deadline | None:

@@ -409,3 +409,13 @@ def test_a_later_until_only_adds_to_the_timeline(visit, more):
     short = timeline(policy, t(START), t(END), events, until, staff)
     longer = timeline(policy, t(START), t(END), events, until + datetime.timedelta(minutes=more), staff)
     assert short == [e for e in longer if e.at <= until]
+
+
+def test_checked_out_works_with_aware_times_as_the_watchdog_stores_them():
+    utc = datetime.timezone.utc
+    events = [Event(at=t("10:00").replace(tzinfo=utc), type="arrived"),
+              Event(at=t("10:05").replace(tzinfo=utc), type="check_in")]
+    assert not checked_out(POLICIES["st-hughs"], events)
+    assert checked_out(POLICIES["willows"], events + [Event(at=t("10:40").replace(tzinfo=utc), type="left_home")])
+    d = next_deadline(POLICIES["coteford"], t("10:00").replace(tzinfo=utc), t("10:45").replace(tzinfo=utc), events)
+    assert d.due_at == t("10:25").replace(tzinfo=utc)
