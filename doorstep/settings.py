@@ -174,6 +174,40 @@ if env_bool("DOORSTEP_HTTPS", not DEBUG and "127.0.0.1" not in ALLOWED_HOSTS[:1]
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
+# --- Delivery of messages: the notify app and `doorstep deliver` (docs/notifications.md) ---
+# Safe for development by default: texts and emails are written to the log, nothing leaves.
+# Links in SMS and email point here.
+DOORSTEP_BASE_URL = os.environ.get("DOORSTEP_BASE_URL", "http://127.0.0.1:8000")
+# SMS providers in fallback order, comma-separated: console | notify | twilio (e.g. "notify,twilio").
+DOORSTEP_SMS_PROVIDERS = [
+    p.strip().lower() for p in os.environ.get("DOORSTEP_SMS_PROVIDER", "console").split(",") if p.strip()
+]
+DOORSTEP_SMS_ATTEMPTS_PER_PROVIDER = int(os.environ.get("DOORSTEP_SMS_ATTEMPTS_PER_PROVIDER", 2))
+DOORSTEP_DELIVERY_MAX_AGE = int(os.environ.get("DOORSTEP_DELIVERY_MAX_AGE", 3600))  # seconds before giving up
+DOORSTEP_PROVIDER_TIMEOUT = float(os.environ.get("DOORSTEP_PROVIDER_TIMEOUT", 10))  # seconds per provider call
+# GOV.UK Notify: an API key and an SMS template whose whole content is ((body)).
+NOTIFY_API_KEY = os.environ.get("NOTIFY_API_KEY", "")
+NOTIFY_SMS_TEMPLATE_ID = os.environ.get("NOTIFY_SMS_TEMPLATE_ID", "")
+NOTIFY_BASE_URL = os.environ.get("NOTIFY_BASE_URL", "https://api.notifications.service.gov.uk")
+# Twilio: account SID, auth token and the sending number (E.164) or messaging service sender.
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM = os.environ.get("TWILIO_FROM", "")
+TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
+# Email over SMTP once EMAIL_HOST is set; until then Django's console backend prints it.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 587))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", os.environ.get("EMAIL_USER", ""))
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", os.environ.get("EMAIL_PASSWORD", ""))
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+EMAIL_TIMEOUT = DOORSTEP_PROVIDER_TIMEOUT
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Doorstep <doorstep@localhost>")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

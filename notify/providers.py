@@ -1,0 +1,259 @@
+"""How a message leaves Doorstep: SMS providers (GOV.UK Notify, Twilio, the console for
+development) and email over SMTP through Django's email API.
+
+Every sender takes a `Message` and the text to send, and either returns the provider's
+id for the accepted message or raises `ProviderError`. "Accepted" means the provider said
+so (HTTP 2xx, SMTP 250): only then does the worker mark the row sent.
+
+Retries must not double-send after a lost response (the provider took the message but
+the answer never came back). Both SMS adapters therefore look for the earlier copy
+before sending again: Notify by our `reference`, Twilio by recipient, sender and exact
+text among recent messages (its API has no idempotency key of its own)."""
+import datetime
+import email.utils
+import logging
+import smtplib
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+
+logger = logging.getLogger("notify")
+console_logger = logging.getLogger("notify.console")
+
+DEFAULT_TIMEOUT = 10  # seconds; a provider slower than this is treated as down for this try
+
+
+class ProviderError(Exception):
+    """The provider did not accept the message.
+
+    permanent    retrying the same provider will not help (bad number, bad credentials)
+    retry_after  seconds the provider asked us to wait (HTTP 429), if it said
+    """
+
+    def __init__(self, message, *, permanent=False, retry_after=None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+def _timeout():
+    return float(getattr(settings, "DOORSTEP_PROVIDER_TIMEOUT", DEFAULT_TIMEOUT))
+
+
+def absolute_link(link):
+    if not link or link.startswith(("http://", "https://")):
+        return link
+    return getattr(settings, "DOORSTEP_BASE_URL", "http://127.0.0.1:8000").rstrip("/") + "/" + link.lstrip("/")
+
+
+def sms_text(message):
+    """The whole text message: what happened, in the caller's words, and the link."""
+    parts = [f"Doorstep: {message.subject}.", message.body.strip()]
+    if message.link:
+        parts.append(absolute_link(message.link))
+    return " ".join(p for p in parts if p)
+
+
+def e164(number):
+    """A UK mobile as entered on the register (07700 900123, +44 7700 900123) in the
+    international form providers expect (+447700900123)."""
+    digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
+    if digits.startswith("+"):
+        return digits
+    if digits.startswith("0"):
+        return "+44" + digits[1:]
+    return "+" + digits
+
+
+def _status_error(provider, status, detail, retry_after=None):
+    # 429 and 5xx are the provider's trouble and pass; other 4xx mean this request will
+    # never be accepted as it stands (bad number, bad key), so trying again is pointless.
+    permanent = 400 <= status < 500 and status not in (408, 429)
+    return ProviderError(f"{provider} answered HTTP {status}: {detail}"[:500], permanent=permanent, retry_after=retry_after)
+
+
+def _retry_after(headers):
+    try:
+        return float(headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- SMS
+
+class ConsoleSms:
+    """Development only: writes the text to the log instead of sending it."""
+
+    name = "console"
+
+    def configured(self):
+        return True
+
+    def send(self, message, text):
+        console_logger.info("SMS to %s: %s", message.to_address, text)
+        return f"console-{message.pk}"
+
+
+class NotifySms:
+    """GOV.UK Notify through its official client. The service's SMS template must be the
+    single placeholder ((body)); Doorstep fills it with the whole text."""
+
+    name = "notify"
+
+    def configured(self):
+        return bool(getattr(settings, "NOTIFY_API_KEY", "") and getattr(settings, "NOTIFY_SMS_TEMPLATE_ID", ""))
+
+    def _client(self):
+        from notifications_python_client.notifications import NotificationsAPIClient
+
+        return NotificationsAPIClient(
+            settings.NOTIFY_API_KEY, base_url=settings.NOTIFY_BASE_URL, timeout=_timeout()
+        )
+
+    def _call(self, fn, *args, **kwargs):
+        from notifications_python_client.errors import APIError
+
+        try:
+            return fn(*args, **kwargs)
+        except APIError as exc:
+            response = getattr(exc, "response", None)
+            status = exc.status_code
+            if response is None:  # no answer at all: timeout, refused connection
+                cause = exc.__cause__ or exc
+                raise ProviderError(f"notify did not answer: {type(cause).__name__}") from exc
+            raise _status_error("notify", status, exc.message, _retry_after(response.headers)) from exc
+
+    def find_sent(self, message):
+        client = self._client()
+        found = self._call(client.get_all_notifications, reference=message.reference)
+        for notification in (found or {}).get("notifications", []):
+            if notification.get("reference") == message.reference and notification.get("status") not in (
+                "permanent-failure", "technical-failure", "validation-failed",
+            ):
+                return notification.get("id")
+        return None
+
+    def send(self, message, text):
+        client = self._client()
+        if message.attempts:
+            # An earlier try may have been accepted with its answer lost: Notify keeps our
+            # reference, so look before sending again.
+            earlier = self.find_sent(message)
+            if earlier:
+                return earlier
+        result = self._call(
+            client.send_sms_notification,
+            phone_number=message.to_address,
+            template_id=settings.NOTIFY_SMS_TEMPLATE_ID,
+            personalisation={"body": text},
+            reference=message.reference,
+        )
+        return (result or {}).get("id", "")
+
+
+class TwilioSms:
+    """Twilio's Messages API over plain HTTPS with basic auth (the official library cannot
+    be pointed at another host without reaching into its internals, which the tests need)."""
+
+    name = "twilio"
+
+    def configured(self):
+        return all(getattr(settings, k, "") for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"))
+
+    def _url(self):
+        base = settings.TWILIO_BASE_URL.rstrip("/")
+        return f"{base}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}/Messages.json"
+
+    def _request(self, method, **kwargs):
+        try:
+            response = requests.request(
+                method, self._url(), auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
+                timeout=_timeout(), **kwargs,
+            )
+        except requests.RequestException as exc:
+            raise ProviderError(f"twilio did not answer: {type(exc).__name__}") from exc
+        if response.status_code >= 300:
+            try:
+                detail = response.json().get("message", response.text)
+            except ValueError:
+                detail = response.text
+            raise _status_error("twilio", response.status_code, detail, _retry_after(response.headers))
+        return response.json()
+
+    def find_sent(self, message, text, since):
+        """The sid of a message to the same number with the same text created since our
+        first try, if Twilio has one: that send was accepted and its answer lost."""
+        found = self._request("GET", params={"To": e164(message.to_address), "From": settings.TWILIO_FROM, "PageSize": 50})
+        for sent in found.get("messages", []):
+            try:
+                created = email.utils.parsedate_to_datetime(sent.get("date_created", ""))
+            except (TypeError, ValueError):
+                continue
+            if sent.get("body") == text and created >= since and sent.get("status") not in ("failed", "undelivered"):
+                return sent.get("sid")
+        return None
+
+    def send(self, message, text):
+        first_try = message.attempt_log.filter(provider=self.name).order_by("at").values_list("at", flat=True).first()
+        if first_try is not None:
+            # Our clock logs the try after the send began; allow for the timeout and some skew.
+            earlier = self.find_sent(message, text, first_try - datetime.timedelta(seconds=_timeout() + 60))
+            if earlier:
+                return earlier
+        result = self._request("POST", data={"To": e164(message.to_address), "From": settings.TWILIO_FROM, "Body": text})
+        return result.get("sid", "")
+
+
+SMS_PROVIDERS = {p.name: p for p in (ConsoleSms(), NotifySms(), TwilioSms())}
+
+
+def sms_providers():
+    """The configured SMS providers in the school's fallback order (DOORSTEP_SMS_PROVIDERS).
+    A provider named there but missing its credentials is left out, with a warning."""
+    chosen = []
+    for name in getattr(settings, "DOORSTEP_SMS_PROVIDERS", ["console"]):
+        provider = SMS_PROVIDERS.get(name)
+        if provider is None:
+            logger.warning("Unknown SMS provider %r in DOORSTEP_SMS_PROVIDER; known: %s", name, ", ".join(SMS_PROVIDERS))
+        elif not provider.configured():
+            logger.warning("SMS provider %r is listed but not configured; skipping it", name)
+        else:
+            chosen.append(provider)
+    return chosen
+
+
+# ----------------------------------------------------------------------------- email
+
+def email_text(message):
+    lines = [message.body.strip(), ""]
+    if message.link:
+        lines += [f"Open Doorstep: {absolute_link(message.link)}", ""]
+    lines.append("Sent by Doorstep. Messages from Doorstep never carry pupils' names or addresses; the details are in Doorstep.")
+    return "\n".join(lines)
+
+
+def send_email(message):
+    """Send over the configured Django email backend (SMTP in production). The Message-ID
+    is derived from the row, so a mail system that sees a retried copy can tell it is the same."""
+    host = urlsplit(getattr(settings, "DOORSTEP_BASE_URL", "")).hostname or "doorstep.invalid"
+    message_id = f"<{message.reference}@{host}>"
+    mail = EmailMessage(
+        subject=f"Doorstep: {message.subject}",
+        body=email_text(message),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.to_address],
+        headers={"Message-ID": message_id},
+    )
+    # Every Django backend takes extra keyword arguments; SMTP uses the timeout.
+    connection = get_connection(fail_silently=False, timeout=_timeout())
+    try:
+        accepted = connection.send_messages([mail])
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise ProviderError(f"the mail server refused {message.to_address}", permanent=True) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise ProviderError(f"email not accepted: {type(exc).__name__}: {exc}"[:500]) from exc
+    if not accepted:
+        raise ProviderError("the email backend did not accept the message")
+    return message_id

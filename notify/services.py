@@ -1,0 +1,230 @@
+"""Telling people things: the one way other apps put a message in front of a member of staff.
+
+    from notify.services import notify
+
+    with transaction.atomic():
+        alert = Alert.objects.create(...)
+        notify(
+            recipients,                     # StaffMember rows of `school`
+            kind="alert.overdue",           # what caused it; shown in the inbox and the log
+            subject="Visit overdue",        # short; no pupil name or address
+            body="Sam has not checked in. Call them now.",
+            link=f"/board/alerts/{alert.pk}/",   # into Doorstep; made absolute for SMS/email
+            school=school,
+            alert=alert,                    # optional; stored as alert_id (no cross-app FK)
+            idempotency_key=f"alert:{alert.pk}:step:{n}",
+        )
+
+`notify()` only writes rows, so call it inside the transaction of the change that causes
+it: if that rolls back, no message exists; if it commits, the messages will go out (at
+least once) even if this process dies the next moment. For each recipient it writes one
+row per channel the person can receive: in-app always (delivered at once: the board and
+the inbox read it from the table), SMS if they have a mobile, email if they have an
+address. The worker (`doorstep deliver`, notify/delivery.py) sends SMS and email.
+
+(idempotency_key, recipient, channel) is unique: calling again with the same key writes
+nothing new and returns the rows already written, so a retrying watchdog is harmless.
+
+Nothing that names a pupil or their home may leave the school (default rule, and the
+policies' confidentiality clauses): `notify()` refuses, with ValueError, a subject, body
+or link containing the name, first address line or postcode of any pupil of the school
+(except a name that is also the full name of someone on the school's staff: alerts name
+staff, and a namesake pupil must never stop an alert being written).
+"""
+import datetime
+import re
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.services import record
+
+from .models import Channel, DeliveryHeartbeat, Message
+
+SUBJECT_MAX = Message._meta.get_field("subject").max_length
+KEY_MAX = Message._meta.get_field("idempotency_key").max_length
+
+
+# ----------------------------------------------------------------------------- pupil details
+
+def _words(text):
+    return [re.escape(w) for w in text.split()]
+
+
+def _phrase(text):
+    """A pattern for `text` as whole words, with any run of spaces between them."""
+    words = _words(text)
+    if not words:
+        return None
+    return r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)"
+
+
+def _normal(name):
+    return " ".join(name.lower().split())
+
+
+def _pupil_patterns(school):
+    from people.models import StaffMember
+    from pupils.models import Pupil
+
+    # Alerts name the member of staff in trouble. A pupil who shares a full name with
+    # someone on the staff must not stop that alert from being written: the staff name
+    # is what the message means, and refusing here would silence the alert itself.
+    staff_names = {_normal(n) for n in StaffMember.objects.filter(school=school).values_list("full_name", flat=True)}
+    patterns = []
+    rows = Pupil.objects.filter(school=school).values_list("pk", "first_name", "last_name", "address_line1", "postcode")
+    for pk, first, last, line1, postcode in rows:
+        for what, text in (
+            ("name", f"{first} {last}"),
+            ("name", f"{last}, {first}"),
+            ("address", line1),
+        ):
+            if what == "name" and _normal(f"{first} {last}") in staff_names:
+                continue
+            pattern = _phrase(text)
+            if pattern and len(text.strip()) > 2:
+                patterns.append((re.compile(pattern, re.IGNORECASE), what, pk))
+        compact = "".join(postcode.split())
+        if len(compact) >= 5:  # outward code + the 3-character inward code, spaced or not
+            pattern = r"(?<!\w)" + re.escape(compact[:-3]) + r"\s*" + re.escape(compact[-3:]) + r"(?!\w)"
+            patterns.append((re.compile(pattern, re.IGNORECASE), "postcode", pk))
+    return patterns
+
+
+def check_no_pupil_details(school, **texts):
+    """Raise ValueError if any of the named texts (subject=..., body=...) contains a pupil's
+    name or address. The error names the field and the pupil's record number, not the
+    pupil, so the error itself cannot leak what it protects."""
+    patterns = _pupil_patterns(school)
+    for field, text in texts.items():
+        if not text:
+            continue
+        for pattern, what, pk in patterns:
+            if pattern.search(text):
+                raise ValueError(
+                    f"The message {field} contains the {what} of a pupil at {school} (pupil record {pk}). "
+                    "Messages leave the school by SMS and email, so they may not name a pupil or their "
+                    "home: say what happened and link into Doorstep instead."
+                )
+
+
+# ----------------------------------------------------------------------------- writing messages
+
+def _channels_for(staff):
+    channels = [(Channel.IN_APP, "")]
+    if staff.mobile:
+        channels.append((Channel.SMS, staff.mobile.strip()))
+    if staff.email:
+        channels.append((Channel.EMAIL, staff.email.strip()))
+    return channels
+
+
+def notify(recipients, *, kind, subject, body, link="", school, alert=None, idempotency_key) -> list[Message]:
+    """Write the outbox rows for a message to each recipient; see the module docstring.
+
+    Returns every row for this key and these recipients, new or already written.
+    Recipients who have left (inactive) are skipped: they are no longer on the staff.
+    Raises ValueError for a recipient of another school, an empty or over-long subject,
+    body or key, and for pupil details in the text."""
+    if not idempotency_key or len(idempotency_key) > KEY_MAX:
+        raise ValueError(f"notify(): idempotency_key must be 1 to {KEY_MAX} characters, got {idempotency_key!r}.")
+    if not subject or len(subject) > SUBJECT_MAX:
+        raise ValueError(f"notify(): subject must be 1 to {SUBJECT_MAX} characters (got {len(subject or '')}).")
+    if not body or not body.strip():
+        raise ValueError("notify(): body is empty; say what happened.")
+    if not kind:
+        raise ValueError("notify(): kind is required, e.g. 'alert.overdue'.")
+    check_no_pupil_details(school, subject=subject, body=body, link=link)
+    alert_id = alert if isinstance(alert, int) or alert is None else alert.pk
+
+    now = timezone.now()
+    written = []
+    # atomic() here joins the caller's transaction (as a savepoint) when there is one,
+    # and makes one otherwise, so a half-written set of messages cannot be committed.
+    with transaction.atomic():
+        for staff in recipients:
+            if staff.school_id != school.pk:
+                raise ValueError(f"notify(): {staff} is on the staff of another school, not {school}.")
+            if not staff.active:
+                continue
+            for channel, address in _channels_for(staff):
+                lookup = {"idempotency_key": idempotency_key, "recipient": staff, "channel": channel}
+                existing = Message.objects.filter(**lookup).first()
+                if existing is None:
+                    fields = dict(
+                        lookup, school=school, kind=kind, alert_id=alert_id, subject=subject, body=body,
+                        link=link, to_address=address, created_at=now, next_attempt_at=now,
+                    )
+                    if channel == Channel.IN_APP:
+                        # In-app delivery is the row itself: the board and the inbox read it.
+                        fields.update(status=Message.Status.SENT, sent_at=now, provider="in_app")
+                    try:
+                        with transaction.atomic():  # a savepoint: a concurrent twin must not spoil the caller's transaction
+                            existing = Message.objects.create(**fields)
+                    except IntegrityError:
+                        existing = Message.objects.get(**lookup)
+                written.append(existing)
+    return written
+
+
+# ----------------------------------------------------------------------------- in-app inbox
+
+def inbox(staff, *, unread_only=False):
+    """The person's in-app messages, newest first."""
+    messages = Message.objects.in_app_for(staff)
+    return messages.filter(read_at__isnull=True) if unread_only else messages
+
+
+def unread_count(staff):
+    return Message.objects.in_app_for(staff).filter(read_at__isnull=True).count()
+
+
+def mark_read(staff, message=None):
+    """Mark one of the person's own in-app messages read (or all of them, with no message).
+    Nobody can mark someone else's message read: the row must be theirs. Returns how many
+    changed; writes one audit entry if any did."""
+    unread = Message.objects.in_app_for(staff).filter(read_at__isnull=True)
+    if message is not None:
+        if message.recipient_id != staff.pk or message.channel != Channel.IN_APP:
+            raise PermissionError("You can only mark your own messages read.")
+        unread = unread.filter(pk=message.pk)
+    with transaction.atomic():
+        changed = unread.update(read_at=timezone.now())
+        if changed:
+            record(
+                actor=staff, school=staff.school, action="message.read", obj=message or staff,
+                summary=f"{staff.full_name} read {changed} message{'s' if changed != 1 else ''}",
+            )
+    return changed
+
+
+# ----------------------------------------------------------------------------- for the office board
+
+def failed_recent(school, *, hours=24):
+    """Messages of this school that Doorstep gave up on in the last `hours`: the board
+    shows them so that nobody believes a text went out when it did not."""
+    since = timezone.now() - datetime.timedelta(hours=hours)
+    return (
+        Message.objects.filter(school=school, status=Message.Status.FAILED, failed_at__gte=since)
+        .select_related("recipient").order_by("-failed_at")
+    )
+
+
+def pending_count(school):
+    return Message.objects.filter(school=school, status=Message.Status.PENDING).count()
+
+
+def messages_for_alert(alert_id):
+    return Message.objects.filter(alert_id=alert_id).select_related("recipient").order_by("created_at", "id")
+
+
+def last_delivery_run():
+    """When a delivery worker last went round its loop (None if one never has)."""
+    return DeliveryHeartbeat.objects.aggregate(last=Max("last_run"))["last"]
+
+
+def delivery_is_stale(seconds=30):
+    """True when no delivery worker has run for `seconds`: email and SMS are not going out."""
+    last = last_delivery_run()
+    return last is None or timezone.now() - last > datetime.timedelta(seconds=seconds)
