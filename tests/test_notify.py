@@ -232,3 +232,10 @@ def test_a_staff_member_who_shares_a_pupils_name_can_still_be_named_in_an_alert(
     assert len(rows) == 3
     with pytest.raises(ValueError, match="address"):
         send([head], school, key="other", body="Ava Brown is at 12 Mill Lane.")
+
+
+def test_the_navigation_shows_how_many_messages_are_unread(school, head):
+    send([head], school, key="a")
+    send([head], school, key="b")
+    page = signed_in(head).get(reverse("notify:inbox"))
+    assert b'<span class="count" aria-label="2 unread">2</span>' in page.content
