@@ -8,7 +8,7 @@ from django.utils import timezone
 from .models import AEA, AUTHORISED, CODES, PRESENT, UNAUTHORISED, monday
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 40, 12, 14, 44  # room for the axis labels and the event marks
+LEFT, RIGHT, TOP, BOTTOM = 40, 64, 14, 44  # room for the axis labels, the threshold label and the event marks
 
 
 def weekly(pupil, end=None, weeks=20):
@@ -47,10 +47,11 @@ def events(pupil, start, end):
     return sorted(found, key=lambda e: e["day"])
 
 
-def chart(pupil, threshold_percent=None, end=None, weeks=20):
-    """Everything _chart.html needs, with SVG coordinates worked out here."""
+def chart(pupil, threshold_percent=None, end=None, weeks=20, width=WIDTH, height=HEIGHT, variant="wide"):
+    """Everything _chart.html needs, with SVG coordinates worked out here. A phone gets its
+    own narrower drawing (fewer weeks) so that its labels stay readable when scaled down."""
     points, start, end = weekly(pupil, end, weeks)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     first = monday(start)
 
     def x_of(day):
@@ -64,20 +65,26 @@ def chart(pupil, threshold_percent=None, end=None, weeks=20):
         p["x"], p["y"] = x_of(p["week"]), y_of(p["percent"])
         p["below"] = threshold_percent is not None and p["percent"] < threshold_percent
     marks = events(pupil, start, end)
-    symbol_y = {"visit": HEIGHT - 22, "agreement": HEIGHT - 14, "letter": HEIGHT - 6}
+    symbol_y = {"visit": height - 22, "agreement": height - 14, "letter": height - 6}
     for e in marks:
         e["x"], e["y"] = x_of(e["day"]), symbol_y[e["kind"]]
     months = []
     day = first
     while day <= end:
-        if day.day <= 7:
+        if day.day <= 7 and day > first:
             months.append({"x": x_of(day), "label": day.strftime("%b")})
         day += datetime.timedelta(days=7)
     return {
-        "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP, "bottom": TOP + plot_h,
+        "variant": variant, "width": width, "height": height, "left": LEFT, "right": width - RIGHT, "label_x": width - RIGHT + 5, "top": TOP, "bottom": TOP + plot_h,
         "points": points, "line": " ".join(f"{p['x']},{p['y']}" for p in points),
         "gridlines": [{"y": y_of(v), "label": f"{v}%"} for v in (0, 25, 50, 75, 100)],
         "threshold": threshold_percent, "threshold_y": y_of(threshold_percent) if threshold_percent else None,
         "events": marks, "months": months, "start": start, "end": end, "weeks": weeks,
         "kinds": sorted({e["kind"] for e in marks}),
     }
+
+
+def charts(pupil, threshold_percent=None, end=None):
+    """The phone and desk drawings of the same chart; CSS shows the one that fits."""
+    return [chart(pupil, threshold_percent, end, weeks=10, width=340, height=250, variant="narrow"),
+            chart(pupil, threshold_percent, end, weeks=20, width=WIDTH, height=HEIGHT, variant="wide")]

@@ -35,7 +35,7 @@ def pack_context(case, today=None):
     penalties, span = penalty_counts(school, today, pupils=[pupil])
     return {
         "school": school, "case": case, "pupil": pupil, "summary": summary, "today": today,
-        "code_rows": code_rows, "chart": chart(pupil, case.threshold_percent, end=case.window_end, weeks=16),
+        "code_rows": code_rows, "charts": [chart(pupil, case.threshold_percent, end=case.window_end, weeks=16)],
         "visits": list(pupil.visits.filter(school=school).prefetch_related("assignments__staff").order_by("starts_at")),
         "penalty": penalties.get(pupil.pk, 0), "penalty_span": span, "penalty_limit": PENALTY_SESSIONS,
         "contacts": list(pupil.contacts.all()), "codes_by_meaning": CODES_BY_MEANING,

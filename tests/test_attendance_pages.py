@@ -94,7 +94,7 @@ def test_the_headteacher_sees_the_case_and_records_a_referral_that_sends_nothing
         assert "Ava Brown" in queue and "C 4.4" in queue
         case = ReferralCase.objects.get()
         page = c.get(reverse("attendance:case", args=[case.pk])).content.decode()
-        assert "<svg" in page and "Threshold 90%" in page
+        assert "<svg" in page and "Referral threshold 90%" in page
         r = c.post(reverse("attendance:decide", args=[case.pk]),
                    {"referred": "yes", "referred_on": "2026-11-20", "note": "Phoned and emailed the LA attendance team"})
     assert r.status_code == 302
@@ -124,7 +124,7 @@ def test_the_pupil_page_shows_the_weekly_chart_with_the_threshold_and_the_visit(
     VisitFactory(school=school, pupil=pupil, starts_at=at(today - datetime.timedelta(days=9), 10),
                  ends_at=at(today - datetime.timedelta(days=9), 11))
     body = client_for(head).get(reverse("pupils:detail", args=[pupil.pk])).content.decode()
-    assert "Attendance by week" in body and "Threshold 90%" in body
+    assert "Attendance by week" in body and "Referral threshold 90%" in body
     assert "<polyline" in body and "Visit (proposed)" in body
     assert "Penalty-notice indicator" in body  # 10+ G/N in the last ten school weeks
 

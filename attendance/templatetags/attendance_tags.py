@@ -1,7 +1,7 @@
 from django import template
 from django.utils import timezone
 
-from attendance.charts import chart
+from attendance.charts import charts
 from attendance.models import PENALTY_SESSIONS, AttendanceMark, ReferralCase, penalty_counts, summaries
 from attendance.services import today_window
 
@@ -11,7 +11,8 @@ register = template.Library()
 @register.inclusion_tag("attendance/_chart.html")
 def attendance_chart(pupil, threshold_percent=None, end=None, id_prefix="att"):
     """The weekly attendance chart (inline SVG) with the threshold line and visits marked."""
-    return {"chart": chart(pupil, threshold_percent, end), "pupil": pupil, "id_prefix": id_prefix}
+    drawings = charts(pupil, threshold_percent, end)
+    return {"charts": drawings, "summary_chart": drawings[-1], "pupil": pupil, "id_prefix": id_prefix}
 
 
 @register.inclusion_tag("attendance/_pupil_panel.html", takes_context=True)
