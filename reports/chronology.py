@@ -19,6 +19,10 @@ from visits.models import Visit
 from .models import Agreement, ChronologyNote, Concern, Filing, Letter, VisitReport
 
 
+def _cite(clause):
+    return "Doorstep's default" if not clause or clause == "default" else clause
+
+
 @dataclass
 class Entry:
     at: object             # aware datetime
@@ -97,7 +101,7 @@ def entries(pupil, viewer) -> list[Entry]:
             out.append(Entry(at=c.raised_at, kind="concern", restricted=True,
                              title=f"{c.get_kind_display()} raised by {c.raised_by.full_name}; told "
                                    f"{', '.join(c.sent_to) or 'nobody'}",
-                             detail=c.details, clause=c.clause, link=reverse("reports:concern", args=[c.pk])))
+                             detail=c.details, clause=_cite(c.clause), link=reverse("reports:concern", args=[c.pk])))
 
     for a in Agreement.objects.filter(pupil=pupil).select_related("made_by", "reviewed_by"):
         out.append(Entry(at=a.made_at, kind="agreement",
@@ -109,16 +113,16 @@ def entries(pupil, viewer) -> list[Entry]:
                              title=f"Agreement {a.get_status_display().lower()} ({who})", detail=a.outcome))
 
     for letter in Letter.objects.filter(pupil=pupil).select_related("sent_by"):
-        out.append(Entry(at=letter.prepared_at, kind="letter", clause=letter.clause,
+        out.append(Entry(at=letter.prepared_at, kind="letter", clause=_cite(letter.clause),
                          title=f"{letter.get_kind_display()} letter to {letter.addressee} prepared",
                          link=reverse("reports:letter", args=[letter.pk])))
         if letter.sent_at:
-            out.append(Entry(at=letter.sent_at, kind="letter", clause=letter.clause,
+            out.append(Entry(at=letter.sent_at, kind="letter", clause=_cite(letter.clause),
                              title=f"{letter.get_kind_display()} letter sent by {letter.sent_by.full_name}",
                              link=reverse("reports:letter", args=[letter.pk])))
 
     for n in ChronologyNote.objects.filter(pupil=pupil):
-        out.append(Entry(at=n.at, kind="note", title=n.get_kind_display(), detail=n.text, clause=n.clause))
+        out.append(Entry(at=n.at, kind="note", title=n.get_kind_display(), detail=n.text, clause=_cite(n.clause)))
 
     for f in Filing.objects.filter(visit__pupil=pupil).select_related("by", "visit"):
         out.append(Entry(at=f.at, kind="filing",

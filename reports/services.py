@@ -627,7 +627,8 @@ def _propose_follow_up(agreement, clause):
 
 
 def reminder_text(agreement) -> str:
-    made = timezone.localdate(agreement.made_at)
+    # The day of the visit the agreement was made on (it may have been recorded later).
+    made = timezone.localdate(agreement.visit.starts_at if agreement.visit_id else agreement.made_at)
     return (
         f"When we visited you on {made:%-d %B %Y}, we agreed together that: {agreement.text}\n\n"
         f"We reviewed this on {agreement.review_on:%-d %B %Y} and the agreement has not been kept. "
