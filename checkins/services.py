@@ -234,7 +234,7 @@ def _start_watch(visit, now):
     watch = Watch.objects.create(visit=visit, school_id=visit.school_id, started_at=now, updated_at=now)
     WatchStaff.objects.bulk_create(
         [WatchStaff(watch=watch, staff_id=pk) for pk in
-         VisitStaff.objects.filter(visit=visit).values_list("staff_id", flat=True)]
+         VisitStaff.objects.filter(visit=visit).order_by("-lead", "id").values_list("staff_id", flat=True)]
     )
     return watch
 

@@ -28,6 +28,12 @@ def local(hour, minute=0, second=0):
     return at(DAY, hour, minute) + datetime.timedelta(seconds=second)
 
 
+@pytest.fixture(autouse=True)
+def _quick_pin_hashing(settings):
+    # PINs are hashed with the first of PASSWORD_HASHERS (Argon2 in production: slow by design).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
 @pytest.fixture
 def clock():
     with time_machine.travel(local(9, 0), tick=False) as traveller:

@@ -12,7 +12,7 @@ import signal
 import time
 
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from alerts import services
@@ -37,7 +37,8 @@ class Command(BaseCommand):
             self.stdout.flush()
         while True:
             began = time.monotonic()
-            close_old_connections()  # a database restart must not kill the loop for good
+            if not connection.in_atomic_block:
+                close_old_connections()  # a database restart must not kill the loop for good
             try:
                 done = services.poll()
                 services.beat(name, started_at=started)

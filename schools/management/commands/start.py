@@ -50,7 +50,7 @@ def _die_with_parent():
 
 
 class Command(BaseCommand):
-    help = "Start the web server and the task worker; stop them all on Ctrl-C or SIGTERM."
+    help = "Start the web server, the task worker, the watchdog and delivery; stop them all on Ctrl-C or SIGTERM."
 
     stop_timeout = 15  # seconds each child gets to finish before it is killed
 
@@ -70,6 +70,9 @@ class Command(BaseCommand):
                           # Doorsteps on one machine would fight over it, and nothing uses it.
                           "--no-control-socket"]),
             Child("tasks", doorstep_command("db_worker", "--no-reload")),
+            # The safety core: alerts for missed check-ins, and the outbox that sends them.
+            Child("watchdog", doorstep_command("watchdog")),
+            Child("deliver", doorstep_command("deliver")),
         ]
 
     def handle(self, *args, **options):

@@ -1,0 +1,117 @@
+"""The watchdog as a process (issue 3 §4, failure tests): killed mid-escalation and restarted
+it loses nothing and repeats nothing; two watchdogs on PostgreSQL raise each alert and each
+step once; it writes a heartbeat; `doorstep start` runs it with the delivery worker."""
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, connections
+from unittest import mock
+
+from alerts import services as alerts
+from alerts.models import Alert, AlertStep, Heartbeat
+from checkins import services as checkins
+from checkins.models import Watch
+from notify.models import Message
+
+from .factories import Staffed
+from .test_checkins import _quick_pin_hashing, clock, local, scheduled_visit  # noqa: F401 - fixtures and helpers
+
+pytestmark = pytest.mark.django_db
+
+
+def under_way(school, clock, count=1):  # noqa: F811
+    """`count` Coteford visits inside the home since 10:00; their check-ins alert at 10:25."""
+    visits = [scheduled_visit(school, [school.officer, school.teacher], minutes=90) for _ in range(count)]
+    clock.move_to(local(10, 0))
+    for visit in visits:
+        checkins.record_event(visit, "arrived", by=school.officer)
+        checkins.record_event(visit, "entered", by=school.officer)
+    return visits
+
+
+def test_the_watchdog_killed_mid_escalation_and_restarted_fires_the_step_once(clock):  # noqa: F811
+    school = Staffed("coteford")
+    under_way(school, clock)
+    clock.move_to(local(10, 25))
+    call_command("watchdog", "--once")
+    alert = Alert.objects.get()
+    assert alert.step == 0
+    clock.move_to(local(10, 30))
+    # Killed while telling step 2: nothing of the step is committed.
+    with mock.patch("notify.services.notify", side_effect=SystemExit("killed")), pytest.raises(SystemExit):
+        call_command("watchdog", "--once")
+    alert.refresh_from_db()
+    assert (alert.step, AlertStep.objects.filter(alert=alert).count()) == (0, 1)
+    # Restarted a minute later: the step fires, once, however often it runs.
+    clock.move_to(local(10, 31))
+    call_command("watchdog", "--once")
+    call_command("watchdog", "--once")
+    alert.refresh_from_db()
+    assert alert.step == 1
+    assert list(AlertStep.objects.filter(alert=alert).values_list("step", flat=True)) == [0, 1]
+    step_two = Message.objects.filter(alert_id=alert.pk, idempotency_key=f"alert:{alert.pk}:step:1")
+    assert step_two.filter(channel="in_app").count() == 2  # headteacher and deputy, once each
+    assert alert.step_due_at == local(10, 40)  # the ladder's own schedule, not the restart's
+
+
+def test_the_watchdog_writes_a_heartbeat_each_pass(clock):  # noqa: F811
+    call_command("watchdog", "--once", "--name", "box:7")
+    beat = Heartbeat.objects.get(name="box:7")
+    assert (beat.host, beat.pid, beat.beat_at) == ("box", 7, local(9, 0))
+    clock.move_to(local(9, 0, 5))
+    call_command("watchdog", "--once", "--name", "box:7")
+    beat.refresh_from_db()
+    assert beat.beat_at == local(9, 0, 5) and beat.loops == 1
+    assert not alerts.watchdog_is_stale()
+
+
+def test_doorstep_start_runs_the_watchdog_and_the_delivery_worker():
+    from schools.management.commands.start import Command
+
+    children = {c.name: c.argv for c in Command().children({"bind": "127.0.0.1:0", "workers": 1})}
+    assert {"web", "tasks", "watchdog", "deliver"} <= set(children)
+    assert children["watchdog"][-1] == "watchdog" and children["deliver"][-1] == "deliver"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_watchdogs_on_postgresql_raise_each_alert_and_each_step_once(clock):  # noqa: F811
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time (IMMEDIATE transactions), so two watchdogs cannot race "
+                    "there, and the shared in-memory test database reports 'table is locked' instead of waiting; "
+                    "this runs on PostgreSQL, where watchdogs do run side by side.")
+    school = Staffed("coteford")
+    visits = under_way(school, clock, count=12)
+
+    def race(now):
+        barrier = threading.Barrier(2)
+        errors = []
+
+        def watchdog():
+            try:
+                barrier.wait()
+                for _ in range(3):
+                    alerts.poll(now)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                connections.close_all()  # each thread had its own connection
+
+        threads = [threading.Thread(target=watchdog) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not errors
+
+    race(local(10, 25))
+    assert Alert.objects.count() == len(visits)
+    assert set(Alert.objects.values_list("visit", flat=True)) == {v.pk for v in visits}
+    assert Watch.objects.filter(status="overdue").count() == len(visits)
+    office_messages = Message.objects.filter(kind="alert.overdue", channel="in_app", recipient=school.office)
+    assert office_messages.count() == len(visits)
+
+    race(local(10, 30))
+    assert AlertStep.objects.filter(step=1).count() == len(visits)
+    assert set(Alert.objects.values_list("step", flat=True)) == {1}
+    assert Message.objects.filter(channel="in_app", recipient=school.head).count() == len(visits)
