@@ -23,6 +23,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from attendance.models import AttendanceMark
+from checkins.demo import load_under_way
+from checkins.demo import remove as remove_safety_data
 from people.models import DbsCheck, StaffMember, StaffRole, Training, Vehicle
 from pupils.models import Contact, HouseholdNote, Pupil
 from pupils.upn import make_upn
@@ -216,6 +218,7 @@ class Command(BaseCommand):
         usernames = [p["username"] for key in STAFF for p in STAFF[key]] + [TRUST_ADMIN["username"]]
         try:
             with transaction.atomic():
+                remove_safety_data(ids)
                 Visit.objects.filter(school__in=ids).delete()
                 VisitList.objects.filter(school__in=ids).delete()
                 RiskAssessment.objects.filter(school__in=ids).delete()
@@ -285,6 +288,7 @@ class Demo:
             self.make_attendance(pupils)
             self.make_risk_assessments(school, spec, staff, pupils)
             self.make_visits(school, spec, staff, pupils)
+            self.count("visits under way", load_under_way(self, school, spec, staff, pupils))
         self.count("users", User.objects.filter(staff_memberships__school__trust=trust).distinct().count() + 1)
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
 
