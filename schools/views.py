@@ -74,6 +74,11 @@ def home(request):
             state__in=[Visit.State.APPROVED, Visit.State.SCHEDULED, Visit.State.UNDER_WAY,
                        Visit.State.COMPLETED, Visit.State.NOT_SEEN, Visit.State.ABANDONED],
         ).order_by("starts_at")
+    if me.has_role(*VISITORS):
+        # Reports of ended visits this person led and has not written (reports app).
+        from reports.services import reports_owed
+
+        ctx["reports_owed"] = reports_owed(me)
     ctx["may_propose"] = can(me, "visit.propose")
     return render(request, "schools/home.html", ctx)
 
