@@ -83,7 +83,7 @@ def entries(pupil, viewer) -> list[Entry]:
     out += _check_in_summaries([v for v in visits if v.state not in (Visit.State.PROPOSED, Visit.State.DECLINED)])
 
     for r in VisitReport.objects.filter(pupil=pupil).select_related("corrects"):
-        pct = "no possible sessions" if r.attendance_percent is None else f"{r.attendance_percent}%"
+        pct = "not known (no marks recorded)" if r.attendance_percent is None else f"{r.attendance_percent}%"
         if r.corrects_id:
             out.append(Entry(at=r.completed_at, kind="correction",
                              title=f"Correction to the report of the visit on {r.visit_date:%d %b %Y} by {r.completed_by_name}",
@@ -93,7 +93,7 @@ def entries(pupil, viewer) -> list[Entry]:
             out.append(Entry(at=r.completed_at, kind="report",
                              title=f"Report of the visit on {r.visit_date:%d %b %Y} by {r.completed_by_name}",
                              detail=f"Child seen: {'yes' if r.child_seen else 'no'}; spoken to: "
-                                    f"{'yes' if r.child_spoken_to else 'no'}; attendance {pct}.\n{r.summary}",
+                                    f"{'yes' if r.child_spoken_to else 'no'}; attendance: {pct}.\n{r.summary}",
                              link=reverse("reports:report", args=[r.visit_id])))
 
     if can(viewer, "concern.view", pupil):
