@@ -323,7 +323,7 @@ def submit_report(actor, visit, data, *, request=None) -> VisitReport:
     """Write the report of an ended visit. One per visit: after that, corrections only."""
     _require(actor, "report.write", visit, "write this visit's report")
     with transaction.atomic():
-        locked = Visit.objects.select_for_update().select_related("pupil", "school", "policy_version").get(pk=visit.pk)
+        locked = Visit.objects.select_for_update(of=("self",)).select_related("pupil", "school", "policy_version").get(pk=visit.pk)
         if locked.state not in ENDED_STATES:
             raise ValidationError({"__all__": f"This visit is {locked.get_state_display().lower()}; a report is "
                                               "written once it has ended (completed, not seen or abandoned)."})
@@ -352,7 +352,7 @@ def correct_report(actor, report, data, *, reason, request=None) -> VisitReport:
     if not (reason or "").strip():
         raise ValidationError({"correction_reason": "Say what was wrong and why it is being corrected."})
     with transaction.atomic():
-        locked = Visit.objects.select_for_update().select_related("pupil", "school", "policy_version").get(pk=original.visit_id)
+        locked = Visit.objects.select_for_update(of=("self",)).select_related("pupil", "school", "policy_version").get(pk=original.visit_id)
         policy = policy_for(locked.school, locked)
         fields = _report_fields(locked, actor, data, policy)
         fields.update(corrects=original, correction_reason=reason.strip(), outcome=original.outcome)
