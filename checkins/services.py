@@ -116,10 +116,15 @@ def _timing_events(events):
     timing = _timing()
     out = []
     for e in events:
-        if e.type not in TIMING_TYPES:
+        kind = e.type
+        if kind in (T.NOT_SEEN, T.ABANDONED):
+            # Closing at the door is word from the staff after the wait: the doorstep deadline
+            # is met, and the plan's next check-ins (leaving, back safe) still stand.
+            kind = T.CHECK_IN
+        if kind not in TIMING_TYPES:
             continue
-        who = str(e.staff_id) if (e.staff_id and e.type in PERSONAL_TYPES) else None
-        out.append(timing.Event(at=e.at, type=e.type, staff=who, expected_return=e.expected_return))
+        who = str(e.staff_id) if (e.staff_id and kind in PERSONAL_TYPES) else None
+        out.append(timing.Event(at=e.at, type=kind, staff=who, expected_return=e.expected_return))
     return out
 
 
@@ -190,8 +195,11 @@ def _check_pin(event_type, by, via, pin):
     return result
 
 
-def _check_order(visit, events, event_type, staff_id):
+def _check_order(visit, events, event_type, staff_id, outcome=""):
     label = T(event_type).label.lower()
+    if outcome and event_type in (T.ARRIVED, T.PARENT_NOT_HOME, T.PARENT_LATE_NOTICE, T.ENTERED):
+        raise NotAllowed(f"This visit was closed as {outcome.replace('_', ' ')} at the door: record leaving or "
+                         "back safe instead.")
     if visit.state == State.SCHEDULED:
         if event_type not in STARTING_TYPES:
             raise NotAllowed(f"This visit has not started: record leaving school or arriving before {label}.")
@@ -311,7 +319,7 @@ def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concer
         locked, watch = _lock(visit)
         events = _events(locked)
         staff_id = staff.pk if staff is not None else None
-        _check_order(locked, events, event_type, staff_id)
+        _check_order(locked, events, event_type, staff_id, watch.outcome if watch else "")
         version, policy = policy_for(locked)
 
         event = VisitEvent.objects.create(
@@ -471,8 +479,8 @@ def close_not_seen(visit, *, by, via=Via.PHONE, note="", at=None, request=None) 
             visit=locked, school_id=locked.school_id, type=T.NOT_SEEN, at=at, recorded_at=now, staff=staff,
             recorded_by=by, via=via, note=(note or "").strip(),
         )
-        Watch.objects.filter(pk=watch.pk).update(outcome="not_seen", updated_at=now)
         watch.outcome = "not_seen"
+        _after_door_decision(locked, watch, policy, events + [event], by, now)
         card = status["card"]
         audit.record(
             actor=by, school=locked.school, action="visit.closed_not_seen", obj=locked, request=request,
@@ -486,6 +494,16 @@ def close_not_seen(visit, *, by, via=Via.PHONE, note="", at=None, request=None) 
     text += " Record back safe when you are back."
     return Recorded(event=event, visit_state=State.UNDER_WAY, next_kind=watch.next_kind or None,
                     next_due_at=watch.due_at, message=text, card=card)
+
+
+def _after_door_decision(visit, watch, policy, events, by, now):
+    """Closing at the door is word from the staff: settle a missed check-in, and move the
+    watch to the next deadline of the plan (leaving, back safe)."""
+    from alerts import services as alerts
+
+    alerts.contact_restored(visit, by=by, now=now, note=f"{by.full_name} closed the visit at the door")
+    watch.last_event_at = watch.last_check_in_at = now
+    refresh_watch(watch, visit, policy, events, now)
 
 
 def abandon(visit, reason, *, by, note, via=Via.PHONE, at=None, request=None) -> Recorded:
@@ -518,9 +536,9 @@ def abandon(visit, reason, *, by, note, via=Via.PHONE, at=None, request=None) ->
             visit=locked, school_id=locked.school_id, type=T.ABANDONED, at=at, recorded_at=now, staff=staff,
             recorded_by=by, via=via, note=note, reason=reason,
         )
-        Watch.objects.filter(pk=watch.pk).update(outcome="abandoned", updated_at=now)
         Visit.objects.filter(pk=locked.pk).update(closed_reason=f"{ABANDON_REASONS[reason]}: {note}")
         watch.outcome = "abandoned"
+        _after_door_decision(locked, watch, policy, _events(locked), by, now)
 
         # Which rule sends the reason to the headteacher: animals have their own in some
         # policies (C 3.9); otherwise the rule for not going in because of feeling unsafe.

@@ -365,3 +365,19 @@ def test_inactive_staff_cannot_record(coteford, visit, clock):
     with pytest.raises(NotAllowed):
         services.record_event(visit, "left_school", by=gone, via="office_call")
     assert timezone.now() == local(9, 0)
+
+
+def test_after_closing_as_not_seen_the_watch_moves_on_to_the_leaving_check_in(coteford, visit, clock):
+    from alerts import services as alerts
+
+    clock.move_to(local(10, 0))
+    services.record_event(visit, "arrived", by=coteford.officer)
+    services.record_event(visit, "parent_not_home", by=coteford.officer)
+    assert watch_of(visit).due_at == local(10, 20)  # word from the door when the wait ends
+    clock.move_to(local(10, 20))
+    services.close_not_seen(visit, by=coteford.officer)
+    with pytest.raises(NotAllowed, match="closed as not seen"):
+        services.record_event(visit, "entered", by=coteford.officer)
+    clock.move_to(local(10, 26))
+    assert alerts.poll()["raised"] == 0
+    assert watch_of(visit).status == "ok" and watch_of(visit).due_at > local(10, 26)
