@@ -1,0 +1,183 @@
+"""Attendance benchmark: import one million marks, then the daily referral scan over 50,000 pupils.
+
+    .venv/bin/python bench/attendance_bench.py                     # SQLite, in a fresh temporary database
+    pg_virtualenv -v 15 env DOORSTEP_DB=postgres .venv/bin/python bench/attendance_bench.py
+    .venv/bin/python bench/attendance_bench.py --pupils 5000 --marks 100000   # a quick run
+
+Each phase runs in its own process so that its peak memory (resource.getrusage ru_maxrss) is
+its own. Prints a Markdown table for docs/benchmarks.md. The database is created for the run
+(SQLite: a temporary directory; PostgreSQL: the database pg_virtualenv made) and is not the
+project's own.
+"""
+import argparse
+import csv
+import datetime
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCAN_DAY = datetime.date(2026, 3, 20)  # a Friday in term
+
+
+def setup_django():
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "doorstep.settings")
+    os.environ.setdefault("DOORSTEP_ALLOW_INSECURE_KEY", "1")
+    import django
+
+    django.setup()
+
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def school_days(count, until):
+    days, day = [], until
+    while len(days) < count:
+        if day.weekday() < 5:
+            days.append(day)
+        day -= datetime.timedelta(days=1)
+    return sorted(days)
+
+
+# ----------------------------------------------------------------------------- phases
+
+def phase_setup(args):
+    setup_django()
+    from django.core.management import call_command
+
+    from pupils.models import Pupil
+    from pupils.upn import make_upn
+    from schools.models import School
+    from policies.models import SchoolPolicy
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    preset = (ROOT / "policies" / "presets" / "coteford.toml").read_text()
+    school = School.objects.create(name="Bench Academy", urn="999999", address="1 Bench Road", phone="01632 960999")
+    SchoolPolicy.objects.create(school=school, version=1, source_name="coteford", toml_text=preset)
+    Pupil.objects.bulk_create([
+        Pupil(school=school, upn=make_upn(f"999{n:09d}"), admission_number=f"{n:06d}", first_name="Pupil", last_name=f"{n:06d}",
+              date_of_birth=datetime.date(2015, 9, 1), year_group="5", address_line1=f"{n} Long Road", postcode="ZZ1 1ZZ")
+        for n in range(args.pupils)
+    ], batch_size=5000)
+    return {"phase": "set-up (migrate, 1 school, pupils)", "rows": args.pupils, "seconds": time.perf_counter() - started}
+
+
+def phase_csv(args):
+    """A SIMS-style export: every pupil, both sessions, over as many school days as it takes."""
+    started = time.perf_counter()
+    rng = random.Random(4)
+    days = school_days(max(1, args.marks // (2 * args.pupils)), SCAN_DAY)
+    rows = 0
+    with open(args.csv, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["UPN", "Forename", "Surname", "AttendanceDate", "SessionName", "AttendanceMark"])
+        sys.path.insert(0, str(ROOT))
+        from pupils.upn import make_upn
+
+        for n in range(args.pupils):
+            upn = make_upn(f"999{n:09d}")
+            # One pupil in eight attends poorly, so the scan has cases to open.
+            poor = n % 8 == 0
+            for day in days:
+                for session in ("AM", "PM"):
+                    if rows >= args.marks:
+                        break
+                    r = rng.random()
+                    if poor:
+                        code = "N" if r < 0.25 else ("I" if r < 0.35 else ("/" if session == "AM" else "\\"))
+                    else:
+                        code = "I" if r < 0.03 else ("L" if r < 0.05 else ("/" if session == "AM" else "\\"))
+                    w.writerow([upn, "Pupil", f"{n:06d}", day.strftime("%d/%m/%Y"), session, code])
+                    rows += 1
+    return {"phase": "write the CSV", "rows": rows, "seconds": time.perf_counter() - started,
+            "note": f"{Path(args.csv).stat().st_size / 1048576:.0f} MB, {len(days)} school days"}
+
+
+def phase_import(args, label):
+    setup_django()
+    from attendance.importer import BUILTIN_MAPPINGS, import_marks
+    from schools.models import School
+
+    school = School.objects.get(urn="999999")
+    started = time.perf_counter()
+    with open(args.csv, "rb") as f:
+        run = import_marks(school, f, BUILTIN_MAPPINGS["sims"], file_name=Path(args.csv).name)
+    return {"phase": label, "rows": run.rows, "seconds": time.perf_counter() - started,
+            "note": f"{run.created} new, {run.updated} changed, {run.unchanged} unchanged"}
+
+
+def phase_scan(args, label):
+    setup_django()
+    from attendance.services import scan_school
+    from schools.models import School
+
+    school = School.objects.get(urn="999999")
+    started = time.perf_counter()
+    result = scan_school(school, SCAN_DAY)
+    return {"phase": label, "rows": result.pupils, "seconds": time.perf_counter() - started,
+            "note": f"{result.below} below {result.threshold.percent}%, {result.opened} cases opened"}
+
+
+PHASES = {
+    "setup": phase_setup,
+    "csv": phase_csv,
+    "import": lambda a: phase_import(a, "import (all new)"),
+    "reimport": lambda a: phase_import(a, "import the same file again"),
+    "scan": lambda a: phase_scan(a, "referral scan (first of the day)"),
+    "rescan": lambda a: phase_scan(a, "referral scan (again, same day)"),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pupils", type=int, default=50_000)
+    parser.add_argument("--marks", type=int, default=1_000_000)
+    parser.add_argument("--phase", choices=list(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase:  # a child process: run one phase, report as JSON on the last line
+        result = PHASES[args.phase](args)
+        result["peak_mb"] = peak_mb()
+        print(json.dumps(result))
+        return
+
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as tmp:
+        if env.get("DOORSTEP_DB") != "postgres" and not env.get("DATABASE_URL"):
+            env["DOORSTEP_VAR_DIR"] = tmp  # a fresh SQLite file, never the project's own
+            engine = "SQLite"
+        else:
+            engine = "PostgreSQL"
+        csv_path = str(Path(tmp) / "marks.csv")
+        print(f"Attendance bench on {engine}: {args.pupils:,} pupils, {args.marks:,} marks", file=sys.stderr)
+        rows = []
+        for phase in PHASES:
+            out = subprocess.run(
+                [sys.executable, __file__, "--phase", phase, "--csv", csv_path, "--pupils", str(args.pupils),
+                 "--marks", str(args.marks)], env=env, capture_output=True, text=True, cwd=ROOT)
+            if out.returncode:
+                sys.stderr.write(out.stdout + out.stderr)
+                raise SystemExit(f"phase {phase} failed")
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            rate = result["rows"] / result["seconds"] if result["seconds"] else 0
+            rows.append(f"| {engine} | {result['phase']} | {result['rows']:,} | {result['seconds']:.1f} | {rate:,.0f} "
+                        f"| {result['peak_mb']:.0f} | {result.get('note', '')} |")
+            print(rows[-1], file=sys.stderr)
+    print("| database | phase | rows | wall s | rows/s | peak MB | notes |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
