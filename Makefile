@@ -36,7 +36,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
 
-.PHONY: help run test test-sqlite test-postgres deps bench clean-venv
+.PHONY: help run test test-sqlite test-postgres deps bench bench-attendance clean-venv
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -151,5 +151,16 @@ test-postgres: $(STAMP_DEV)
 	fi; \
 	echo "==> PostgreSQL run passed in $$((SECONDS - start)) s"
 
-bench:
-	@echo "no benchmarks yet"
+bench: bench-attendance
+
+# Attendance (docs/benchmarks.md): import 1,000,000 marks and the daily referral scan over
+# 50,000 pupils, on a fresh SQLite file and in a throwaway PostgreSQL cluster. Not part of
+# `make test`. BENCH_ARGS="--pupils 5000 --marks 100000" for a quick run.
+BENCH_ARGS ?=
+bench-attendance: $(STAMP_DEV)
+	@echo "==> Attendance bench on SQLite"
+	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/attendance_bench.py $(BENCH_ARGS)
+	@echo "==> Attendance bench on PostgreSQL"
+	@if command -v pg_virtualenv >/dev/null 2>&1; then \
+	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/attendance_bench.py $(BENCH_ARGS)' </dev/null; \
+	else echo "SKIPPED: pg_virtualenv is not installed"; fi

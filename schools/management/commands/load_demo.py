@@ -22,7 +22,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from attendance.models import AttendanceMark
+from attendance.models import AttendanceMark, ImportRun, ReferralCase
+from attendance.services import scan_school
 from checkins.demo import load_under_way
 from checkins.demo import remove as remove_safety_data
 from people.models import DbsCheck, StaffMember, StaffRole, Training, Vehicle
@@ -222,6 +223,9 @@ class Command(BaseCommand):
                 Visit.objects.filter(school__in=ids).delete()
                 VisitList.objects.filter(school__in=ids).delete()
                 RiskAssessment.objects.filter(school__in=ids).delete()
+                # Referral cases and import runs protect pupils and schools (attendance app).
+                ReferralCase.objects.filter(school__in=ids).delete()
+                ImportRun.objects.filter(school__in=ids).delete()
                 Pupil.objects.filter(school__in=ids).delete()
                 StaffMember.objects.filter(school__in=ids).delete()
                 SchoolPolicy.objects.filter(school__in=ids).delete()
@@ -286,6 +290,7 @@ class Demo:
             staff = self.make_staff(school, spec)
             pupils = self.make_pupils(school, spec)
             self.make_attendance(pupils)
+            self.count("referral cases", scan_school(school).opened)
             self.make_risk_assessments(school, spec, staff, pupils)
             self.make_visits(school, spec, staff, pupils)
             self.count("visits under way", load_under_way(self, school, spec, staff, pupils))
