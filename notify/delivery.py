@@ -28,7 +28,7 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import record
@@ -40,7 +40,7 @@ logger = logging.getLogger("notify")
 
 BACKOFF_BASE = 5        # seconds before the first retry
 BACKOFF_CAP = 300       # never wait longer than this between tries
-LEASE_SECONDS = 120     # longer than any send can take (provider timeout plus a look-up)
+LEASE_SECONDS = 120     # longer than any one send can take (provider timeout plus a look-up); renewed per row
 
 
 def max_age():
@@ -115,6 +115,11 @@ def deliver(message, token, *, worker=""):
     """Send one leased message. Returns "sent", "retry", "failed" or "lost" (our lease
     was taken over by another worker while we were sending)."""
     now = timezone.now()
+    # A batch is sent one row after another, so renew this row's lease just before its
+    # send: a row whose lease ran out while earlier rows were sent may already be in
+    # another worker's hands, and must not be sent by both.
+    if not _held(message, token).update(lease_expires_at=now + datetime.timedelta(seconds=LEASE_SECONDS)):
+        return "lost"
     if now - message.created_at > max_age():
         reason = message.last_error or "no provider accepted it"
         _give_up(message, token, f"Gave up after {message.attempts} tries over {max_age()}: {reason}", now)
@@ -182,14 +187,16 @@ def _failed_attempt(message, token, provider_name, names, error, worker, now):
 
 
 def expire_stale(now=None):
-    """Fail pending rows too old to matter that no worker has looked at lately (e.g. all
-    their tries were scheduled past the limit), so they reach the board rather than linger."""
+    """Fail unleased pending rows that are past the age limit even if their next try is
+    still some way off, so that the board hears about them on time."""
     now = now or timezone.now()
     token = uuid.uuid4()
-    old = Message.objects.due(now).filter(created_at__lt=now - max_age()).exclude(channel=Channel.IN_APP)
+    unleased = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    old = Message.objects.filter(unleased, status=Message.Status.PENDING, created_at__lt=now - max_age()).exclude(channel=Channel.IN_APP)
     count = 0
     for message in old.select_related("recipient", "school")[:100]:
-        if Message.objects.due(now).filter(pk=message.pk).update(lease_token=token, lease_expires_at=now + datetime.timedelta(seconds=LEASE_SECONDS)):
+        lease = now + datetime.timedelta(seconds=LEASE_SECONDS)
+        if Message.objects.filter(unleased, pk=message.pk, status=Message.Status.PENDING).update(lease_token=token, lease_expires_at=lease):
             reason = message.last_error or "no provider accepted it"
             count += _give_up(message, token, f"Gave up after {message.attempts} tries over {max_age()}: {reason}", now)
     return count

@@ -418,8 +418,22 @@ def test_a_killed_workers_lease_runs_out_and_another_worker_sends_the_message(co
     assert fresh(rows["sms"]).status == fresh(rows["email"]).status == Message.Status.SENT
     assert len(provider.accepted) == 1 and len(smtp.envelopes) == 1
 
-    # Had the first worker only been slow, it finds its lease gone and marks nothing.
+    # Had the first worker only been slow, it finds its lease gone and sends nothing.
     assert delivery.deliver(taken[0], dead_token, worker="w1") == "lost"
+    assert len(provider.accepted) == 1 and len(smtp.envelopes) == 1
+
+
+def test_a_slow_batch_does_not_send_a_row_whose_lease_passed_to_another_worker(configured, provider, smtp, head, clock):
+    rows = alert_for(head)
+    slow_token, batch = delivery.claim()
+    clock.shift(datetime.timedelta(seconds=delivery.LEASE_SECONDS + 1))  # the first rows took a long time
+    fast_token, taken_over = delivery.claim()
+    assert {m.pk for m in taken_over} == {m.pk for m in batch}
+
+    assert [delivery.deliver(m, slow_token, worker="slow") for m in batch] == ["lost", "lost"]
+    assert [delivery.deliver(m, fast_token, worker="fast") for m in taken_over] == ["sent", "sent"]
+    assert len(provider.accepted) == 1 and len(smtp.envelopes) == 1
+    assert fresh(rows["sms"]).status == Message.Status.SENT
 
 
 @pytest.mark.django_db(transaction=True)
@@ -512,3 +526,14 @@ def test_the_deliver_command_runs_once_and_writes_its_heartbeat(configured, smtp
     assert "sent 2" in capsys.readouterr().out
     assert DeliveryHeartbeat.objects.get(worker="cmd-test").sent == 2
     assert not services.delivery_is_stale()
+
+
+def test_a_message_past_the_age_limit_is_failed_without_waiting_for_its_next_try(configured, provider, smtp, head, clock):
+    configured.DOORSTEP_SMS_PROVIDERS = ["notify"]
+    provider.down = True
+    rows = alert_for(head)
+    run()
+    Message.objects.filter(pk=rows["sms"].pk).update(next_attempt_at=timezone.now() + datetime.timedelta(hours=5))
+    clock.shift(datetime.timedelta(seconds=3601))
+    assert run()["failed"] == 1
+    assert fresh(rows["sms"]).status == Message.Status.FAILED
