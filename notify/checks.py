@@ -1,4 +1,5 @@
-"""`manage.py check` warns when messages would not really leave Doorstep in production."""
+"""`manage.py check` warns about SMS settings that cannot work; `check --deploy` also warns
+when texts or emails would only be written to the log."""
 from django.conf import settings
 from django.core.checks import Warning, register
 
@@ -17,10 +18,17 @@ def delivery_configuration(app_configs, **kwargs):
         elif not provider.configured():
             problems.append(Warning(f"SMS provider {name!r} is listed but its settings are missing.",
                                     hint="See docs/notifications.md for the variables it needs.", id="notify.W002"))
-    if not settings.DEBUG and names == ["console"]:
+    return problems
+
+
+@register("doorstep", deploy=True)
+def delivery_leaves_the_machine(app_configs, **kwargs):
+    """`check --deploy` only: a school in use needs real SMS and email, a demo does not."""
+    problems = []
+    if getattr(settings, "DOORSTEP_SMS_PROVIDERS", []) == ["console"]:
         problems.append(Warning("Text messages only go to the log (DOORSTEP_SMS_PROVIDER=console).",
                                 hint="Set DOORSTEP_SMS_PROVIDER=notify or twilio for a school in use.", id="notify.W003"))
-    if not settings.DEBUG and settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
+    if settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
         problems.append(Warning("Email only goes to the log: EMAIL_HOST is not set.",
                                 hint="Set EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD).", id="notify.W004"))
     return problems

@@ -239,3 +239,13 @@ def test_the_navigation_shows_how_many_messages_are_unread(school, head):
     send([head], school, key="b")
     page = signed_in(head).get(reverse("notify:inbox"))
     assert b'<span class="count" aria-label="2 unread">2</span>' in page.content
+
+
+def test_the_system_check_names_an_sms_provider_that_is_listed_but_not_set_up(settings):
+    from notify.checks import delivery_configuration, delivery_leaves_the_machine
+
+    settings.DOORSTEP_SMS_PROVIDERS = ["notify", "pigeon"]
+    settings.NOTIFY_API_KEY = ""
+    assert sorted(w.id for w in delivery_configuration(None)) == ["notify.W001", "notify.W002"]
+    settings.DOORSTEP_SMS_PROVIDERS = ["console"]
+    assert "notify.W003" in [w.id for w in delivery_leaves_the_machine(None)]
