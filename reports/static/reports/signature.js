@@ -27,6 +27,13 @@
     }
     function end() { if (drawing && drawn) { input.value = canvas.toDataURL("image/png"); } drawing = false; }
 
+    // After a refused submission the form comes back with the signature in the hidden input:
+    // show it, so the pad does not look empty while a signature is still being sent.
+    if (input.value && input.value.indexOf("data:image/png;base64,") === 0) {
+      var img = new Image();
+      img.onload = function () { ctx.drawImage(img, 0, 0, canvas.width, canvas.height); drawn = true; pad.classList.add("sigpad--signed"); };
+      img.src = input.value;
+    }
     canvas.addEventListener("pointerdown", start);
     canvas.addEventListener("pointermove", move);
     canvas.addEventListener("pointerup", end);
