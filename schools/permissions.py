@@ -45,6 +45,9 @@ ROLE_MATRIX = {
     "alert.acknowledge": {"headteacher", "deputy_headteacher", "dsl", "office"},
     "alert.resolve": {"headteacher", "deputy_headteacher", "dsl", "office"},
     "alert.police_card": {"headteacher", "deputy_headteacher", "dsl", "office"},
+    # The headteacher's page of alerts and the written reasons visits were cancelled or
+    # abandoned (issue 3 §3): leaders and the DSL; the office answers alerts on the board.
+    "alert.review": {"headteacher", "deputy_headteacher", "dsl"},
     # After the visit (reports app). Staff on the visit write its report; leaders and the DSL may too.
     "report.write": set(VISITORS),
     "report.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher",

@@ -79,6 +79,11 @@ def home(request):
         from reports.services import reports_owed
 
         ctx["reports_owed"] = reports_owed(me)
+    if can(me, "board.view"):
+        # The office board's tile (alerts app): visits under way, open alerts, watchdog.
+        from alerts.board_view import home_tile
+
+        ctx["board_tile"] = home_tile(me)
     ctx["may_propose"] = can(me, "visit.propose")
     return render(request, "schools/home.html", ctx)
 

@@ -1,0 +1,133 @@
+"""Read-only queries for the "My visits today" phone pages (issue 3 §3). Nothing here
+changes state: the pages record events only through checkins.services.
+
+What the phone shows is built from the member of staff's own events and the watch's next
+deadline, never from the watch's status, the visit's alerts or (for a visit that has ended)
+the visit's state. A duress PIN raises a silent alarm that changes exactly those, so the
+phone must not read them: a safe PIN and a duress PIN give the same page (research (d) 2).
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils import timezone
+
+from pupils.models import HouseholdNote
+from risk.models import RiskAssessment
+from visits.models import Visit, VisitStaff
+
+from .models import VisitEvent, Watch
+
+T = VisitEvent.Type
+
+# States of a visit the phone lists: ready to go, going, or done today.
+LISTED_STATES = [Visit.State.SCHEDULED, Visit.State.UNDER_WAY, Visit.State.COMPLETED,
+                 Visit.State.NOT_SEEN, Visit.State.ABANDONED]
+
+
+def day_bounds(now=None):
+    today = timezone.localdate(now)
+    start = timezone.make_aware(datetime.datetime.combine(today, datetime.time.min))
+    return start, start + datetime.timedelta(days=1)
+
+
+def my_visits_today(staff, now=None):
+    """The visits this person is on that start today, plus any still under way from earlier."""
+    start, end = day_bounds(now)
+    return (Visit.objects.filter(assignments__staff=staff, school=staff.school_id)
+            .filter(Q(starts_at__gte=start, starts_at__lt=end, state__in=LISTED_STATES) | Q(state=Visit.State.UNDER_WAY))
+            .select_related("pupil", "school").prefetch_related("assignments__staff").distinct().order_by("starts_at"))
+
+
+def visit_for_phone(staff, pk, now=None):
+    """The visit if this person may see its briefing now (on the visit, and it is today or it
+    is still under way), else None: the page answers 404 either way, giving nothing away."""
+    return my_visits_today(staff, now).filter(pk=pk).first()
+
+
+@dataclass
+class Progress:
+    """Where this member of staff is on the visit, from the events alone."""
+
+    events: list
+    mine: list
+    phase: str                   # not_started, travelling, at_door, inside, left_home, back_safe
+    label: str
+    done: set = field(default_factory=set)  # event types recorded for this person (or everyone)
+    outcome: str = ""            # not_seen | abandoned, once decided at the door
+    at: dict = field(default_factory=dict)  # event type -> time it was recorded (for this person)
+
+
+PHASE_LABELS = {
+    "not_started": "Not started",
+    "travelling": "On the way",
+    "at_door": "At the door",
+    "inside": "In the home",
+    "left_home": "Left the home: record back safe when you are",
+    "back_safe": "Back safe",
+}
+
+
+def progress(visit, staff) -> Progress:
+    events = list(VisitEvent.objects.filter(visit=visit).order_by("at", "id"))
+    # Events about this person, or about everyone on the visit (staff empty).
+    mine = [e for e in events if e.staff_id in (None, staff.pk)]
+    done = {e.type for e in mine}
+    # Going in and the door outcomes are about the whole party, whoever recorded them.
+    party = {e.type for e in events}
+    for t in (T.ENTERED, T.NOT_SEEN, T.ABANDONED, T.PARENT_NOT_HOME, T.PARENT_LATE_NOTICE):
+        if t in party:
+            done.add(t)
+    at = {}
+    for e in events:
+        if e.type in done and (e.staff_id in (None, staff.pk) or e.type not in (T.LEFT_SCHOOL, T.LEFT_HOME, T.BACK_SAFE)):
+            at.setdefault(e.type, e.at)
+    outcome = "abandoned" if T.ABANDONED in done else ("not_seen" if T.NOT_SEEN in done else "")
+    if T.BACK_SAFE in done:
+        phase = "back_safe"
+    elif T.LEFT_HOME in done:
+        phase = "left_home"
+    elif T.ENTERED in done:
+        phase = "inside"
+    elif T.ARRIVED in done:
+        phase = "at_door"
+    elif T.LEFT_SCHOOL in done:
+        phase = "travelling"
+    else:
+        phase = "not_started"
+    label = PHASE_LABELS[phase]
+    if outcome and phase not in ("left_home", "back_safe"):
+        label = ("Closed as not seen" if outcome == "not_seen" else "Abandoned") + ": leave, and record it"
+    return Progress(events=events, mine=mine, phase=phase, label=label, done=done, outcome=outcome, at=at)
+
+
+def next_due(visit):
+    """(what, due_at) of the watch's next deadline: the same whatever PIN was used."""
+    watch = Watch.objects.filter(visit=visit).only("what", "next_kind", "due_at").first()
+    if watch is None or watch.due_at is None:
+        return None
+    return {"what": watch.what or watch.next_kind.replace("_", " "), "due_at": watch.due_at, "kind": watch.next_kind}
+
+
+def briefing(visit, staff) -> dict:
+    """What to know before knocking: the risk assessment's findings and controls, household
+    risks, the pupil's needs, and the itinerary (address, times, who else, the office number)."""
+    pupil = visit.pupil
+    assessment = (RiskAssessment.objects.filter(school=visit.school_id, kind=RiskAssessment.Kind.HOME_VISIT, pupil=pupil)
+                  .prefetch_related("hazards").order_by("-reviewed_at").first())
+    notes = list(HouseholdNote.objects.filter(pupil=pupil).order_by("-dangerous", "-recorded_at"))
+    team = [a for a in VisitStaff.objects.filter(visit=visit).select_related("staff").order_by("-lead", "id")]
+    return {
+        "assessment": assessment,
+        "hazards": sorted(assessment.hazards.all(), key=lambda h: -h.score) if assessment else [],
+        "stale": assessment.is_stale if assessment else False,
+        "risks": [n for n in notes if n.is_risk],
+        "other_notes": [n for n in notes if not n.is_risk],
+        "pupil": pupil,
+        "contacts": list(pupil.contacts.all()),
+        "others": [a.staff for a in team if a.staff_id != staff.pk],
+        "team": [a.staff for a in team],
+        "school_phone": visit.school.phone,
+    }
