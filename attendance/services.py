@@ -67,6 +67,9 @@ def scan_school(school, today=None):
     penalties, _span = penalty_counts(school, today)
 
     with transaction.atomic():
+        # Two scans of one school at once (a cron run and a manual one) take turns here, so
+        # the second sees the first's cases and opens none twice.
+        type(school).objects.select_for_update().get(pk=school.pk)
         live = dict(ReferralCase.objects.select_for_update()
                     .filter(school=school, cleared_on__isnull=True).values_list("pupil_id", "state"))
         # A decided case whose pupil is back at or above the threshold is cleared, so that a

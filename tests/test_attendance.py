@@ -203,3 +203,11 @@ def test_the_command_saves_an_adjusted_mapping(school, tmp_path):
     call_command("import_attendance", str(f), "--school", school.name, "--date-column", "Date", "--date-format",
                  "%Y-%m-%d", "--session-column", "Session", "--mark-column", "Mark", "--save-mapping", "arbor")
     assert mapping_for(school, "arbor").date_column == "Date"
+
+
+def test_the_import_reports_progress_for_reading_and_writing(school):
+    a = PupilFactory(school=school)
+    seen = []
+    import_marks(school, csv_file(f"{a.upn},Ava,06/01/2025,AM,/"), BUILTIN_MAPPINGS["sims"],
+                 progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert ("read" in {s for s, _, _ in seen}) and seen[-1] == ("write", 1, 1)

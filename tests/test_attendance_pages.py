@@ -153,3 +153,11 @@ def test_the_referral_pack_pdf_carries_the_school_the_pupil_and_the_figures(scho
     assert AuditEntry.objects.filter(action="referral.pack_rendered").exists()
     if shutil.which("pdftoppm"):
         subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(ARTIFACTS / "referral-pack")], check=True)
+
+
+def test_the_import_page_refuses_a_file_over_its_size_limit(school, monkeypatch):
+    monkeypatch.setattr("attendance.views.MAX_UPLOAD_BYTES", 10)
+    office = StaffFactory(school=school, roles=["office"])
+    r = client_for(office).post(reverse("attendance:import"),
+                                {"file": SimpleUploadedFile("big.csv", b"UPN,AttendanceDate\n" * 3, "text/csv"), "mapping": "sims"})
+    assert "the page takes up to 25 MB" in r.content.decode() and not ImportRun.objects.exists()
