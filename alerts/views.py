@@ -155,12 +155,24 @@ def resolve(request, pk):
     }, status=400 if form.errors else 200)
 
 
+# The policy's `escalation.immediate_danger`, in words for the person on the phone to 999.
+IMMEDIATE_DANGER_WORDS = {
+    "staff_call_police": "the member of staff calls the police first, then the office. Ask the police whether "
+                         "they have already had a call.",
+    "office_calls_police": "the office calls the police.",
+    "leave_and_report": "staff leave at once and tell the office; the office decides whether to call the police.",
+    "end_visit_police_if_violence": "staff end the visit; the police are called if there is violence or a threat of it.",
+}
+
+
 @staff_required
 def police_card(request, pk):
     alert, me = _alert_for(request, pk, "alert.police_card")
     card = alerts.police_card(alert, by=me, request=request)  # audited by the service
     if card["last_check_in"]:
         card["last_check_in"]["label"] = VisitEvent.Type(card["last_check_in"]["type"]).label
+    rule = card["police"]["immediate_danger"]
+    card["police"]["immediate_danger_words"] = IMMEDIATE_DANGER_WORDS.get(rule, rule or "")
     return render(request, "alerts/police_card.html", {"nav": "board", "card": card, "alert": alert})
 
 

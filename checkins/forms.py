@@ -32,12 +32,14 @@ class PinForm(forms.Form):
         super().__init__(*args, **kwargs)
         if need_pin:
             self.fields["pin"] = pin_field()
+            self.order_fields(["pin"])  # the PIN first: the one thing that must be typed
 
 
 class CheckInForm(PinForm):
     concerns_answer = forms.ChoiceField(label="Any concerns?", choices=YES_NO, initial="no", widget=forms.RadioSelect)
     concerns = forms.CharField(label="What concerns you? (optional)", required=False,
-                               widget=forms.Textarea(attrs={"rows": 3}))
+                               widget=forms.Textarea(attrs={"rows": 3}),
+                               help_text="Recorded with your check-in. The office board does not show it.")
 
     def concerns_text(self):
         if self.cleaned_data.get("concerns_answer") != "yes":

@@ -65,5 +65,7 @@
 
   tick();
   setInterval(tick, 1000);
+  // The board's rows are swapped in by htmx: fill their countdowns at once, not a second later.
+  document.addEventListener("htmx:afterSwap", tick);
   holdButtons();
 })();
