@@ -7,4 +7,12 @@ class NotifyConfig(AppConfig):
     verbose_name = "Messages and delivery"
 
     def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
         from . import checks  # noqa: F401  (registers the delivery configuration checks)
+        from .services import forget_school
+
+        # The pupil-details check caches each school's names and addresses; drop them on change.
+        for model in ("pupils.Pupil", "people.StaffMember"):
+            post_save.connect(forget_school, sender=model, dispatch_uid=f"notify-forget-{model}")
+            post_delete.connect(forget_school, sender=model, dispatch_uid=f"notify-forget-delete-{model}")

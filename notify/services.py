@@ -35,7 +35,7 @@ import datetime
 import re
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from audit.services import record
@@ -48,60 +48,71 @@ KEY_MAX = Message._meta.get_field("idempotency_key").max_length
 
 # ----------------------------------------------------------------------------- pupil details
 
-def _words(text):
-    return [re.escape(w) for w in text.split()]
+_NON_WORD = re.compile(r"[\W_]+")
+_CACHE_SECONDS = 60
+_phrases_cache = {}
 
 
-def _phrase(text):
-    """A pattern for `text` as whole words, with any run of spaces between them."""
-    words = _words(text)
-    if not words:
-        return None
-    return r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)"
+def _normal(text):
+    """Lower case, punctuation and runs of spaces folded to one space, padded with spaces
+    so that a phrase matches only as whole words: "Brown, Ava" -> " brown ava "."""
+    return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
 
 
-def _normal(name):
-    return " ".join(name.lower().split())
+def _pupil_phrases(school):
+    """(phrase, what, pupil id) for every pupil of the school: the name both ways round,
+    the first address line, the postcode with and without its space. Plain substring
+    tests on normalised text: cheap enough to run inside every alert's transaction.
 
-
-def _pupil_patterns(school):
+    Building this for a school of a thousand pupils takes tens of milliseconds, inside the
+    alert's transaction; so it is kept per process for a minute, dropped at once when this
+    process saves or deletes a pupil or member of staff (forget_school), and rebuilt when
+    another process adds or removes one (the stamp: counts and the newest id)."""
     from people.models import StaffMember
     from pupils.models import Pupil
+
+    pupils = Pupil.objects.filter(school=school)
+    counted = pupils.aggregate(n=Count("pk"), m=Max("pk"))
+    stamp = (counted["n"], counted["m"], StaffMember.objects.filter(school=school).count())
+    cached = _phrases_cache.get(school.pk)
+    now = timezone.now()
+    if cached and cached[0] == stamp and (now - cached[1]).total_seconds() < _CACHE_SECONDS:
+        return cached[2]
 
     # Alerts name the member of staff in trouble. A pupil who shares a full name with
     # someone on the staff must not stop that alert from being written: the staff name
     # is what the message means, and refusing here would silence the alert itself.
     staff_names = {_normal(n) for n in StaffMember.objects.filter(school=school).values_list("full_name", flat=True)}
-    patterns = []
-    rows = Pupil.objects.filter(school=school).values_list("pk", "first_name", "last_name", "address_line1", "postcode")
-    for pk, first, last, line1, postcode in rows:
-        for what, text in (
-            ("name", f"{first} {last}"),
-            ("name", f"{last}, {first}"),
-            ("address", line1),
-        ):
-            if what == "name" and _normal(f"{first} {last}") in staff_names:
-                continue
-            pattern = _phrase(text)
-            if pattern and len(text.strip()) > 2:
-                patterns.append((re.compile(pattern, re.IGNORECASE), what, pk))
+    phrases = []
+    for pk, first, last, line1, postcode in pupils.values_list("pk", "first_name", "last_name", "address_line1", "postcode"):
+        if _normal(f"{first} {last}") not in staff_names:
+            phrases += [(_normal(f"{first} {last}"), "name", pk), (_normal(f"{last} {first}"), "name", pk)]
+        if len(line1.strip()) > 2:
+            phrases.append((_normal(line1), "address", pk))
         compact = "".join(postcode.split())
         if len(compact) >= 5:  # outward code + the 3-character inward code, spaced or not
-            pattern = r"(?<!\w)" + re.escape(compact[:-3]) + r"\s*" + re.escape(compact[-3:]) + r"(?!\w)"
-            patterns.append((re.compile(pattern, re.IGNORECASE), "postcode", pk))
-    return patterns
+            phrases += [(_normal(compact), "postcode", pk), (_normal(f"{compact[:-3]} {compact[-3:]}"), "postcode", pk)]
+    phrases = [p for p in phrases if p[0].strip()]
+    _phrases_cache[school.pk] = (stamp, now, phrases)
+    return phrases
+
+
+def forget_school(sender, instance, **kwargs):
+    """Signal receiver (see NotifyConfig.ready): a pupil or member of staff changed."""
+    _phrases_cache.pop(getattr(instance, "school_id", None), None)
 
 
 def check_no_pupil_details(school, **texts):
     """Raise ValueError if any of the named texts (subject=..., body=...) contains a pupil's
     name or address. The error names the field and the pupil's record number, not the
     pupil, so the error itself cannot leak what it protects."""
-    patterns = _pupil_patterns(school)
+    phrases = _pupil_phrases(school)
     for field, text in texts.items():
         if not text:
             continue
-        for pattern, what, pk in patterns:
-            if pattern.search(text):
+        normal = _normal(text)
+        for phrase, what, pk in phrases:
+            if phrase in normal:
                 raise ValueError(
                     f"The message {field} contains the {what} of a pupil at {school} (pupil record {pk}). "
                     "Messages leave the school by SMS and email, so they may not name a pupil or their "

@@ -249,3 +249,25 @@ def test_the_system_check_names_an_sms_provider_that_is_listed_but_not_set_up(se
     assert sorted(w.id for w in delivery_configuration(None)) == ["notify.W001", "notify.W002"]
     settings.DOORSTEP_SMS_PROVIDERS = ["console"]
     assert "notify.W003" in [w.id for w in delivery_leaves_the_machine(None)]
+
+
+def test_a_pupil_renamed_after_a_message_was_checked_is_protected_at_once(school, head):
+    send([head], school, key="before", body="Sam Carter has not checked in.")
+    pupil = school.pupils.get()
+    pupil.first_name, pupil.last_name = "Sam", "Carter"
+    pupil.save()
+    with pytest.raises(ValueError, match="name of a pupil"):
+        send([head], school, key="after", body="Sam Carter has not checked in.")
+
+
+def test_a_pupil_added_by_another_process_is_protected_at_once(school, head):
+    from pupils.models import Pupil
+
+    send([head], school, key="before", body="Sam Carter has not checked in.")
+    template = school.pupils.get()
+    # bulk_create sends no signals, as if another process had added the pupil.
+    Pupil.objects.bulk_create([Pupil(school=school, upn="A123456789012", first_name="Sam", last_name="Carter",
+                                     date_of_birth=template.date_of_birth, year_group="4",
+                                     address_line1="1 Elm Road", postcode="UB10 1AB")])
+    with pytest.raises(ValueError, match="name of a pupil"):
+        send([head], school, key="after", body="Sam Carter has not checked in.")
