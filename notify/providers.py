@@ -48,12 +48,19 @@ def absolute_link(link):
     return getattr(settings, "DOORSTEP_BASE_URL", "http://127.0.0.1:8000").rstrip("/") + "/" + link.lstrip("/")
 
 
+SMS_MAX = 612  # four text segments; Notify refuses more than 918 characters
+
+
 def sms_text(message):
-    """The whole text message: what happened, in the caller's words, and the link."""
-    parts = [f"Doorstep: {message.subject}.", message.body.strip()]
-    if message.link:
-        parts.append(absolute_link(message.link))
-    return " ".join(p for p in parts if p)
+    """The whole text message: what happened, in the caller's words, and the link. A long
+    body is shortened, never the link: the link is how the reader finds the details."""
+    head = f"Doorstep: {message.subject}."
+    link = absolute_link(message.link) if message.link else ""
+    room = SMS_MAX - len(head) - len(link) - 2
+    body = message.body.strip()
+    if len(body) > room:
+        body = body[: max(0, room - 1)].rstrip() + "…"
+    return " ".join(p for p in (head, body, link) if p)
 
 
 def e164(number):

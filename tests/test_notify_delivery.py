@@ -537,3 +537,13 @@ def test_a_message_past_the_age_limit_is_failed_without_waiting_for_its_next_try
     clock.shift(datetime.timedelta(seconds=3601))
     assert run()["failed"] == 1
     assert fresh(rows["sms"]).status == Message.Status.FAILED
+
+
+def test_a_long_text_is_shortened_but_keeps_its_link(configured, provider, head, clock):
+    rows = {m.channel: m for m in notify([head], kind="alert.overdue", subject="Visit overdue", body="Call now. " * 200,
+                                          link="/board/alerts/1/", school=head.school, idempotency_key="long")}
+    run()
+    [sent] = provider.accepted
+    assert len(sent["body"]) <= 612
+    assert sent["body"].endswith("… https://doorstep.school.example/board/alerts/1/")
+    assert fresh(rows["sms"]).status == Message.Status.SENT
