@@ -33,6 +33,8 @@ from .models import Alert, AlertStep, Heartbeat, new_token
 log = logging.getLogger("doorstep.watchdog")
 
 HEARTBEAT_STALE_SECONDS = 15
+HEARTBEAT_KEPT = datetime.timedelta(days=7)  # rows of watchdogs long gone are removed
+REMINDED = (Watch.Status.OK, Watch.Status.ALARM)
 NotAllowed = visit_services.NotAllowed
 
 # What each missed deadline raises.
@@ -181,8 +183,9 @@ def send_reminder(watch_id, reminder_at, now) -> bool:
     from notify.services import notify
 
     with transaction.atomic():
+        # Also in alarm: a phone that stopped getting reminders after a duress PIN would give it away.
         hit = Watch.objects.filter(pk=watch_id, reminder_at=reminder_at, reminder_sent_at__isnull=True,
-                                   status=Watch.Status.OK).update(reminder_sent_at=now)
+                                   status__in=REMINDED).update(reminder_sent_at=now)
         if hit != 1:
             return False
         watch = Watch.objects.select_related("visit", "visit__school").get(pk=watch_id)
@@ -284,7 +287,10 @@ def resolve(alert, *, by, reason, note="", request=None) -> Alert:
                     note=f"Recorded when {by.full_name} resolved the alert ({Alert.Resolution(reason).label.lower()})",
                 ))
                 watch.last_check_in_at = now
-            checkins.refresh_watch(watch, visit, policy, events, now)
+            if checkins.refresh_watch(watch, visit, policy, events, now) is None:
+                # Everyone had checked out while this alarm was open: the visit can close now.
+                checkins.finish_if_everyone_back(visit, watch, policy, events, by, VisitEvent.Via.OFFICE_CALL,
+                                                 now, request)
     alert.refresh_from_db()
     return alert
 
@@ -372,7 +378,7 @@ def poll(now=None, *, batch=500) -> dict:
     for pk, alert_at in due:
         if _safely(raise_overdue, pk, alert_at, now):
             done["raised"] += 1
-    reminders = list(Watch.objects.filter(status=Watch.Status.OK, reminder_at__lte=now, reminder_sent_at__isnull=True)
+    reminders = list(Watch.objects.filter(status__in=REMINDED, reminder_at__lte=now, reminder_sent_at__isnull=True)
                      .values_list("pk", "reminder_at")[:batch])
     for pk, reminder_at in reminders:
         if _safely(send_reminder, pk, reminder_at, now):
@@ -403,6 +409,7 @@ def beat(name=None, *, started_at=None, now=None) -> Heartbeat:
     host, _, pid = name.rpartition(":")
     updated = Heartbeat.objects.filter(name=name).update(beat_at=now, loops=F("loops") + 1)
     if not updated:
+        Heartbeat.objects.filter(beat_at__lt=now - HEARTBEAT_KEPT).delete()
         Heartbeat.objects.get_or_create(
             name=name, defaults={"host": host, "pid": int(pid) if pid.isdigit() else 0,
                                  "started_at": started_at or now, "beat_at": now},

@@ -63,6 +63,7 @@ CONTACT_TYPES = TIMING_TYPES - DANGER_TYPES
 PIN_TYPES = {T.CHECK_IN, T.LEFT_HOME, T.BACK_SAFE, T.ARRIVED, T.ENTERED, T.LEFT_SCHOOL}
 
 ABANDON_REASONS = dict(VisitEvent.AbandonReason.choices)
+OUTCOME_STATES = {"not_seen": State.NOT_SEEN, "abandoned": State.ABANDONED}
 
 
 @dataclass(frozen=True)
@@ -376,15 +377,19 @@ def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concer
                   "location": event.location, "expected_return": expected_return,
                   "next": deadline.kind if deadline else None},
         )
-        finished = _finish_if_everyone_back(locked, watch, policy, events, by, via, now, request)
+        finish_if_everyone_back(locked, watch, policy, events, by, via, now, request)
 
     visit.refresh_from_db()
-    message = _phone_message(event_type, deadline, policy, finished)
-    return Recorded(event=event, visit_state=visit.state, next_kind=deadline.kind if deadline and not finished else None,
-                    next_due_at=deadline.due_at if deadline and not finished else None, message=message)
+    # What the phone is told depends only on the events, never on alerts: with everyone checked
+    # out it shows the visit closed even while a duress alarm keeps it open in the office.
+    checked_out = deadline is None
+    shown_state = OUTCOME_STATES.get(watch.outcome, State.COMPLETED) if checked_out else State.UNDER_WAY
+    message = _phone_message(event_type, deadline, policy, checked_out)
+    return Recorded(event=event, visit_state=shown_state, next_kind=deadline.kind if deadline else None,
+                    next_due_at=deadline.due_at if deadline else None, message=message)
 
 
-def _finish_if_everyone_back(visit, watch, policy, events, by, via, now, request):
+def finish_if_everyone_back(visit, watch, policy, events, by, via, now, request=None):
     """Everyone checked out (back safe, or left the home where the policy asks for no back-safe
     call): the watch is done and the visit takes its outcome. next_deadline() is None exactly
     then (policies.timing); its checked_out() helper is not used because it replays with a naive
@@ -396,7 +401,7 @@ def _finish_if_everyone_back(visit, watch, policy, events, by, via, now, request
     if Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED).filter(kind__in=Alert.TOP_KINDS).exists():
         # Never close quietly over an alarm: the office resolves it first, then the watch ends.
         return False
-    outcome = {"not_seen": State.NOT_SEEN, "abandoned": State.ABANDONED}.get(watch.outcome, State.COMPLETED)
+    outcome = OUTCOME_STATES.get(watch.outcome, State.COMPLETED)
     Watch.objects.filter(pk=watch.pk).update(status=Watch.Status.SAFE, alert_at=None, reminder_at=None,
                                              due_at=None, next_kind="", updated_at=now)
     watch.status = Watch.Status.SAFE

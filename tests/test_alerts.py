@@ -302,3 +302,15 @@ def test_a_stale_heartbeat_is_detected_after_15_seconds(coteford, clock):
     assert alerts.board([coteford.school.pk])["watchdog"]["stale"] is True
     alerts.beat("host:1")
     assert alerts.board([coteford.school.pk])["watchdog"]["stale"] is False
+
+
+def test_reminders_keep_coming_after_a_duress_pin_so_the_phone_cannot_tell(coteford, inside, clock):
+    from people.services import set_pins
+
+    set_pins(coteford.officer, safe_pin="1111", duress_pin="2222", by=coteford.officer)
+    clock.move_to(local(10, 5))
+    checkins.record_event(inside, "check_in", by=coteford.officer, pin="2222")
+    assert watch(inside).status == "alarm" and watch(inside).reminder_at == local(10, 20)
+    clock.move_to(local(10, 20))
+    assert alerts.poll()["reminded"] == 1
+    assert Message.objects.filter(kind="checkin.reminder", recipient=coteford.officer).exists()

@@ -77,7 +77,7 @@ def test_leaving_school_starts_the_visit_and_watches_for_the_arrival_check_in(co
     assert (watch.status, watch.next_kind, watch.due_at) == ("ok", "check_in_due", local(10, 0))
     assert watch.alert_at == local(10, 5)  # Coteford's grace is the default 5 minutes
     assert result.to_phone()["next"] == {"kind": "check_in_due", "due_at": local(10, 0).isoformat()}
-    assert AuditEntry.objects.filter(action="visit.started", object_id=str(visit.pk)).count() == 1
+    assert AuditEntry.objects.filter(action="visit.under_way", object_id=str(visit.pk)).count() == 1
     assert AuditEntry.objects.filter(action="visit.event", object_id=str(visit.pk)).count() == 1
 
 
@@ -381,3 +381,27 @@ def test_after_closing_as_not_seen_the_watch_moves_on_to_the_leaving_check_in(co
     clock.move_to(local(10, 26))
     assert alerts.poll()["raised"] == 0
     assert watch_of(visit).status == "ok" and watch_of(visit).due_at > local(10, 26)
+
+
+def test_duress_on_the_last_check_out_still_shows_the_visit_closed_while_the_office_has_the_alarm(clock):
+    from alerts import services as alerts
+
+    answers = []
+    for pin in ("1234", "9876"):
+        school = Staffed("coteford", name=f"School {pin}")
+        visit = scheduled_visit(school, [school.officer])
+        with_pins(school.officer)
+        clock.move_to(local(10, 0))
+        services.record_event(visit, "arrived", by=school.officer)
+        clock.move_to(local(10, 40))
+        answers.append((school, visit, _phone_view(services.record_event(visit, "back_safe", by=school.officer, pin=pin))))
+    (_, calm, safe), (school, visit, duress) = answers
+    for view in (safe, duress):
+        view["visit"].pop("id"), view["event"].pop("staff_id")
+    assert safe == duress and safe["visit"]["state"] == "completed"
+    calm.refresh_from_db(), visit.refresh_from_db()
+    assert calm.state == Visit.State.COMPLETED
+    assert visit.state == Visit.State.UNDER_WAY and watch_of(visit).status == "alarm"
+    alerts.resolve(Alert.objects.get(visit=visit), by=school.head, reason="staff_safe", note="Spoke to Ali in person.")
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.COMPLETED and watch_of(visit).status == "safe"

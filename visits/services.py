@@ -46,7 +46,7 @@ MOVES = {
     State.SCHEDULED: ("visit.schedule", "visit.scheduled", "schedule"),
     State.WITHDRAWN: ("visit.withdraw", "visit.withdrawn", "withdraw"),
     State.CANCELLED: ("visit.cancel", "visit.cancelled", "cancel"),
-    State.UNDER_WAY: ("checkin.record", "visit.started", "start"),
+    State.UNDER_WAY: ("checkin.record", "visit.under_way", "start"),
     State.COMPLETED: ("checkin.record", "visit.completed", "complete"),
     State.NOT_SEEN: ("checkin.record", "visit.not_seen", "close as not seen"),
     State.ABANDONED: ("checkin.record", "visit.abandoned", "abandon"),
