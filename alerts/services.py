@@ -39,9 +39,9 @@ NotAllowed = visit_services.NotAllowed
 
 # What each missed deadline raises.
 MISSED_KIND = {"office_call_due": Alert.Kind.OFFICE_CALL_MISSED}
-KIND_WORDS = {
-    Alert.Kind.OVERDUE: "has not checked in",
-    Alert.Kind.OFFICE_CALL_MISSED: "has not had the office's call",
+KIND_WORDS = {  # {has}: "has" for one person, "have" for a pair
+    Alert.Kind.OVERDUE: "{has} not checked in",
+    Alert.Kind.OFFICE_CALL_MISSED: "{has} not had the office's call",
     Alert.Kind.CODE_WORD: "used the code word in a call to the office",
     Alert.Kind.PANIC: "pressed panic",
     Alert.Kind.DURESS: "may be in danger (silent alarm)",
@@ -117,11 +117,13 @@ def _notify_step(alert, visit, step, now, staff=None):
     rung = alert.ladder[step] if step < len(alert.ladder) else {"notify": ["everyone"]}
     people = recipients(alert.school_id, rung.get("notify", []), visit)
     AlertStep.objects.create(alert=alert, step=step, at=now, notify=rung.get("notify", []), recipients=len(people))
-    who = _names(staff if staff else _team(visit))
+    people_meant = staff if staff else _team(visit)
+    who = _names(people_meant)
+    what = KIND_WORDS[alert.kind].format(has="have" if len(people_meant) > 1 else "has")
     police = " Police guidance is on the alert." if rung.get("call_police") else ""
     last = " You are the last step: everyone who can help is being told." if step == len(alert.ladder) - 1 and not alert.is_top else ""
     subject = f"{'URGENT: ' if alert.is_red else ''}{alert.get_kind_display()}: {who}"[:200]
-    body = (f"{who} {KIND_WORDS[alert.kind]} on a home visit ({timezone.localtime(alert.raised_at):%H:%M}). "
+    body = (f"{who} {what} on a home visit ({timezone.localtime(alert.raised_at):%H:%M}). "
             f"Open the office board and acknowledge.{police}{last}")
     if people:
         notify(people, kind=f"alert.{alert.kind}", subject=subject, body=body, link=board_link(alert),

@@ -238,6 +238,7 @@ def test_alert_messages_name_the_staff_but_never_the_pupil(coteford, inside, clo
         alerts.poll()
     messages = Message.objects.filter(kind__startswith="alert.")
     assert messages.filter(channel="sms").exists()
+    assert messages.first().body.startswith("Ali Attendance and Tess Teacher have not checked in on a home visit")
     for message in messages:
         assert "Ali Attendance" in message.subject + message.body
         for secret in (coteford.pupil.first_name + " " + coteford.pupil.last_name, coteford.pupil.address_line1,
