@@ -144,7 +144,7 @@ test-postgres: $(STAMP_DEV)
 	  command -v pg_virtualenv >/dev/null 2>&1 || skip "pg_virtualenv is not installed"; \
 	  marker=$$(mktemp); rm -f "$$marker"; \
 	  echo "    in a throwaway PostgreSQL $(PG_VERSION) cluster (pg_virtualenv)"; \
-	  rc=0; pg_virtualenv -v $(PG_VERSION) bash -c 'touch "$$0"; $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=postgres DOORSTEP_EXPECT_DB=postgresql)' "$$marker" </dev/null || rc=$$?; \
+	  rc=0; pg_virtualenv -t -v $(PG_VERSION) bash -c 'touch "$$0"; $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=postgres DOORSTEP_EXPECT_DB=postgresql)' "$$marker" </dev/null || rc=$$?; \
 	  if [ ! -e "$$marker" ]; then skip "pg_virtualenv could not create a cluster (exit $$rc)"; fi; \
 	  rm -f "$$marker"; \
 	  if [ $$rc -ne 0 ]; then echo "==> PostgreSQL run FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; fi; \
