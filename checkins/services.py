@@ -285,7 +285,9 @@ def _contact_since_overdue(watch, events):
 
 
 def _lock(visit):
-    locked = Visit.objects.select_for_update().get(pk=visit.pk)
+    # FOR NO KEY UPDATE: a watchdog inserting an alert for this visit takes FOR KEY SHARE on it
+    # (the foreign key) while holding the watch row; FOR UPDATE here would deadlock with it.
+    locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
     watch = Watch.objects.select_for_update().filter(visit=locked).first()
     return locked, watch
 

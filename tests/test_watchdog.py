@@ -115,3 +115,40 @@ def test_two_watchdogs_on_postgresql_raise_each_alert_and_each_step_once(clock):
     assert AlertStep.objects.filter(step=1).count() == len(visits)
     assert set(Alert.objects.values_list("step", flat=True)) == {1}
     assert Message.objects.filter(channel="in_app", recipient=school.head).count() == len(visits)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_in_racing_the_watchdog_on_postgresql_ends_consistent(clock):  # noqa: F811
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers, so a check-in cannot race the watchdog there.")
+    school = Staffed("coteford")
+    visits = under_way(school, clock, count=8)
+    clock.move_to(local(10, 25))
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def run(fn):
+        try:
+            barrier.wait()
+            fn()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def check_ins():
+        for visit in visits:
+            checkins.record_event(visit, "check_in", by=school.officer)
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in (check_ins, lambda: alerts.poll(local(10, 25)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    for visit in visits:
+        w = Watch.objects.get(visit=visit)
+        assert (w.status, w.due_at) == ("ok", local(10, 45))
+        # Either the check-in came first (no alert), or the alert did and the check-in stopped it.
+        for alert in Alert.objects.filter(visit=visit):
+            assert alert.contact_at == local(10, 25) and alert.step_due_at is None
