@@ -36,7 +36,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
 
-.PHONY: help run test test-sqlite test-postgres deps bench bench-attendance clean-venv
+.PHONY: help run test test-sqlite test-postgres deps bench bench-attendance bench-safety clean-venv
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -151,7 +151,7 @@ test-postgres: $(STAMP_DEV)
 	fi; \
 	echo "==> PostgreSQL run passed in $$((SECONDS - start)) s"
 
-bench: bench-attendance
+bench: bench-attendance bench-safety
 
 # Attendance (docs/benchmarks.md): import 1,000,000 marks and the daily referral scan over
 # 50,000 pupils, on a fresh SQLite file and in a throwaway PostgreSQL cluster. Not part of
@@ -163,4 +163,19 @@ bench-attendance: $(STAMP_DEV)
 	@echo "==> Attendance bench on PostgreSQL"
 	@if command -v pg_virtualenv >/dev/null 2>&1; then \
 	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/attendance_bench.py $(BENCH_ARGS)' </dev/null; \
+	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+
+# Safety core (docs/benchmarks.md): delay from a missed check-in to the alert with 1,000 and
+# 10,000 visits under way and one or two `doorstep watchdog` processes, and check-ins per
+# second through gunicorn; SQLite, then a throwaway PostgreSQL cluster. Not part of `make test`.
+# SAFETY_BENCH_ARGS="--visits 1000 --watchdogs 1 --http-seconds 5" for a quick run.
+SAFETY_BENCH_ARGS ?=
+bench-safety: $(STAMP_DEV)
+	@echo "==> Safety bench on SQLite"
+	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/safety_bench.py --json var/bench-safety-sqlite.json $(SAFETY_BENCH_ARGS)
+	@echo "==> Safety bench on PostgreSQL"
+	@if [ -n "$${DOORSTEP_BENCH_DATABASE_URL:-}" ]; then \
+	  env -u DATABASE_URL $(PY) bench/safety_bench.py --json var/bench-safety-postgres.json $(SAFETY_BENCH_ARGS); \
+	elif command -v pg_virtualenv >/dev/null 2>&1; then \
+	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/safety_bench.py --json var/bench-safety-postgres.json $(SAFETY_BENCH_ARGS)' </dev/null; \
 	else echo "SKIPPED: pg_virtualenv is not installed"; fi
