@@ -247,3 +247,30 @@ class TestStart:
         command.handle(bind="127.0.0.1:0", workers=1)
         assert "stopped cleanly" in command.stdout.getvalue()
         assert signal.getsignal(signal.SIGTERM) is original
+
+
+class TestDailyJobs(TestCase):
+    def test_the_next_daily_run_is_later_today_or_tomorrow(self):
+        import datetime
+
+        from schools.management.commands.daily import next_run
+
+        at = datetime.time(6, 30)
+        morning = datetime.datetime(2026, 11, 23, 6, 0)
+        assert next_run(morning, at) == datetime.datetime(2026, 11, 23, 6, 30)
+        assert next_run(datetime.datetime(2026, 11, 23, 6, 30), at) == datetime.datetime(2026, 11, 24, 6, 30)
+        assert next_run(datetime.datetime(2026, 11, 23, 23, 59), at) == datetime.datetime(2026, 11, 24, 6, 30)
+
+    def test_daily_runs_the_referral_scan_and_the_agreement_review(self):
+        out = StringIO()
+        call_command("daily", stdout=out, stderr=out)
+        text = out.getvalue()
+        assert "Agreements reviewed" in text
+        assert "Done in" in text  # the referral scan's closing line
+        assert "failed" not in text
+
+    def test_start_runs_the_daily_jobs_beside_the_web_server_and_the_watchdog(self):
+        from schools.management.commands.start import Command
+
+        names = [c.name for c in Command().children({"bind": "127.0.0.1:0", "workers": 1})]
+        assert {"web", "watchdog", "deliver", "daily"} <= set(names)

@@ -50,7 +50,7 @@ def _die_with_parent():
 
 
 class Command(BaseCommand):
-    help = "Start the web server, the task worker, the watchdog and delivery; stop them all on Ctrl-C or SIGTERM."
+    help = "Start the web server, the task worker, the watchdog, delivery and the daily jobs; stop them all on Ctrl-C or SIGTERM."
 
     stop_timeout = 15  # seconds each child gets to finish before it is killed
 
@@ -73,6 +73,8 @@ class Command(BaseCommand):
             # The safety core: alerts for missed check-ins, and the outbox that sends them.
             Child("watchdog", doorstep_command("watchdog")),
             Child("deliver", doorstep_command("deliver")),
+            # Once a day: the attendance referral scan and the review of agreements.
+            Child("daily", doorstep_command("daily", "--loop")),
         ]
 
     def handle(self, *args, **options):
