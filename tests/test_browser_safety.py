@@ -106,6 +106,13 @@ def test_the_office_board_turns_overdue_by_itself_and_opens_the_police_card(brow
     page.locator(f"#visit-{watched.pk}").get_by_role("button", name="Acknowledge: I am dealing with it").click()
     page.get_by_text(f"taken on by {school.office.full_name}").wait_for()
     assert Alert.objects.get(visit=watched).state == "acknowledged"
+    # If the board cannot reach the server it says so, and recovers by itself.
+    page.route("**/board/live/", lambda route: route.abort())
+    page.locator("#board-offline").wait_for(state="visible", timeout=6000)
+    shoot(page, "desktop-board-offline")
+    page.unroute("**/board/live/")
+    page.locator("#board-offline").wait_for(state="hidden", timeout=6000)
+
     page.goto(live_server.url + reverse("home"))
     page.get_by_text("Visits under way").wait_for()
     shoot(page, "desktop-home-office-tile")

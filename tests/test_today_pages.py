@@ -9,7 +9,6 @@ from django.db import transaction
 from django.urls import reverse
 
 from alerts.models import Alert
-from checkins import services as checkins
 from checkins.models import VisitEvent
 from people.services import set_pins
 from visits.models import Visit

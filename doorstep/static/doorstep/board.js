@@ -64,6 +64,20 @@
     document.title = waiting ? "ALERT · " + title : title;
   }
 
+  // A board that silently stopped updating is worse than none: say so loudly.
+  var offline = document.getElementById("board-offline");
+  function lost() { offline.hidden = false; document.title = "NOT UPDATING · " + title; }
+  document.body.addEventListener("htmx:sendError", lost);
+  document.body.addEventListener("htmx:responseError", lost);
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    // Signed out (the session ended): go to the sign-in page rather than show it in the board.
+    var url = e.detail.xhr && e.detail.xhr.responseURL;
+    if (url && url.indexOf("/board/live/") === -1) {
+      e.detail.shouldSwap = false;
+      window.location.href = url;
+    }
+  });
+  document.body.addEventListener("htmx:afterSwap", function () { offline.hidden = true; });
   document.body.addEventListener("htmx:afterSwap", check);
   show();
   check();
