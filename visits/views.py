@@ -240,6 +240,12 @@ def _lone_visits_possible(school):
         return True
 
 
+REPORT_STATES = {Visit.State.COMPLETED, Visit.State.NOT_SEEN, Visit.State.ABANDONED}
+CARD_STATES = {Visit.State.SCHEDULED, Visit.State.UNDER_WAY, Visit.State.NOT_SEEN}
+REASON_STATES = {Visit.State.ABANDONED, Visit.State.CANCELLED}
+PAPERWORK_STATES = REPORT_STATES | CARD_STATES | REASON_STATES
+
+
 def _render_detail(request, visit, bound=None, refusal=None, status=200):
     me = request.staff
     evaluation = _evaluate(visit)
@@ -260,6 +266,10 @@ def _render_detail(request, visit, bound=None, refusal=None, status=200):
         "stage_label": STAGE_LABELS.get(STAGE_FOR_STATE.get(visit.state, "schedule")),
         "forms": forms, "refusal": refusal, "history": _history(visit),
         "assignments": visit.assignments.all(), "overrides": visit.overrides.select_related("by"),
+        # What happened on the day, and the paperwork that follows from the visit's state.
+        "events": visit.events.select_related("staff", "recorded_by"),
+        "paperwork_states": PAPERWORK_STATES, "report_states": REPORT_STATES,
+        "card_states": CARD_STATES, "reason_states": REASON_STATES,
     }, status=status)
 
 
