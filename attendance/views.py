@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from doorstep import uploads
 from schools.permissions import can
 from schools.views import require, staff_required
 
@@ -17,8 +18,8 @@ from .models import PENALTY_SESSIONS, AttendanceMark, ImportMapping, ImportRun, 
 
 # The web page takes a term's export comfortably; a whole year for a big school goes through
 # `doorstep import_attendance`, which has no upload limit and shows progress.
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024
-CSV_TYPES = {"text/csv", "text/plain", "application/csv", "application/vnd.ms-excel", "application/octet-stream", ""}
+# Size, name and type are checked in doorstep.uploads, the one place every upload is checked.
+MAX_UPLOAD_BYTES = uploads.KINDS["csv"].max_bytes
 
 
 class ImportForm(forms.Form):
@@ -40,15 +41,7 @@ class ImportForm(forms.Form):
         self.school = school
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if not upload.name.lower().endswith(".csv"):
-            raise ValidationError("Choose a .csv file (save the export as CSV in your MIS or spreadsheet).")
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise ValidationError(f"The file is {upload.size / 1048576:.1f} MB; the page takes up to 25 MB. "
-                                  "Split it by term, or ask for it to be imported with `doorstep import_attendance`.")
-        if (upload.content_type or "").split(";")[0] not in CSV_TYPES:
-            raise ValidationError(f"The file is {upload.content_type}, not CSV text.")
-        return upload
+        return uploads.check(self.cleaned_data["file"], "csv", max_bytes=MAX_UPLOAD_BYTES)
 
     def chosen_mapping(self):
         try:
@@ -76,7 +69,7 @@ def import_page(request):
         else:
             upload = form.cleaned_data["file"]
             try:
-                run = import_marks(me.school, upload, mapping, actor=me, file_name=upload.name, request=request)
+                run = import_marks(me.school, upload, mapping, actor=me, file_name=uploads.safe_name(upload.name), request=request)
             except ImportFailed as exc:
                 failed = exc
             else:

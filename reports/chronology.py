@@ -6,13 +6,14 @@ Concerns are safeguarding information: they are left out for anyone who may not
 correct; nothing is hidden because it was later corrected."""
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 
 from django.urls import reverse
 from django.utils import timezone
 
+from doorstep import csvsafe
+from doorstep.csvsafe import neutralise  # noqa: F401 (kept importable: tests and callers use it)
 from schools.permissions import can
 from visits.models import Visit
 
@@ -133,21 +134,12 @@ def entries(pupil, viewer) -> list[Entry]:
     return out
 
 
-# Spreadsheet programs run a cell that starts with one of these as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def as_csv(pupil, viewer) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)  # neutralises cells a spreadsheet would run as formulas
     writer.writerow(["date", "time", "kind", "entry", "detail", "clause", "link"])
     for e in entries(pupil, viewer):
         local = timezone.localtime(e.at)
-        writer.writerow([neutralise(v) for v in (
-            local.date().isoformat(), local.strftime("%H:%M"), e.kind_label, e.title, e.detail, e.clause, e.link)])
+        writer.writerow([local.date().isoformat(), local.strftime("%H:%M"), e.kind_label, e.title, e.detail,
+                         e.clause, e.link])
     return buffer.getvalue()
