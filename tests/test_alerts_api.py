@@ -127,3 +127,29 @@ def test_abandoning_and_closing_not_seen_through_the_api(coteford, clock):  # no
     assert response.status_code == 403
     response = event(client, visit, type="abandoned", reason="no_adult", note="Only the children were at home.")
     assert response.status_code == 200 and response.json()["visit"]["state"] == "under_way"
+
+
+def test_a_duress_pin_on_the_last_check_out_gets_the_answer_a_safe_pin_gets(clock):  # noqa: F811
+    # Coteford asks for no call once back at school, so leaving the home is the last check-out.
+    answers = []
+    for pin in ("2468", "1357"):
+        school = Staffed("coteford", name=f"Closing school {pin}")
+        set_pins(school.officer, safe_pin="2468", duress_pin="1357", by=school.officer)
+        visit = scheduled_visit(school, [school.officer, school.teacher])
+        client = client_for(school.officer)
+        clock.move_to(local(10, 0))
+        assert event(client, visit, type="arrived", pin="2468").status_code == 200
+        clock.move_to(local(10, 15))
+        assert event(client_for(school.teacher), visit, type="left_home").status_code == 200
+        response = event(client, visit, type="left_home", pin=pin)
+        assert response.status_code == 200, response.content
+        answers.append((visit, response.json()))
+    (calm, safe), (visit, duress) = answers
+    assert phone_view(safe) == phone_view(duress)
+    assert safe["visit"]["state"] == "completed", safe
+    calm.refresh_from_db()
+    visit.refresh_from_db()
+    assert calm.state == "completed"
+    # The office has the alarm, and the visit stays open there until someone resolves it.
+    assert Alert.objects.get(visit=visit).kind == "duress"
+    assert visit.state == "under_way"
