@@ -440,6 +440,8 @@ def board(school_ids, now=None) -> dict:
     """Every visit under way at these schools, most urgent first: alarm, overdue, due soon, fine."""
     from checkins.services import under_way
 
+    from .board_view import pupil_label
+
     now = now or timezone.now()
     alerts_by_visit = {}
     for alert in (Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED)
@@ -461,7 +463,10 @@ def board(school_ids, now=None) -> dict:
             if lead is not None:
                 action = f"Call {lead.full_name} now on {lead.mobile or 'their mobile'}"
         rows.append({
-            "visit_id": visit.pk, "school_id": visit.school_id, "pupil": visit.pupil.full_name,
+            # Initials and year only, as on the board page: enough to tell two visits apart
+            # (alerts/board_view.py says why the office needs no more here).
+            "visit_id": visit.pk, "school_id": visit.school_id,
+            "pupil": pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
             "starts_at": visit.starts_at, "ends_at": visit.ends_at, "status": watch.status, "urgency": urgency,
             "next_kind": watch.next_kind or None, "what": watch.what, "due_at": watch.due_at, "alert_at": watch.alert_at,
             "clause": watch.clause, "outcome": watch.outcome or None, "action": action,

@@ -153,3 +153,12 @@ def test_a_duress_pin_on_the_last_check_out_gets_the_answer_a_safe_pin_gets(cloc
     # The office has the alarm, and the visit stays open there until someone resolves it.
     assert Alert.objects.get(visit=visit).kind == "duress"
     assert visit.state == "under_way"
+
+
+def test_the_board_api_shows_the_pupil_as_initials_and_year_only(coteford, clock):  # noqa: F811
+    visit = scheduled_visit(coteford, [coteford.officer, coteford.teacher])
+    event(client_for(coteford.officer), visit, type="left_school")
+    body = client_for(coteford.office).get("/api/board").content.decode()
+    pupil = visit.pupil
+    assert pupil.first_name not in body and pupil.last_name not in body
+    assert f"{pupil.first_name[0]}.{pupil.last_name[0]}." in body
