@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "reports",
     "audit",
     "api",
+    "retention",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,255 @@
+"""Working out what is due for removal under a school's retention schedule, and removing it.
+
+`plan(school, today)` lists every record whose period has ended (a dry run changes nothing);
+`apply(school, today, actor)` removes exactly what the plan lists, in one transaction for the
+whole run (a savepoint per record type), writing one audit entry per record removed. If any
+removal fails, nothing is removed and no entry is written.
+
+A record can be due but held: a visit a kept concern still points at, or a pupil who still
+has a kept visit or concern. Held records are listed with the reason and left alone; they go
+when what holds them goes. With the default schedule everything about a pupil falls due on
+the same day, so nothing is held.
+
+The audit trail itself is never removed here (see rules.NOT_REMOVED)."""
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from audit.services import record
+
+from .models import RetentionRule
+from .rules import ORDER, SCHEDULES, add_years, latest_anchor
+
+
+@dataclass
+class Due:
+    record_type: str
+    pk: int
+    due_on: datetime.date
+    anchor: datetime.date
+    years: int
+    what: str = ""            # e.g. "120 marks" (never a name)
+    held_by: str = ""          # why it is kept for now, if it is
+    obj: object = field(default=None, repr=False)
+
+    @property
+    def schedule(self):
+        return SCHEDULES[self.record_type]
+
+    def audit_summary(self) -> str:
+        """What the audit entry says: the kind of record, its id, the rule and the dates. No name,
+        address or date of birth: for periods counted from a date of birth only the due date is given."""
+        s = self.schedule
+        counted = "" if s.personal_anchor else f", counted from {self.anchor.isoformat()}"
+        extra = f" ({self.what})" if self.what else ""
+        return (f"Removed under the retention schedule: {s.key} #{self.pk}{extra}; rule {self.years} years from "
+                f"{s.counted_from}{counted}; due {self.due_on.isoformat()}")
+
+
+def years_for(school) -> dict[str, int]:
+    """The school's periods: its own RetentionRule rows over the defaults."""
+    years = {key: s.years for key, s in SCHEDULES.items()}
+    years.update(dict(RetentionRule.objects.filter(school=school).values_list("record_type", "years")))
+    return years
+
+
+def set_rule(school, record_type: str, years: int, *, actor, reason: str = "") -> RetentionRule | None:
+    """Change one period for one school (audited). Setting the default again removes the school's own row."""
+    if record_type not in SCHEDULES:
+        raise ValidationError({"record_type": f"Unknown record type {record_type!r}; one of {', '.join(SCHEDULES)}."})
+    if not isinstance(years, int) or not 1 <= years <= 100:
+        raise ValidationError({"years": f"Give a number of years from 1 to 100, not {years!r}."})
+    default = SCHEDULES[record_type].years
+    with transaction.atomic():
+        before = years_for(school)[record_type]
+        RetentionRule.objects.filter(school=school, record_type=record_type).delete()
+        rule = None
+        if years != default:
+            rule = RetentionRule.objects.create(school=school, record_type=record_type, years=years, reason=reason,
+                                                changed_at=timezone.now())
+        record(actor=actor, school=school, action="retention.rule_changed", obj=school,
+               summary=f"Retention for {record_type}: {before} → {years} years (default {default})", reason=reason,
+               data={"record_type": record_type, "before": before, "after": years, "default": default})
+    return rule
+
+
+# --------------------------------------------------------------------------- finding what is due
+
+def _dob_due(school, model, years, today, pupil_path="pupil"):
+    """Rows of `model` whose pupil's date of birth + years has passed."""
+    rows = (model.objects.filter(**{f"{pupil_path}__school": school,
+                                    f"{pupil_path}__date_of_birth__lt": latest_anchor(today, years)})
+            .select_related(pupil_path).order_by("pk"))
+    out = []
+    for row in rows:
+        dob = getattr(row, pupil_path).date_of_birth if pupil_path else row.date_of_birth
+        due = add_years(dob, years)
+        if due <= today:
+            out.append((row, dob, due))
+    return out
+
+
+def _find(record_type, school, years, today) -> list[Due]:
+    from attendance.models import AttendanceMark, ImportRun
+    from notify.models import Message
+    from pupils.models import Pupil
+    from reports.models import Concern
+    from visits.models import Visit
+
+    if record_type == "messages":
+        cutoff = latest_anchor(today, years)
+        rows = Message.objects.filter(school=school, status__in=[Message.Status.SENT, Message.Status.FAILED],
+                                      created_at__date__lt=cutoff).order_by("pk")
+        out = []
+        for m in rows:
+            anchor = timezone.localdate(m.created_at)
+            if add_years(anchor, years) <= today:
+                out.append(Due(record_type, m.pk, add_years(anchor, years), anchor, years, obj=m))
+        return out
+    if record_type == "import_runs":
+        rows = ImportRun.objects.filter(school=school, at__date__lt=latest_anchor(today, years)).order_by("pk")
+        out = []
+        for run in rows:
+            anchor = timezone.localdate(run.at)
+            if add_years(anchor, years) <= today:
+                out.append(Due(record_type, run.pk, add_years(anchor, years), anchor, years, obj=run))
+        return out
+    if record_type == "attendance":
+        per_pupil = (AttendanceMark.objects.filter(pupil__school=school).values("pupil")
+                     .annotate(last=Max("date"), n=Count("pk")).filter(last__lt=latest_anchor(today, years))
+                     .order_by("pupil"))
+        return [Due(record_type, p["pupil"], add_years(p["last"], years), p["last"], years, what=f"{p['n']} marks")
+                for p in per_pupil if add_years(p["last"], years) <= today]
+    if record_type == "concerns":
+        return [Due(record_type, c.pk, due, dob, years, obj=c) for c, dob, due in _dob_due(school, Concern, years, today)]
+    if record_type == "visits":
+        return [Due(record_type, v.pk, due, dob, years, obj=v) for v, dob, due in _dob_due(school, Visit, years, today)]
+    if record_type == "pupils":
+        rows = Pupil.objects.filter(school=school, date_of_birth__lt=latest_anchor(today, years)).order_by("pk")
+        return [Due(record_type, p.pk, add_years(p.date_of_birth, years), p.date_of_birth, years, obj=p)
+                for p in rows if add_years(p.date_of_birth, years) <= today]
+    raise KeyError(record_type)
+
+
+def _mark_held(found: dict[str, list[Due]]):
+    """A visit is held while a concern that is kept points at it; a pupil while a kept visit, concern or
+    attendance mark is theirs (the register's six years are statutory, whatever the pupil file's period)."""
+    from attendance.models import AttendanceMark
+    from reports.models import Concern
+    from visits.models import Visit
+
+    removing = {k: {d.pk for d in v if not d.held_by} for k, v in found.items()}
+    visits = [d for d in found["visits"]]
+    if visits:
+        ids = [d.pk for d in visits]
+        kept = defaultdict(int)
+        for visit_id, report_visit_id, pk in (Concern.objects.filter(Q(visit__in=ids) | Q(report__visit__in=ids))
+                                              .values_list("visit", "report__visit", "pk")):
+            if pk not in removing["concerns"]:
+                for v in {visit_id, report_visit_id} - {None}:
+                    kept[v] += 1
+        for d in visits:
+            if kept.get(d.pk):
+                d.held_by = f"{kept[d.pk]} concern(s) about it are kept longer"
+        removing["visits"] = {d.pk for d in visits if not d.held_by}
+    for d in found["pupils"]:
+        visits_kept = Visit.objects.filter(pupil=d.pk).exclude(pk__in=removing["visits"]).count()
+        concerns_kept = Concern.objects.filter(pupil=d.pk).exclude(pk__in=removing["concerns"]).count()
+        marks_kept = (AttendanceMark.objects.filter(pupil=d.pk).exists() and d.pk not in removing["attendance"])
+        if visits_kept or concerns_kept or marks_kept:
+            d.held_by = (f"{visits_kept} visit(s), {concerns_kept} concern(s) and "
+                         f"{'the' if marks_kept else 'no'} attendance marks about the pupil are kept longer")
+
+
+def plan(school, today: datetime.date | None = None) -> dict[str, list[Due]]:
+    """Everything of this school's whose retention period has ended by `today`, by record type
+    (in removal order). Held records are included with `held_by` set."""
+    today = today or timezone.localdate()
+    years = years_for(school)
+    found = {key: _find(key, school, years[key], today) for key in ORDER}
+    _mark_held(found)
+    return found
+
+
+# --------------------------------------------------------------------------- removing it
+
+def _remove_visit(visit):
+    """A visit and what hangs off it. Rows that PROTECT the visit go first, newest first (a
+    correction points at the report it corrects); check-in events, the watch, alerts and
+    assignments go with the visit itself (CASCADE)."""
+    from reports.models import Agreement, ChronologyNote, Filing, Letter, VisitReport
+
+    ChronologyNote.objects.filter(agreement__visit=visit).delete()
+    Letter.objects.filter(agreement__visit=visit).delete()
+    Agreement.objects.filter(visit=visit).delete()
+    for report in VisitReport.objects.filter(visit=visit).order_by("-pk"):
+        report.delete()
+    Filing.objects.filter(visit=visit).delete()
+    visit.delete()
+
+
+def _remove_pupil(pupil):
+    from attendance.models import ReferralCase
+    from reports.models import Agreement, ChronologyNote, Letter
+
+    ChronologyNote.objects.filter(pupil=pupil).delete()
+    Letter.objects.filter(pupil=pupil).delete()
+    Agreement.objects.filter(pupil=pupil).delete()
+    ReferralCase.objects.filter(pupil=pupil).delete()
+    pupil.delete()  # contacts, household notes, attendance marks and risk assessments go with it (CASCADE)
+
+
+def _remove(due: Due):
+    from attendance.models import AttendanceMark
+
+    if due.record_type == "attendance":
+        AttendanceMark.objects.filter(pupil=due.pk).delete()
+    elif due.record_type == "visits":
+        _remove_visit(due.obj)
+    elif due.record_type == "pupils":
+        _remove_pupil(due.obj)
+    else:  # messages (with their delivery attempts), import runs, concerns
+        due.obj.delete()
+
+
+def _subject(due: Due):
+    """The model instance the audit entry is about (its type and id); for attendance, the pupil."""
+    if due.obj is not None:
+        return due.obj
+    from pupils.models import Pupil
+
+    return Pupil(pk=due.pk)
+
+
+def apply(school, today: datetime.date | None = None, *, actor=None) -> dict[str, list[Due]]:
+    """Remove what `plan` lists as due and not held. All or nothing for the run: the school row is
+    locked so two runs for one school take turns, and the plan is worked out again inside the
+    transaction so the second run finds nothing left to remove."""
+    from schools.models import School
+
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        School.objects.select_for_update().get(pk=school.pk)
+        found = plan(school, today)
+        for key in ORDER:
+            with transaction.atomic():  # one savepoint per record type
+                for due in found[key]:
+                    if due.held_by:
+                        continue
+                    # The entry is written first, while the record still has its id; both are in
+                    # this transaction, so neither exists without the other.
+                    record(actor=actor, school=school, action="retention.removed", obj=_subject(due),
+                           summary=due.audit_summary(),
+                           data={"record_type": key, "id": due.pk, "rule_years": due.years,
+                                 "counted_from": due.schedule.counted_from, "due_on": due.due_on,
+                                 "run_on": today, **({} if due.schedule.personal_anchor else {"anchor": due.anchor}),
+                                 **({"what": due.what} if due.what else {})})
+                    _remove(due)
+    return found
