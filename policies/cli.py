@@ -110,48 +110,53 @@ def cmd_gaps(args) -> int:
     return 0
 
 
+class _Unreadable(Exception):
+    """The input file could not be read or is not JSON; the message says which and where."""
+
+
+def _read_json(path: str, what: str):
+    """Read JSON from a file or stdin ("-"), for the commands that take a plan or events."""
+    name = "<stdin>" if path == "-" else path
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _Unreadable(f"{name}: cannot read the {what} ({exc.strerror or exc})") from None
+    try:
+        return name, json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Unreadable(f"{name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
+def _report_errors(name: str, what: str, errors) -> int:
+    for field, message in errors:
+        print(f"{name}: {field or f'(the {what})'}: {message}", file=sys.stderr)
+    return 2
+
+
 def cmd_evaluate(args) -> int:
     policy = load_policy(args.policy)
-    name = "<stdin>" if args.plan == "-" else args.plan
     try:
-        text = sys.stdin.read() if args.plan == "-" else Path(args.plan).read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"{name}: cannot read the plan ({exc.strerror or exc})", file=sys.stderr)
-        return 2
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        print(f"{name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=sys.stderr)
-        return 2
-    try:
+        name, data = _read_json(args.plan, "plan")
         result = evaluate(policy, data, stage=args.stage)
-    except PlanError as exc:
-        for field, message in exc.errors:
-            print(f"{name}: {field or '(the plan)'}: {message}", file=sys.stderr)
+    except _Unreadable as exc:
+        print(exc, file=sys.stderr)
         return 2
+    except PlanError as exc:
+        return _report_errors(name, "plan", exc.errors)
     print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     return 0 if result.allowed else 1
 
 
 def cmd_simulate(args) -> int:
     policy = load_policy(args.policy)
-    name = "<stdin>" if args.events == "-" else args.events
     try:
-        text = sys.stdin.read() if args.events == "-" else Path(args.events).read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"{name}: cannot read the events ({exc.strerror or exc})", file=sys.stderr)
-        return 2
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        print(f"{name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=sys.stderr)
-        return 2
-    try:
+        name, data = _read_json(args.events, "events")
         result = simulate(policy, data)
-    except SimulationError as exc:
-        for field, message in exc.errors:
-            print(f"{name}: {field or '(the events)'}: {message}", file=sys.stderr)
+    except _Unreadable as exc:
+        print(exc, file=sys.stderr)
         return 2
+    except SimulationError as exc:
+        return _report_errors(name, "events", exc.errors)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
