@@ -21,4 +21,5 @@ urlpatterns = [
     path("board/", include("alerts.urls")),
     path("notify/", include("notify.urls")),
     path("reports/", include("reports.urls")),
+    path("data-protection/", include("retention.urls")),
 ]

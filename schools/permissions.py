@@ -30,6 +30,9 @@ ROLE_MATRIX = {
                     "attendance_officer", "teacher", "family_support"},
     "policy.change": {"headteacher", "business_manager"},
     "audit.view": {"headteacher", "dsl"},
+    # Subject access exports (issue 5 §4): everything held about one person; the school's
+    # leaders for data protection.
+    "records.subject_access": {"headteacher", "dsl"},
     # Attendance (issue 4 §3): the office or attendance officer imports marks; the referral
     # queue is the headteacher's, who alone decides (C 4.4, P §7¶4); others may look.
     "attendance.import": {"headteacher", "deputy_headteacher", "office", "attendance_officer"},
