@@ -658,7 +658,11 @@ def pupil_detail(request, pupil_id: int):
     pupil = Pupil.objects.filter(pk=pupil_id, school__in=_school_ids(request)).prefetch_related("contacts").first()
     if pupil is None:
         raise Http404
-    _require(_staff_at(request, pupil.school_id), "pupil.view", pupil)
+    me = _staff_at(request, pupil.school_id)
+    _require(me, "pupil.view", pupil)
+    from audit.services import record_read  # a sensitive read (issue 5 §2)
+
+    record_read(request, pupil, "pupil details (API)", action="pupil.viewed", actor=me)
     return {
         **_pupil_out(pupil),
         "date_of_birth": pupil.date_of_birth, "address": pupil.address, "access_notes": pupil.access_notes,

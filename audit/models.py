@@ -11,7 +11,9 @@ class AuditEntryQuerySet(models.QuerySet):
 
 
 class AuditEntry(models.Model):
-    """Who did what, when and why. Append-only: rows are never updated or deleted through Doorstep."""
+    """Who did what, when, from where and why. Append-only: rows are never updated or deleted
+    through Doorstep (here, the queryset and the admin refuse) nor in the database (triggers
+    installed by migration 0003; see audit.guard for the two places that may delete)."""
 
     school = models.ForeignKey("schools.School", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(db_index=True)
@@ -24,6 +26,7 @@ class AuditEntry(models.Model):
     reason = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, help_text="The browser or app the request came from")
 
     objects = AuditEntryQuerySet.as_manager()
 

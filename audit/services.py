@@ -13,6 +13,7 @@ from django.utils import timezone
 from .models import AuditEntry
 
 SUMMARY_LENGTH = AuditEntry._meta.get_field("summary").max_length
+USER_AGENT_LENGTH = AuditEntry._meta.get_field("user_agent").max_length
 
 
 def _actor(actor):
@@ -53,6 +54,12 @@ def client_ip(request):
     return request.META.get("REMOTE_ADDR") or None
 
 
+def user_agent(request):
+    if request is None:
+        return ""
+    return (request.META.get("HTTP_USER_AGENT") or "")[:USER_AGENT_LENGTH]
+
+
 def _jsonable(data):
     # Dates, decimals and UUIDs become strings now, so what is stored is what is read back.
     return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
@@ -84,6 +91,31 @@ def record(*, actor, school, action, obj, summary, reason="", data=None, request
         reason=reason or "",
         data=_jsonable(data),
         ip_address=client_ip(request),
+        user_agent=user_agent(request),
+    )
+
+
+def _request_actor(request):
+    staff = getattr(request, "staff", None)
+    if staff is not None:
+        return staff
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
+
+
+def record_read(request, obj, what, *, action=None, actor=None, school=None, data=None) -> AuditEntry:
+    """Note that someone looked at (or exported) something sensitive: a pupil's details, a
+    concern, a report, the police card, an export, a subject access pack (issue 5 §2).
+
+    `what` is a short noun phrase ("pupil details", "police card", "chronology CSV"); the
+    entry's action is "<object type>.read" unless data says otherwise, e.g. "pupils.pupil.read"."""
+    object_type, _ = _object_ref(obj)
+    return record(
+        actor=actor or _request_actor(request), school=school, obj=obj,
+        action=action or (f"{object_type.rsplit('.', 1)[-1]}.read" if obj is not None else "read"),
+        summary=f"Viewed {what}" + (f": {obj}" if obj is not None and not isinstance(obj, str) else ""),
+        data={"what": what, "path": request.get_full_path() if request is not None else "", **(data or {})},
+        request=request,
     )
 
 

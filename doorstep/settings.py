@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks",
     "django_tasks_db",
+    "rules",
     "schools",
     "people",
     "pupils",
@@ -215,3 +216,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Permissions: django-rules answers user.has_perm("doorstep.<action>", obj) and the admin's
+# per-object checks from schools.permissions, the one place roles are decided. Added to
+# whatever backends are set above (sign-in may add its own).
+AUTHENTICATION_BACKENDS = [
+    *globals().get("AUTHENTICATION_BACKENDS", ["django.contrib.auth.backends.ModelBackend"]),
+    "rules.permissions.ObjectPermissionBackend",
+]

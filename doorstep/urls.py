@@ -21,5 +21,6 @@ urlpatterns = [
     path("board/", include("alerts.urls")),
     path("notify/", include("notify.urls")),
     path("reports/", include("reports.urls")),
+    path("audit/", include("audit.urls")),
     path("data-protection/", include("retention.urls")),
 ]

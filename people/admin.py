@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from schools.admin_access import TrustScopedAdminMixin
+
 from .models import DbsCheck, StaffMember, StaffRole, Training, Vehicle
 
 
@@ -24,7 +26,7 @@ class VehicleInline(admin.TabularInline):
 
 
 @admin.register(StaffMember)
-class StaffMemberAdmin(admin.ModelAdmin):
+class StaffMemberAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
     list_display = ["full_name", "school", "job_title", "mobile", "active"]
     list_filter = ["school", "active", "roles__role"]
     search_fields = ["full_name", "email"]

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from schools.admin_access import TrustScopedAdminMixin
+
 from .models import SchoolPolicy
 
 
 @admin.register(SchoolPolicy)
-class SchoolPolicyAdmin(admin.ModelAdmin):
+class SchoolPolicyAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
     list_display = ["school", "version", "source_name", "created_at"]
     list_filter = ["school"]
 

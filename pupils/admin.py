@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from schools.admin_access import SuperuserOnlyAdminMixin
+
 from .models import Contact, HouseholdNote, Pupil
 
 
@@ -14,7 +16,9 @@ class NoteInline(admin.TabularInline):
 
 
 @admin.register(Pupil)
-class PupilAdmin(admin.ModelAdmin):
+class PupilAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
+    """Pupils, contacts and household notes: not for trust administrators (issue 5 §1)."""
+
     list_display = ["last_name", "first_name", "school", "year_group", "upn"]
     list_filter = ["school", "year_group"]
     search_fields = ["last_name", "first_name", "upn"]

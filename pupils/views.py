@@ -57,6 +57,10 @@ def detail(request, pk):
     me = request.staff
     require(me, "pupil.view")
     pupil = get_object_or_404(Pupil, pk=pk, school=me.school)
+    # A pupil's details (address, medical needs, household notes) are a sensitive read (issue 5 §2).
+    from audit.services import record_read
+
+    record_read(request, pupil, "pupil details", action="pupil.viewed")
     today = timezone.localdate()
     since = _months_ago(today, ATTENDANCE_WINDOW_MONTHS)
     codes = pupil.attendance_marks.filter(date__gte=since, date__lte=today).values_list("code", flat=True)

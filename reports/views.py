@@ -257,6 +257,7 @@ def _pupil(request, pk, action):
 @staff_required
 def pupil_chronology(request, pk):
     pupil = _pupil(request, pk, "chronology.view")
+    audit.record_read(request, pupil, "pupil chronology", action="chronology.viewed")
     return render(request, "reports/chronology.html", {
         "pupil": pupil, "entries": chronology.entries(pupil, request.staff), "nav": "pupils",
         "may_export": can(request.staff, "chronology.export", pupil),

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from schools.admin_access import SuperuserOnlyAdminMixin
+
 from .models import Hazard, RiskAssessment
 
 
@@ -9,7 +11,7 @@ class HazardInline(admin.TabularInline):
 
 
 @admin.register(RiskAssessment)
-class RiskAssessmentAdmin(admin.ModelAdmin):
+class RiskAssessmentAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["kind", "school", "pupil", "staff", "author", "assessed_on"]
     list_filter = ["school", "kind"]
     inlines = [HazardInline]

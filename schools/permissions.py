@@ -1,8 +1,22 @@
-"""What each role may do, in one place. Views, the API and the visit services all ask
-`can(staff, action, obj)`; nothing else decides. docs/permissions.md is this table in words.
+"""What each role may do, in one place. Views, the API, templates and the services all ask
+`can(staff, action, obj)`; nothing else decides. docs/permissions.md is this table in words
+(written from this module by `doorstep permissions_doc`; a test fails if they disagree).
+
+The table below (ROLE_MATRIX) says which roles may do an action at all. The rules that make
+it per object are django-rules predicates built from it: the object must belong to the
+same school; some actions also need the person to be on the visit; the briefing also needs
+the visit to be today or under way. The same predicates answer
+`user.has_perm("doorstep.<action>", obj)` (registered with rules' ObjectPermissionBackend),
+so Django, the `{% can %}` tag and `can()` cannot disagree.
 
 Who approves a visit is not fixed here: it is whatever the school's policy names
-(`approval.approvers`), checked in visits.services when the visit is approved."""
+(`approval.approvers`), checked in visits.services when the visit is approved.
+
+Trust administrators (schools.Trust.admins) are not staff of a school and hold no role: they
+manage the trust's schools, staff register and policy versions in the Django admin and
+nothing else (see TRUST_ADMIN_PERMS at the bottom)."""
+import rules
+from django.utils import timezone
 
 LEADERS = {"headteacher", "deputy_headteacher"}
 VISITORS = {"attendance_officer", "teacher", "family_support", "dsl", "headteacher", "deputy_headteacher"}
@@ -29,6 +43,7 @@ ROLE_MATRIX = {
     "policy.view": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office",
                     "attendance_officer", "teacher", "family_support"},
     "policy.change": {"headteacher", "business_manager"},
+    # The audit trail: the headteacher and the DSL search and export it (issue 5 §2).
     "audit.view": {"headteacher", "dsl"},
     # Subject access exports (issue 5 §4): everything held about one person; the school's
     # leaders for data protection.
@@ -42,6 +57,9 @@ ROLE_MATRIX = {
     # in checkins.services: they must be on the visit); the office and leaders record calls.
     "checkin.record": set(VISITORS),
     "checkin.record_call": {"headteacher", "deputy_headteacher", "dsl", "office"},
+    # The phone briefing (household notes, risks, contacts): only for staff on the visit, and
+    # only while it is relevant (see briefing_is_relevant). Default (issue 5 §1).
+    "briefing.view": set(VISITORS),
     # Watching visits under way and answering alerts: the office first, then leaders and the DSL
     # (every preset's ladder names these roles).
     "board.view": {"headteacher", "deputy_headteacher", "dsl", "office"},
@@ -66,29 +84,211 @@ ROLE_MATRIX = {
     "letter.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer"},
     "letter.send": {"headteacher"},
     "calendar.subscribe": set(VISITORS),
+    # API tokens (issue 5 §3): everyone makes and revokes their own; leaders revoke anyone's at the school.
+    "apitoken.revoke_any": set(LEADERS),
 }
 
 # Roles that can help when an escalation reaches "everyone" (a ladder step's notify list).
 HELPERS = {"headteacher", "deputy_headteacher", "dsl", "office"}
 
 # Who may act on a visit besides the roles above: the proposer may withdraw their own
-# proposal; staff on the visit may record its appointment and cancel it.
+# proposal; staff on the visit may record its appointment and cancel it. Leaders, the office
+# and the DSL act on any visit of their school.
 OWN_VISIT_ACTIONS = {"visit.withdraw", "visit.schedule", "visit.cancel", "report.write"}
+ANY_VISIT_ROLES = LEADERS | {"office", "dsl"}
+
+# Actions that need the person to be on the visit itself, whatever their role.
+ON_VISIT_ACTIONS = {"briefing.view"}
+
+
+# ---------------------------------------------------------------- predicates (staff, obj)
+
+def school_id_of(obj):
+    """The school an object belongs to, or None if it belongs to none we can tell."""
+    from schools.models import School
+
+    if isinstance(obj, School):
+        return obj.pk
+    return getattr(obj, "school_id", None)
+
+
+def visit_of(obj):
+    from visits.models import Visit
+
+    if isinstance(obj, Visit):
+        return obj
+    return getattr(obj, "visit", None)
+
+
+@rules.predicate
+def is_active_staff(staff):
+    return staff is not None and getattr(staff, "active", False) and hasattr(staff, "role_names")
+
+
+@rules.predicate
+def no_object(staff, obj):
+    return obj is None
+
+
+@rules.predicate
+def same_school(staff, obj):
+    """The object is this school's (or there is no object: a list the view scopes itself)."""
+    if obj is None:
+        return True
+    school_id = school_id_of(obj)
+    return school_id is None or school_id == staff.school_id
+
+
+@rules.predicate
+def on_this_visit(staff, obj):
+    """Named on the visit's staff (the assignment, not merely the proposal)."""
+    visit = visit_of(obj)
+    if visit is None or visit.pk is None:
+        return False
+    return visit.assignments.filter(staff=staff).exists()
+
+
+@rules.predicate
+def proposed_this_visit(staff, obj):
+    visit = visit_of(obj)
+    return visit is not None and visit.proposed_by_id == staff.pk
+
+
+@rules.predicate
+def briefing_is_relevant(staff, obj):
+    """The briefing matters while the visit is under way, and on the day of the visit until its
+    report is submitted; after that the household's details stay out of the visitor's pocket."""
+    from visits.models import Visit
+
+    visit = visit_of(obj)
+    if visit is None:
+        return False
+    if visit.state == Visit.State.UNDER_WAY:
+        return True
+    if timezone.localdate(visit.starts_at) != timezone.localdate():
+        return False
+    return not visit.reports.exists()
+
+
+def has_role(*roles):
+    roles = frozenset(roles)
+    name = "has_role:" + ",".join(sorted(roles))
+
+    @rules.predicate(name)
+    def predicate(staff):
+        return bool(roles & set(staff.role_names))
+
+    return predicate
+
+
+def rule_for(action):
+    """The predicate that decides `action`: active staff of the object's school holding one of
+    the action's roles, plus the per-visit conditions above."""
+    rule = is_active_staff & same_school & has_role(*ROLE_MATRIX[action])
+    if action in OWN_VISIT_ACTIONS:
+        rule = rule & (no_object | has_role(*ANY_VISIT_ROLES) | on_this_visit | proposed_this_visit)
+    if action in ON_VISIT_ACTIONS:
+        rule = rule & on_this_visit & briefing_is_relevant
+    return rule
+
+
+# Rules asked with a StaffMember (can()), kept apart from Django's permission rule set.
+staff_rules = rules.RuleSet()
+for _action in ROLE_MATRIX:
+    staff_rules.add_rule(_action, rule_for(_action))
 
 
 def can(staff, action, obj=None):
     """May this staff record do `action` (on `obj`, which must belong to the same school)?"""
-    if staff is None or not staff.active:
-        return False
     if action not in ROLE_MATRIX:
         raise KeyError(f"unknown action {action!r}")
-    if obj is not None and getattr(obj, "school_id", staff.school_id) != staff.school_id:
-        return False
-    roles = set(staff.role_names)
-    if not roles & ROLE_MATRIX[action]:
-        return False
-    if obj is not None and action in OWN_VISIT_ACTIONS and not roles & (LEADERS | {"office", "dsl"}):
-        # Ordinary visiting staff act only on visits they proposed or are on.
-        on_visit = obj.assignments.filter(staff=staff).exists() if hasattr(obj, "assignments") else False
-        return on_visit or getattr(obj, "proposed_by_id", None) == staff.pk
-    return True
+    return staff_rules.test_rule(action, staff, obj)
+
+
+# ------------------------------------------------ the same rules for user.has_perm(...)
+
+def staff_for_user(user, obj=None):
+    """The user's active staff records: the one at obj's school, or all of them without obj."""
+    from people.models import StaffMember
+
+    if user is None or not user.is_authenticated:
+        return []
+    records = StaffMember.objects.filter(user=user, active=True).prefetch_related("roles")
+    if obj is not None and school_id_of(obj) is not None:
+        records = records.filter(school_id=school_id_of(obj))
+    return list(records)
+
+
+def _as_user_rule(action):
+    @rules.predicate(f"as_staff:{action}")
+    def predicate(user, obj=None):
+        return any(can(staff, action, obj) for staff in staff_for_user(user, obj))
+
+    return predicate
+
+
+PERMISSION_PREFIX = "doorstep."
+for _action in ROLE_MATRIX:
+    rules.set_perm(PERMISSION_PREFIX + _action, _as_user_rule(_action))
+
+
+# ---------------------------------------------- trust administrators (the Django admin)
+
+def administered_school_ids(user):
+    from schools.models import School
+
+    if user is None or not user.is_authenticated:
+        return set()
+    return set(School.objects.filter(trust__admins=user).values_list("pk", flat=True))
+
+
+@rules.predicate
+def is_trust_admin(user):
+    return user is not None and user.is_authenticated and user.is_active and user.administered_trusts.exists()
+
+
+@rules.predicate
+def object_in_administered_trust(user, obj=None):
+    """No object (the list page, which get_queryset narrows) or one of the admin's schools'."""
+    from schools.models import Trust
+
+    if obj is None:
+        return True
+    if isinstance(obj, Trust):
+        return obj.admins.filter(pk=user.pk).exists()
+    return school_id_of(obj) in administered_school_ids(user)
+
+
+_trust_object = is_trust_admin & object_in_administered_trust
+# What a trust administrator manages: its schools, their staff register (roles, checks,
+# training, cars) and their policy versions. Nothing about pupils, visits, reports, concerns,
+# attendance or the audit trail is on this list: those admin pages are closed to them.
+TRUST_ADMIN_PERMS = {
+    "schools.view_trust": _trust_object,
+    "schools.change_trust": _trust_object,
+    "schools.view_school": _trust_object,
+    "schools.add_school": is_trust_admin,
+    "schools.change_school": _trust_object,
+    "people.view_staffmember": _trust_object,
+    "people.add_staffmember": is_trust_admin,
+    "people.change_staffmember": _trust_object,
+    "people.view_staffrole": is_trust_admin,
+    "people.add_staffrole": is_trust_admin,
+    "people.change_staffrole": is_trust_admin,
+    "people.delete_staffrole": is_trust_admin,
+    "people.view_dbscheck": is_trust_admin,
+    "people.add_dbscheck": is_trust_admin,
+    "people.change_dbscheck": is_trust_admin,
+    "people.view_training": is_trust_admin,
+    "people.add_training": is_trust_admin,
+    "people.change_training": is_trust_admin,
+    "people.view_vehicle": is_trust_admin,
+    "people.add_vehicle": is_trust_admin,
+    "people.change_vehicle": is_trust_admin,
+    "policies.view_schoolpolicy": _trust_object,
+}
+for _perm, _predicate in TRUST_ADMIN_PERMS.items():
+    rules.set_perm(_perm, _predicate)
+# The admin asks has_module_permission per app.
+for _app in {p.split(".")[0] for p in TRUST_ADMIN_PERMS}:
+    rules.set_perm(_app, is_trust_admin)

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from schools.admin_access import SuperuserOnlyAdminMixin, SuperuserOnlyModelAdmin
+
 from .models import Override, Visit, VisitList, VisitStaff
 
 
@@ -9,7 +11,7 @@ class VisitStaffInline(admin.TabularInline):
 
 
 @admin.register(Visit)
-class VisitAdmin(admin.ModelAdmin):
+class VisitAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["pk", "school", "purpose", "starts_at", "state"]
     list_filter = ["school", "state", "purpose"]
     inlines = [VisitStaffInline]
@@ -17,5 +19,5 @@ class VisitAdmin(admin.ModelAdmin):
     readonly_fields = ["state", "approved_by", "approved_at", "policy_version"]
 
 
-admin.site.register(VisitList)
-admin.site.register(Override)
+admin.site.register(VisitList, SuperuserOnlyModelAdmin)
+admin.site.register(Override, SuperuserOnlyModelAdmin)

@@ -1,0 +1,94 @@
+"""Searching the audit trail (issue 5 §2): one school's entries, narrowed by person, pupil,
+action, date range and free text. The page and the CSV export share this."""
+import datetime
+
+from django import forms
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import AuditEntry
+
+
+class AuditSearchForm(forms.Form):
+    person = forms.CharField(required=False, max_length=100, label="Person",
+                             help_text="Part of the name of whoever acted.")
+    pupil = forms.CharField(required=False, max_length=100, label="Pupil",
+                            help_text="Part of a pupil's name or their UPN: entries about them, their visits, reports and concerns.")
+    action = forms.CharField(required=False, max_length=60, label="Action",
+                             help_text='e.g. "visit." for everything about visits, or "pupil.viewed".')
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    text = forms.CharField(required=False, max_length=100, label="Words",
+                           help_text="Words in the summary or the reason given.")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def filters(self):
+        """What was searched for, for the audit entry that records the search itself."""
+        if not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+def _day_start(day):
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def pupil_refs(school, words):
+    """(object_type, ids) pairs of the records about the pupils matching `words`."""
+    from pupils.models import Pupil
+    from reports.models import Concern, VisitReport
+    from visits.models import Visit
+
+    pupils = Pupil.objects.filter(school=school)
+    for word in words.split():
+        pupils = pupils.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(upn__iexact=word))
+    ids = list(pupils.values_list("pk", flat=True)[:500])
+    return [
+        ("pupils.pupil", ids),
+        ("visits.visit", list(Visit.objects.filter(school=school, pupil__in=ids).values_list("pk", flat=True))),
+        ("reports.visitreport", list(VisitReport.objects.filter(school=school, pupil__in=ids).values_list("pk", flat=True))),
+        ("reports.concern", list(Concern.objects.filter(school=school, pupil__in=ids).values_list("pk", flat=True))),
+    ]
+
+
+def search(school, form):
+    """The school's entries matching the form (all of them if it is empty or invalid)."""
+    entries = AuditEntry.objects.filter(school=school)
+    if not form.is_valid():
+        return entries.none()
+    data = form.cleaned_data
+    if data.get("person"):
+        for word in data["person"].split():
+            entries = entries.filter(Q(actor_name__icontains=word) | Q(actor__username__iexact=word))
+    if data.get("pupil"):
+        about = Q(pk__in=[])
+        for object_type, ids in pupil_refs(school, data["pupil"]):
+            if ids:
+                about |= Q(object_type=object_type, object_id__in=[str(i) for i in ids])
+        entries = entries.filter(about)
+    if data.get("action"):
+        action = data["action"].strip()
+        entries = entries.filter(action__startswith=action) if action.endswith(".") else entries.filter(action=action)
+    if data.get("date_from"):
+        entries = entries.filter(at__gte=_day_start(data["date_from"]))
+    if data.get("date_to"):
+        entries = entries.filter(at__lt=_day_start(data["date_to"] + datetime.timedelta(days=1)))
+    if data.get("text"):
+        for word in data["text"].split():
+            entries = entries.filter(Q(summary__icontains=word) | Q(reason__icontains=word))
+    return entries
+
+
+CSV_COLUMNS = ["when", "who", "action", "record", "record id", "summary", "reason", "ip address", "user agent"]
+
+
+def csv_rows(entries):
+    for e in entries.iterator(chunk_size=1000):
+        yield [timezone.localtime(e.at).isoformat(timespec="seconds"), e.actor_name, e.action, e.object_type,
+               e.object_id, e.summary, e.reason, e.ip_address or "", e.user_agent]

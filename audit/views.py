@@ -1,0 +1,59 @@
+"""The audit trail page for the headteacher and the DSL (issue 5 §2): search and export.
+Looking at the trail, and exporting it, are themselves written to the trail."""
+import io
+
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from doorstep import csvsafe
+from schools.views import require, staff_required
+
+from . import search as audit_search
+from .services import record_read
+
+PAGE_SIZE = 100
+
+
+@staff_required
+@require_GET
+def trail(request):
+    me = request.staff
+    require(me, "audit.view", me.school)
+    form = audit_search.AuditSearchForm(request.GET)  # bound even when empty: no filter is valid
+    entries = audit_search.search(me.school, form).select_related("actor")
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Recorded after the query, so this search's own entry is not among its results.
+    record_read(request, me.school, "the audit trail", action="audit.viewed",
+                data={"filters": form.filters(), "page": page.number})
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "audit/trail.html", {
+        "nav": "audit", "form": form, "page": page, "query": query.urlencode(),
+    }, status=200 if form.is_valid() else 400)
+
+
+@staff_required
+@require_GET
+def export(request):
+    me = request.staff
+    require(me, "audit.view", me.school)
+    form = audit_search.AuditSearchForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/trail.html", {"nav": "audit", "form": form, "page": None, "query": ""},
+                      status=400)
+    entries = audit_search.search(me.school, form)
+    count = entries.count()
+    buffer = io.StringIO()
+    writer = csvsafe.writer(buffer)
+    writer.writerow(audit_search.CSV_COLUMNS)
+    writer.writerows(audit_search.csv_rows(entries))
+    record_read(request, me.school, "the audit trail (CSV export)", action="audit.exported",
+                data={"filters": form.filters(), "rows": count})
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="audit-trail-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
