@@ -2,8 +2,10 @@
 /api/openapi.json and interactive docs at /api/docs.
 
 Thin, like the pages: every change is a call into visits.services, which checks roles and
-the school's policy and writes the audit trail. Authentication is the Django session (sign
-in at /accounts/login/); unsafe methods need the CSRF token in the X-CSRFToken header.
+the school's policy and writes the audit trail. Authentication is an API token
+(`Authorization: Bearer dst_…`, scoped, made on /accounts/tokens/) or the Django session (sign
+in at /accounts/login/, with the second factor where the role needs one); with the session,
+unsafe methods need the CSRF token in the X-CSRFToken header.
 `POST /api/policy/evaluate` needs no sign-in: it reads no school data.
 
 Errors share one shape, `{"detail": "..."}`, plus:
@@ -24,7 +26,7 @@ from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.security import django_auth
+from accounts.api_auth import API_AUTH
 
 from people.models import StaffMember
 from pupils.models import Contact, Pupil
@@ -38,7 +40,7 @@ api = NinjaAPI(
     version="1.0.0",
     description=__doc__,
     urls_namespace="api",
-    auth=django_auth,
+    auth=API_AUTH,  # a bearer token (scoped, accounts.api_auth) or the session, on every endpoint
 )
 
 # ============================================================================ schemas
@@ -306,7 +308,10 @@ def _finding(f):
 def _memberships(request) -> list[StaffMember]:
     cached = getattr(request, "_doorstep_staff", None)
     if cached is None:
-        cached = request._doorstep_staff = list(staff_records(request.user))
+        token = getattr(request, "api_token", None)
+        # A token acts as one staff record at one school, never as the person's other schools.
+        records = [token.staff] if token is not None else staff_records(request.user)
+        cached = request._doorstep_staff = list(records)
     return cached
 
 

@@ -64,6 +64,12 @@ INSTALLED_APPS = [
     "reports",
     "audit",
     "api",
+    # Sign-in (issue 5 §3): one-time codes (django-otp), lock-out (django-axes), API tokens.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "accounts",
     "retention",
 ]
 
@@ -74,9 +80,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SessionLifetimeMiddleware",
+    "accounts.middleware.TwoFactorMiddleware",
+    "accounts.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lock-out into its page
 ]
 
 ROOT_URLCONF = "doorstep.urls"
@@ -128,15 +140,20 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes' lock-out check first, then Django's own (issue 5 §3; accounts.backends).
+AUTHENTICATION_BACKENDS = ["accounts.backends.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Argon2 for every password stored; the others only to check (and then upgrade) old hashes.
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
 
 LOGIN_URL = "login"
@@ -161,13 +178,26 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
-SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 60 * 60))
+# Sessions (issue 5 §3, accounts.middleware.SessionLifetimeMiddleware): signed out after
+# DOORSTEP_IDLE_TIMEOUT without a request (the phone pages of a visit under way allow
+# DOORSTEP_VISIT_IDLE_TIMEOUT: a visit keeps the phone in a pocket), and after
+# DOORSTEP_SESSION_MAX_AGE whatever happens. Changing the password ends other sessions.
+DOORSTEP_IDLE_TIMEOUT = int(os.environ.get("DOORSTEP_IDLE_TIMEOUT", 30 * 60))
+DOORSTEP_VISIT_IDLE_TIMEOUT = int(os.environ.get("DOORSTEP_VISIT_IDLE_TIMEOUT", 4 * 60 * 60))
+DOORSTEP_SESSION_MAX_AGE = int(os.environ.get("DOORSTEP_SESSION_MAX_AGE", 10 * 60 * 60))
+SESSION_COOKIE_AGE = DOORSTEP_SESSION_MAX_AGE
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No camera, microphone, payment or the like for any page (accounts.middleware.SecurityHeadersMiddleware).
+# Geolocation stays with this site: a phone page may one day offer "share where I am".
+PERMISSIONS_POLICY = "camera=(), microphone=(), payment=(), usb=(), interest-cohort=(), geolocation=(self)"
 if env_bool("DOORSTEP_HTTPS", not DEBUG and "127.0.0.1" not in ALLOWED_HOSTS[:1]):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -224,3 +254,43 @@ AUTHENTICATION_BACKENDS = [
     *globals().get("AUTHENTICATION_BACKENDS", ["django.contrib.auth.backends.ModelBackend"]),
     "rules.permissions.ObjectPermissionBackend",
 ]
+
+# --- Sign-in (issue 5 §3; docs/security.md "Sign-in") ---
+# Lock-out: 5 failed passwords for one username from one address locks that pair for 30
+# minutes (django-axes, in the database so every web process agrees). Unlock early with
+# `doorstep unlock USERNAME` or the Django admin's "Access attempts".
+import datetime as _datetime  # noqa: E402
+
+AXES_FAILURE_LIMIT = int(os.environ.get("DOORSTEP_LOCKOUT_FAILURES", 5))
+AXES_COOLOFF_TIME = _datetime.timedelta(minutes=int(os.environ.get("DOORSTEP_LOCKOUT_MINUTES", 30)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+LOGGING["loggers"] = {**LOGGING.get("loggers", {}), "axes": {"level": "WARNING"}}  # not a line per sign-in
+# Two-factor sign-in: the name authenticator apps show, and django-otp's own throttle
+# (each wrong code doubles the wait before that device accepts another).
+OTP_TOTP_ISSUER = "Doorstep"
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+
+# Content-Security-Policy (django-csp): scripts and styles only from Doorstep itself, never
+# inline; nothing framed; forms post only here. data: images for the QR code and signatures.
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "media-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}

@@ -1,14 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
+from accounts import views as accounts_views
 from schools import views as schools_views
 
 urlpatterns = [
+    # The admin signs in through Doorstep's own page (lock-out, audit, second factor).
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("risk/", include("risk.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", accounts_views.SignInView.as_view(), name="login"),
+    path("accounts/password/", accounts_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/", include("accounts.urls")),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", schools_views.home, name="home"),
     path("school/switch/", schools_views.switch_school, name="switch_school"),

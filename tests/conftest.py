@@ -25,3 +25,39 @@ def browser_type_launch_args(browser_type_launch_args):
 def _plain_static(settings):
     # Hashed static names need collectstatic; tests serve files straight from the apps.
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+@pytest.fixture(autouse=True)
+def _signed_in_tests_have_given_their_code(monkeypatch):
+    """Headteachers, DSLs, office staff and admins must give a one-time code after their
+    password (accounts.middleware.TwoFactorMiddleware). The many tests that sign in with
+    client.force_login()/client.login() are about what a person does once signed in, so here
+    those logins finish the sign-in as if the person had typed their code: a confirmed
+    authenticator device is made for them and the session marked verified by it, exactly as
+    django_otp.login does after a good code. The second factor itself is tested through the
+    real sign-in form (tests/test_two_factor.py, tests/browser_support.sign_in), which does
+    not pass through here."""
+    from django.test.client import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    original = Client._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+            user=user, name="Test phone", confirmed=True)
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+    monkeypatch.setattr(Client, "_login", _login)
+
+
+@pytest.fixture(autouse=True)
+def _sessions_outlast_the_test_clock(settings):
+    """Many tests move a time-machine clock hours ahead with one signed-in client (a visit's
+    day, the watchdog). They are not about idle sessions, so here sessions do not time out;
+    tests/test_signin.py puts the real limits back (and checks they are the defaults)."""
+    settings.DOORSTEP_IDLE_TIMEOUT = settings.DOORSTEP_VISIT_IDLE_TIMEOUT = 10 * 365 * 24 * 3600
+    settings.DOORSTEP_SESSION_MAX_AGE = 10 * 365 * 24 * 3600

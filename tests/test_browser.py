@@ -12,6 +12,7 @@ from people.models import DbsCheck, Vehicle
 
 from visits.models import Visit
 
+from . import browser_support
 from .pages_support import PASSWORD, make_person, make_pupil, make_school, next_school_day
 
 pytestmark = [
@@ -56,12 +57,7 @@ def shoot(page, name):
 def sign_in(browser, live_server, username, viewport):
     context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Europe/London")
     page = context.new_page()
-    page.goto(live_server.url + reverse("login"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server.url + reverse("home"))
-    return page
+    return browser_support.sign_in(page, live_server, username)  # password, then the code if asked
 
 
 def test_a_visit_goes_from_proposal_to_approval_to_schedule(browser, live_server, potton):

@@ -19,6 +19,7 @@ from people.services import set_pins
 from visits.models import Visit
 
 from .factories import HouseholdNoteFactory, Staffed, VehicleFactory, VisitFactory
+from . import browser_support
 from .pages_support import PASSWORD
 from .test_checkins import _quick_pin_hashing  # noqa: F401 - autouse fixture
 
@@ -41,12 +42,7 @@ def shoot(page, name):
 def sign_in(browser, live_server, staff, viewport):
     context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Europe/London")
     page = context.new_page()
-    page.goto(live_server.url + reverse("login"))
-    page.get_by_label("Username").fill(staff.user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server.url + reverse("home"))
-    return page
+    return browser_support.sign_in(page, live_server, staff.user.username)  # password, then the code if asked
 
 
 def visit_today(school, staff, start_in=-5, minutes=45):

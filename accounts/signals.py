@@ -1,0 +1,63 @@
+"""Audit entries for signing in (issue 5 §3): success, failure and lock-out.
+
+Successful sign-ins are recorded by accounts.views.SignInView (and the second factor by the
+two-factor views), not from user_logged_in: that signal also fires for logins made without
+a person signing in (e.g. a test client's force_login)."""
+from axes.signals import user_locked_out
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.dispatch import receiver
+
+from audit.services import record
+
+from .middleware import note_sign_in
+
+
+def school_of_user(user):
+    """The school a sign-in entry belongs to: the person's first school, so that its
+    headteacher and DSL see it in their audit trail; None for trust-only accounts."""
+    if user is None:
+        return None
+    from people.models import StaffMember
+
+    staff = StaffMember.objects.filter(user=user, active=True).select_related("school").order_by("pk").first()
+    return staff.school if staff else None
+
+
+def _named_user(username):
+    if not username:
+        return None
+    return get_user_model().objects.filter(username=username).first()
+
+
+@receiver(user_logged_in, dispatch_uid="doorstep-session-clock")
+def start_session_clock(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        note_sign_in(request.session)
+
+
+@receiver(user_login_failed, dispatch_uid="doorstep-audit-signin-failed")
+def audit_failed_sign_in(sender, credentials, request=None, **kwargs):
+    username = (credentials or {}).get("username", "")[:150]
+    if getattr(request, "doorstep_refused_by_lock", False):
+        return  # an attempt while locked: the password was not even checked; the lock-out entry says it
+    user = _named_user(username)
+    # Who typed the name is not known; the entry is not theirs (actor None), but it is kept
+    # with the named person's school so their headteacher can see someone is trying.
+    record(actor=None, school=school_of_user(user), action="signin.failed", obj=user, request=request,
+           summary=f"Failed sign-in as “{username}”", data={"username": username})
+
+
+@receiver(user_locked_out, dispatch_uid="doorstep-audit-locked-out")
+def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
+    user = _named_user(username)
+    record(actor=None, school=school_of_user(user), action="signin.locked_out", obj=user, request=request,
+           summary=f"Sign-in as “{username}” locked for {_cooloff_words()} after repeated failures",
+           data={"username": username, "ip_address": ip_address})
+
+
+def _cooloff_words():
+    from django.conf import settings
+
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return f"{minutes} minutes"
