@@ -43,8 +43,8 @@ def pack_context(case, today=None):
     }
 
 
-def referral_pack_pdf(case, by=None):
+def referral_pack_pdf(case, by=None, request=None):
     pdf = render_pdf("attendance/pdf/referral_pack.html", pack_context(case))
     record(actor=by, school=case.school, action="referral.pack_rendered", obj=case,
-           summary=f"Referral pack produced for case {case.pk}")
+           summary=f"Referral pack produced for case {case.pk}", request=request)
     return pdf

@@ -171,7 +171,7 @@ def pack(request, pk):
     from .pack import referral_pack_pdf
 
     case = _case(request, pk)
-    pdf = referral_pack_pdf(case, by=request.staff)
+    pdf = referral_pack_pdf(case, by=request.staff, request=request)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="referral-pack-{case.pk}.pdf"'
     response["Cache-Control"] = "no-store"

@@ -28,6 +28,6 @@ class VehicleInline(admin.TabularInline):
 @admin.register(StaffMember)
 class StaffMemberAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
     list_display = ["full_name", "school", "job_title", "mobile", "active"]
-    list_filter = ["school", "active", "roles__role"]
+    list_filter = [("school", admin.RelatedOnlyFieldListFilter), "active", "roles__role"]
     search_fields = ["full_name", "email"]
     inlines = [RoleInline, DbsInline, TrainingInline, VehicleInline]

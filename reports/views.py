@@ -140,6 +140,7 @@ def closure_reason(request, pk):
     require(request.staff, "report.view", visit)
     if visit.state not in (Visit.State.ABANDONED, Visit.State.NOT_SEEN, Visit.State.CANCELLED):
         raise Http404("This visit was not abandoned or cancelled.")
+    audit.record_read(request, visit, "a visit's written reason (PDF)", action="visit.reason_printed")
     return _pdf(documents.closure_reason_pdf(visit), f"written-reason-{visit.pk}.pdf")
 
 
@@ -230,6 +231,7 @@ def letter_pdf(request, pk):
     item = get_object_or_404(Letter, pk=pk, school=request.staff.school)
     require(request.staff, "letter.view", item)
     data = bytes(item.sent_pdf) if item.sent_pdf else documents.letter_pdf(item)
+    audit.record_read(request, item, "a letter to a family (PDF)", action="letter.printed")
     return _pdf(data, f"reminder-letter-{item.pk}.pdf")
 
 

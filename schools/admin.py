@@ -22,5 +22,5 @@ class TrustAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
 @admin.register(School)
 class SchoolAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "trust", "urn", "phone"]
-    list_filter = ["trust"]
+    list_filter = [("trust", admin.RelatedOnlyFieldListFilter)]
     school_path = ""

@@ -257,3 +257,24 @@ def test_the_audit_link_is_shown_only_to_those_who_may_follow_it(school, client)
     assert reverse("audit:trail") in client.get(reverse("home")).content.decode()
     client.force_login(school.office.user)
     assert reverse("audit:trail") not in client.get(reverse("home")).content.decode()
+
+
+def test_printing_a_letter_and_a_referral_pack_is_written_with_where_from(school, client):
+    from attendance.models import ReferralCase
+    from reports.models import Letter
+
+    letter = Letter.objects.create(school=school.school, pupil=school.pupil, addressee="Dana Brown",
+                                   body="Please come in to talk about attendance.", clause="C 4.4",
+                                   prepared_at=timezone.now())
+    today = timezone.localdate()
+    case = ReferralCase.objects.create(school=school.school, pupil=school.pupil, opened_on=today,
+                                       window_start=today - datetime.timedelta(days=30), window_end=today,
+                                       possible=10, attended=5, authorised=1, unauthorised=4, percent=50,
+                                       threshold_percent=90, clause="P §7¶4")
+    client.force_login(school.head.user)
+    assert client.get(reverse("reports:letter_pdf", args=[letter.pk]), **FROM).status_code == 200
+    assert client.get(reverse("attendance:pack", args=[case.pk]), **FROM).status_code == 200
+    printed = AuditEntry.objects.get(action="letter.printed")
+    pack = AuditEntry.objects.get(action="referral.pack_rendered")
+    for entry in (printed, pack):
+        assert entry.actor == school.head.user and entry.ip_address == "203.0.113.7" and "TestPhone" in entry.user_agent

@@ -204,6 +204,7 @@ def test_a_trust_admin_manages_their_schools_and_staff_in_the_admin(trust_admin)
     page = client.get("/admin/people/staffmember/")
     assert page.status_code == 200
     assert b"Mine Staff" in page.content and b"Other Staff" not in page.content
+    assert elsewhere.name.encode() not in page.content  # not even as a filter choice
     assert client.get(f"/admin/schools/school/{school.pk}/change/").status_code == 200
     assert client.get(f"/admin/schools/school/{elsewhere.pk}/change/").status_code in (302, 403, 404)
 
