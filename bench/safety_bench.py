@@ -389,15 +389,25 @@ def phase_heartbeats(count, timeout):
 
 
 def phase_logins(count):
-    """Visiting staff to sign in, each with the visits they are on."""
+    """Visiting staff to sign in, each with the visits they are on and an API token of their
+    own (scope events:write, made by accounts.services.issue_token as /accounts/tokens/ does)."""
     setup_django()
+    from people.models import StaffMember
     from visits.models import VisitStaff
 
     rows = {}
-    for visit_id, username in VisitStaff.objects.filter(lead=True).values_list("visit_id", "staff__user__username"):
-        rows.setdefault(username, []).append(visit_id)
-    names = sorted(rows)[:count]
-    return {"staff": [{"username": u, "visits": rows[u]} for u in names]}
+    for visit_id, staff_id in VisitStaff.objects.filter(lead=True).values_list("visit_id", "staff_id"):
+        rows.setdefault(staff_id, []).append(visit_id)
+    people = StaffMember.objects.filter(pk__in=sorted(rows)[:count]).select_related("user", "school")
+    try:
+        from accounts.services import issue_token
+    except ImportError:  # before API tokens: sessions only
+        issue_token = None
+    out = []
+    for member in people:
+        token = issue_token(member, name="Safety bench", scopes=["events:write"], days=1)[1] if issue_token else None
+        out.append({"username": member.user.username, "visits": rows[member.pk], "token": token})
+    return {"staff": out}
 
 
 def phase_profile(count, sort="cumulative"):
@@ -518,9 +528,13 @@ def http_scenario(target, template, visits, args, logdir):
                     break
             except requests.RequestException:
                 time.sleep(0.1)
-        sessions = []
+        sessions, tokened = [], []
         login_started = time.perf_counter()
         for person in staff:
+            if person["token"]:
+                bearer = requests.Session()
+                bearer.headers["Authorization"] = f"Bearer {person['token']}"
+                tokened.append((bearer, person["visits"]))
             session = requests.Session()
             page = session.get(base + "/accounts/login/")
             token = session.cookies["csrftoken"]
@@ -532,14 +546,23 @@ def http_scenario(target, template, visits, args, logdir):
                 raise SystemExit(f"signing in {person['username']} failed: {answer.status_code} {page.status_code}")
             sessions.append((session, person["visits"]))
         login_seconds = time.perf_counter() - login_started
-        for label, pin in (("check-in, no PIN", None), ("check-in with PIN", PIN)):
-            results[label] = hammer(base, sessions, pin, args.http_seconds, args.http_threads)
+        for label, pin, who in HTTP_CASES:
+            people = tokened if who == "token" else sessions
+            if people:
+                results[label] = hammer(base, people, pin, args.http_seconds, args.http_threads)
         results["logins"] = {"count": len(sessions), "seconds": round(login_seconds, 2)}
     finally:
         stop(procs)
     target.drop(db)
     return {"database": target.name, "visits": visits, "web_workers": args.web_workers,
             "threads": args.http_threads, **results}
+
+
+HTTP_CASES = [  # (label, PIN, how the phone signs in)
+    ("check-in, API token", None, "token"),
+    ("check-in, session + CSRF", None, "session"),
+    ("check-in with PIN, API token", PIN, "token"),
+]
 
 
 def hammer(base, sessions, pin, seconds, threads):
@@ -560,10 +583,11 @@ def hammer(base, sessions, pin, seconds, threads):
             visit_id = visit_ids[(i // len(mine)) % len(visit_ids)]
             i += 1
             began = time.perf_counter()
+            headers = {"Referer": base + "/"}
+            if "csrftoken" in session.cookies:  # a session sign-in: unsafe methods carry the CSRF token
+                headers["X-CSRFToken"] = session.cookies["csrftoken"]
             try:
-                r = session.post(f"{base}/api/visits/{visit_id}/events", json=body,
-                                 headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": base + "/"},
-                                 timeout=30)
+                r = session.post(f"{base}/api/visits/{visit_id}/events", json=body, headers=headers, timeout=30)
                 code = r.status_code
                 if code != 200 and len(local_err) < 5:
                     local_err.append(f"{code}: {r.text[:200]}")
@@ -614,7 +638,7 @@ def markdown(results):
                      f"{r['duplicates']} |")
     lines += ["", "| database | visits | request | requests/s | latency p50 / p99 / max | errors |", "|---|---:|---|---:|---|---:|"]
     for r in results["http"]:
-        for label in ("check-in, no PIN", "check-in with PIN"):
+        for label in [c[0] for c in HTTP_CASES if c[0] in r]:
             h = r[label]
             lat = h["latency"]
             lines.append(f"| {r['database']} | {r['visits']:,} | {label} | {h['per_second']:,.0f} | "
@@ -696,7 +720,7 @@ def main():
             if not args.no_http and visits == args.http_visits:
                 r = http_scenario(target, db, visits, args, tmp)
                 results["http"].append(r)
-                for label in ("check-in, no PIN", "check-in with PIN"):
+                for label in [c[0] for c in HTTP_CASES if c[0] in r]:
                     h = r[label]
                     print(f"    HTTP {label}: {h['per_second']} req/s, p50 {ms(h['latency']['p50'])}, "
                           f"p99 {ms(h['latency']['p99'])}, errors {h['errors']} {h['sample_errors'][:2]}", flush=True)
