@@ -358,6 +358,9 @@ def observe(alert_at, t0, window, observe_ms, timeout, arm_seconds, headroom):
         "arm_seconds": round(arm_seconds, 2), "headroom_seconds": round(headroom, 2),
         "alert_row": summary(alert_delays), "in_app": summary(inapp_delays),
         "raised_at": summary(decided), "in_app_created_at": summary(written),
+        # How fast alerts came once the first was due: the watchdogs' capacity in a burst.
+        "alerts_per_second": round(len(seen_alert) / max(1e-9, (max(seen_alert.values()) - t0).total_seconds()), 1)
+        if seen_alert else 0.0,
         "last_alert_after_window_end": round(max(seen_alert.values(), default=t0) .timestamp()
                                              - (t0.timestamp() + window), 2),
     }
@@ -626,8 +629,8 @@ def ms(value):
 
 
 def markdown(results):
-    lines = ["| database | visits under way | deadlines | watchdogs | alert row p50 / p99 / max | in-app p50 / p99 / max | alerted | duplicates |",
-             "|---|---:|---|---:|---|---|---:|---:|"]
+    lines = ["| database | visits under way | deadlines | watchdogs | alert row p50 / p99 / max | in-app p50 / p99 / max | alerted | alerts/s | duplicates |",
+             "|---|---:|---|---:|---|---|---:|---:|---:|"]
     for r in results["alerts"]:
         a, i = r["alert_row"] or NONE, r["in_app"] or NONE
         rate = r["visits"] / r["spread"] if r["spread"] else 0
@@ -635,7 +638,7 @@ def markdown(results):
                 f"steady: {rate:,.1f}/s, {r['measured']:g} s measured")
         lines.append(f"| {r['database']} | {r['visits']:,} | {what} | {r['watchdogs']} | {ms(a['p50'])} / {ms(a['p99'])} / {ms(a['max'])} | "
                      f"{ms(i['p50'])} / {ms(i['p99'])} / {ms(i['max'])} | {r['alerted']:,} of {r['awaited']:,} | "
-                     f"{r['duplicates']} |")
+                     f"{r['alerts_per_second']:,.0f} | {r['duplicates']} |")
     lines += ["", "| database | visits | request | requests/s | latency p50 / p99 / max | errors |", "|---|---:|---|---:|---|---:|"]
     for r in results["http"]:
         for label in [c[0] for c in HTTP_CASES if c[0] in r]:
