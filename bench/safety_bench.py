@@ -118,7 +118,8 @@ def child_env(target, db, **extra):
     env.pop("DOORSTEP_DB", None)
     env.update(target.env(db))
     env.update(DJANGO_SETTINGS_MODULE="doorstep.settings", DOORSTEP_ALLOW_INSECURE_KEY="1", DEBUG="0",
-               DOORSTEP_HTTPS="0", ALLOWED_HOSTS="127.0.0.1,localhost", PYTHONUNBUFFERED="1")
+               DOORSTEP_HTTPS="0", ALLOWED_HOSTS="127.0.0.1,localhost", PYTHONUNBUFFERED="1",
+               DOORSTEP_PLAIN_STATIC="1")  # the sign-in page without `collectstatic` first
     env.update(extra)
     return env
 
