@@ -46,16 +46,19 @@ SCHEDULES = {s.key: s for s in [
              "IRMS Schools Toolkit: pupil file kept by the last school, date of birth + 25 years "
              "(school-domain.md §4; the pupil-file period is taken as the child-protection one until your DPO "
              "confirms). Held while any visit or concern about the pupil is kept.", personal_anchor=True),
+    Schedule("audit", "Audit trail entry", 25,
+             "the day it was written",
+             "Doorstep default: at least as long as any record it can describe is kept by default (a pupil's "
+             "records go at date of birth + 25 years, and no entry about a child is older than the child). An "
+             "entry about a record that is still kept is held with it. Removed only by this command, through the "
+             "audit trail's own guarded path (audit.guard.allow_purge)."),
 ]}
 
 # The order removals run in: what points at a record goes before the record.
-ORDER = ["messages", "import_runs", "attendance", "concerns", "visits", "pupils"]
+ORDER = ["messages", "import_runs", "attendance", "concerns", "visits", "pupils", "audit"]
 
 # Not removed by the retention command, and why (docs/security.md repeats this).
 NOT_REMOVED = {
-    "audit": "The audit trail is append-only: Doorstep has no path that edits or deletes it, and the retention "
-             "command's own entries are the proof of what was removed. Entries name people in their one-line "
-             "summaries; a trust that must trim the trail does so as a deliberate database task, outside Doorstep.",
     "staff": "Staff records (register, DBS checks, training, vehicles) follow the school's HR retention; leavers are "
              "made inactive, not removed, so their visits and check-ins still say who was there.",
 }

@@ -10,7 +10,9 @@ has a kept visit or concern. Held records are listed with the reason and left al
 when what holds them goes. With the default schedule everything about a pupil falls due on
 the same day, so nothing is held.
 
-The audit trail itself is never removed here (see rules.NOT_REMOVED)."""
+Audit entries are the one kind of record Doorstep otherwise never deletes: the database refuses
+(audit.guard). They go here, last, through audit.guard.allow_purge(), when their own period is
+up and the record they describe is no longer kept; one entry per run says how many went."""
 from __future__ import annotations
 
 import datetime
@@ -135,7 +137,52 @@ def _find(record_type, school, years, today) -> list[Due]:
         rows = Pupil.objects.filter(school=school, date_of_birth__lt=latest_anchor(today, years)).order_by("pk")
         return [Due(record_type, p.pk, add_years(p.date_of_birth, years), p.date_of_birth, years, obj=p)
                 for p in rows if add_years(p.date_of_birth, years) <= today]
+    if record_type == "audit":
+        return _audit_due(school, years, today)
     raise KeyError(record_type)
+
+
+def _audit_due(school, years, today) -> list[Due]:
+    from audit.models import AuditEntry
+
+    rows = (AuditEntry.objects.filter(school=school, at__date__lt=latest_anchor(today, years))
+            .order_by("pk").values_list("pk", "at", "object_type", "object_id"))
+    out = []
+    for pk, at, object_type, object_id in rows:
+        anchor = timezone.localdate(at)
+        if add_years(anchor, years) <= today:
+            out.append(Due("audit", pk, add_years(anchor, years), anchor, years, what=f"{object_type}:{object_id}"))
+    return out
+
+
+# What each kind of removal takes with it, as audit object types (for holding audit entries).
+REMOVES = {"messages": "notify.message", "import_runs": "attendance.importrun", "concerns": "reports.concern",
+           "visits": "visits.visit", "pupils": "pupils.pupil"}
+
+
+def _hold_audit(found):
+    """An audit entry is held while the record it is about still exists and is not being removed
+    in this run (an entry about a record that hangs off a removed one goes in the next run)."""
+    from django.apps import apps
+
+    removing = {(REMOVES[k], str(d.pk)) for k in REMOVES for d in found[k] if not d.held_by}
+    by_type = defaultdict(set)
+    for d in found["audit"]:
+        object_type, _, object_id = d.what.partition(":")
+        if object_type and object_id and (object_type, object_id) not in removing:
+            by_type[object_type].add(object_id)
+    existing = set()
+    for object_type, ids in by_type.items():
+        try:
+            model = apps.get_model(object_type)
+        except (LookupError, ValueError):
+            continue
+        pks = [int(i) for i in ids if i.isdigit()]
+        existing |= {(object_type, str(pk)) for pk in model._base_manager.filter(pk__in=pks).values_list("pk", flat=True)}
+    for d in found["audit"]:
+        object_type, _, object_id = d.what.partition(":")
+        if (object_type, object_id) in existing:
+            d.held_by = "the record it describes is still kept"
 
 
 def _mark_held(found: dict[str, list[Due]]):
@@ -175,6 +222,7 @@ def plan(school, today: datetime.date | None = None) -> dict[str, list[Due]]:
     years = years_for(school)
     found = {key: _find(key, school, years[key], today) for key in ORDER}
     _mark_held(found)
+    _hold_audit(found)
     return found
 
 
@@ -219,6 +267,32 @@ def _remove(due: Due):
         due.obj.delete()
 
 
+def _remove_audit(school, items: list[Due], today, actor):
+    """Audit entries past their period, through the trail's guarded path, in chunks; then one
+    entry saying how many went and the span of their ids and dates (the entries themselves are
+    what would otherwise be listed)."""
+    from django.db import connection
+
+    from audit.guard import allow_purge
+    from audit.models import AuditEntry
+
+    if not items:
+        return
+    table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    ids = [d.pk for d in items]
+    with allow_purge(), connection.cursor() as cursor:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+    years = items[0].years
+    record(actor=actor, school=school, action="retention.removed", obj=school,
+           summary=(f"Removed under the retention schedule: {len(items)} audit entries (#{min(ids)}–#{max(ids)}), "
+                    f"written {min(d.anchor for d in items).isoformat()} to {max(d.anchor for d in items).isoformat()}; "
+                    f"rule {years} years from the day each was written"),
+           data={"record_type": "audit", "count": len(items), "first_id": min(ids), "last_id": max(ids),
+                 "rule_years": years, "run_on": today})
+
+
 def _subject(due: Due):
     """The model instance the audit entry is about (its type and id); for attendance, the pupil."""
     if due.obj is not None:
@@ -239,6 +313,9 @@ def apply(school, today: datetime.date | None = None, *, actor=None) -> dict[str
         School.objects.select_for_update().get(pk=school.pk)
         found = plan(school, today)
         for key in ORDER:
+            if key == "audit":
+                _remove_audit(school, [d for d in found[key] if not d.held_by], today, actor)
+                continue
             with transaction.atomic():  # one savepoint per record type
                 for due in found[key]:
                     if due.held_by:

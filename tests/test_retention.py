@@ -174,18 +174,32 @@ def test_sent_messages_go_after_a_year_and_waiting_ones_never(school):
     assert Message.objects.filter(pk=waiting.pk).exists()
 
 
-def test_the_audit_trail_cannot_be_removed_through_doorstep_and_retention_leaves_it_alone(school):
-    entry = AuditEntry.objects.first() or AuditEntry.objects.create(at=timezone.now(), action="x", object_type="x",
-                                                                    object_id="1", summary="x")
+def test_old_audit_entries_go_only_through_retention_and_only_when_what_they_describe_has_gone(school):
+    old = noon(datetime.date(2000, 3, 1))
+    about_gone = AuditEntry.objects.create(school=school.school, at=old, action="visit.approved",
+                                           object_type="visits.visit", object_id="987654", summary="x")
+    about_kept = AuditEntry.objects.create(school=school.school, at=old, action="pupil.viewed",
+                                           object_type="pupils.pupil", object_id=str(school.pupil.pk), summary="x")
+    recent = AuditEntry.objects.create(school=school.school, at=noon(datetime.date(2001, 3, 2)), action="x",
+                                       object_type="visits.visit", object_id="987655", summary="x")
+    with pytest.raises(PermissionError):
+        about_gone.delete()
+    with pytest.raises(PermissionError):
+        AuditEntry.objects.filter(pk=about_gone.pk).delete()
+
+    with time_machine.travel(noon(datetime.date(2025, 2, 28))):
+        assert "due     audit: 0 entries" not in run() and "audit:" not in run()
+    with time_machine.travel(noon(datetime.date(2025, 3, 1))):
+        assert "due     audit: 1 entries" in run() and "1 HELD" in run()
+        output = run("--apply")
+    assert "removed audit: 1 entries" in output
+    assert not AuditEntry.objects.filter(pk=about_gone.pk).exists()
+    assert AuditEntry.objects.filter(pk__in=[about_kept.pk, recent.pk]).count() == 2
+    entry = AuditEntry.objects.get(action="retention.removed")
+    assert "1 audit entries" in entry.summary and entry.data["count"] == 1 and entry.data["first_id"] == about_gone.pk
+    # Everything else still refuses to delete an entry.
     with pytest.raises(PermissionError):
         entry.delete()
-    with pytest.raises(PermissionError):
-        AuditEntry.objects.all().delete()
-    count = AuditEntry.objects.count()
-    with time_machine.travel(noon(datetime.date(2090, 1, 1))):
-        run("--apply")
-    assert AuditEntry.objects.count() >= count and AuditEntry.objects.filter(pk=entry.pk).exists()
-    assert "audit" not in SCHEDULES and "audit: The audit trail is append-only" in run("--schedule")
 
 
 def test_the_schedule_shows_each_period_with_its_source_and_a_schools_own_change(school):
@@ -193,6 +207,7 @@ def test_the_schedule_shows_each_period_with_its_source_and_a_schools_own_change
     text = run("--schedule", "--school", "Coteford Junior School")
     assert "attendance   6 years from the date of the pupil's last entry" in text
     assert "Regulations 2024" in text and "IRMS" in text and "Doorstep default" in text
+    assert "audit        25 years from the day it was written" in text and "staff: " in text
     assert "visits       30 years from the pupil's date of birth (school's own; default 25)" in text
     services.set_rule(school.school, "visits", 25, actor=school.head)  # back to the default: no row of its own
     assert not RetentionRule.objects.filter(school=school.school).exists()

@@ -3,6 +3,7 @@
     doorstep retention                              what is due in every school (a dry run: nothing changes)
     doorstep retention --school "Coteford Junior School"
     doorstep retention --apply                      remove it; one audit entry per record removed
+                                                    (and one for all the audit entries removed)
     doorstep retention --schedule                   the periods in force for each school, with their sources
     doorstep retention --school 100001 --set concerns=50 --reason "IICSA retention order"
 
@@ -53,6 +54,17 @@ class Command(BaseCommand):
                 continue
             self.stdout.write(f"{s.name}:")
             for key in ORDER:
+                if key == "audit" and found[key]:
+                    # Audit entries can be many: one line for the lot.
+                    due = [d for d in found[key] if not d.held_by]
+                    kept = len(found[key]) - len(due)
+                    verb = "removed" if apply else "due"
+                    span = f" (#{due[0].pk}–#{due[-1].pk}, due by {max(d.due_on for d in due).isoformat()})" if due else ""
+                    self.stdout.write(f"  {verb:<7} audit: {len(due)} entries{span}; {kept} HELD: the record "
+                                      "each describes is still kept")
+                    total += len(due)
+                    held += kept
+                    continue
                 for d in found[key]:
                     verb = "HELD" if d.held_by else ("removed" if apply else "due")
                     extra = f" ({d.what})" if d.what else ""
