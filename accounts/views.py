@@ -24,6 +24,10 @@ from .models import SCOPES, ApiToken
 from .services import issue_token, may_revoke, revoke_token
 from .signals import school_of_user
 
+# The second-factor pages are shown half signed in: no school navigation yet (it would only
+# lead back here), so the context processor's staff record and school are blanked.
+HALF_SIGNED_IN = {"me": None, "current_school": None}
+
 # Wrong codes in a row before the half-finished sign-in is thrown away (django-otp's own
 # throttle also makes each device wait longer after every failure).
 MAX_CODE_FAILURES = 5
@@ -94,7 +98,8 @@ def enrol(request):
             request.session.pop(FAILURES_KEY, None)
             record(actor=user, school=school_of_user(user), action="signin.2fa_enrolled", obj=user, request=request,
                    summary="Set up two-factor sign-in with an authenticator app")
-            return render(request, "accounts/backup_codes.html", {"codes": codes, "next": _next_url(request)})
+            return render(request, "accounts/backup_codes.html",
+                          {"codes": codes, "next": _next_url(request), **HALF_SIGNED_IN})
         form.add_error("code", "That code did not match. Check the app shows “Doorstep” for your account "
                                "and type the newest code." if allowed else
                        "Too many wrong codes: wait a minute and try the newest code.")
@@ -102,6 +107,7 @@ def enrol(request):
     return render(request, "accounts/enrol.html", {
         "form": form, "secret": second_factor.totp_secret_base32(device), "uri": uri,
         "qr_svg": second_factor.qr_svg(uri), "next": _next_url(request), "must": second_factor.must_use_2fa(user),
+        **({} if second_factor.is_verified(request) else HALF_SIGNED_IN),
     })
 
 
@@ -139,7 +145,7 @@ def verify(request):
             return redirect("login")
         form.add_error("code", "Too many wrong codes: wait a minute, then type the newest code." if throttled
                        else "That code did not match. Type the newest code from your app, or a backup code.")
-    return render(request, "accounts/verify.html", {"form": form, "next": _next_url(request)})
+    return render(request, "accounts/verify.html", {"form": form, "next": _next_url(request), **HALF_SIGNED_IN})
 
 
 def _second_factor_given(request, user, device):

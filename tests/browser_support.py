@@ -48,10 +48,11 @@ def sign_in(page, live_server, username, password=PASSWORD, next_url=None):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
+    after = live_server.url + (next_url or reverse("home"))
+    page.wait_for_url(lambda url: url == after or "/accounts/two-factor/" in url)
     if "/accounts/two-factor/" in page.url:
         device = TOTPDevice.objects.get(user=user, confirmed=True)
         page.get_by_label("Code").fill(current_code(device))
         page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(live_server.url + (next_url or reverse("home")))
+    page.wait_for_url(after)
     return page

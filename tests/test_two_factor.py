@@ -4,6 +4,7 @@ test here signs in through the real form, never force_login (which conftest fini
 the code had been given)."""
 import base64
 import re
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -261,3 +262,63 @@ def test_a_totp_code_is_computed_the_way_authenticator_apps_do(school):
     totp = TOTP(key, step=30, t0=0, digits=6)
     response = client.post("/accounts/two-factor/enrol/", {"code": f"{totp.token():06d}"})
     assert response.status_code == 200 and "Your backup codes" in response.content.decode()
+
+
+# ----------------------------------------------------------------- in Chromium, on a phone
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_in_chromium_a_headteacher_enrols_a_phone_then_signs_in_with_its_code(browser, live_server, school):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_context(viewport={"width": 375, "height": 812}, locale="en-GB").new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    head = school.head.user
+
+    def password():
+        page.goto(live_server.url + reverse("login"))
+        page.get_by_label("Username").fill(head.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+
+    password()
+    page.wait_for_url(re.compile(r"/accounts/two-factor/enrol/"))
+    assert page.locator(".qr svg").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "phone-2fa-enrol.png"), full_page=True)
+    # What a person's app does: read the key (or the QR code) and compute the code.
+    secret = page.locator("#totp-secret").inner_text().strip()
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    page.get_by_label("Code from your app").fill(f"{TOTP(key, step=30, t0=0, digits=6).token():06d}")
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("heading", name="Your backup codes").wait_for()
+    codes = page.locator("#backup-codes code").all_inner_texts()
+    assert len(codes) == 10
+    page.screenshot(path=str(ARTIFACTS / "phone-2fa-backup-codes.png"), full_page=True)
+    page.get_by_role("link", name="Continue").click()
+    page.wait_for_url(live_server.url + "/")
+
+    # Next time: password, then the code page.
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    password()
+    page.wait_for_url(re.compile(r"/accounts/two-factor/\?"))
+    page.screenshot(path=str(ARTIFACTS / "phone-2fa-code.png"), full_page=True)
+    page.get_by_label("Code").fill(current_code(TOTPDevice.objects.get(user=head)))
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(live_server.url + "/")
+    assert "Hana Head" in page.inner_text("header")
+
+    # And once with a backup code, as if the phone were flat.
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    password()
+    page.wait_for_url(re.compile(r"/accounts/two-factor/\?"))
+    page.get_by_label("Code").fill(codes[3])
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(live_server.url + "/")
+    assert AuditEntry.objects.filter(action="signin.backup_code_used", actor=head).count() == 1
+    assert not problems, problems
