@@ -63,6 +63,28 @@ class TestLoadDemo(TestCase):
             for person in people:
                 assert person["username"] in self.output
 
+    def test_demo_accounts_that_need_a_code_have_a_key_and_backup_codes_printed_that_work(self):
+        import base64
+        import re
+
+        from django_otp.oath import TOTP
+
+        lines = re.findall(r"^\s+(\S+)\s+key ([A-Z2-7]+)\s+backup codes: (.+)$", self.output, re.M)
+        printed = {username: (key, codes) for username, key, codes in lines}
+        assert set(printed) == {"head", "dsl", "office", "potton.head", "potton.dsl", "potton.office", "trust"}
+        assert "otpauth://totp/Doorstep%3Ahead?secret=" in self.output
+        # A backup code, as someone without an authenticator app would.
+        backup = printed["office"][1].split()[0]
+        self.client.post("/accounts/login/", {"username": "office", "password": DEMO_PASSWORD})
+        assert self.client.get("/").status_code == 302  # the code comes first
+        assert self.client.post("/accounts/two-factor/", {"code": backup})["Location"] == "/"
+        assert self.client.get("/").status_code == 200
+        # The key, as an authenticator app would.
+        key = printed["head"][0]
+        code = TOTP(base64.b32decode(key + "=" * (-len(key) % 8))).token()
+        self.client.post("/accounts/login/", {"username": "head", "password": DEMO_PASSWORD})
+        assert self.client.post("/accounts/two-factor/", {"code": f"{code:06d}"})["Location"] == "/"
+
     def test_every_demo_user_can_sign_in_with_the_demo_password(self):
         usernames = [p["username"] for people in STAFF.values() for p in people] + ["trust"]
         users = list(get_user_model().objects.filter(username__in=usernames))

@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import demo as demo_second_factor
 from attendance.models import AttendanceMark, ImportRun, ReferralCase
 from attendance.services import scan_school
 from checkins.demo import load_under_way
@@ -200,6 +201,20 @@ class Command(BaseCommand):
                 self.stdout.write(f"    {person['username']:<19} {person['title']} ({person['name']})")
         self.stdout.write(f"  {TRUST_NAME}")
         self.stdout.write(f"    {TRUST_ADMIN['username']:<19} Trust administrator, Django admin at /admin/ ({TRUST_ADMIN['name']})")
+        self.print_second_factors()
+
+    def print_second_factors(self):
+        """Headteachers, DSLs, office staff and the trust admin give a code after the password."""
+        users = get_user_model().objects.filter(
+            username__in=[p["username"] for key in STAFF for p in STAFF[key]] + [TRUST_ADMIN["username"]])
+        lines = [(u.username, demo_second_factor.sign_in_lines(u)) for u in users.order_by("username")]
+        self.stdout.write("")
+        self.stdout.write("Two-factor sign-in: these accounts are asked for a code after the password. Add the key")
+        self.stdout.write("to an authenticator app (or open the otpauth:// link on a phone), or type a backup code")
+        self.stdout.write("(each works once; `doorstep load_demo --reset` makes new ones):")
+        for username, (key_line, uri) in [(n, ls) for n, ls in lines if ls]:
+            self.stdout.write(f"    {username:<19} {key_line}")
+            self.stdout.write(f"    {'':<19} {uri}")
 
     def remove_demo(self):
         """Remove the demo trust. The audit trail is append-only inside Doorstep; the demo's
@@ -280,6 +295,7 @@ class Demo:
         # A trust administrator, not a superuser: manages the trust's schools and staff in the
         # Django admin and cannot read their pupils' records (schools.admin_access).
         trust.admins.add(admin)
+        demo_second_factor.give_second_factor(admin)  # a trust admin signs in with a code too (issue 5 §3)
         self.schools = {}
         for spec in SCHOOLS:
             school = School.objects.create(
@@ -319,6 +335,7 @@ class Demo:
             )
             for role in person["roles"]:
                 StaffRole.objects.create(staff=member, role=role)
+            demo_second_factor.give_second_factor(user)  # headteacher, DSL, office: a code after the password
             months, barred = person["dbs"]
             DbsCheck.objects.create(
                 staff=member, level=DbsCheck.Level.ENHANCED, barred_list_checked=barred,
