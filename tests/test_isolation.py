@@ -20,7 +20,7 @@ from audit.services import record
 from schools.models import School
 from schools.permission_places import api_operations
 from tests.factories import (HazardFactory, HouseholdNoteFactory, OverrideFactory, SchoolFactory, StaffFactory,
-                             Staffed, VehicleFactory, VisitFactory, VisitListFactory, at)
+                             Staffed, UserFactory, VehicleFactory, VisitFactory, VisitListFactory)
 from tests.test_reports_helpers import ended_visit, last_weekday, marks, report_data
 
 MARKERS = ("Leakwood", "Leakcheck", "LEAKB")
@@ -28,6 +28,7 @@ ALL_ROLES = ["headteacher", "deputy_headteacher", "dsl", "business_manager", "of
              "teacher", "family_support"]
 REFUSED = {403, 404, 405}
 NOWHERE = 987654321  # an id no record has
+A_IDS = 900001  # school A's school, user and staff record
 
 
 def school_path(model, depth=0, seen=()):
@@ -153,10 +154,11 @@ def world(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         with transaction.atomic():
             b = build_b()
-            a_school = SchoolFactory(name="Alpha Isolated School", policy="potton")
-            a = StaffFactory(school=a_school, roles=ALL_ROLES, full_name="Alex Everyrole")
-            a_ids = {a_school.pk, a.pk, a.user_id, *a.roles.values_list("pk", flat=True),
-                     *a_school.policy_versions.values_list("pk", flat=True)}
+            # A's own rows get ids far above B's, so no id tried can be one of A's records.
+            a_school = SchoolFactory(pk=A_IDS, name="Alpha Isolated School", policy="potton")
+            a = StaffFactory(pk=A_IDS, school=a_school, user=UserFactory(pk=A_IDS), roles=ALL_ROLES,
+                             full_name="Alex Everyrole")
+            a_ids = {A_IDS}
             b_ids = {}
             for label in SCHOOL_MODELS:
                 model = apps.get_model(label)

@@ -236,6 +236,15 @@ def test_a_trust_admin_cannot_read_pupils_on_doorsteps_own_pages_either(trust_ad
     assert not any(user.has_perm(f"doorstep.{action}") for action in ROLE_MATRIX)
 
 
-def test_the_demo_trust_login_is_a_trust_admin_not_a_superuser():
-    text = (Path(settings.BASE_DIR) / "schools/management/commands/load_demo.py").read_text()
-    assert "is_superuser=True" not in text and "trust.admins.add(admin)" in text
+def test_the_demo_trust_login_is_a_trust_admin_not_a_superuser(client):
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+
+    call_command("load_demo", stdout=StringIO())
+    user = get_user_model().objects.get(username="trust")
+    assert user.is_staff and not user.is_superuser
+    assert user.administered_trusts.count() == 1
+    client.force_login(user)
+    assert client.get("/admin/schools/school/").status_code == 200
+    assert client.get("/admin/pupils/pupil/").status_code == 403
