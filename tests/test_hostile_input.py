@@ -238,8 +238,11 @@ def test_a_picture_renamed_csv_an_empty_file_and_an_oversized_one_are_refused_wi
 def test_every_csv_export_goes_through_the_neutralising_writer():
     root = Path(__file__).resolve().parent.parent
     offenders = []
-    for path in root.glob("*/**/*.py"):
-        if any(part in {".venv", "tests", "bench", "node_modules"} for part in path.parts) or path.name == "csvsafe.py":
+    skip = {".venv", "tests", "bench", "node_modules", ".git", "var", "staticfiles", "test-artifacts"}
+    sources = [p for top in root.iterdir() if top.is_dir() and top.name not in skip for p in top.rglob("*.py")]
+    assert len(sources) > 50
+    for path in sources:
+        if path.name == "csvsafe.py":
             continue
         if re.search(r"\bcsv\.(writer|DictWriter)\(", path.read_text(errors="ignore")):
             offenders.append(str(path.relative_to(root)))
