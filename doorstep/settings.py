@@ -275,6 +275,8 @@ LOGGING["loggers"] = {**LOGGING.get("loggers", {}), "axes": {"level": "WARNING"}
 OTP_TOTP_ISSUER = "Doorstep"
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
+# The Django admin lists people's devices (to delete a lost one) but never shows their keys.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Content-Security-Policy (django-csp): scripts and styles only from Doorstep itself, never
 # inline; nothing framed; forms post only here. data: images for the QR code and signatures.

@@ -16,6 +16,8 @@ from accounts import second_factor
 
 from .pages_support import PASSWORD
 
+SLOW = 90_000  # ms
+
 
 def confirmed_totp(user):
     """The person's confirmed app device, made if they have none."""
@@ -49,10 +51,15 @@ def sign_in(page, live_server, username, password=PASSWORD, next_url=None):
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     after = live_server.url + (next_url or reverse("home"))
-    page.wait_for_url(lambda url: url == after or "/accounts/two-factor/" in url)
+    try:
+        # Generous: Argon2 is slow on purpose, and slower still on a busy test machine.
+        page.wait_for_url(lambda url: url == after or "/accounts/two-factor/" in url, timeout=SLOW)
+    except Exception as exc:  # say where it stopped instead of just "timeout"
+        raise AssertionError(f"signing in as {username} stopped at {page.url}: "
+                             f"{page.inner_text('main')[:300]!r}") from exc
     if "/accounts/two-factor/" in page.url:
         device = TOTPDevice.objects.get(user=user, confirmed=True)
         page.get_by_label("Code").fill(current_code(device))
         page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(after)
+    page.wait_for_url(after, timeout=SLOW)
     return page
