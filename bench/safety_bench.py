@@ -291,7 +291,7 @@ def phase_arm(lead, spread, measure, observe_ms, timeout, seed=7):
     VisitEvent.objects.bulk_create(events, batch_size=2000)
     # Writing the visits and events can take longer than the lead (10,000 visits on SQLite):
     # the deadlines move on by that much, so the first still falls due after the Watch rows exist.
-    late = timezone.now() + datetime.timedelta(seconds=min(lead, 3)) - t0
+    late = timezone.now() + datetime.timedelta(seconds=min(lead, 3 + n / 2000)) - t0  # the Watch rows take a while too
     if late.total_seconds() > 0:
         t0 += late
         for watch in watches:
