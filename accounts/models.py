@@ -22,7 +22,7 @@ SCOPES = {
     "board:read": "Read the office board of visits under way",
     "alerts:write": "Acknowledge and resolve alerts; read an alert and its police card",
 }
-SCOPE_CHOICES = list(SCOPES.items())
+SCOPE_CHOICES = [(scope, f"{scope}: {what}") for scope, what in SCOPES.items()]
 
 
 def hash_token(raw):

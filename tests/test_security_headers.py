@@ -19,7 +19,7 @@ from checkins import services as checkins
 from visits.models import Visit
 
 from . import browser_support
-from .factories import Staffed, VisitFactory
+from .factories import Staffed, VisitFactory, _hashed_password
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +51,7 @@ def test_every_page_carries_the_security_headers():
 
 @pytest.mark.django_db
 def test_the_session_and_csrf_cookies_are_httponly_and_same_site_lax(settings):
+    _hashed_password()  # the factories' shared hash is made with the shipped hasher (others check it)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     school = Staffed("coteford")
     from django.contrib.auth.hashers import make_password
@@ -153,6 +154,13 @@ def test_the_pages_work_in_chromium_without_a_single_csp_violation(browser, live
                  "/board/", "/accounts/tokens/", "/policy/"]:
         response = page.goto(live_server.url + path)
         assert response.status == 200, path
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    page.goto(live_server.url + "/accounts/tokens/")
+    page.get_by_label("Name").fill("Office wall screen")
+    page.get_by_label("Read the office board of visits under way").check()
+    page.get_by_role("button", name="Make token").click()
+    page.locator("#new-token").wait_for()
+    page.screenshot(path=str(ROOT / "test-artifacts" / "phone-api-tokens.png"), full_page=True)
     page.goto(live_server.url + "/board/")
     page.get_by_role("button", name="Sound is off: turn it on").click()  # board.js runs
     page.get_by_role("button", name="Sound is on").wait_for()

@@ -20,13 +20,16 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import AuditEntry
 
 from .browser_support import confirmed_totp, current_code
-from .factories import PASSWORD, Staffed, TrustFactory, UserFactory
+from .factories import PASSWORD, Staffed, TrustFactory, UserFactory, _hashed_password
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
+    # The factories share one hash made on first use; make it with the shipped hasher, which
+    # every other test checks it with, before this module switches to a fast one.
+    _hashed_password()
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
