@@ -171,7 +171,9 @@ def phase_populate(visits, per_school, pupils_per_school):
     started = time.perf_counter()
     User = get_user_model()
     password = make_password(PASSWORD)
-    safe_pin, duress_pin = make_password(PIN), make_password("9173")
+    from people.pins import hash_pin
+
+    safe_pin, duress_pin = hash_pin(PIN), hash_pin("9173")
     preset = (ROOT / "policies" / "presets" / "coteford.toml").read_text()
     now = timezone.now()
     n_schools = -(-visits // per_school)

@@ -1,13 +1,13 @@
 """Changes to a member of staff's own safety settings."""
 import re
 
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from audit import services as audit
 
 from .models import StaffMember
+from .pins import hash_pin
 
 PIN_PATTERN = re.compile(r"^\d{4,8}$")
 
@@ -30,7 +30,7 @@ def set_pins(staff: StaffMember, *, safe_pin, duress_pin, by: StaffMember, reque
         raise ValidationError(errors)
     with transaction.atomic():
         StaffMember.objects.filter(pk=staff.pk).update(
-            safe_pin=make_password(safe_pin), duress_pin=make_password(duress_pin),
+            safe_pin=hash_pin(safe_pin), duress_pin=hash_pin(duress_pin),
         )
         # The audit says the PINs changed, never what they are.
         audit.record(actor=by, school=staff.school, action="staff.pins_set", obj=staff, request=request,

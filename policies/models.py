@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from django.db import models
 
@@ -26,5 +28,13 @@ class SchoolPolicy(models.Model):
 
         cached = getattr(self, "_loaded", None)
         if cached is None:
-            cached = self._loaded = Policy.from_toml(self.toml_text, source=f"{self.source_name} (v{self.version})")
+            cached = self._loaded = _parse(self.pk, self.toml_text, f"{self.source_name} (v{self.version})", Policy)
         return cached
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(pk, toml_text, source, policy_class):
+    # A version is never edited, so its parsed form can be kept per process: the watchdog
+    # reads the visit's policy for every alert it raises (docs/benchmarks.md). The text is
+    # part of the key all the same, so a row changed behind Doorstep's back is parsed anew.
+    return policy_class.from_toml(toml_text, source=source)

@@ -405,3 +405,16 @@ def test_duress_on_the_last_check_out_still_shows_the_visit_closed_while_the_off
     alerts.resolve(Alert.objects.get(visit=visit), by=school.head, reason="staff_safe", note="Spoke to Ali in person.")
     visit.refresh_from_db()
     assert visit.state == Visit.State.COMPLETED and watch_of(visit).status == "safe"
+
+
+def test_a_pin_hash_is_keyed_so_the_database_alone_cannot_check_a_pin(coteford, settings):
+    from django.contrib.auth.hashers import make_password
+
+    from people.pins import hash_pin, pin_matches
+
+    stored = hash_pin("1234")
+    assert "1234" not in stored and pin_matches("1234", stored) and not pin_matches("1235", stored)
+    settings.SECRET_KEY = "another installation's key" * 2
+    assert not pin_matches("1234", stored)
+    # PINs set before keyed hashing still work.
+    assert pin_matches("2468", make_password("2468"))
