@@ -9,6 +9,7 @@
 #                                throwaway pg_virtualenv cluster
 #   DOORSTEP_REQUIRE_POSTGRES=1  a PostgreSQL pass that cannot happen is a failure, not a skip
 #   PYTEST_ARGS                  extra pytest arguments, e.g. PYTEST_ARGS="-k policy -x"
+#   TEST_JOBS                    test processes (default: one per core, at most 4; 1 = no xdist workers)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -26,6 +27,9 @@ HOST       ?= 127.0.0.1
 PORT       ?= 8000
 PG_VERSION ?= $(or $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1),15)
 PYTEST_ARGS ?=
+# Test processes: one per core, at most 4 (each test file stays in one process, so its
+# fixtures and its browser are not split up).
+TEST_JOBS  ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 
 # What the tests need from Debian: Chromium for the browser tests, poppler for looking at
 # PDFs, the WeasyPrint libraries, a font, and PostgreSQL for the second pass.
@@ -113,7 +117,7 @@ test: deps $(STAMP_DEV)
 	echo "==> make test passed (SQLite, then PostgreSQL unless SKIPPED above)"
 
 # Exit code 5 (no tests collected) is a failure like any other non-zero code.
-run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
+run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
 
 test-sqlite: $(STAMP_DEV)
 	@echo; echo "==> Tests on SQLite"
