@@ -97,15 +97,19 @@ class SchoolFactory(factory.django.DjangoModelFactory):
 
 # ----------------------------------------------------------------------------- people
 
-_HASHED = []
+_HASHED = {}
 
 
 def _hashed_password():
-    if not _HASHED:
-        from django.contrib.auth.hashers import make_password
+    # One hash per hasher list: some tests switch PASSWORD_HASHERS (to MD5, for speed), and a
+    # hash made under one list cannot be checked under another that lacks its hasher.
+    from django.conf import settings
+    from django.contrib.auth.hashers import make_password
 
-        _HASHED.append(make_password(PASSWORD))
-    return _HASHED[0]
+    key = tuple(settings.PASSWORD_HASHERS)
+    if key not in _HASHED:
+        _HASHED[key] = make_password(PASSWORD)
+    return _HASHED[key]
 
 
 class UserFactory(factory.django.DjangoModelFactory):
