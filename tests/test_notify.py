@@ -67,6 +67,29 @@ def test_calling_again_with_the_same_key_writes_nothing_new(school, head, office
     assert sorted(m.pk for m in again) == sorted(m.pk for m in first)
 
 
+def test_a_twin_written_by_another_process_meanwhile_is_kept_and_the_rest_added(school, head, office, monkeypatch):
+    # Another watchdog wrote the head's text for this key between our look-up and our
+    # insert: the insert must not fail the alert, nor write that text twice.
+    twin = send([head], school)
+    twin_sms = next(m for m in twin if m.channel == "sms")
+    Message.objects.filter(idempotency_key="alert:1:step:1").exclude(pk=twin_sms.pk).delete()
+    real_existing = services._existing
+    calls = []
+
+    def blind_first_time(key, people):
+        calls.append(key)
+        return {} if len(calls) == 1 else real_existing(key, people)
+
+    monkeypatch.setattr(services, "_existing", blind_first_time)
+    with transaction.atomic():
+        rows = send([head, office], school)
+
+    assert sorted((m.recipient_id, m.channel) for m in rows) == sorted(
+        [(head.pk, "in_app"), (head.pk, "sms"), (head.pk, "email"), (office.pk, "in_app"), (office.pk, "email")])
+    assert Message.objects.filter(idempotency_key="alert:1:step:1").count() == 5
+    assert next(m for m in rows if m.channel == "sms").pk == twin_sms.pk
+
+
 def test_a_new_key_is_a_new_message(school, head):
     send([head], school, key="alert:1:step:1")
     send([head], school, key="alert:1:step:2")
