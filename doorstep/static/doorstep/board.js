@@ -77,6 +77,33 @@
       window.location.href = url;
     }
   });
+  // Keep the keyboard where it was: the refresh replaces every button, and without this a
+  // keyboard or switch user would be thrown back to the top of the page every 2 seconds,
+  // in the middle of reaching "Acknowledge". A control is known again by what it does
+  // (its link, or its form's action) and the row it is in.
+  var focusKey = null;
+  function keyOf(el) {
+    var live = document.getElementById("board-live");
+    if (!el || !live || !live.contains(el) || el === live) { return null; }
+    var target = el.getAttribute("href") || (el.form && el.form.getAttribute("action"));
+    var row = el.closest("[id]");
+    return target ? { target: target, row: row ? row.id : "", tag: el.tagName } : null;
+  }
+  function refocus() {
+    if (!focusKey) { return; }
+    var scope = (focusKey.row && document.getElementById(focusKey.row)) || document.getElementById("board-live");
+    var found = null;
+    scope.querySelectorAll(focusKey.tag.toLowerCase()).forEach(function (el) {
+      var k = keyOf(el);
+      if (!found && k && k.target === focusKey.target) { found = el; }
+    });
+    if (found) { found.focus({ preventScroll: true }); }
+    focusKey = null;
+  }
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.shouldSwap !== false) { focusKey = keyOf(document.activeElement); }
+  });
+  document.body.addEventListener("htmx:afterSwap", refocus);
   document.body.addEventListener("htmx:afterSwap", function () { offline.hidden = true; });
   document.body.addEventListener("htmx:afterSwap", check);
   show();
