@@ -119,6 +119,18 @@ def record_read(request, obj, what, *, action=None, actor=None, school=None, dat
     )
 
 
+def record_read_once(request, obj, what, *, action, since, data=None) -> AuditEntry | None:
+    """record_read(), unless this person's read of `obj` under `action` is already on the
+    trail since `since`: for a page a person comes back to after every button they press
+    (the phone's visit page), the trail should say that they saw it, not how often."""
+    user, _ = _actor(_request_actor(request))
+    object_type, object_id = _object_ref(obj)
+    if AuditEntry.objects.filter(object_type=object_type, object_id=object_id, action=action,
+                                 actor=user, at__gte=since).exists():
+        return None
+    return record_read(request, obj, what, action=action, data=data)
+
+
 def history(obj):
     """The entries about one object, newest first."""
     object_type, object_id = _object_ref(obj)

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit import services as audit
 from people import services as people_services
 from schools.views import require, staff_required
 
@@ -101,7 +102,13 @@ def _render_visit(request, visit, forms=None, status=200, open_form=None):
 
 @staff_required
 def visit(request, pk):
-    return _render_visit(request, _visit(request, pk))
+    visit = _visit(request, pk)
+    # The briefing holds the pupil's address, needs and medical notes and the household's
+    # risks: opening it is a read of sensitive records (issue 5 §2). Every button on the
+    # page comes back here, so it is written once per person per visit per day.
+    audit.record_read_once(request, visit, "the home-visit briefing", action="visit.briefing_viewed",
+                           since=brief.day_bounds()[0], data={"pupil": visit.pupil_id})
+    return _render_visit(request, visit)
 
 
 def _phone_message(visit, me, result, event_type):

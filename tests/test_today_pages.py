@@ -282,3 +282,32 @@ def test_staff_set_their_own_pins_on_the_pins_page(coteford, client, clock):
 
 def test_the_office_has_no_phone_pages(coteford, visit, client, clock):
     assert phone(client, coteford.office).get(reverse("checkins:today")).status_code == 403
+
+
+def test_opening_the_briefing_is_on_the_audit_trail_once_a_day_per_person(coteford, visit, client, clock):
+    from audit.models import AuditEntry
+
+    def reads():
+        return list(AuditEntry.objects.filter(action="visit.briefing_viewed", object_id=str(visit.pk))
+                    .values_list("actor_name", flat=True))
+
+    officer = phone(client, coteford.officer)
+    assert officer.get(page_of(visit)).status_code == 200
+    assert reads() == [coteford.officer.full_name]
+    # Every button brings the same page back: the trail says who saw it, not how often.
+    officer.post(record_url(visit, "left_school"), {"expected_return": "11:30"}, follow=True)
+    officer.get(page_of(visit))
+    assert reads() == [coteford.officer.full_name]
+
+    teacher = phone(client, coteford.teacher)
+    teacher.get(page_of(visit))
+    assert sorted(reads()) == sorted([coteford.officer.full_name, coteford.teacher.full_name])
+
+    # Refused: someone not on the visit sees nothing and leaves no read behind.
+    phone(client, coteford.family).get(page_of(visit))
+    assert len(reads()) == 2
+
+    # A visit still under way the next morning (nobody checked out) is still briefed: a new day, a new entry.
+    clock.shift(datetime.timedelta(days=1))
+    assert phone(client, coteford.officer).get(page_of(visit)).status_code == 200
+    assert len(reads()) == 3
