@@ -15,7 +15,7 @@ class AuditSearchForm(forms.Form):
     pupil = forms.CharField(required=False, max_length=100, label="Pupil",
                             help_text="Part of a pupil's name or their UPN: entries about them, their visits, reports and concerns.")
     action = forms.CharField(required=False, max_length=60, label="Action",
-                             help_text='e.g. "visit." for everything about visits, or "pupil.viewed".')
+                             help_text='The start of an action: "visit." for everything about visits, "pupil.viewed" for looks at pupils\' details.')
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     text = forms.CharField(required=False, max_length=100, label="Words",
@@ -74,7 +74,9 @@ def search(school, form):
         entries = entries.filter(about)
     if data.get("action"):
         action = data["action"].strip()
-        entries = entries.filter(action__startswith=action) if action.endswith(".") else entries.filter(action=action)
+        # The start of an action: "visit." is everything about visits, "visit.briefing" finds
+        # "visit.briefing_viewed"; nobody should have to know the exact spelling.
+        entries = entries.filter(action__startswith=action)
     if data.get("date_from"):
         entries = entries.filter(at__gte=_day_start(data["date_from"]))
     if data.get("date_to"):

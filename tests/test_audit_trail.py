@@ -200,6 +200,7 @@ def test_nobody_else_may_see_the_trail(school, trail, client, role):
     ({"pupil": "Brown"}, ["Viewed pupil details", "Approved the visit"], ["Opened the police card"]),
     ({"action": "visit."}, ["Approved the visit"], ["Viewed pupil details"]),
     ({"action": "pupil.viewed"}, ["Viewed pupil details"], ["Approved the visit"]),
+    ({"action": "visit.appr"}, ["Approved the visit"], ["Viewed pupil details"]),
     ({"text": "police"}, ["Opened the police card"], ["Approved the visit"]),
     ({"text": "HYPERLINK"}, ["Approved the visit"], ["Opened the police card"]),
 ])
@@ -278,3 +279,11 @@ def test_printing_a_letter_and_a_referral_pack_is_written_with_where_from(school
     pack = AuditEntry.objects.get(action="referral.pack_rendered")
     for entry in (printed, pack):
         assert entry.actor == school.head.user and entry.ip_address == "203.0.113.7" and "TestPhone" in entry.user_agent
+
+
+def test_a_search_that_finds_nothing_says_so(school, trail, client):
+    client.force_login(school.head.user)
+    page = client.get(reverse("audit:trail"), {"action": "no.such.action"})
+    assert page.status_code == 200
+    assert "0 entries." in page.content.decode()
+    assert "No entries match." in page.content.decode()
