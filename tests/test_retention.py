@@ -209,6 +209,7 @@ def test_the_schedule_shows_each_period_with_its_source_and_a_schools_own_change
     assert "Regulations 2024" in text and "IRMS" in text and "Doorstep default" in text
     assert "audit        25 years from the day it was written" in text and "staff: " in text
     assert "visits       30 years from the pupil's date of birth (school's own; default 25)" in text
+    assert "messages     1 year from the day it was written" in text  # not "1 years"
     services.set_rule(school.school, "visits", 25, actor=school.head)  # back to the default: no row of its own
     assert not RetentionRule.objects.filter(school=school.school).exists()
 

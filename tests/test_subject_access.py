@@ -98,6 +98,7 @@ def test_the_page_shows_the_retention_schedule_with_its_sources(school, client):
     text = signed_in(client, school.head).get(reverse("retention:index")).content.decode()
     assert "6 years from the date of the pupil&#x27;s last entry in the register" in text
     assert "IRMS" in text and "Doorstep default" in text and "guarded path" in text and "Staff" in text
+    assert "1 year from the day it was written" in text and "1 years" not in text
 
 
 def test_a_staff_export_from_the_console_has_their_register_entries_visits_and_what_they_did(school, tmp_path):

@@ -18,6 +18,10 @@ from retention import services
 from retention.rules import NOT_REMOVED, ORDER, SCHEDULES
 
 
+
+def _years(n):
+    return f"{n} year{'' if n == 1 else 's'}"
+
 class Command(BaseCommand):
     help = "List what is due under each school's retention schedule; --apply removes it (audited)."
 
@@ -70,7 +74,7 @@ class Command(BaseCommand):
                     extra = f" ({d.what})" if d.what else ""
                     why = f": {d.held_by}" if d.held_by else ""
                     self.stdout.write(f"  {verb:<7} {key} #{d.pk}{extra}, due {d.due_on.isoformat()} "
-                                      f"({d.years} years from {SCHEDULES[key].counted_from}){why}")
+                                      f"({_years(d.years)} from {SCHEDULES[key].counted_from}){why}")
                     total += not d.held_by
                     held += bool(d.held_by)
         if apply:
@@ -85,7 +89,7 @@ class Command(BaseCommand):
             for key in ORDER:
                 sched = SCHEDULES[key]
                 own = "" if years[key] == sched.years else f" (school's own; default {sched.years})"
-                self.stdout.write(f"  {key:<12} {years[key]} years from {sched.counted_from}{own}")
+                self.stdout.write(f"  {key:<12} {_years(years[key])} from {sched.counted_from}{own}")
                 self.stdout.write(f"               {sched.source}")
         self.stdout.write("Not removed by this command:")
         for key, why in NOT_REMOVED.items():
@@ -100,4 +104,4 @@ class Command(BaseCommand):
                 services.set_rule(school, key.strip(), int(value), actor=None, reason=reason)
             except ValidationError as exc:
                 raise CommandError("; ".join(m for ms in exc.message_dict.values() for m in ms)) from None
-            self.stdout.write(f"{school.name}: {key.strip()} kept for {int(value)} years.")
+            self.stdout.write(f"{school.name}: {key.strip()} kept for {_years(int(value))}.")
