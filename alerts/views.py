@@ -86,7 +86,11 @@ def office_call(request, pk):
         except (checkins.NotAllowed, ValidationError) as exc:
             form.add_error(None, " ".join(getattr(exc, "messages", [str(exc)])))
         else:
-            messages.success(request, "Check-in by phone recorded.")
+            # Says whose check-in it was: from the board it took one click, and a click on
+            # the wrong row should be noticed at once (the event is kept; the next missed
+            # deadline still raises its alert).
+            messages.success(request, "Check-in by phone recorded for "
+                                      f"{' and '.join(s.full_name for s in visit_staff(visit))} (visit {visit.pk}).")
             return redirect("alerts:board")
     return render(request, "alerts/office_call.html", {"nav": "board", "visit": visit, "form": form,
                                                         "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),

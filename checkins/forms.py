@@ -85,11 +85,13 @@ class PinsForm(forms.Form):
 class OfficeCallForm(forms.Form):
     """The office records a call from the staff on a visit: "checked in by phone"."""
 
-    concerns_answer = forms.ChoiceField(label="Did they say they have any concerns?", choices=YES_NO, initial="no",
-                                        widget=forms.RadioSelect)
+    # Named "worried", not "concerns": on the office board (where the one-click button posts
+    # it) "concern" means a safeguarding concern, which the office never sees.
+    worried = forms.ChoiceField(label="Did they say they have any concerns?", choices=YES_NO, initial="no",
+                                widget=forms.RadioSelect)
     note = forms.CharField(label="Note (optional)", required=False, widget=forms.Textarea(attrs={"rows": 2}),
                            help_text="For example where they are. Do not write safeguarding details here.")
 
     def concerns_text(self):
         return "They said they have concerns (recorded by the office from a call)" \
-            if self.cleaned_data.get("concerns_answer") == "yes" else ""
+            if self.cleaned_data.get("worried") == "yes" else ""

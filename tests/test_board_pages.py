@@ -117,14 +117,33 @@ def test_checked_in_by_phone_records_an_office_call_and_stops_the_escalation(cot
     form = c.get(reverse("alerts:office_call", args=[overdue.visit_id]))
     assert "Did they say they have any concerns?" in text(form)
     r = c.post(reverse("alerts:office_call", args=[overdue.visit_id]),
-               {"concerns_answer": "no", "note": "Rang from the kitchen"}, follow=True)
-    assert "Check-in by phone recorded." in text(r)
+               {"worried": "no", "note": "Rang from the kitchen"}, follow=True)
+    assert "Check-in by phone recorded for" in text(r)
     event = VisitEvent.objects.filter(visit=overdue.visit, type="check_in").latest("id")
     assert (event.via, event.recorded_by, event.note) == ("office_call", coteford.office, "Rang from the kitchen")
     overdue.refresh_from_db()
     assert overdue.contact_at is not None and overdue.state == "open"  # still to be resolved with a reason
     assert Watch.objects.get(visit=overdue.visit).status == "ok"  # watched again from the call
     assert "escalation stopped, resolve it" in text(r)
+
+
+def test_checked_in_by_phone_is_one_click_on_the_board(coteford, overdue, client, clock):
+    c = as_(client, coteford.office)
+    board = c.get(reverse("alerts:board")).content.decode()
+    url = reverse("alerts:office_call", args=[overdue.visit_id])
+    one_click = re.search(r'<form method="post" action="%s">(.*?)</form>' % re.escape(url), board, re.S)
+    assert one_click and "Checked in by phone" in one_click.group(1)
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', one_click.group(1)))
+    assert fields["worried"] == "no"
+    r = c.post(url, fields, follow=True)  # exactly what the button sends
+    from visits.services import visit_staff
+
+    names = " and ".join(s.full_name for s in visit_staff(overdue.visit))
+    assert f"Check-in by phone recorded for {names} (visit {overdue.visit_id})." in text(r)
+    event = VisitEvent.objects.filter(visit=overdue.visit, type="check_in").latest("id")
+    assert (event.via, event.recorded_by, event.concerns) == ("office_call", coteford.office, "")
+    overdue.refresh_from_db()
+    assert overdue.contact_at is not None
 
 
 def test_code_word_heard_asks_to_confirm_then_raises_the_top_alert(coteford, inside, client, clock):
