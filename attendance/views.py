@@ -106,6 +106,12 @@ def queue(request):
     open_cases = list(cases.filter(state=ReferralCase.State.OPEN))
     decided = list(cases.exclude(state=ReferralCase.State.OPEN).order_by("-decided_at")[:30])
     threshold, start, end, span = _live_figures(me.school, open_cases + decided)
+    # Longest waiting first; among cases opened the same day, the lowest attendance first.
+    def worst_first(case):
+        percent = (case.today or {}).get("percent")
+        return (case.opened_on, 101 if percent is None else percent, case.pk)  # 0 % is the worst, not "unknown"
+
+    open_cases.sort(key=worst_first)
     return render(request, "attendance/queue.html", {
         "nav": "referrals", "open_cases": open_cases, "decided": decided, "threshold": threshold,
         "start": start, "end": end, "penalty_span": span, "penalty_limit": PENALTY_SESSIONS,

@@ -161,3 +161,16 @@ def test_the_import_page_refuses_a_file_over_its_size_limit(school, monkeypatch)
     r = client_for(office).post(reverse("attendance:import"),
                                 {"file": SimpleUploadedFile("big.csv", b"UPN,AttendanceDate\n" * 3, "text/csv"), "mapping": "sims"})
     assert "the page takes up to 25 MB" in r.content.decode() and not ImportRun.objects.exists()
+
+
+def test_the_queue_puts_the_lowest_attendance_first_among_cases_opened_the_same_day(school, pupil):
+    head = StaffFactory(school=school, roles=["headteacher"])
+    worse = PupilFactory(school=school, first_name="Zed", last_name="Absent")
+    term_of_marks(pupil)
+    term_of_marks(worse)
+    AttendanceMark.objects.filter(pupil=worse).exclude(code="X").update(code="O")  # 0 %: the worst, not "unknown"
+    with time_machine.travel(datetime.datetime(2026, 11, 20, 12, tzinfo=datetime.UTC)):
+        scan_school(school, TODAY)
+        queue = client_for(head).get(reverse("attendance:queue")).content.decode()
+    assert ReferralCase.objects.count() == 2
+    assert queue.index("Zed Absent") < queue.index("Ava Brown")
