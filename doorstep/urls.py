@@ -18,6 +18,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", schools_views.home, name="home"),
     path("school/switch/", schools_views.switch_school, name="switch_school"),
+    path("school/term-dates/", schools_views.term_dates, name="term_dates"),
+    path("school/term-dates/<int:pk>/remove/", schools_views.term_date_remove, name="term_date_remove"),
     path("visits/", include("visits.urls")),
     path("pupils/", include("pupils.urls")),
     path("attendance/", include("attendance.urls")),

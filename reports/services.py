@@ -22,6 +22,7 @@ from django.utils import timezone
 from attendance.models import CODES, AttendanceMark, attendance_summary
 from audit import services as audit
 from people.models import ROLE_LABELS, StaffMember
+from schools.calendar import add_school_days
 from schools.permissions import can
 from visits.models import Visit
 
@@ -34,7 +35,8 @@ ENDED_STATES = (State.COMPLETED, State.NOT_SEEN, State.ABANDONED)
 
 # How long the person who led a visit has to write its report before it shows as overdue
 # on their home page. No policy sets a period; Doorstep's default is two school days
-# (weekdays: Doorstep holds no term calendar), so that a Friday visit is due on Tuesday.
+# (weekdays outside the school's recorded closures, schools.calendar), so that a Friday
+# visit is due on Tuesday, and one on the Friday before half-term on the Tuesday after it.
 REPORT_DUE_SCHOOL_DAYS = 2
 
 # Willows 2.3 asks for the parent's and the attendance officer's signatures "if this was the
@@ -119,16 +121,8 @@ def attendance_figures(pupil, start: datetime.date, end: datetime.date) -> dict:
 
 # ------------------------------------------------------------------------- school days
 
-def add_school_days(day: datetime.date, n: int) -> datetime.date:
-    while n > 0:
-        day += datetime.timedelta(days=1)
-        if day.weekday() < 5:
-            n -= 1
-    return day
-
-
 def report_due_on(visit) -> datetime.date:
-    return add_school_days(timezone.localdate(visit.ends_at), REPORT_DUE_SCHOOL_DAYS)
+    return add_school_days(visit.school, timezone.localdate(visit.ends_at), REPORT_DUE_SCHOOL_DAYS)
 
 
 def report_required(visit, policy=None) -> bool:
@@ -603,7 +597,7 @@ def _propose_follow_up(agreement, clause):
         people = [a.staff for a in sorted(agreement.visit.assignments.all(), key=lambda a: (not a.lead, a.pk))
                   if a.staff.active]
     people = people or [proposer]
-    day = add_school_days(timezone.localdate(), 5)
+    day = add_school_days(agreement.pupil.school, timezone.localdate(), 5)
     starts = timezone.make_aware(datetime.datetime.combine(day, datetime.time(10, 0)))
     reason = (f"Follow-up visit: the family has not kept agreements made with the school ({cite(clause)}). "
               f"Most recent: \"{agreement.text}\", reviewed {agreement.review_on:%d %b %Y}.")

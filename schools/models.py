@@ -34,3 +34,27 @@ class School(models.Model):
     def current_policy(self):
         """The newest policy version; visits approved earlier keep the version they were approved under."""
         return self.policy_versions.order_by("-version").first()
+
+
+class SchoolClosure(models.Model):
+    """Days the school is shut to pupils and staff are not expected in: holidays, bank-holiday
+    weeks, INSET days. Doorstep counts "school days" (when a visit report is due, how far ahead
+    a follow-up visit is proposed) on weekdays that are not inside one of these."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="closures")
+    first_day = models.DateField()
+    last_day = models.DateField()
+    label = models.CharField(max_length=100, help_text='For example "Christmas holidays" or "INSET day".')
+    added_by = models.ForeignKey("people.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["first_day", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(last_day__gte=models.F("first_day")), name="closure_ends_after_it_starts"),
+        ]
+
+    def __str__(self):
+        if self.first_day == self.last_day:
+            return f"{self.label} ({self.first_day:%a %d %b %Y})"
+        return f"{self.label} ({self.first_day:%a %d %b} to {self.last_day:%a %d %b %Y})"

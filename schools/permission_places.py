@@ -33,6 +33,8 @@ PLACES = {
                   ["risk:list", "risk:new", "risk:detail", "risk:review", "risk:note_new"]),
     "policy.view": ("Read the school's policy", ["policies:show"]),
     "policy.change": ("Load a new policy version (command line: set_policy)", []),
+    "calendar.manage": ("Record and remove the school's holidays and closures (term dates)",
+                        ["term_dates", "term_date_remove"]),
     "audit.view": ("Search and export the audit trail (audited)", ["audit:trail", "audit:export"]),
     "records.subject_access": ("Make a subject access export for a pupil or member of staff (audited)",
                                ["retention:index"]),

@@ -43,6 +43,8 @@ ROLE_MATRIX = {
     "policy.view": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office",
                     "attendance_officer", "teacher", "family_support"},
     "policy.change": {"headteacher", "business_manager"},
+    # Term dates and closures: school days count reports due and follow-up visits.
+    "calendar.manage": {"headteacher", "business_manager", "office"},
     # The audit trail: the headteacher and the DSL search and export it (issue 5 §2).
     "audit.view": {"headteacher", "dsl"},
     # Subject access exports (issue 5 §4): everything held about one person; the school's

@@ -1,18 +1,21 @@
 import datetime
 from functools import wraps
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from visits.models import Visit, VisitList
 
+from . import calendar
 from .access import SESSION_KEY, current_staff, schools_for, staff_records
+from .models import SchoolClosure
 from .permissions import VISITORS, can
 
 OPEN_STATES = [Visit.State.PROPOSED, Visit.State.APPROVED, Visit.State.SCHEDULED, Visit.State.UNDER_WAY]
@@ -102,3 +105,47 @@ def switch_school(request):
     request.session[SESSION_KEY] = record.school_id
     messages.success(request, f"You are now working in {record.school.name}.")
     return redirect("home")
+
+
+# ----------------------------------------------------------------------------- term dates
+
+class ClosureForm(forms.Form):
+    label = forms.CharField(label="What is it", max_length=100,
+                            help_text='For example "Christmas holidays", "February half-term" or "INSET day".')
+    first_day = forms.DateField(label="First day closed", widget=forms.DateInput(attrs={"type": "date"}))
+    last_day = forms.DateField(label="Last day closed", widget=forms.DateInput(attrs={"type": "date"}),
+                               help_text="The same as the first day for a single day.")
+
+
+@staff_required
+def term_dates(request):
+    """The school's holidays and closures: school days (reports due, follow-up visits) skip them."""
+    me = request.staff
+    require(me, "calendar.manage")
+    form = ClosureForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            closure = calendar.add_closure(me, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Added: {closure}.")
+            return redirect("term_dates")
+    today = timezone.localdate()
+    closures = SchoolClosure.objects.filter(school=me.school)
+    return render(request, "schools/term_dates.html", {
+        "nav": "policy", "form": form,
+        "coming": closures.filter(last_day__gte=today), "past": closures.filter(last_day__lt=today).order_by("-first_day")[:20],
+    }, status=400 if form.errors else 200)
+
+
+@staff_required
+@require_POST
+def term_date_remove(request, pk):
+    me = request.staff
+    closure = get_object_or_404(SchoolClosure, pk=pk, school=me.school)
+    require(me, "calendar.manage", closure)
+    calendar.remove_closure(me, closure, request=request)
+    messages.success(request, f"Removed: {closure}.")
+    return redirect("term_dates")

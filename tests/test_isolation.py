@@ -95,6 +95,7 @@ def build_b():
     from reports.models import Agreement, ChronologyNote, Concern, Filing, Letter
     from reports.services import create_calendar_feed, submit_report
     from retention.models import RetentionRule
+    from schools.models import SchoolClosure
     from retention.rules import SCHEDULES
     from visits.models import Visit
 
@@ -106,6 +107,7 @@ def build_b():
     HazardFactory(assessment=b.home_ra, hazard="LEAKB loose floorboard")
     VehicleFactory(staff=b.officer, colour="LEAKB green")
     marks(b.pupil, last_weekday(0) - datetime.timedelta(days=14), "//NN//")
+    SchoolClosure.objects.create(school=b.school, first_day=now.date(), last_day=now.date(), label="LEAKB INSET day")
     ImportMapping.objects.create(school=b.school, name="LEAKB mapping", pupil_column="UPN", date_column="Date",
                                  session_column="Session", mark_column="Mark")
     ImportRun.objects.create(school=b.school, at=now, file_name="LEAKB.csv", mapping="LEAKB", rows=1, created=1,

@@ -31,7 +31,7 @@ from people.models import DbsCheck, StaffMember, StaffRole, Training, Vehicle
 from pupils.models import Contact, HouseholdNote, Pupil
 from pupils.upn import make_upn
 from risk.models import Hazard, RiskAssessment
-from schools.models import School, Trust
+from schools.models import School, SchoolClosure, Trust
 
 from .set_policy import read_policy_source, store_policy, validate_policy
 
@@ -147,19 +147,35 @@ PROFILE_PLAN = (["persistent"] * 3 + ["patchy"] * 4 + ["holiday", "illness", "la
 PUPILS_PER_SCHOOL = 30
 
 
+# English school holidays, approximate, good enough for a demo: (label, first (month, day),
+# last (month, day)), in the order of a school year from September.
+HOLIDAYS = [
+    ("October half-term", (10, 26), (10, 30)),
+    ("Christmas holidays", (12, 20), (1, 3)),
+    ("February half-term", (2, 16), (2, 20)),
+    ("Easter holidays", (3, 30), (4, 10)),
+    ("May half-term", (5, 25), (5, 29)),
+    ("Summer holidays", (7, 23), (9, 2)),
+]
+
+
+def school_year_closures(today):
+    """(label, first day, last day) of the demo holidays in the school year `today` is in."""
+    year = today.year if today.month >= 9 else today.year - 1
+    closures = []
+    for label, (m1, d1), (m2, d2) in HOLIDAYS:
+        first_year = year if m1 >= 9 else year + 1
+        last_year = first_year if (m2, d2) >= (m1, d1) else first_year + 1
+        closures.append((label, datetime.date(first_year, m1, d1), datetime.date(last_year, m2, d2)))
+    return closures
+
+
 def school_days(start, end):
-    """Weekdays from start up to (not including) end, leaving out English school holidays
-    (approximate, good enough for a demo)."""
+    """Weekdays from start up to (not including) end, leaving out the demo's school holidays."""
     def on_holiday(d):
         md = (d.month, d.day)
-        return (
-            (7, 23) <= md <= (9, 2)  # summer
-            or (10, 26) <= md <= (10, 30)  # October half-term
-            or md >= (12, 20) or md <= (1, 3)  # Christmas
-            or (2, 16) <= md <= (2, 20)  # February half-term
-            or (3, 30) <= md <= (4, 10)  # Easter
-            or (5, 25) <= md <= (5, 29)  # May half-term
-        )
+        return any((first <= md <= last) if first <= last else (md >= first or md <= last)
+                   for _, first, last in HOLIDAYS)
 
     day = start
     while day < end:
@@ -308,6 +324,9 @@ class Demo:
             validate_policy(source_name, text)
             store_policy(school, source_name, text)
             staff = self.make_staff(school, spec)
+            for label, first, last in school_year_closures(self.today):  # the school's term dates
+                SchoolClosure.objects.create(school=school, first_day=first, last_day=last, label=label)
+            self.count("closures", len(HOLIDAYS))
             pupils = self.make_pupils(school, spec)
             self.make_attendance(pupils)
             self.count("referral cases", scan_school(school).opened)
