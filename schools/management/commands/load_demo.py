@@ -147,39 +147,39 @@ PROFILE_PLAN = (["persistent"] * 3 + ["patchy"] * 4 + ["holiday", "illness", "la
 PUPILS_PER_SCHOOL = 30
 
 
-# English school holidays, approximate, good enough for a demo: (label, first (month, day),
-# last (month, day)), in the order of a school year from September.
+# English school holidays, approximate, good enough for a demo: (label, a day in its first
+# week as (month, day), weeks). Each runs Monday to Friday, in school-year order from September.
 HOLIDAYS = [
-    ("October half-term", (10, 26), (10, 30)),
-    ("Christmas holidays", (12, 20), (1, 3)),
-    ("February half-term", (2, 16), (2, 20)),
-    ("Easter holidays", (3, 30), (4, 10)),
-    ("May half-term", (5, 25), (5, 29)),
-    ("Summer holidays", (7, 23), (9, 2)),
+    ("October half-term", (10, 26), 1),
+    ("Christmas holidays", (12, 21), 2),
+    ("February half-term", (2, 15), 1),
+    ("Easter holidays", (3, 29), 2),
+    ("May half-term", (5, 31), 1),
+    ("Summer holidays", (7, 22), 6),
 ]
 
 
-def school_year_closures(today):
-    """(label, first day, last day) of the demo holidays in the school year `today` is in."""
-    year = today.year if today.month >= 9 else today.year - 1
+def school_year_closures(year):
+    """(label, first day, last day) of the demo holidays in the school year from September `year`."""
     closures = []
-    for label, (m1, d1), (m2, d2) in HOLIDAYS:
-        first_year = year if m1 >= 9 else year + 1
-        last_year = first_year if (m2, d2) >= (m1, d1) else first_year + 1
-        closures.append((label, datetime.date(first_year, m1, d1), datetime.date(last_year, m2, d2)))
+    for label, (month, day), weeks in HOLIDAYS:
+        anchor = datetime.date(year if month >= 9 else year + 1, month, day)
+        first = anchor - datetime.timedelta(days=anchor.weekday())  # its Monday
+        closures.append((label, first, first + datetime.timedelta(weeks=weeks, days=-3)))  # to a Friday
     return closures
+
+
+def school_year_of(day):
+    return day.year if day.month >= 9 else day.year - 1
 
 
 def school_days(start, end):
     """Weekdays from start up to (not including) end, leaving out the demo's school holidays."""
-    def on_holiday(d):
-        md = (d.month, d.day)
-        return any((first <= md <= last) if first <= last else (md >= first or md <= last)
-                   for _, first, last in HOLIDAYS)
-
+    closed = [(first, last) for year in range(school_year_of(start), school_year_of(end) + 1)
+              for _, first, last in school_year_closures(year)]
     day = start
     while day < end:
-        if day.weekday() < 5 and not on_holiday(day):
+        if day.weekday() < 5 and not any(first <= day <= last for first, last in closed):
             yield day
         day += datetime.timedelta(days=1)
 
@@ -324,7 +324,7 @@ class Demo:
             validate_policy(source_name, text)
             store_policy(school, source_name, text)
             staff = self.make_staff(school, spec)
-            for label, first, last in school_year_closures(self.today):  # the school's term dates
+            for label, first, last in school_year_closures(school_year_of(self.today)):  # its term dates
                 SchoolClosure.objects.create(school=school, first_day=first, last_day=last, label=label)
             self.count("closures", len(HOLIDAYS))
             pupils = self.make_pupils(school, spec)
