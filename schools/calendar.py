@@ -41,6 +41,11 @@ def add_school_days(school, day: datetime.date, n: int) -> datetime.date:
     return day
 
 
+def closure_on(school, day: datetime.date):
+    """The school's closure covering `day`, or None."""
+    return SchoolClosure.objects.filter(school=school, first_day__lte=day, last_day__gte=day).first()
+
+
 def is_school_day(school, day: datetime.date) -> bool:
     return day.weekday() < 5 and not closed_days(school, day, day)
 

@@ -525,3 +525,17 @@ def test_the_policy_page_lists_every_rule_with_its_clause(teacher, school):
     assert "C 2.10" in text
     if any(r["clause"] == "default" for r in rules):
         assert "policy silent" in text
+
+
+def test_the_live_check_says_when_the_school_is_closed_that_day(teacher, pupil):
+    from schools.models import SchoolClosure
+
+    day = next_school_day()
+    SchoolClosure.objects.create(school=pupil.school, first_day=day, last_day=day, label="INSET day")
+    response = signed_in(teacher).post(
+        reverse("visits:propose_check"), propose_data(pupil, [teacher], date=day.isoformat()), HTTP_HX_REQUEST="true")
+    assert "The school is closed that day: <strong>INSET day" in response.content.decode()
+    other_day = day + datetime.timedelta(days=7)
+    response = signed_in(teacher).post(
+        reverse("visits:propose_check"), propose_data(pupil, [teacher], date=other_day.isoformat()), HTTP_HX_REQUEST="true")
+    assert "The school is closed" not in response.content.decode()

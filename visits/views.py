@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.services import history
+from schools import calendar
 from schools.permissions import can
 from schools.views import require, safe_next, staff_required
 
@@ -159,6 +160,9 @@ def propose_check(request):
     form = ProposeVisitForm(request.POST, school=me.school)
     ctx = {"form": form}
     if form.is_valid():
+        # Not a policy rule (none of the policies speaks of holidays), but worth saying: the
+        # family may be away, and the office that watches the visit may be shut.
+        ctx["closure"] = calendar.closure_on(me.school, timezone.localtime(form.service_kwargs()["starts_at"]).date())
         try:
             with transaction.atomic():
                 visit = services.propose(me, **_plan(form, me))
