@@ -15,6 +15,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import record
+from doorstep.forms import errors_onto
 from schools.access import current_staff
 from schools.permissions import can
 
@@ -187,8 +188,7 @@ def tokens(request):
             token, new_raw = issue_token(me, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
                                          days=form.cleaned_data["days"], request=request)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            errors_onto(form, exc)
         else:
             form = TokenForm()
     see_all = can(me, "apitoken.revoke_any")

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from checkins import services as checkins
 from checkins.forms import OfficeCallForm
+from doorstep.forms import errors_onto
 from checkins.models import VisitEvent
 from schools.views import staff_required
 from visits.models import Visit
@@ -144,8 +145,7 @@ def resolve(request, pk):
             alerts.resolve(alert, by=me, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
                            request=request)
         except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                form.add_error(name if name in form.fields else None, errors)
+            errors_onto(form, exc)
         except checkins.NotAllowed as exc:
             form.add_error(None, str(exc))
         else:

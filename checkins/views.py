@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit import services as audit
+from doorstep.forms import errors_onto
 from people import services as people_services
 from schools.views import require, staff_required
 
@@ -124,11 +125,7 @@ def _phone_message(visit, me, result, event_type):
 def _service_error(request, exc, form=None):
     """Put a service's refusal on the form (a wrong PIN) or as a message at the top."""
     if isinstance(exc, ValidationError) and hasattr(exc, "error_dict") and form is not None:
-        for name, errors in exc.message_dict.items():
-            target = name if name in form.fields else None
-            if name == "expected_return" and "expected_return" in form.fields:
-                target = "expected_return"
-            form.add_error(target, errors)
+        errors_onto(form, exc)
         return
     text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     if form is not None:
@@ -233,8 +230,7 @@ def pins(request):
             people_services.set_pins(me, safe_pin=form.cleaned_data["safe_pin"],
                                      duress_pin=form.cleaned_data["duress_pin"], by=me, request=request)
         except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                form.add_error(name if name in form.fields else None, errors)
+            errors_onto(form, exc)
         else:
             messages.success(request, "Your PINs are set. Keep the duress PIN to yourself.")
             return redirect("checkins:today")

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import services as audit
+from doorstep.forms import errors_onto
 from pupils.models import Pupil
 from schools.permissions import can
 from schools.views import require, staff_required
@@ -24,11 +25,6 @@ def _visit(request, pk):
         .prefetch_related("assignments__staff__roles"), pk=pk)
     require(request.staff, "visit.view", visit)
     return visit
-
-
-def _errors_onto(form, exc):
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 def _pdf(data, filename, inline=True):
@@ -69,7 +65,7 @@ def report(request, pk):
             try:
                 services.submit_report(me, visit, request.POST, request=request)
             except ValidationError as exc:
-                _errors_onto(form, exc)
+                errors_onto(form, exc)
             else:
                 messages.success(request, "Report submitted. It is now in the pupil's chronology.")
                 return redirect("reports:report", pk=visit.pk)
@@ -105,7 +101,7 @@ def correct(request, pk):
             services.correct_report(request.staff, original, request.POST, reason=form.cleaned_data["correction_reason"],
                                     request=request)
         except ValidationError as exc:
-            _errors_onto(form, exc)
+            errors_onto(form, exc)
         else:
             messages.success(request, "Correction submitted. The original report is kept beside it.")
             return redirect("reports:report", pk=visit.pk)
@@ -184,7 +180,7 @@ def agreement_new(request, pk):
                                       request=request)
         except ValidationError as exc:
             form.is_valid()
-            _errors_onto(form, exc)
+            errors_onto(form, exc)
         else:
             messages.success(request, "Agreement recorded in the pupil's record.")
             return redirect("reports:report", pk=visit.pk)

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 
 from visits.models import Visit, VisitList
 
+from doorstep.forms import errors_onto
+
 from . import calendar
 from .access import SESSION_KEY, current_staff, schools_for, staff_records
 from .models import SchoolClosure
@@ -127,8 +129,7 @@ def term_dates(request):
         try:
             closure = calendar.add_closure(me, request=request, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            errors_onto(form, exc)
         else:
             messages.success(request, f"Added: {closure}.")
             return redirect("term_dates")

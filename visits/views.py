@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.services import history
+from doorstep.forms import errors_onto
 from schools import calendar
 from schools.permissions import can
 from schools.views import require, safe_next, staff_required
@@ -70,16 +71,6 @@ def _as_if_approved(evaluation):
 FIELD_ALIASES = {"starts_at": "date", "ends_at": "end_time", "reason": "reason"}
 
 
-def _form_errors_from(exc, form):
-    """Put a django ValidationError raised by a service onto the form it came from."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            field = field if field in form.fields else FIELD_ALIASES.get(field)
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 # ---------------------------------------------------------------- lists of visits
 
 @staff_required
@@ -133,7 +124,7 @@ def propose(request):
             except services.Refused as refused:
                 form.add_error(None, refused.message)
             except ValidationError as exc:
-                _form_errors_from(exc, form)
+                errors_onto(form, exc, FIELD_ALIASES)
             else:
                 messages.success(request, "Visit proposed. It now waits for approval.")
                 return redirect("visits:detail", visit.pk)
@@ -359,7 +350,7 @@ def visit_action(request, pk, action):
         visit.refresh_from_db()
         return _render_detail(request, visit, refusal=refused, status=409)
     except ValidationError as exc:
-        _form_errors_from(exc, form)
+        errors_onto(form, exc, FIELD_ALIASES)
         visit.refresh_from_db()
         return _render_detail(request, visit, bound=(action, form), status=400)
     messages.success(request, done)
@@ -392,7 +383,7 @@ def list_create(request):
             except services.Refused as refused:
                 form.add_error(None, refused.message)
             except ValidationError as exc:
-                _form_errors_from(exc, form)
+                errors_onto(form, exc, FIELD_ALIASES)
             else:
                 messages.success(request, "Visit list compiled." + (" It waits for the headteacher's signature." if not visit_list.is_signed else ""))
                 return redirect("visits:list_detail", visit_list.pk)
