@@ -17,26 +17,18 @@ from .permissions import can
 LONGEST_CLOSURE_DAYS = 70  # longer than any school holiday (the summer is about six weeks)
 
 
-def closed_days(school, first, last):
-    """The dates from `first` to `last` (inclusive) inside one of the school's closures."""
-    days = set()
-    for start, end in SchoolClosure.objects.filter(school=school, first_day__lte=last, last_day__gte=first) \
-            .values_list("first_day", "last_day"):
-        day = max(start, first)
-        while day <= min(end, last):
-            days.add(day)
-            day += datetime.timedelta(days=1)
-    return days
-
-
 def add_school_days(school, day: datetime.date, n: int) -> datetime.date:
-    """The n-th school day after `day`: weekdays, skipping the school's closures."""
-    # Enough days to look at for n school days across the longest closure; one query.
-    horizon = day + datetime.timedelta(days=n * 7 // 5 + LONGEST_CLOSURE_DAYS + 7)
-    closed = closed_days(school, day, horizon) if school is not None else set()
+    """The n-th school day after `day`: weekdays, skipping the school's closures. One query,
+    read lazily: closures are walked in order of their first day, so back-to-back closures
+    (a holiday, then an INSET day) are all skipped however long the run."""
+    closures = iter(SchoolClosure.objects.filter(school=school, last_day__gt=day).order_by("first_day", "last_day")
+                    .values_list("first_day", "last_day"))
+    current = next(closures, None)  # the earliest-starting closure not yet over
     while n > 0:
         day += datetime.timedelta(days=1)
-        if day.weekday() < 5 and day not in closed:
+        while current is not None and current[1] < day:
+            current = next(closures, None)
+        if day.weekday() < 5 and not (current is not None and current[0] <= day):
             n -= 1
     return day
 
@@ -44,10 +36,6 @@ def add_school_days(school, day: datetime.date, n: int) -> datetime.date:
 def closure_on(school, day: datetime.date):
     """The school's closure covering `day`, or None."""
     return SchoolClosure.objects.filter(school=school, first_day__lte=day, last_day__gte=day).first()
-
-
-def is_school_day(school, day: datetime.date) -> bool:
-    return day.weekday() < 5 and not closed_days(school, day, day)
 
 
 def add_closure(by, *, first_day, last_day, label, request=None) -> SchoolClosure:

@@ -42,8 +42,19 @@ def test_school_days_skip_weekends_and_the_schools_own_closures(coteford):
     assert calendar.add_school_days(coteford.school, FRIDAY, 2) == datetime.date(2027, 2, 24)
     # Another school's closures are not ours: Tuesday 16 February there.
     assert calendar.add_school_days(other.school, FRIDAY, 2) == datetime.date(2027, 2, 16)
-    assert not calendar.is_school_day(coteford.school, datetime.date(2027, 2, 17))
-    assert calendar.is_school_day(other.school, datetime.date(2027, 2, 17))
+    assert calendar.closure_on(coteford.school, datetime.date(2027, 2, 17)).label == "Half-term"
+    assert calendar.closure_on(other.school, datetime.date(2027, 2, 17)) is None
+
+
+def test_back_to_back_and_overlapping_closures_are_all_skipped(coteford):
+    # The longest closure allowed (70 days), then building work overlapping its last days and
+    # running on, then an INSET day: 82 days closed in a row.
+    for first, last, label in [("2027-07-19", "2027-09-26", "Summer and rebuilding"),
+                               ("2027-09-20", "2027-10-04", "Building work"), ("2027-10-05", "2027-10-05", "INSET")]:
+        SchoolClosure.objects.create(school=coteford.school, first_day=datetime.date.fromisoformat(first),
+                                     last_day=datetime.date.fromisoformat(last), label=label)
+    # From the Friday before, the first school day is Wednesday 6 October 2027.
+    assert calendar.add_school_days(coteford.school, datetime.date(2027, 7, 16), 1) == datetime.date(2027, 10, 6)
 
 
 def test_a_report_owed_from_the_friday_before_half_term_is_not_overdue_in_the_holiday(coteford):
