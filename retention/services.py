@@ -98,6 +98,16 @@ def _dob_due(school, model, years, today, pupil_path="pupil"):
     return out
 
 
+def _due_from_written(record_type, rows, field, years, today) -> list[Due]:
+    """Records kept `years` from the day they were written (`field`, a datetime)."""
+    out = []
+    for row in rows.filter(**{f"{field}__date__lt": latest_anchor(today, years)}).order_by("pk"):
+        anchor = timezone.localdate(getattr(row, field))
+        if add_years(anchor, years) <= today:
+            out.append(Due(record_type, row.pk, add_years(anchor, years), anchor, years, obj=row))
+    return out
+
+
 def _find(record_type, school, years, today) -> list[Due]:
     from attendance.models import AttendanceMark, ImportRun
     from notify.models import Message
@@ -106,23 +116,10 @@ def _find(record_type, school, years, today) -> list[Due]:
     from visits.models import Visit
 
     if record_type == "messages":
-        cutoff = latest_anchor(today, years)
-        rows = Message.objects.filter(school=school, status__in=[Message.Status.SENT, Message.Status.FAILED],
-                                      created_at__date__lt=cutoff).order_by("pk")
-        out = []
-        for m in rows:
-            anchor = timezone.localdate(m.created_at)
-            if add_years(anchor, years) <= today:
-                out.append(Due(record_type, m.pk, add_years(anchor, years), anchor, years, obj=m))
-        return out
+        rows = Message.objects.filter(school=school, status__in=[Message.Status.SENT, Message.Status.FAILED])
+        return _due_from_written(record_type, rows, "created_at", years, today)
     if record_type == "import_runs":
-        rows = ImportRun.objects.filter(school=school, at__date__lt=latest_anchor(today, years)).order_by("pk")
-        out = []
-        for run in rows:
-            anchor = timezone.localdate(run.at)
-            if add_years(anchor, years) <= today:
-                out.append(Due(record_type, run.pk, add_years(anchor, years), anchor, years, obj=run))
-        return out
+        return _due_from_written(record_type, ImportRun.objects.filter(school=school), "at", years, today)
     if record_type == "attendance":
         per_pupil = (AttendanceMark.objects.filter(pupil__school=school).values("pupil")
                      .annotate(last=Max("date"), n=Count("pk")).filter(last__lt=latest_anchor(today, years))
