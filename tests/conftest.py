@@ -12,6 +12,29 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The preset schools most tests start from: staff in every role, a pupil, current risk
+# assessments (tests/factories.Staffed). A test file may define its own to add to them.
+@pytest.fixture
+def coteford():
+    from tests.factories import Staffed
+
+    return Staffed("coteford", name="Coteford Junior School")
+
+
+@pytest.fixture
+def potton():
+    from tests.factories import Staffed
+
+    return Staffed("potton", name="Potton Primary School")
+
+
+@pytest.fixture
+def willows():
+    from tests.factories import Staffed
+
+    return Staffed("willows", name="The Willows School")
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {

@@ -25,11 +25,6 @@ from .test_reports_helpers import ended_visit, last_weekday, marks
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
-
-
 def a_week(visit):
     """The school week after the visit: (Monday, Friday)."""
     monday = timezone.localdate(visit.starts_at)

@@ -9,19 +9,9 @@ from audit.models import AuditEntry
 from visits import services
 from visits.models import Visit
 
-from .factories import Staffed, at, next_school_day
+from .factories import at, next_school_day
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
-
-
-@pytest.fixture
-def potton():
-    return Staffed("potton", name="Potton Primary School")
 
 
 def client_for(staff, csrf=False):

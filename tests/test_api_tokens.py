@@ -18,19 +18,9 @@ from audit.models import AuditEntry
 from checkins.models import VisitEvent
 from visits.models import Visit
 
-from .factories import Staffed, StaffFactory, VisitFactory
+from .factories import StaffFactory, VisitFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
-
-
-@pytest.fixture
-def potton():
-    return Staffed("potton", name="Potton Primary School")
 
 
 def token_for(staff, *scopes, days=30):

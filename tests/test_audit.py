@@ -12,19 +12,9 @@ from audit.models import AuditEntry
 from visits import services
 from visits.models import Visit
 
-from .factories import Staffed, StaffFactory, UserFactory
+from .factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
-
-
-@pytest.fixture
-def potton():
-    return Staffed("potton", name="Potton Primary School")
 
 
 def entries_for(visit):

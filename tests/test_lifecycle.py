@@ -22,16 +22,6 @@ from .factories import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
-
-
-@pytest.fixture
-def potton():
-    return Staffed("potton", name="Potton Primary School")
-
-
 def blocking_rules(refused):
     return {f.rule: f.clause for f in refused.findings if f.severity == "block"}
 

@@ -4,19 +4,9 @@ import pytest
 from visits import services
 from visits.models import Visit
 
-from .factories import Staffed, StaffFactory, compliant_staff
+from .factories import StaffFactory, compliant_staff
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
-
-
-@pytest.fixture
-def potton():
-    return Staffed("potton", name="Potton Primary School")
 
 
 def proposed(school, **kwargs):

@@ -22,16 +22,6 @@ from .test_reports_helpers import ended_visit, last_weekday, marks, png_data_url
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
-
-
-@pytest.fixture
-def willows():
-    return Staffed("willows", name="The Willows School")
-
-
 def test_the_report_takes_its_attendance_figures_from_the_marks_not_from_what_is_typed(coteford):
     visit = ended_visit(coteford)
     start = services.school_year_start(timezone.localdate(visit.starts_at))

@@ -22,11 +22,6 @@ FRIDAY = datetime.date(2027, 2, 12)  # the Friday before a February half-term
 HALF_TERM = (datetime.date(2027, 2, 15), datetime.date(2027, 2, 19))
 
 
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
-
-
 def signed_in(staff):
     client = Client()
     client.force_login(staff.user)

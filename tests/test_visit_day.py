@@ -5,15 +5,9 @@ from django.urls import reverse
 from checkins.models import VisitEvent
 from visits.models import Visit
 
-from .factories import Staffed
 from .test_reports_helpers import ended_visit
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def coteford():
-    return Staffed("coteford", name="Coteford Junior School")
 
 
 def _page(client, staff, visit):
