@@ -6,6 +6,7 @@ accounts.second_factor), gives the device's current code, as the person's phone 
 person who must use a code and has no device yet gets one made first (as if enrolled
 earlier); test_two_factor's browser test enrols through the page instead."""
 import time
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -17,6 +18,16 @@ from accounts import second_factor
 from .pages_support import PASSWORD
 
 SLOW = 90_000  # ms
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # screenshots to look at
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 900}
+
+
+def shoot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def confirmed_totp(user):

@@ -2,7 +2,6 @@
 Screenshots go to test-artifacts/ to be looked at."""
 import datetime
 import re
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -13,6 +12,7 @@ from people.models import DbsCheck, Vehicle
 from visits.models import Visit
 
 from . import browser_support
+from .browser_support import DESKTOP, PHONE, shoot  # noqa: F401 - other browser tests import them from here
 from .pages_support import PASSWORD, make_person, make_pupil, make_school, next_school_day
 
 pytestmark = [
@@ -22,10 +22,6 @@ pytestmark = [
     # connection when they finish; Django refuses (it belongs to the test thread). Harmless.
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1366, "height": 900}
 
 
 @pytest.fixture
@@ -47,11 +43,6 @@ def potton():
     Vehicle.objects.create(staff=driver, make="Ford", model="Focus", colour="blue", registration="AB12 CDE",
                            insurance_expires_on=today - datetime.timedelta(days=3))
     return people
-
-
-def shoot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def sign_in(browser, live_server, username, viewport):

@@ -5,7 +5,6 @@ Real time here (the browser's clock cannot be frozen with the server's): deadlin
 moved by updating the watch row, as the watchdog would find it."""
 import datetime
 import re
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -20,6 +19,7 @@ from visits.models import Visit
 
 from .factories import HouseholdNoteFactory, Staffed, VehicleFactory, VisitFactory
 from . import browser_support
+from .browser_support import DESKTOP, PHONE, shoot
 from .pages_support import PASSWORD
 from .test_checkins import _quick_pin_hashing  # noqa: F401 - autouse fixture
 
@@ -28,15 +28,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1366, "height": 900}
-
-
-def shoot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def sign_in(browser, live_server, staff, viewport):
