@@ -286,7 +286,10 @@ def test_pins_are_hashed_and_the_duress_pin_must_differ(coteford):
         set_pins(coteford.officer, safe_pin="1234", duress_pin="9876", by=coteford.head)
     with_pins(coteford.officer)
     coteford.officer.refresh_from_db()
-    assert "1234" not in coteford.officer.safe_pin and coteford.officer.check_pin("1234") == "safe"
+    # Stored as a keyed hash (prefix$salt$digest), never the PIN; the digest is hex, so only
+    # whole fields are compared: "1234" turns up inside a random hex string now and then.
+    assert coteford.officer.safe_pin.startswith("pin-hmac-sha256$")
+    assert "1234" not in coteford.officer.safe_pin.split("$") and coteford.officer.check_pin("1234") == "safe"
     assert coteford.officer.check_pin("9876") == "duress" and coteford.officer.check_pin("0000") is None
 
 
@@ -413,7 +416,13 @@ def test_a_pin_hash_is_keyed_so_the_database_alone_cannot_check_a_pin(coteford, 
     from people.pins import hash_pin, pin_matches
 
     stored = hash_pin("1234")
-    assert "1234" not in stored and pin_matches("1234", stored) and not pin_matches("1235", stored)
+    # The stored form is prefix$salt$hex digest; no field of it is the PIN itself. (A
+    # substring check would fail by chance: a 64-digit hex digest contains "1234" now and then.)
+    prefix, salt, digest = stored.split("$")
+    assert prefix == "pin-hmac-sha256" and "1234" not in (salt, digest) and len(digest) == 64
+    assert pin_matches("1234", stored) and not pin_matches("1235", stored)
+    # Two people with the same PIN do not share a hash.
+    assert hash_pin("1234") != stored
     settings.SECRET_KEY = "another installation's key" * 2
     assert not pin_matches("1234", stored)
     # PINs set before keyed hashing still work.
