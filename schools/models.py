@@ -55,6 +55,10 @@ class SchoolClosure(models.Model):
         ]
 
     def __str__(self):
+        def day(d, year=False):
+            # "Fri 1 Jan", as people write dates; strftime's %d would give "01".
+            return f"{d:%a} {d.day} {d:%b}" + (f" {d.year}" if year else "")
+
         if self.first_day == self.last_day:
-            return f"{self.label} ({self.first_day:%a %d %b %Y})"
-        return f"{self.label} ({self.first_day:%a %d %b} to {self.last_day:%a %d %b %Y})"
+            return f"{self.label} ({day(self.first_day, year=True)})"
+        return f"{self.label} ({day(self.first_day)} to {day(self.last_day, year=True)})"
