@@ -98,7 +98,7 @@ def review_context(staff, now=None) -> dict:
     now = now or timezone.now()
     since = now - datetime.timedelta(days=REVIEW_DAYS)
     base = (Alert.objects.filter(school=staff.school_id)
-            .select_related("visit", "visit__pupil", "owner", "resolved_by"))
+            .select_related("visit", "visit__pupil", "owner", "resolved_by").prefetch_related("visit__staff"))
     abandoned = (VisitEvent.objects.filter(school=staff.school_id, type=VisitEvent.Type.ABANDONED, at__gte=since)
                  .select_related("visit", "visit__pupil", "recorded_by").order_by("-at"))
     not_seen = (VisitEvent.objects.filter(school=staff.school_id, type=VisitEvent.Type.NOT_SEEN, at__gte=since)

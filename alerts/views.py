@@ -130,7 +130,9 @@ def acknowledge(request, pk):
     else:
         messages.success(request, f"You have taken on the {alert.get_kind_display().lower()} alert: "
                                   "nobody else is being told while you deal with it.")
-    return redirect("alerts:board")
+    # Back to the page the button was on: the headteacher's alerts page or the board. A
+    # fixed choice, not a URL, so it cannot be made to redirect anywhere else.
+    return redirect("alerts:review" if request.POST.get("back") == "review" else "alerts:board")
 
 
 @staff_required

@@ -231,9 +231,29 @@ def test_the_headteachers_page_has_open_and_closed_alerts_and_written_reasons(co
     checkins.record_event(other, "panic", by=coteford.family)
     page = text(as_(client, coteford.head).get(reverse("alerts:review")))
     for expected in ["Three dogs loose in the garden.", "Animals not shut away", "False alarm", "Signal dropped",
-                     "Panic: Ava Brown", "nobody has taken it on"]:
+                     f"Panic: {coteford.family.full_name}", "Visit to Ava Brown, 11:00", "nobody has taken it on"]:
         assert expected in page, expected
     assert as_(client, coteford.office).get(reverse("alerts:review")).status_code == 403
+
+
+def test_the_headteacher_takes_an_alert_on_from_their_own_page_and_stays_there(coteford, overdue, client, clock):
+    head = as_(client, coteford.head)
+    page = text(head.get(reverse("alerts:review")))
+    names = f"{coteford.officer.full_name} and {coteford.teacher.full_name}"
+    assert f"Check-in overdue: {names}" in page and "Acknowledge: I am dealing with it" in page
+    response = head.post(reverse("alerts:acknowledge", args=[overdue.pk]), {"back": "review"})
+    assert response.status_code == 302 and response["Location"] == reverse("alerts:review")
+    overdue.refresh_from_db()
+    assert overdue.state == Alert.State.ACKNOWLEDGED and overdue.owner == coteford.head
+    page = text(head.get(reverse("alerts:review")))
+    assert f"taken on by {coteford.head.full_name}" in page and "Acknowledge: I am dealing with it" not in page
+    # Anything else sent back goes to the board, never to an address from the request.
+    other = scheduled_visit(coteford, [coteford.family], start=(11, 0))
+    clock.move_to(local(11, 0))
+    checkins.record_event(other, "panic", by=coteford.family)
+    panic = Alert.objects.get(visit=other)
+    response = head.post(reverse("alerts:acknowledge", args=[panic.pk]), {"back": "https://elsewhere.example/"})
+    assert response["Location"] == reverse("alerts:board")
 
 
 def test_the_home_page_has_a_board_tile_for_the_office(coteford, overdue, client, clock):
