@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime
 
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from checkins.models import VisitEvent
 from notify import services as notify
 from schools.access import staff_records
 from schools.permissions import can
-from visits.models import Visit
+from visits.models import Visit, VisitStaff
 
 from . import services as alerts
 from .models import Alert
@@ -92,13 +93,22 @@ def board_context(staff_list, now=None) -> dict:
     }
 
 
+def _with_team(alerts):
+    """The alerts, each with .team: the staff on its visit, the lead first (as visit_staff)."""
+    team = Prefetch("visit__assignments", queryset=VisitStaff.objects.select_related("staff").order_by("-lead", "id"))
+    alerts = list(alerts.prefetch_related(team))
+    for alert in alerts:
+        alert.team = [a.staff for a in alert.visit.assignments.all()]
+    return alerts
+
+
 def review_context(staff, now=None) -> dict:
     """The headteacher's page: open alerts, recently closed ones with their reasons, and the
     written reasons visits were cancelled, abandoned or closed as not seen."""
     now = now or timezone.now()
     since = now - datetime.timedelta(days=REVIEW_DAYS)
     base = (Alert.objects.filter(school=staff.school_id)
-            .select_related("visit", "visit__pupil", "owner", "resolved_by").prefetch_related("visit__staff"))
+            .select_related("visit", "visit__pupil", "owner", "resolved_by"))
     abandoned = (VisitEvent.objects.filter(school=staff.school_id, type=VisitEvent.Type.ABANDONED, at__gte=since)
                  .select_related("visit", "visit__pupil", "recorded_by").order_by("-at"))
     not_seen = (VisitEvent.objects.filter(school=staff.school_id, type=VisitEvent.Type.NOT_SEEN, at__gte=since)
@@ -106,7 +116,7 @@ def review_context(staff, now=None) -> dict:
     cancelled = (Visit.objects.filter(school=staff.school_id, state=Visit.State.CANCELLED, updated_at__gte=since)
                  .select_related("pupil").order_by("-updated_at"))
     return {
-        "open_alerts": base.exclude(state=Alert.State.RESOLVED).order_by("raised_at"),
+        "open_alerts": _with_team(base.exclude(state=Alert.State.RESOLVED).order_by("raised_at")),
         "closed_alerts": base.filter(state=Alert.State.RESOLVED, resolved_at__gte=since).order_by("-resolved_at"),
         "abandoned": abandoned,
         "not_seen": not_seen,

@@ -16,13 +16,14 @@ import logging
 import os
 import socket
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit import services as audit
 from checkins.models import VisitEvent, Watch
+from doorstep.text import and_list
 from people.models import StaffMember
 from schools.permissions import HELPERS, can
 from visits import services as visit_services
@@ -100,10 +101,7 @@ def _team(visit):
 
 
 def _names(people):
-    names = [p.full_name for p in people]
-    if not names:
-        return "Staff"
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return and_list((p.full_name for p in people), empty="Staff")
 
 
 def board_link(alert):

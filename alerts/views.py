@@ -12,8 +12,9 @@ from django.views.decorators.http import require_POST
 
 from checkins import services as checkins
 from checkins.forms import OfficeCallForm
-from doorstep.forms import errors_onto
 from checkins.models import VisitEvent
+from doorstep.forms import errors_onto
+from doorstep.text import and_list
 from schools.views import staff_required
 from visits.models import Visit
 from visits.services import visit_staff
@@ -91,7 +92,7 @@ def office_call(request, pk):
             # the wrong row should be noticed at once (the event is kept; the next missed
             # deadline still raises its alert).
             messages.success(request, "Check-in by phone recorded for "
-                                      f"{' and '.join(s.full_name for s in visit_staff(visit))} (visit {visit.pk}).")
+                                      f"{and_list(s.full_name for s in visit_staff(visit))} (visit {visit.pk}).")
             return redirect("alerts:board")
     return render(request, "alerts/office_call.html", {"nav": "board", "visit": visit, "form": form,
                                                         "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),

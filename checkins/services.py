@@ -34,6 +34,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from audit import services as audit
+from doorstep.text import and_list
 from people.models import StaffMember
 from schools.permissions import can
 from visits import services as visit_services
@@ -156,8 +157,7 @@ def _link(visit):
 
 
 def _names(staff):
-    names = [s.full_name for s in staff]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else "staff"
+    return and_list((s.full_name for s in staff), empty="staff")
 
 
 # ----------------------------------------------------------------------------- checks

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from doorstep.text import and_list
+
 from .schema import PURPOSE_LABELS, PURPOSES, ROLE_LABELS, ROLES, RULES, WEEKDAYS, Policy
 
 STAGES = ("propose", "approve", "schedule")
@@ -402,10 +404,7 @@ def evaluate(policy: Policy, plan: Plan | dict, *, stage: str = "schedule") -> E
 # the stage and any headteacher override.
 
 def _names(people) -> str:
-    names = [p.name for p in people]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return and_list(p.name for p in people)
 
 
 def _roles(roles) -> str:

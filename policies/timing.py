@@ -33,6 +33,8 @@ import datetime
 import re
 from dataclasses import dataclass
 
+from doorstep.text import and_list
+
 EVENT_TYPES = (
     "left_school", "arrived", "parent_not_home", "parent_late_notice", "entered", "check_in",
     "left_home", "back_safe", "code_word", "panic",
@@ -115,12 +117,7 @@ def _hm(at: datetime.datetime) -> str:
 
 
 def _who(names) -> str:
-    names = [n for n in names if n]
-    if not names:
-        return "the visiting staff"
-    if len(names) == 1:
-        return names[0]
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return and_list(names, empty="the visiting staff")
 
 
 def _cap(text: str) -> str:
@@ -133,8 +130,7 @@ def _roles(roles) -> str:
     labels = [ROLE_LABELS.get(r, r) for r in roles]
     if labels == ["everyone"]:
         return "everyone who can help"
-    labels = [f"the {label}" for label in labels]
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return and_list(f"the {label}" for label in labels)
 
 
 def reminder_lead(policy, kind: str) -> int | None:

@@ -17,3 +17,12 @@ def role_label(role):
     from people.models import ROLE_LABELS
 
     return ROLE_LABELS.get(role, role)
+
+
+@register.filter
+def names(people, attribute="full_name"):
+    """`{{ team|names }}`: "Sam Ali, Priya Sharma and Jo Bell" (doorstep.text.and_list). The
+    board and the police card hold people as dicts: `{{ row.staff|names:"name" }}`."""
+    from doorstep.text import and_list
+
+    return and_list(p[attribute] if isinstance(p, dict) else getattr(p, attribute) for p in people)
