@@ -55,10 +55,16 @@ class SchoolClosure(models.Model):
         ]
 
     def __str__(self):
-        def day(d, year=False):
+        return f"{self.label} ({self.dates})"
+
+    @property
+    def dates(self) -> str:
+        """"Mon 4 Jan 2027", "Mon 15 Feb to Fri 19 Feb 2027", "Mon 21 Dec 2026 to Fri 1 Jan 2027"."""
+        def day(d, year):
             # "Fri 1 Jan", as people write dates; strftime's %d would give "01".
             return f"{d:%a} {d.day} {d:%b}" + (f" {d.year}" if year else "")
 
-        if self.first_day == self.last_day:
-            return f"{self.label} ({day(self.first_day, year=True)})"
-        return f"{self.label} ({day(self.first_day)} to {day(self.last_day, year=True)})"
+        first, last = self.first_day, self.last_day
+        if first == last:
+            return day(first, year=True)
+        return f"{day(first, year=first.year != last.year)} to {day(last, year=True)}"

@@ -109,3 +109,18 @@ def test_another_schools_closure_cannot_be_removed_or_seen(coteford):
     assert "Their INSET" not in client.get(reverse("term_dates")).content.decode()
     assert client.post(reverse("term_date_remove", args=[theirs.pk])).status_code == 404
     assert SchoolClosure.objects.filter(pk=theirs.pk).exists()
+
+
+def test_closures_read_as_people_write_dates_on_the_page_and_in_messages(coteford):
+    def closure(first, last, label="Closed"):
+        return SchoolClosure(school=coteford.school, first_day=first, last_day=last, label=label)
+
+    d = datetime.date
+    assert str(closure(d(2027, 1, 4), d(2027, 1, 4), "INSET day")) == "INSET day (Mon 4 Jan 2027)"
+    assert closure(d(2027, 2, 15), d(2027, 2, 19)).dates == "Mon 15 Feb to Fri 19 Feb 2027"
+    # Over the new year each end has its own year.
+    christmas = calendar.add_closure(coteford.head, first_day=d(2099, 12, 21), last_day=d(2100, 1, 1),
+                                     label="Christmas holidays")
+    assert christmas.dates == "Mon 21 Dec 2099 to Fri 1 Jan 2100"
+    page = signed_in(coteford.head).get(reverse("term_dates")).content.decode()
+    assert "Mon 21 Dec 2099 to Fri 1 Jan 2100" in page
