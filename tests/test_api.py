@@ -1,5 +1,4 @@
 """The JSON API: the same operations as the pages, scoped to the caller's schools."""
-import datetime
 import json
 
 import pytest
@@ -9,7 +8,7 @@ from audit.models import AuditEntry
 from visits import services
 from visits.models import Visit
 
-from .factories import at, next_school_day
+from .factories import next_school_day
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from visits import services
 from visits.models import Visit
 
-from .factories import StaffFactory, UserFactory
+from .factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

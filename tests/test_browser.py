@@ -13,7 +13,7 @@ from visits.models import Visit
 
 from . import browser_support
 from .browser_support import DESKTOP, PHONE, shoot  # noqa: F401 - other browser tests import them from here
-from .pages_support import PASSWORD, make_person, make_pupil, make_school, next_school_day
+from .pages_support import make_person, make_pupil, make_school, next_school_day
 
 pytestmark = [
     pytest.mark.browser,

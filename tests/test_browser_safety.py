@@ -20,7 +20,6 @@ from visits.models import Visit
 from .factories import HouseholdNoteFactory, Staffed, VehicleFactory, VisitFactory
 from . import browser_support
 from .browser_support import DESKTOP, PHONE, shoot
-from .pages_support import PASSWORD
 from .test_checkins import _quick_pin_hashing  # noqa: F401 - autouse fixture
 
 pytestmark = [

@@ -4,19 +4,17 @@ import datetime
 import threading
 
 import pytest
-import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from policies.models import SchoolPolicy
 from visits import services
 from visits.models import Override, Visit
 
 from .factories import (
-    HouseholdNoteFactory, SchoolFactory, SchoolPolicyFactory, Staffed, StaffFactory, VisitFactory, at,
-    compliant_staff, lone_working_ra, next_school_day, preset_text,
+    HouseholdNoteFactory, SchoolFactory, SchoolPolicyFactory, Staffed, VisitFactory, at,
+    compliant_staff, lone_working_ra, next_school_day,
 )
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from visits import services
 from visits.models import Visit
 
-from .factories import StaffFactory, compliant_staff
+from .factories import compliant_staff
 
 pytestmark = pytest.mark.django_db
 

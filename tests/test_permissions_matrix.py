@@ -11,7 +11,6 @@ from django.core.management import call_command
 from django.template import Context, Template
 from django.utils import timezone
 
-from people.models import ROLES
 from schools import permission_places
 from schools.permissions import ROLE_MATRIX, can
 from tests.factories import PupilFactory, SchoolFactory, StaffFactory, Staffed, TrustFactory, UserFactory, VisitFactory

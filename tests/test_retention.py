@@ -19,7 +19,7 @@ from reports import services as report_services
 from reports.models import Agreement, Concern, VisitReport
 from retention import services
 from retention.models import RetentionRule
-from retention.rules import SCHEDULES, add_years
+from retention.rules import add_years
 from visits.models import Visit
 
 from .factories import HouseholdNoteFactory, PupilFactory, Staffed

@@ -16,7 +16,7 @@ from audit.services import record
 from notify.models import Message
 from pupils.models import HouseholdNote
 
-from .factories import PASSWORD, PupilFactory, Staffed, VisitFactory
+from .factories import PupilFactory, Staffed, VisitFactory
 from .test_retention import a_whole_record
 
 pytestmark = pytest.mark.django_db

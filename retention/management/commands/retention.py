@@ -18,9 +18,9 @@ from retention import services
 from retention.rules import NOT_REMOVED, ORDER, SCHEDULES
 
 
-
 def _years(n):
     return f"{n} year{'' if n == 1 else 's'}"
+
 
 class Command(BaseCommand):
     help = "List what is due under each school's retention schedule; --apply removes it (audited)."
