@@ -40,7 +40,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
 
-.PHONY: help run test test-sqlite test-postgres deps bench bench-attendance bench-safety clean-venv
+.PHONY: help run test test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety clean-venv
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -111,13 +111,14 @@ deps:
 test: deps $(STAMP_DEV)
 	@failed=""; \
 	$(MAKE) --no-print-directory test-sqlite || failed="$$failed SQLite"; \
+	$(MAKE) --no-print-directory test-clocks || failed="$$failed other-dates"; \
 	$(MAKE) --no-print-directory test-postgres || failed="$$failed PostgreSQL"; \
 	echo; \
 	if [ -n "$$failed" ]; then echo "==> make test FAILED on:$$failed"; exit 1; fi; \
 	echo "==> make test passed (SQLite, then PostgreSQL unless SKIPPED above)"
 
 # Exit code 5 (no tests collected) is a failure like any other non-zero code.
-run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
+run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile $(2) $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
 
 test-sqlite: $(STAMP_DEV)
 	@echo; echo "==> Tests on SQLite"
@@ -125,6 +126,20 @@ test-sqlite: $(STAMP_DEV)
 	( $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=sqlite DOORSTEP_EXPECT_DB=sqlite) ) \
 	  || { rc=$$?; echo "==> SQLite run FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
 	echo "==> SQLite run passed in $$((SECONDS - start)) s"
+
+# Calendar time bombs: the suite (less the browser tests, whose browser keeps the real clock)
+# again on SQLite as if it were a year from now, and as if it were a day in the coming summer
+# holiday (5 August, 10:30), so a test that passes only this term fails the day it is written.
+YEAR_AHEAD    = $(shell date -u -d '+1 year' '+%F %H:%M')
+SUMMER_DAY    = $(shell y=$$(date -u +%Y); [ "$$(date -u +%m%d)" -ge 0805 ] && y=$$((y + 1)); echo "$$y-08-05 10:30")
+test-clocks: $(STAMP_DEV)
+	@for when in "$(YEAR_AHEAD)" "$(SUMMER_DAY)"; do \
+	  echo; echo "==> Tests on SQLite as if it were $$when (UTC; no browser tests)"; \
+	  start=$$SECONDS; \
+	  ( $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=sqlite DOORSTEP_EXPECT_DB=sqlite DOORSTEP_TEST_CLOCK="$$when",-m "not browser") ) \
+	    || { rc=$$?; echo "==> Run as if it were $$when FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
+	  echo "==> Run as if it were $$when passed in $$((SECONDS - start)) s"; \
+	done
 
 # PostgreSQL: DOORSTEP_TEST_DATABASE_URL when set, otherwise a throwaway cluster made by
 # pg_virtualenv (it exports PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, which settings read

@@ -1,6 +1,8 @@
+import datetime
 import os
 
 import pytest
+import time_machine
 
 # Playwright drives Chromium from the test thread while live_server serves Django in
 # another; Django must be told that sync ORM calls from that thread are expected.
@@ -99,25 +101,48 @@ def _sessions_outlast_the_test_clock(settings):
     settings.DOORSTEP_SESSION_MAX_AGE = 10 * 365 * 24 * 3600
 
 
+def parse_clock(when: str, *, today: datetime.date | None = None) -> datetime.datetime:
+    """A moment for a test clock, written as people would: "19:30" (today, at that time),
+    "2027-08-05" (that day, at the time it is now), "2027-08-05 10:30" or "2027-08-05T10:30",
+    with or without a UTC offset. Without an offset it is UTC, as the suite's own times are."""
+    text = when.strip()
+    now = datetime.datetime.now(datetime.UTC)
+    if len(text) <= 5 and ":" in text:
+        target = datetime.datetime.combine(today or now.date(), datetime.time.fromisoformat(text))
+    elif len(text) == 10:
+        target = datetime.datetime.combine(datetime.date.fromisoformat(text), now.time().replace(microsecond=0))
+    else:
+        target = datetime.datetime.fromisoformat(text.replace(" ", "T", 1))
+    return target if target.tzinfo else target.replace(tzinfo=datetime.UTC)
+
+
+@pytest.fixture(autouse=True)
+def marked_clock(request):
+    """The clock a test runs under. `@pytest.mark.clock("2026-11-23 09:00")` (tick=False to
+    freeze it) puts the test *and every fixture it uses* under that clock: autouse fixtures are
+    set up before the fixtures a test names, so a school, its risk assessments and its visits
+    are dated by the same clock as the test's own steps. (A test that built its fixtures on
+    the real clock and then travelled to a fixed date wrote a risk assessment "after" its
+    visit once the real date passed that one.) Ask for `marked_clock` to move it: marked_clock.move_to(...),
+    marked_clock.shift(...). Without the marker it is None and the test runs on the suite's clock."""
+    marker = request.node.get_closest_marker("clock")
+    if marker is None:
+        yield None
+        return
+    with time_machine.travel(parse_clock(marker.args[0]), tick=marker.kwargs.get("tick", True)) as traveller:
+        yield traveller
+
+
 def pytest_configure(config):
-    """DOORSTEP_TEST_CLOCK=HH:MM (or a full ISO date and time) runs the suite as if it were
-    that time of day, today (UTC), with the clock ticking: CI runs at whatever hour a change
-    lands, so tests must not pass only in school hours. For example
-    `DOORSTEP_TEST_CLOCK=19:30 make test`. Python's clock only: the database's and the
-    browser's own clocks are not moved, so leave the browser tests out (-m "not browser")."""
+    """DOORSTEP_TEST_CLOCK runs the whole suite as if it were another moment, with the clock
+    ticking: "19:30" (today at that time), "2027-08-05" (that day, at the time it is now) or
+    "2027-08-05 10:30". CI runs at whatever hour a change lands, and `make test` also runs the
+    suite a year ahead and in the summer holiday, so tests must not pass only in school hours
+    or only this term. Python's clock only: the database's and the browser's own clocks are not
+    moved, so leave the browser tests out (-m "not browser")."""
     when = os.environ.get("DOORSTEP_TEST_CLOCK")
     if not when:
         return
-    import datetime
-
-    import time_machine
-
-    if "T" in when:
-        target = datetime.datetime.fromisoformat(when)
-    else:
-        target = datetime.datetime.combine(datetime.date.today(), datetime.time.fromisoformat(when))
-    if target.tzinfo is None:
-        target = target.replace(tzinfo=datetime.UTC)
-    traveller = time_machine.travel(target, tick=True)
+    traveller = time_machine.travel(parse_clock(when), tick=True)
     traveller.start()
     config._doorstep_clock = traveller

@@ -205,6 +205,11 @@ def compliant_staff(school, *roles, vehicle=False, **kwargs):
 
 # ----------------------------------------------------------------------------- pupils
 
+def ten_years_before_today() -> datetime.date:
+    """1 May ten years before today (by the clock the test runs under): a Year 4 birthday."""
+    return datetime.date(timezone.localdate().year - 10, 5, 1)
+
+
 class PupilFactory(factory.django.DjangoModelFactory):
     """A pupil with a valid UPN and one parent (pass contacts=0 for none)."""
 
@@ -217,7 +222,8 @@ class PupilFactory(factory.django.DjangoModelFactory):
     admission_number = factory.Sequence(lambda n: f"A{n:05d}")
     first_name = factory.Faker("first_name", locale="en_GB")
     last_name = factory.Faker("last_name", locale="en_GB")
-    date_of_birth = datetime.date(2016, 5, 1)
+    # A Year 4 pupil is nine or ten: born ten years before the clock the test runs under.
+    date_of_birth = factory.LazyFunction(lambda: ten_years_before_today())
     year_group = "4"
     class_name = "4B"
     address_line1 = factory.Sequence(lambda n: f"{n + 1} Mill Lane")
@@ -368,7 +374,10 @@ class Staffed:
         self.family = compliant_staff(self.school, "family_support", full_name="Fran Family")
         self.pupil = PupilFactory(school=self.school, first_name="Ava", last_name="Brown")
         self.contact = self.pupil.contacts.first()
-        self.home_ra = home_visit_ra(self.pupil, author=self.sbm,
+        # Written by whoever the school's policy names (C 2.5: business manager; P §4¶4: head).
+        writer = self.head if self.school.current_policy().load().value("risk_assessment.author_role") == "headteacher" \
+            else self.sbm
+        self.home_ra = home_visit_ra(self.pupil, author=writer,
                                      reviewed_at=timezone.now() - datetime.timedelta(days=2))
 
     def visit_kwargs(self, **overrides):

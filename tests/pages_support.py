@@ -12,6 +12,7 @@ from policies.models import SchoolPolicy
 from pupils.models import Contact, Pupil
 from pupils.upn import make_upn
 from risk.models import RiskAssessment
+from tests.factories import ten_years_before_today
 from schools.models import School
 
 PASSWORD = "a-long-test-password"
@@ -50,7 +51,7 @@ def make_pupil(school, first="Ava", last="Brown", author=None):
     _upn_serial[0] += 1
     pupil = Pupil.objects.create(
         school=school, upn=make_upn(f"8012001{_upn_serial[0]:05d}"), first_name=first, last_name=last,
-        date_of_birth=datetime.date(2016, 5, 1), year_group="4", class_name="4B",
+        date_of_birth=ten_years_before_today(), year_group="4", class_name="4B",
         address_line1="12 Mill Lane", town="Coteford", postcode="UB10 0AA",
     )
     Contact.objects.create(pupil=pupil, name="Dana Brown", relationship="Mother", phone="07700 900456")

@@ -2,7 +2,6 @@
 import datetime
 
 import pytest
-import time_machine
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.test import RequestFactory
@@ -63,12 +62,12 @@ def test_the_trail_cannot_be_edited_or_deleted(coteford):
         AuditEntry.objects.all().delete()
 
 
+@pytest.mark.clock("2026-11-23 09:00", tick=False)
 def test_every_transition_writes_one_entry_with_the_actor_the_time_and_the_reason(potton):
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.timezone.utc), tick=False):
-        visit = services.propose(potton.officer, **potton.visit_kwargs())
-        services.approve(potton.head, visit, note="Take the usual route.")
-        services.schedule(potton.officer, visit, appointment_agreed=True, written_confirmation=True)
-        services.cancel(potton.office, visit, reason="Mum rang: the family is away this week.")
+    visit = services.propose(potton.officer, **potton.visit_kwargs())
+    services.approve(potton.head, visit, note="Take the usual route.")
+    services.schedule(potton.officer, visit, appointment_agreed=True, written_confirmation=True)
+    services.cancel(potton.office, visit, reason="Mum rang: the family is away this week.")
 
     entries = list(entries_for(visit))
     assert [e.action for e in entries] == ["visit.proposed", "visit.approved", "visit.scheduled", "visit.cancelled"]

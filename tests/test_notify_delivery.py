@@ -216,7 +216,10 @@ def configured(settings, provider, smtp):
 
 @pytest.fixture
 def clock():
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 10, 0, tzinfo=datetime.timezone.utc), tick=False) as traveller:
+    # Tomorrow at 10:00 by the clock the suite runs under: delivery times are relative.
+    tomorrow = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
+    at_ten = datetime.datetime.combine(tomorrow, datetime.time(10, 0), tzinfo=datetime.timezone.utc)
+    with time_machine.travel(at_ten, tick=False) as traveller:
         yield traveller
 
 
