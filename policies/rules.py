@@ -21,6 +21,8 @@ SCHEDULE_ONLY = {
     "risk_assessment.home_visit",
     "risk_assessment.new_risk",
     "risk_assessment.lone_working",
+    "risk_assessment.author",
+    "risk_assessment.safe_word",
     "appointment.agreed",
     "appointment.written_confirmation",
 }
@@ -65,6 +67,13 @@ class Staff:
 
 
 @dataclass(frozen=True)
+class Author:
+    """Who wrote an assessment, as the rules need it: a name to show and the roles they hold."""
+    name: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Approval:
     role: str
     on: datetime.date
@@ -87,6 +96,8 @@ class Plan:
     home_visit_ra_on: datetime.date | None = None
     lone_working_ra_on: datetime.date | None = None
     new_risk_since: bool = False
+    home_visit_ra_by: Author | None = None
+    lone_working_safe_word: bool = False
     appointment_agreed: bool = False
     written_confirmation: bool = False
     emergency: bool = False
@@ -217,8 +228,10 @@ class _Reader:
 
         ra = data.get("risk_assessment")
         ra = {} if ra is None else ra
-        if self.table(ra, "risk_assessment", ["home_visit_done_on", "lone_working_done_on", "new_risk_since"]) is None:
+        if self.table(ra, "risk_assessment", ["home_visit_done_on", "lone_working_done_on", "new_risk_since",
+                                              "home_visit_written_by", "lone_working_safe_word_recorded"]) is None:
             ra = {}
+        author = self.author(ra.get("home_visit_written_by"), "risk_assessment.home_visit_written_by")
         appointment = data.get("appointment")
         appointment = {} if appointment is None else appointment
         if self.table(appointment, "appointment", ["agreed_with_parent", "written_confirmation"]) is None:
@@ -252,6 +265,8 @@ class _Reader:
             home_visit_ra_on=self.date(ra, "home_visit_done_on", "risk_assessment"),
             lone_working_ra_on=self.date(ra, "lone_working_done_on", "risk_assessment"),
             new_risk_since=self.boolean(ra, "new_risk_since", "risk_assessment"),
+            home_visit_ra_by=author,
+            lone_working_safe_word=self.boolean(ra, "lone_working_safe_word_recorded", "risk_assessment"),
             appointment_agreed=self.boolean(appointment, "agreed_with_parent", "appointment"),
             written_confirmation=self.boolean(appointment, "written_confirmation", "appointment"),
             emergency=self.boolean(data, "emergency", ""),
@@ -269,9 +284,28 @@ class _Reader:
         self.date(ra, "home_visit_done_on", "risk_assessment")
         self.date(ra, "lone_working_done_on", "risk_assessment")
         self.boolean(ra, "new_risk_since", "risk_assessment")
+        self.boolean(ra, "lone_working_safe_word_recorded", "risk_assessment")
         self.boolean(appointment, "agreed_with_parent", "appointment")
         self.boolean(appointment, "written_confirmation", "appointment")
         self.boolean(household, "dangerous_animals", "household")
+
+    def author(self, value, path) -> Author | None:
+        """{"name": ..., "roles": [...]}: who wrote an assessment. Null when not known."""
+        if value is None or self.table(value, path, ["name", "roles"], required=["name"]) is None:
+            return None
+        before = len(self.errors)
+        name = self.text(value, "name", path, required=True) if "name" in value else None
+        roles = value.get("roles")
+        roles = [] if roles is None else roles
+        if not isinstance(roles, list):
+            self.fail(f"{path}.roles", f"expected a list of roles, got {_kind(roles)}")
+            roles = []
+        for j, role in enumerate(roles):
+            if role not in ROLES:
+                self.fail(f"{path}.roles[{j}]", f"expected one of {', '.join(ROLES)}, got {_kind(role)}")
+        if len(self.errors) > before:
+            return None
+        return Author(name, tuple(roles))
 
     def items(self, data, name):
         value = data.get(name)
@@ -601,7 +635,15 @@ def check_risk_assessments(policy, plan):
     # Where lone visits are never allowed, staffing.minimum already says so.
     if len(plan.staff) == 1 and lone != "not_required" and policy.value("staffing.lone_visit") != "never":
         done = plan.lone_working_ra_on
-        if done is None or done > day:
+        if done is not None and done <= day:
+            # The office must know the word that means danger (H summary, Before; H threatened ¶5),
+            # and the lone-working assessment is where the policy keeps it.
+            if policy.value("risk_assessment.safe_word_on_lone_working") and not plan.lone_working_safe_word:
+                yield ("risk_assessment.safe_word", "block",
+                       f"{policy.label} asks for a lone visitor's safe word to be recorded on their lone-working "
+                       f"risk assessment before the visit; the assessment for {plan.staff[0].name} dated "
+                       f"{_day(done)} does not record one.")
+        else:
             detail = "none is recorded" if done is None else f"the one recorded is dated {_day(done)}, after the visit"
             if lone == "required":
                 yield ("risk_assessment.lone_working", "block",
@@ -611,6 +653,22 @@ def check_risk_assessments(policy, plan):
                 yield ("risk_assessment.lone_working", "warn",
                        f"{plan.staff[0].name} is visiting alone: {policy.label} points lone workers to the school's "
                        f"lone-working and risk assessment policies; no lone-working risk assessment is recorded for this visit.")
+
+
+def check_ra_author(policy, plan):
+    """An assessment written by someone the policy does not name is not the assessment it asks
+    for (C 2.5: the business manager; P §4¶4: the headteacher). A plan that does not say who
+    wrote it (an older plan file) is not judged on this."""
+    role = policy.value("risk_assessment.author_role")
+    done, author = plan.home_visit_ra_on, plan.home_visit_ra_by
+    if (role is None or author is None or done is None or done > _visit_day(plan)
+            or not policy.value("risk_assessment.home_visit_required") or role in author.roles):
+        return
+    held = _roles(author.roles) if author.roles else "no role on record"
+    yield ("risk_assessment.author", "block",
+           f"{policy.label} requires the home-visit risk assessment to be written by the {ROLE_LABELS[role]}; "
+           f"the one dated {_day(done)} was written by {author.name} ({held}), so it does not count. "
+           f"The {ROLE_LABELS[role]} needs to write a new one.")
 
 
 def check_appointment(policy, plan):
@@ -716,6 +774,6 @@ def _add_months(day: datetime.date, months: int) -> datetime.date:
 
 CHECKS = [
     check_approval, check_purpose, check_visit_list, check_staffing, check_dsl, check_training, check_transport,
-    check_mobile, check_vetting, check_dbs_age, check_vehicles, check_risk_assessments, check_appointment,
+    check_mobile, check_vetting, check_dbs_age, check_vehicles, check_risk_assessments, check_ra_author, check_appointment,
     check_hours, check_animals, check_review,
 ]

@@ -77,7 +77,9 @@ RULES: dict[str, tuple[str, str]] = {
     "vehicles.insurance": ("vehicles.insurance_required", "vehicle insurance is valid on the visit date"),
     "risk_assessment.home_visit": ("risk_assessment.home_visit_required", "a home-visit risk assessment is done before the visit"),
     "risk_assessment.new_risk": ("risk_assessment.update_on_new_risk", "the assessment covers risks recorded since"),
+    "risk_assessment.author": ("risk_assessment.author_role", "the home-visit risk assessment is written by the person the policy names"),
     "risk_assessment.lone_working": ("risk_assessment.lone_working", "a lone-working risk assessment is done before a lone visit"),
+    "risk_assessment.safe_word": ("risk_assessment.safe_word_on_lone_working", "the safe word is recorded on the lone-working risk assessment"),
     "appointment.agreed": ("appointment.required", "an appointment is agreed with the parent"),
     "appointment.written_confirmation": ("appointment.written_confirmation", "written confirmation is held"),
     "hours.outside_school_hours": ("hours.outside_school_hours", "visits outside school hours only as the policy allows"),
@@ -285,6 +287,8 @@ def _keys() -> list[Key]:
         Key("risk_assessment", "lone_working", "enum", "required",
             "Whether a lone visit needs a lone-working risk assessment: required (blocks), advised (warns) or not_required.",
             choices=("required", "advised", "not_required")),
+        Key("risk_assessment", "safe_word_on_lone_working", "bool", False,
+            "A lone visitor's safe word is recorded on their lone-working risk assessment before the visit."),
         Key("risk_assessment", "briefing", "list", [], "What staff are told before a visit.",
             choices=tuple(BRIEFING_ITEMS), what="briefing topics"),
         # Who goes (matrix section 3)

@@ -8,21 +8,50 @@ from .models import Hazard, RiskAssessment
 
 
 class RiskAssessmentForm(forms.ModelForm):
+    """`writer` is {"role": ..., "label": ..., "clause": ...} when the school's policy names who
+    writes home-visit assessments (C 2.5, P §4¶4): then only people holding that role are offered,
+    and an assessment recorded as written by anyone else is refused, because it would not count."""
+
+    author = forms.ModelChoiceField(queryset=StaffMember.objects.none(), required=False, label="Written by")
+
     class Meta:
         model = RiskAssessment
-        fields = ["kind", "pupil", "staff", "assessed_on", "summary", "safe_word_recorded"]
+        fields = ["kind", "pupil", "staff", "author", "assessed_on", "summary", "safe_word_recorded"]
         widgets = {"assessed_on": forms.DateInput(attrs={"type": "date"}), "summary": forms.Textarea(attrs={"rows": 3})}
-        labels = {"pupil": "Pupil (home-visit assessment)", "staff": "Member of staff (lone-working assessment)"}
+        labels = {"pupil": "Pupil (home-visit assessment)", "staff": "Member of staff (lone-working assessment)",
+                  "safe_word_recorded": "The member of staff's safe word is recorded on this assessment"}
+        help_texts = {"safe_word_recorded": "Lone-working assessments only. The word they will use to tell the "
+                                            "school they are in danger."}
 
-    def __init__(self, *args, school, **kwargs):
+    def __init__(self, *args, school, me: StaffMember, writer: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.me, self.writer = me, writer
         # Only this school's people can be chosen: ids from another school are rejected as invalid choices.
         self.fields["pupil"].queryset = Pupil.objects.filter(school=school, on_roll=True)
-        self.fields["staff"].queryset = StaffMember.objects.filter(school=school, active=True)
+        staff = StaffMember.objects.filter(school=school, active=True)
+        self.fields["staff"].queryset = staff
+        kind = self.data.get("kind") if self.is_bound else self.initial.get("kind")
+        if writer and kind != RiskAssessment.Kind.LONE_WORKING:
+            staff = staff.filter(roles__role=writer["role"]).distinct()
+            self.fields["author"].error_messages["invalid_choice"] = (
+                f"Only the {writer['label']} can write a home-visit risk assessment here ({writer['clause']}).")
+        self.fields["author"].queryset = staff.order_by("full_name")
+        if not self.is_bound and staff.filter(pk=me.pk).exists():
+            self.initial.setdefault("author", me.pk)
 
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
+        if data.get("author") is None and "author" not in self.errors:
+            # Nobody chosen: the person at the keyboard wrote it, if the policy lets them.
+            data["author"] = self.me
+            self.instance.author = self.me
+        writer = self.writer
+        author = data.get("author")
+        if (writer and kind == RiskAssessment.Kind.HOME_VISIT and author is not None
+                and not author.has_role(writer["role"])):
+            self.add_error("author", f"Only the {writer['label']} can write a home-visit risk assessment "
+                                     f"({writer['clause']}); choose who wrote it.")
         if kind == RiskAssessment.Kind.HOME_VISIT and not data.get("pupil"):
             self.add_error("pupil", "A home-visit assessment is about one pupil's home: choose the pupil.")
         if kind == RiskAssessment.Kind.LONE_WORKING and not data.get("staff"):

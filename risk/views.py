@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.services import record
+from policies.schema import ROLE_LABELS
 from pupils.models import Pupil
 from schools.access import current_staff
 from schools.permissions import can
@@ -22,16 +23,27 @@ def _staff_or_403(request, action):
     return me
 
 
-def _author_rule(school):
-    """Who the school's policy says writes risk assessments (C 2.5: business manager; P §4¶4: headteacher)."""
+def _author_rule(school) -> dict | None:
+    """Who the school's policy says writes home-visit risk assessments (C 2.5: business manager;
+    P §4¶4: headteacher) as {"role", "label", "clause"}; None where the policy names nobody."""
     policy_version = school.current_policy()
     if policy_version is None:
         return None
     policy = policy_version.load()
-    try:
-        return {"value": policy.value("risk_assessment.author_role"), "clause": policy.clause("risk_assessment.author_role")}
-    except KeyError:
+    role = policy.value("risk_assessment.author_role")
+    if role is None:
         return None
+    return {"role": role, "label": ROLE_LABELS[role], "clause": policy.clause("risk_assessment.author_role")}
+
+
+def _author_problem(ra: RiskAssessment) -> str:
+    """Why a home-visit assessment does not count under the school's policy, or ''."""
+    writer = _author_rule(ra.school)
+    if writer is None or ra.kind != RiskAssessment.Kind.HOME_VISIT or ra.author.has_role(writer["role"]):
+        return ""
+    return (f"Written by {ra.author.full_name}, not the {writer['label']}: under {writer['clause']} the "
+            f"{writer['label']} writes home-visit risk assessments, so visits to this home cannot be scheduled "
+            "on this one.")
 
 
 @login_required
@@ -49,7 +61,8 @@ def assessment_list(request):
 def assessment_detail(request, pk):
     me = _staff_or_403(request, "pupil.view")
     ra = get_object_or_404(RiskAssessment.objects.select_related("pupil", "staff", "author"), pk=pk, school=me.school)
-    return render(request, "risk/detail.html", {"ra": ra, "can_edit": can(me, "risk.edit"), "new_risks": ra.new_risks()})
+    return render(request, "risk/detail.html", {"ra": ra, "can_edit": can(me, "risk.edit"), "new_risks": ra.new_risks(),
+                                                "author_problem": _author_problem(ra)})
 
 
 @login_required
@@ -58,22 +71,25 @@ def assessment_new(request):
     initial = {"assessed_on": timezone.localdate(), "kind": request.GET.get("kind", "home_visit")}
     if request.GET.get("pupil"):
         initial["pupil"] = request.GET["pupil"]
-    form = RiskAssessmentForm(request.POST or None, school=me.school, initial=initial)
+    writer = _author_rule(me.school)
+    form = RiskAssessmentForm(request.POST or None, school=me.school, me=me, writer=writer, initial=initial)
     formset = HazardFormSet(request.POST or None, prefix="hazards")
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         with transaction.atomic():
             ra = form.save(commit=False)
             ra.school = me.school
-            ra.author = me
             ra.reviewed_at = timezone.now()
             ra.save()
             formset.instance = ra
             formset.save()
             record(actor=me, school=me.school, action="risk.create", obj=ra,
-                   summary=f"Wrote a {ra.get_kind_display().lower()} risk assessment ({ra.highest_risk or 'no'} risk)")
+                   summary=f"Recorded a {ra.get_kind_display().lower()} risk assessment written by "
+                           f"{ra.author.full_name} ({ra.highest_risk or 'no'} risk)",
+                   data={"author": ra.author_id})
         messages.success(request, "Risk assessment saved.")
         return redirect("risk:detail", pk=ra.pk)
-    return render(request, "risk/form.html", {"form": form, "formset": formset, "author_rule": _author_rule(me.school)})
+    return render(request, "risk/form.html", {"form": form, "formset": formset, "author_rule": writer,
+                                              "no_writer": writer is not None and not form.fields["author"].queryset.exists()})
 
 
 @login_required

@@ -31,7 +31,7 @@ def compliant_plan(**changes):
         "approvals": [{"role": "headteacher", "on": "2026-03-10"}],
         "visit_list_signed_by_headteacher": True,
         "risk_assessment": {"home_visit_done_on": "2026-03-10", "lone_working_done_on": "2026-03-10",
-                            "new_risk_since": False},
+                            "new_risk_since": False, "lone_working_safe_word_recorded": True},
         "appointment": {"agreed_with_parent": True, "written_confirmation": True},
         "emergency": False,
         "lone_visit_authorised_by_headteacher": False,

@@ -246,7 +246,7 @@ def visit_plan(visit) -> dict:
 
     home_ra = (
         RiskAssessment.objects.filter(pupil=visit.pupil_id, kind=RiskAssessment.Kind.HOME_VISIT)
-        .order_by("-reviewed_at").first()
+        .select_related("author").order_by("-reviewed_at").first()
     )
     lone_ra = None
     if len(people) == 1:
@@ -271,6 +271,9 @@ def visit_plan(visit) -> dict:
             "home_visit_done_on": _iso(_ra_date(home_ra)),
             "lone_working_done_on": _iso(_ra_date(lone_ra)),
             "new_risk_since": bool(home_ra and home_ra.is_stale),
+            "home_visit_written_by": None if home_ra is None else {
+                "name": home_ra.author.full_name, "roles": home_ra.author.role_names},
+            "lone_working_safe_word_recorded": bool(lone_ra and lone_ra.safe_word_recorded),
         },
         "appointment": {
             "agreed_with_parent": visit.appointment_agreed,

@@ -1,0 +1,159 @@
+"""Duties the written policies place around a visit (issue 10, section 3): who writes the
+risk assessment (C 2.5, P §4¶4), St Hugh's safe word on the lone-working assessment
+(H summary, Before), telling the people the policy names when an appointment is changed or
+cancelled (C 3.6), and the full report owed after a danger alarm (Pr 2.5)."""
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from policies.engine import evaluate, load_policy
+from risk.models import RiskAssessment
+from visits import services
+from visits.models import Visit
+
+from .factories import PASSWORD, Staffed, home_visit_ra, lone_working_ra
+
+pytestmark = pytest.mark.django_db
+
+
+def blocking(refused):
+    return {f.rule: f.clause for f in refused.findings if f.severity == "block"}
+
+
+def plan_for(written_by_roles, *, staff=2, safe_word=False):
+    """A plan for a visit a week from today, compliant but for what the test changes."""
+    day = timezone.localdate() + datetime.timedelta(days=7)
+    while day.weekday() >= 5:
+        day += datetime.timedelta(days=1)
+    before = (day - datetime.timedelta(days=3)).isoformat()
+    person = {"name": "Sam Ali", "roles": ["attendance_officer"], "trained_home_visitor": True,
+              "mobile": "07700 900123",
+              "dbs": {"level": "enhanced", "barred_list_checked": True,
+                      "issued_on": (day - datetime.timedelta(days=400)).isoformat()}}
+    return {
+        "purpose": "attendance",
+        "starts_at": f"{day.isoformat()}T10:00", "ends_at": f"{day.isoformat()}T10:45",
+        "staff": [dict(person, name=f"Person {i}") for i in range(staff)],
+        "approvals": [{"role": "headteacher", "on": before}],
+        "visit_list_signed_by_headteacher": True,
+        "risk_assessment": {"home_visit_done_on": before, "lone_working_done_on": before,
+                            "home_visit_written_by": {"name": "Ali Attendance", "roles": written_by_roles},
+                            "lone_working_safe_word_recorded": safe_word},
+        "appointment": {"agreed_with_parent": True, "written_confirmation": True},
+    }
+
+
+# ----------------------------------------------------------------------------- who writes the assessment
+
+@pytest.mark.parametrize("preset, writer, clause", [("coteford", "business_manager", "C 2.5"),
+                                                     ("potton", "headteacher", "P §4¶4")])
+def test_an_assessment_written_by_someone_the_policy_does_not_name_does_not_count(preset, writer, clause):
+    policy = load_policy(preset)
+    wrong = evaluate(policy, plan_for(["attendance_officer"]))
+    found = {f.rule: f for f in wrong.findings}
+    assert not wrong.allowed
+    assert found["risk_assessment.author"].severity == "block"
+    assert found["risk_assessment.author"].clause == clause
+    assert "Ali Attendance" in found["risk_assessment.author"].message
+    right = evaluate(policy, plan_for([writer]))
+    assert "risk_assessment.author" not in {f.rule for f in right.findings}
+
+
+def test_a_policy_that_names_no_writer_accepts_an_assessment_by_anyone():
+    result = evaluate(load_policy("willows"), plan_for(["attendance_officer"]))
+    assert "risk_assessment.author" not in {f.rule for f in result.findings}
+
+
+def test_coteford_will_not_schedule_a_visit_on_an_assessment_the_attendance_officer_wrote(coteford):
+    visit = services.propose(coteford.officer, **coteford.visit_kwargs())
+    services.approve(coteford.head, visit)
+    visit_list = services.create_visit_list(coteford.office, title="This week", visits=[visit])
+    services.sign_visit_list(coteford.head, visit_list)
+    # A newer assessment of the same home, written by the officer, replaces the business manager's.
+    home_visit_ra(coteford.pupil, author=coteford.officer, reviewed_at=timezone.now())
+    with pytest.raises(services.Refused) as refused:
+        services.schedule(coteford.officer, visit, appointment_agreed=True, written_confirmation=True)
+    assert blocking(refused.value) == {"risk_assessment.author": "C 2.5"}
+    assert "C 2.5" in refused.value.message
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.APPROVED
+
+    home_visit_ra(coteford.pupil, author=coteford.sbm, reviewed_at=timezone.now() + datetime.timedelta(seconds=1))
+    services.schedule(coteford.officer, visit, appointment_agreed=True, written_confirmation=True)
+    assert visit.state == Visit.State.SCHEDULED
+
+
+def _hazards(**extra):
+    data = {
+        "hazards-TOTAL_FORMS": "1", "hazards-INITIAL_FORMS": "0", "hazards-MIN_NUM_FORMS": "1",
+        "hazards-MAX_NUM_FORMS": "1000", "hazards-0-hazard": "Dog not shut away",
+        "hazards-0-people_at_risk": "Visiting staff", "hazards-0-severity": "3", "hazards-0-likelihood": "2",
+        "hazards-0-controls": "Ask for the dog to be shut in another room",
+    }
+    data.update(extra)
+    return data
+
+
+def test_the_form_offers_only_the_business_manager_as_the_writer_at_coteford(coteford, client):
+    client.login(username=coteford.head.user.username, password=PASSWORD)
+    page = client.get("/risk/new/?kind=home_visit").content.decode()
+    assert "written by the school business manager (C 2.5)" in page
+    offered = page.split('name="author"')[1].split("</select>")[0]
+    assert coteford.sbm.full_name in offered
+    assert coteford.head.full_name not in offered and coteford.officer.full_name not in offered
+
+    before = RiskAssessment.objects.count()
+    post = _hazards(kind="home_visit", pupil=coteford.pupil.pk, assessed_on=timezone.localdate().isoformat())
+    refused = client.post("/risk/new/", dict(post, author=coteford.head.pk))
+    assert refused.status_code == 200 and "Only the school business manager" in refused.content.decode()
+    # The headteacher at the keyboard, choosing nobody, is not taken as the writer either.
+    refused = client.post("/risk/new/", post)
+    assert "Only the school business manager" in refused.content.decode()
+    assert RiskAssessment.objects.count() == before
+
+    saved = client.post("/risk/new/", dict(post, author=coteford.sbm.pk))
+    assert saved.status_code == 302
+    assert RiskAssessment.objects.order_by("-pk").first().author == coteford.sbm
+
+
+def test_the_assessment_page_says_when_it_does_not_count(potton, client):
+    ra = home_visit_ra(potton.pupil, author=potton.sbm)
+    client.login(username=potton.head.user.username, password=PASSWORD)
+    page = client.get(f"/risk/{ra.pk}/").content.decode()
+    assert "Does not count" in page and "P §4¶4" in page
+    good = client.get(f"/risk/{potton.home_ra.pk}/").content.decode()
+    assert "Does not count" not in good
+
+
+# ----------------------------------------------------------------------------- St Hugh's safe word
+
+def test_st_hughs_wants_the_safe_word_on_the_lone_working_assessment_before_a_lone_visit():
+    policy = load_policy("st-hughs")
+    without = evaluate(policy, plan_for([], staff=1, safe_word=False))
+    found = {f.rule: f for f in without.findings}
+    assert not without.allowed
+    assert found["risk_assessment.safe_word"].clause == "H summary, Before"
+    assert found["risk_assessment.safe_word"].severity == "block"
+    assert evaluate(policy, plan_for([], staff=1, safe_word=True)).allowed
+    # A pair needs no lone-working assessment, so no safe word on one.
+    assert evaluate(policy, plan_for([], staff=2, safe_word=False)).allowed
+    # Other policies do not ask for it.
+    assert "risk_assessment.safe_word" not in {
+        f.rule for f in evaluate(load_policy("potton"), plan_for(["headteacher"], staff=1)).findings}
+
+
+def test_a_st_hughs_lone_visit_is_scheduled_only_once_the_safe_word_is_recorded():
+    hughs = Staffed("st-hughs", name="St Hugh's Test School")
+    visit = services.propose(hughs.officer, **hughs.visit_kwargs(staff=[hughs.officer]))
+    services.approve(hughs.head, visit)
+    lone_working_ra(hughs.officer, author=hughs.head, safe_word_recorded=False)
+    with pytest.raises(services.Refused) as refused:
+        services.schedule(hughs.officer, visit, appointment_agreed=True, written_confirmation=True)
+    assert blocking(refused.value) == {"risk_assessment.safe_word": "H summary, Before"}
+    assert services.visit_plan(visit)["risk_assessment"]["lone_working_safe_word_recorded"] is False
+
+    lone_working_ra(hughs.officer, author=hughs.head, safe_word_recorded=True,
+                    reviewed_at=timezone.now() + datetime.timedelta(seconds=1))
+    services.schedule(hughs.officer, visit, appointment_agreed=True, written_confirmation=True)
+    assert visit.state == Visit.State.SCHEDULED
