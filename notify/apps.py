@@ -12,7 +12,6 @@ class NotifyConfig(AppConfig):
         from . import checks  # noqa: F401  (registers the delivery configuration checks)
         from .services import forget_school
 
-        # The pupil-details check caches each school's names and addresses; drop them on change.
-        for model in ("pupils.Pupil", "people.StaffMember"):
-            post_save.connect(forget_school, sender=model, dispatch_uid=f"notify-forget-{model}")
-            post_delete.connect(forget_school, sender=model, dispatch_uid=f"notify-forget-delete-{model}")
+        # The pupil-details check caches each school's pupils' names and addresses; drop them on change.
+        post_save.connect(forget_school, sender="pupils.Pupil", dispatch_uid="notify-forget-pupils.Pupil")
+        post_delete.connect(forget_school, sender="pupils.Pupil", dispatch_uid="notify-forget-delete-pupils.Pupil")

@@ -61,6 +61,13 @@ class Message(models.Model):
     provider_failures = models.PositiveIntegerField(default=0)
     provider_ref = models.CharField(max_length=100, blank=True, help_text="The provider's id for the sent message.")
     last_error = models.TextField(blank=True)
+    # Set when a worker first begins a send. A worker can be killed after the provider took
+    # the text but before the row says so; whoever takes the row next sees this and asks the
+    # provider for that earlier copy before sending another (notify/providers.py).
+    first_send_at = models.DateTimeField(null=True, blank=True)
+    # Why the text and email went out in the fixed wording instead of the caller's words
+    # (something in them read as a pupil's name or address); empty when they did not.
+    reworded = models.CharField(max_length=200, blank=True)
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -6,9 +6,10 @@ id for the accepted message or raises `ProviderError`. "Accepted" means the prov
 so (HTTP 2xx, SMTP 250): only then does the worker mark the row sent.
 
 Retries must not double-send after a lost response (the provider took the message but
-the answer never came back). Both SMS adapters therefore look for the earlier copy
-before sending again: Notify by our `reference`, Twilio by recipient, sender and exact
-text among recent messages (its API has no idempotency key of its own)."""
+the answer never came back) or a worker killed before it recorded the send. Whenever a
+send of the row began before (`sent_before`), both SMS adapters therefore look for the
+earlier copy first: Notify by our `reference`, Twilio by recipient, sender and exact text
+among recent messages (its API has no idempotency key of its own)."""
 import datetime
 import email.utils
 import logging
@@ -38,7 +39,7 @@ class ProviderError(Exception):
         self.retry_after = retry_after
 
 
-def _timeout():
+def provider_timeout() -> float:
     return float(getattr(settings, "DOORSTEP_PROVIDER_TIMEOUT", DEFAULT_TIMEOUT))
 
 
@@ -98,7 +99,7 @@ class ConsoleSms:
     def configured(self):
         return True
 
-    def send(self, message, text):
+    def send(self, message, text, *, sent_before=None):
         console_logger.info("SMS to %s: %s", message.to_address, text)
         return f"console-{message.pk}"
 
@@ -116,7 +117,7 @@ class NotifySms:
         from notifications_python_client.notifications import NotificationsAPIClient
 
         return NotificationsAPIClient(
-            settings.NOTIFY_API_KEY, base_url=settings.NOTIFY_BASE_URL, timeout=_timeout()
+            settings.NOTIFY_API_KEY, base_url=settings.NOTIFY_BASE_URL, timeout=provider_timeout()
         )
 
     def _call(self, fn, *args, **kwargs):
@@ -142,11 +143,11 @@ class NotifySms:
                 return notification.get("id")
         return None
 
-    def send(self, message, text):
+    def send(self, message, text, *, sent_before=None):
         client = self._client()
-        if message.attempts:
-            # An earlier try may have been accepted with its answer lost: Notify keeps our
-            # reference, so look before sending again.
+        if sent_before is not None:
+            # An earlier try may have been accepted with its answer lost, or by a worker
+            # killed before it could say so: Notify keeps our reference, so look first.
             earlier = self.find_sent(message)
             if earlier:
                 return earlier
@@ -177,7 +178,7 @@ class TwilioSms:
         try:
             response = requests.request(
                 method, self._url(), auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
-                timeout=_timeout(), **kwargs,
+                timeout=provider_timeout(), **kwargs,
             )
         except requests.RequestException as exc:
             raise ProviderError(f"twilio did not answer: {type(exc).__name__}") from exc
@@ -202,11 +203,11 @@ class TwilioSms:
                 return sent.get("sid")
         return None
 
-    def send(self, message, text):
-        first_try = message.attempt_log.filter(provider=self.name).order_by("at").values_list("at", flat=True).first()
-        if first_try is not None:
-            # Our clock logs the try after the send began; allow for the timeout and some skew.
-            earlier = self.find_sent(message, text, first_try - datetime.timedelta(seconds=_timeout() + 60))
+    def send(self, message, text, *, sent_before=None):
+        if sent_before is not None:
+            # An earlier send began then (its answer lost, or its worker killed); allow for
+            # the time it took and for the two clocks differing.
+            earlier = self.find_sent(message, text, sent_before - datetime.timedelta(seconds=provider_timeout() + 60))
             if earlier:
                 return earlier
         result = self._request("POST", data={"To": e164(message.to_address), "From": settings.TWILIO_FROM, "Body": text})
@@ -254,11 +255,18 @@ def send_email(message):
         headers={"Message-ID": message_id},
     )
     # Every Django backend takes extra keyword arguments; SMTP uses the timeout.
-    connection = get_connection(fail_silently=False, timeout=_timeout())
+    connection = get_connection(fail_silently=False, timeout=provider_timeout())
     try:
         accepted = connection.send_messages([mail])
     except smtplib.SMTPRecipientsRefused as exc:
-        raise ProviderError(f"the mail server refused {message.to_address}", permanent=True) from exc
+        # smtplib raises this for a 4xx at RCPT too: "try again later" (greylisting, a full
+        # mailbox, a busy server) is worth retrying; only a 5xx is a refusal for good.
+        codes = [code for code, _ in exc.recipients.values()]
+        answer = "; ".join(f"{code} {reply.decode(errors='replace') if isinstance(reply, bytes) else reply}"
+                           for code, reply in exc.recipients.values())
+        permanent = bool(codes) and all(code >= 500 for code in codes)
+        what = "refused" if permanent else "asked us to try again later for"
+        raise ProviderError(f"the mail server {what} {message.to_address}: {answer}"[:500], permanent=permanent) from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise ProviderError(f"email not accepted: {type(exc).__name__}: {exc}"[:500]) from exc
     if not accepted:

@@ -26,12 +26,17 @@ address. The worker (`doorstep deliver`, notify/delivery.py) sends SMS and email
 nothing new and returns the rows already written, so a retrying watchdog is harmless.
 
 Nothing that names a pupil or their home may leave the school (default rule, and the
-policies' confidentiality clauses): `notify()` refuses, with ValueError, a subject, body
-or link containing the name, first address line or postcode of any pupil of the school
-(except a name that is also the full name of someone on the school's staff: alerts name
-staff, and a namesake pupil must never stop an alert being written).
+policies' confidentiality clauses). When a subject, body or link contains the name, first
+address line or postcode of any pupil of the school, the text and email copies go out in a
+fixed wording instead ("Alert for your school. Open Doorstep now." and the link), and the
+in-app copy keeps the caller's words: it is read inside Doorstep by the school's own staff.
+`notify()` never refuses a message for its wording: a pupil who shares a name with a member
+of staff ("Ann Smith", "Mary Ann Smith") must never stop an alarm being raised. A message
+sent in the fixed wording is reported loudly instead: an error in the log, an entry in the
+audit trail and a warning on the office board (`reworded_recent()`).
 """
 import datetime
+import logging
 import re
 
 from django.db import IntegrityError, transaction
@@ -39,8 +44,11 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from audit.services import record
+from pupils.models import Pupil
 
 from .models import Channel, DeliveryHeartbeat, Message
+
+logger = logging.getLogger("notify")
 
 SUBJECT_MAX = Message._meta.get_field("subject").max_length
 KEY_MAX = Message._meta.get_field("idempotency_key").max_length
@@ -66,27 +74,24 @@ def _pupil_phrases(school):
 
     Building this for a school of a thousand pupils takes tens of milliseconds, inside the
     alert's transaction; so it is kept per process for a minute, dropped at once when this
-    process saves or deletes a pupil or member of staff (forget_school), and rebuilt when
-    another process adds or removes one (the stamp: counts and the newest id)."""
-    from people.models import StaffMember
-    from pupils.models import Pupil
+    process saves or deletes a pupil (forget_school), and rebuilt when another process adds
+    or removes one (the stamp: count and newest id).
 
+    A pupil who shares a name with a member of staff is not left out: a staff name that
+    contains a pupil's ("Mary Ann Smith", "Ann Smith") still reads as the pupil's name to
+    whoever sees the text, so such a message goes out in the fixed wording, and it is never
+    refused (notify())."""
     pupils = Pupil.objects.filter(school=school)
     counted = pupils.aggregate(n=Count("pk"), m=Max("pk"))
-    stamp = (counted["n"], counted["m"], StaffMember.objects.filter(school=school).count())
+    stamp = (counted["n"], counted["m"])
     cached = _phrases_cache.get(school.pk)
     now = timezone.now()
     if cached and cached[0] == stamp and (now - cached[1]).total_seconds() < _CACHE_SECONDS:
         return cached[2]
 
-    # Alerts name the member of staff in trouble. A pupil who shares a full name with
-    # someone on the staff must not stop that alert from being written: the staff name
-    # is what the message means, and refusing here would silence the alert itself.
-    staff_names = {_normal(n) for n in StaffMember.objects.filter(school=school).values_list("full_name", flat=True)}
     phrases = []
     for pk, first, last, line1, postcode in pupils.values_list("pk", "first_name", "last_name", "address_line1", "postcode"):
-        if _normal(f"{first} {last}") not in staff_names:
-            phrases += [(_normal(f"{first} {last}"), "name", pk), (_normal(f"{last} {first}"), "name", pk)]
+        phrases += [(_normal(f"{first} {last}"), "name", pk), (_normal(f"{last} {first}"), "name", pk)]
         if len(line1.strip()) > 2:
             phrases.append((_normal(line1), "address", pk))
         compact = "".join(postcode.split())
@@ -98,29 +103,65 @@ def _pupil_phrases(school):
 
 
 def forget_school(sender, instance, **kwargs):
-    """Signal receiver (see NotifyConfig.ready): a pupil or member of staff changed."""
+    """Signal receiver (see NotifyConfig.ready): a pupil changed."""
     _phrases_cache.pop(getattr(instance, "school_id", None), None)
 
 
-def check_no_pupil_details(school, **texts):
-    """Raise ValueError if any of the named texts (subject=..., body=...) contains a pupil's
-    name or address. The error names the field and the pupil's record number, not the
-    pupil, so the error itself cannot leak what it protects."""
+def pupil_details_in(school, **texts: str) -> list[tuple[str, str, int]]:
+    """What in the named texts (subject=..., body=..., link=...) reads as a pupil's details:
+    (field, "name" | "address" | "postcode", pupil record id), at most one per field. Empty
+    when the texts may leave the school as they are."""
     phrases = _pupil_phrases(school)
+    found = []
     for field, text in texts.items():
         if not text:
             continue
         normal = _normal(text)
         for phrase, what, pk in phrases:
             if phrase in normal:
-                raise ValueError(
-                    f"The message {field} contains the {what} of a pupil at {school} (pupil record {pk}). "
-                    "Messages leave the school by SMS and email, so they may not name a pupil or their "
-                    "home: say what happened and link into Doorstep instead."
-                )
+                found.append((field, what, pk))
+                break
+    return found
 
 
 # ----------------------------------------------------------------------------- writing messages
+
+# What a text or email says when the caller's words cannot leave the school. Fixed, so that
+# nothing a caller writes can put a pupil's details into it; the link says where to look.
+SAFE_WORDING = {
+    "alert": ("Alert for your school", "Open Doorstep now."),
+    "other": ("Message from your school", "Open Doorstep to read it."),
+}
+SAFE_LINK = "/notify/"  # the person's own messages, where the in-app copy is
+
+
+def safe_wording(kind: str) -> tuple[str, str]:
+    """(subject, body) of the fixed wording for a message of this kind."""
+    return SAFE_WORDING["alert" if kind.startswith("alert.") else "other"]
+
+
+def _describe(found: list[tuple[str, str, int]]) -> str:
+    """'a pupil's name in the subject; a pupil's postcode in the body': no pupil in it."""
+    return "; ".join(f"a pupil's {what} in the {field}" for field, what, _ in found)[:200]
+
+
+def _report_reworded(school, kind: str, idempotency_key: str, found, rows: list[Message]) -> None:
+    """Loudly: an error in the log, an audit entry, and (through the rows' `reworded`) a
+    warning on the office board. Names the pupil record, never the pupil."""
+    reason = _describe(found)
+    logger.error(
+        "Message %r (%s) went out by text and email in the fixed wording: %s (pupil records %s)",
+        idempotency_key, kind, reason, ", ".join(str(pk) for _, _, pk in found),
+    )
+    record(
+        actor=None, school=school, action="message.reworded", obj=rows[0],
+        summary="Texts and emails went out saying only to open Doorstep: their words read as "
+                f"{_describe(found)}",
+        reason=reason,
+        data={"kind": kind, "idempotency_key": idempotency_key, "found": [list(f) for f in found],
+              "messages": [m.pk for m in rows]},
+    )
+
 
 def _channels_for(staff):
     channels = [(Channel.IN_APP, "")]
@@ -137,7 +178,8 @@ def notify(recipients, *, kind, subject, body, link="", school, alert=None, idem
     Returns every row for this key and these recipients, new or already written.
     Recipients who have left (inactive) are skipped: they are no longer on the staff.
     Raises ValueError for a recipient of another school, an empty or over-long subject,
-    body or key, and for pupil details in the text."""
+    body or key: mistakes in the calling code. Never for pupil details in the text: then
+    the text and email copies use the fixed wording, and that is reported (module docstring)."""
     if not idempotency_key or len(idempotency_key) > KEY_MAX:
         raise ValueError(f"notify(): idempotency_key must be 1 to {KEY_MAX} characters, got {idempotency_key!r}.")
     if not subject or len(subject) > SUBJECT_MAX:
@@ -146,7 +188,12 @@ def notify(recipients, *, kind, subject, body, link="", school, alert=None, idem
         raise ValueError("notify(): body is empty; say what happened.")
     if not kind:
         raise ValueError("notify(): kind is required, e.g. 'alert.overdue'.")
-    check_no_pupil_details(school, subject=subject, body=body, link=link)
+    found = pupil_details_in(school, subject=subject, body=body, link=link)
+    outside = dict(subject=subject, body=body, link=link, reworded="")
+    if found:
+        safe_subject, safe_body = safe_wording(kind)
+        safe_link = SAFE_LINK if any(field == "link" for field, _, _ in found) else link
+        outside = dict(subject=safe_subject, body=safe_body, link=safe_link, reworded=_describe(found))
     alert_id = alert if isinstance(alert, int) or alert is None else alert.pk
 
     now = timezone.now()
@@ -166,19 +213,22 @@ def notify(recipients, *, kind, subject, body, link="", school, alert=None, idem
     # atomic() here joins the caller's transaction (as a savepoint) when there is one,
     # and makes one otherwise, so a half-written set of messages cannot be committed.
     with transaction.atomic():
-        found = _existing(idempotency_key, people)
+        existing = _existing(idempotency_key, people)
         new = []
         for staff, channel, address in wanted:
-            if (staff.pk, channel) in found:
+            if (staff.pk, channel) in existing:
                 continue
             fields = dict(
                 idempotency_key=idempotency_key, recipient=staff, channel=channel, school=school, kind=kind,
-                alert_id=alert_id, subject=subject, body=body, link=link, to_address=address,
-                created_at=now, next_attempt_at=now,
+                alert_id=alert_id, to_address=address, created_at=now, next_attempt_at=now,
             )
             if channel == Channel.IN_APP:
-                # In-app delivery is the row itself: the board and the inbox read it.
-                fields.update(status=Message.Status.SENT, sent_at=now, provider="in_app")
+                # In-app delivery is the row itself: the board and the inbox read it. It
+                # stays in the school, so it keeps the caller's words.
+                fields.update(subject=subject, body=body, link=link,
+                              status=Message.Status.SENT, sent_at=now, provider="in_app")
+            else:
+                fields.update(outside)
             new.append(Message(**fields))
         if new:
             try:
@@ -189,10 +239,17 @@ def notify(recipients, *, kind, subject, body, link="", school, alert=None, idem
                 # theirs, add the rest (the unique constraint makes this safe to repeat).
                 with transaction.atomic():
                     Message.objects.bulk_create(new, ignore_conflicts=True)
-                found = _existing(idempotency_key, people)
-                return [found[(staff.pk, channel)] for staff, channel, _ in wanted if (staff.pk, channel) in found]
+                existing = _existing(idempotency_key, people)
+                rows = [existing[(staff.pk, channel)] for staff, channel, _ in wanted if (staff.pk, channel) in existing]
+                reworded = [m for m in rows if m.reworded]
+                if reworded:
+                    _report_reworded(school, kind, idempotency_key, found, reworded)
+                return rows
+            reworded = [m for m in new if m.reworded]
+            if reworded:
+                _report_reworded(school, kind, idempotency_key, found, reworded)
         made = {(m.recipient_id, m.channel): m for m in new}
-    return [found.get((staff.pk, channel)) or made[(staff.pk, channel)] for staff, channel, _ in wanted]
+    return [existing.get((staff.pk, channel)) or made[(staff.pk, channel)] for staff, channel, _ in wanted]
 
 
 def _existing(idempotency_key, people):
@@ -240,6 +297,31 @@ def failed_recent(school, *, hours=24):
     return (
         Message.objects.filter(school=school, status=Message.Status.FAILED, failed_at__gte=since)
         .select_related("recipient").order_by("-failed_at")
+    )
+
+
+DELAY_WARNING_SECONDS = 30  # a text or email normally goes within a second or two of being written
+
+
+def delayed(school, *, seconds=DELAY_WARNING_SECONDS):
+    """Texts and emails of this school still not sent `seconds` after they were written: a
+    provider failing or refusing, or no worker running for that channel. The board names
+    these people well inside a minute, long before DOORSTEP_DELIVERY_MAX_AGE gives up on
+    them, so that the office phones them instead of believing a text went."""
+    since = timezone.now() - datetime.timedelta(seconds=seconds)
+    return (
+        Message.objects.filter(school=school, status=Message.Status.PENDING, created_at__lte=since)
+        .exclude(channel=Channel.IN_APP).select_related("recipient").order_by("created_at", "id")
+    )
+
+
+def reworded_recent(school, *, hours=24):
+    """Texts and emails of this school that went out in the fixed wording in the last
+    `hours` because the caller's words read as a pupil's details (notify())."""
+    since = timezone.now() - datetime.timedelta(hours=hours)
+    return (
+        Message.objects.filter(school=school, created_at__gte=since).exclude(reworded="")
+        .exclude(channel=Channel.IN_APP).select_related("recipient").order_by("-created_at", "-id")
     )
 
 
