@@ -38,7 +38,11 @@ class Alert(models.Model):
                               help_text="The event that raised it (code word, panic, duress)")
     missed = models.CharField(max_length=40, blank=True, help_text="The deadline that was missed (check_in_due, ...)")
     missed_due_at = models.DateTimeField(null=True, blank=True)
-    raised_at = models.DateTimeField(db_index=True)
+    raised_at = models.DateTimeField(db_index=True, help_text="When Doorstep actually raised it")
+    # The ladder runs from when the policy says the alert is due (the missed deadline plus its
+    # grace), not from when a watchdog got to it: after an outage the head, deputy and police
+    # steps then come when the policy says, not minutes later. Equal to raised_at when on time.
+    ladder_from = models.DateTimeField(help_text="When the escalation ladder's clock starts")
     # The policy's ladder as it was when the alert started: later policy edits cannot change it.
     ladder = models.JSONField()
     ladder_clause = models.CharField(max_length=60, blank=True)
@@ -65,6 +69,11 @@ class Alert(models.Model):
     def __str__(self):
         return f"{self.get_kind_display()} on visit {self.visit_id} ({self.state})"
 
+    def save(self, *args, **kwargs):
+        if self.ladder_from is None:  # raised on time: the ladder starts now
+            self.ladder_from = self.raised_at
+        super().save(*args, **kwargs)
+
     @property
     def is_top(self):
         return self.kind in self.TOP_KINDS
@@ -85,9 +94,15 @@ class AlertStep(models.Model):
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="steps")
     step = models.PositiveSmallIntegerField()
-    at = models.DateTimeField()
+    at = models.DateTimeField(help_text="When the step's people were told")
+    due_at = models.DateTimeField(help_text="When the policy's timeline says the step falls due")
     notify = models.JSONField(default=list, help_text="The roles told")
     recipients = models.PositiveIntegerField(default=0)
+
+    def save(self, *args, **kwargs):
+        if self.due_at is None:  # told on time
+            self.due_at = self.at
+        super().save(*args, **kwargs)
 
     class Meta:
         ordering = ["alert", "step"]
@@ -95,7 +110,8 @@ class AlertStep(models.Model):
 
 
 class Heartbeat(models.Model):
-    """One row per watchdog process, touched every loop. The board warns when the newest is stale."""
+    """One row per watchdog process, touched before each pass and every few seconds inside a long
+    one. The board warns when the newest is stale."""
 
     name = models.CharField(max_length=200, unique=True, help_text="host:pid")
     host = models.CharField(max_length=200)

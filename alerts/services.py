@@ -34,6 +34,13 @@ from .models import Alert, AlertStep, Heartbeat, new_token
 log = logging.getLogger("doorstep.watchdog")
 
 HEARTBEAT_STALE_SECONDS = 15
+# Inside a long pass (a backlog after an outage) the watchdog beats this often, well inside
+# the 15 seconds after which the board says nobody is watching; a normal pass takes
+# milliseconds and never reaches it, so it costs nothing then.
+BEAT_DURING_PASS_SECONDS = 5
+# A step told this much later than the policy's timeline says why, so nobody reading it
+# thinks the deadline was just missed.
+LATE_ENOUGH_TO_SAY = datetime.timedelta(minutes=1)
 HEARTBEAT_KEPT = datetime.timedelta(days=7)  # rows of watchdogs long gone are removed
 REMINDED = (Watch.Status.OK, Watch.Status.ALARM)
 NotAllowed = visit_services.NotAllowed
@@ -74,9 +81,10 @@ def ladder_for(visit):
     return ladder, visit_services._policy_clause(policy, "escalation.ladder"), version
 
 
-def step_due_at(ladder, raised_at, step):
-    """When `step` gives way to the next if nobody acknowledges: None at the last step."""
-    times = _timing().escalation_steps(ladder, raised_at, from_step=0)
+def step_due_at(ladder, ladder_from, step):
+    """When `step` gives way to the next if nobody acknowledges (the ladder timed from
+    `ladder_from`, the alert's own due time): None at the last step."""
+    times = _timing().escalation_steps(ladder, ladder_from, from_step=0)
     for index, at, _ in times:
         if index == step + 1:
             return at
@@ -108,29 +116,58 @@ def board_link(alert):
     return f"/board/#alert-{alert.pk}"
 
 
-def _notify_step(alert, visit, step, now, staff=None):
-    """Tell this step's roles, once (unique AlertStep), in the caller's transaction."""
+def _clock(at: datetime.datetime, now: datetime.datetime) -> str:
+    """'09:06', or '09:06 on Monday 7 December' when it was not today."""
+    at, today = timezone.localtime(at), timezone.localtime(now).date()
+    return f"{at:%H:%M}" if at.date() == today else f"{at:%H:%M} on {at:%A} {at.day} {at:%B}"
+
+
+def _minutes_words(delay: datetime.timedelta) -> str:
+    minutes = int(delay.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = ([f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []) + \
+            ([f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes or not hours else [])
+    return " ".join(parts)
+
+
+def _when_words(alert, now) -> str:
+    """When it happened, as the message says it: the time the missed check-in was due (not
+    when the watchdog noticed), or the time of the alarm."""
+    if alert.is_top:
+        return f"at {_clock(alert.event.at if alert.event_id else alert.raised_at, now)}"
+    return f"due at {_clock(alert.missed_due_at or alert.ladder_from, now)}"
+
+
+def _notify_step(alert, visit, step, now, staff=None, due_at=None):
+    """Tell this step's roles, once (unique AlertStep), in the caller's transaction. `due_at`
+    is when the policy's timeline has the step (now, unless the watchdog is catching up)."""
     from notify.services import notify
 
+    due_at = due_at or now
     rung = alert.ladder[step] if step < len(alert.ladder) else {"notify": ["everyone"]}
     people = recipients(alert.school_id, rung.get("notify", []), visit)
-    AlertStep.objects.create(alert=alert, step=step, at=now, notify=rung.get("notify", []), recipients=len(people))
+    AlertStep.objects.create(alert=alert, step=step, at=now, due_at=due_at, notify=rung.get("notify", []),
+                             recipients=len(people))
     people_meant = staff if staff else _team(visit)
     who = _names(people_meant)
     what = KIND_WORDS[alert.kind].format(has="have" if len(people_meant) > 1 else "has")
     police = " Police guidance is on the alert." if rung.get("call_police") else ""
     last = " You are the last step: everyone who can help is being told." if step == len(alert.ladder) - 1 and not alert.is_top else ""
+    delay = now - due_at
+    late = (f" This comes {_minutes_words(delay)} late: Doorstep was not watching for a while."
+            if delay >= LATE_ENOUGH_TO_SAY else "")
     subject = f"{'URGENT: ' if alert.is_red else ''}{alert.get_kind_display()}: {who}"[:200]
-    body = (f"{who} {what} on a home visit ({timezone.localtime(alert.raised_at):%H:%M}). "
-            f"Open the office board and acknowledge.{police}{last}")
+    body = (f"{who} {what} on a home visit ({_when_words(alert, now)}). "
+            f"Open the office board and acknowledge.{police}{last}{late}")
     if people:
         notify(people, kind=f"alert.{alert.kind}", subject=subject, body=body, link=board_link(alert),
                school=visit.school, alert=alert, idempotency_key=f"alert:{alert.pk}:step:{step}")
     audit.record(
         actor=None, school=visit.school, action="alert.step", obj=alert,
         summary=f"Alert step {step + 1} of {len(alert.ladder)}: told {', '.join(rung.get('notify', []))} "
-                f"({len(people)} people)",
+                f"({len(people)} people)" + (f", {_minutes_words(delay)} after the policy's time" if late else ""),
         data={"step": step, "notify": rung.get("notify", []), "recipients": [p.pk for p in people],
+              "due_at": due_at.isoformat(), "late_seconds": round(max(0.0, delay.total_seconds()), 1),
               "clause": rung.get("clause", "default"), "call_police": bool(rung.get("call_police"))},
     )
     return people
@@ -138,29 +175,40 @@ def _notify_step(alert, visit, step, now, staff=None):
 
 # ----------------------------------------------------------------------------- raising
 
-def raise_alert(visit, *, kind, now=None, event=None, missed="", missed_due_at=None, staff=None) -> Alert:
+def raise_alert(visit, *, kind, now=None, event=None, missed="", missed_due_at=None, staff=None,
+                ladder_from=None) -> Alert:
     """Start an alert with a snapshot of the policy's ladder and tell its first step; code word,
     panic and duress start at the top step (issue 3 §2). Call inside the transaction of the
-    change that causes it."""
+    change that causes it.
+
+    `ladder_from` is when the policy says the alert is due (default: now). A watchdog that
+    raises it late (after an outage) passes the missed deadline's alert time, so the next
+    steps fall due on the policy's timeline from there: those already past are told at once,
+    in order, by the same pass (`poll`)."""
     now = now or timezone.now()
     ladder, clause, version = ladder_for(visit)
     kind = Alert.Kind(kind)
     top = kind in Alert.TOP_KINDS
     step = len(ladder) - 1 if top else 0
+    # Danger now starts at the top step at once, whatever the clock says.
+    ladder_from = now if top or ladder_from is None else min(ladder_from, now)
     alert = Alert.objects.create(
         school_id=visit.school_id, visit=visit, kind=kind, event=event, missed=missed, missed_due_at=missed_due_at,
-        raised_at=now, ladder=ladder, ladder_clause=clause[:60], policy_version=version, step=step,
-        step_due_at=None if top else step_due_at(ladder, now, step),
+        raised_at=now, ladder_from=ladder_from, ladder=ladder, ladder_clause=clause[:60], policy_version=version,
+        step=step, step_due_at=None if top else step_due_at(ladder, ladder_from, step),
     )
     if top:
         Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(status=Watch.Status.ALARM)
     audit.record(
         actor=None, school=visit.school, action="alert.raised", obj=alert,
-        summary=f"{alert.get_kind_display()} alert raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else ""),
+        summary=f"{alert.get_kind_display()} alert raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else "")
+                + (f", {_minutes_words(now - ladder_from)} after the policy's time"
+                   if now - ladder_from >= LATE_ENOUGH_TO_SAY else ""),
         data={"visit": visit.pk, "kind": kind.value, "step": step, "event": event.pk if event else None,
-              "ladder_clause": clause, "policy_version": version.version},
+              "ladder_clause": clause, "policy_version": version.version, "ladder_from": ladder_from.isoformat(),
+              "late_seconds": round((now - ladder_from).total_seconds(), 1)},
     )
-    _notify_step(alert, visit, step, now, staff=staff)
+    _notify_step(alert, visit, step, now, staff=staff, due_at=ladder_from)
     return alert
 
 
@@ -171,8 +219,9 @@ def raise_overdue(watch_id, alert_at, now) -> Alert | None:
         # A row another watchdog (or a check-in) holds is skipped, not waited for: two
         # watchdogs then split a burst of deadlines instead of queueing on each other's
         # locks. A skipped row is still due, so the next pass takes it (docs/benchmarks.md).
-        if not Watch.objects.select_for_update(skip_locked=True).filter(
-                pk=watch_id, status=Watch.Status.OK, alert_at=alert_at).exists():
+        stored_at = Watch.objects.select_for_update(skip_locked=True).filter(
+            pk=watch_id, status=Watch.Status.OK, alert_at=alert_at).values_list("updated_at", flat=True).first()
+        if stored_at is None:
             return None
         hit = Watch.objects.filter(pk=watch_id, status=Watch.Status.OK, alert_at=alert_at).update(
             status=Watch.Status.OVERDUE, updated_at=now,
@@ -181,7 +230,12 @@ def raise_overdue(watch_id, alert_at, now) -> Alert | None:
             return None
         watch = Watch.objects.select_related("visit", "visit__school").get(pk=watch_id)
         kind = MISSED_KIND.get(watch.next_kind, Alert.Kind.OVERDUE)
-        return raise_alert(watch.visit, kind=kind, now=now, missed=watch.next_kind, missed_due_at=watch.due_at)
+        # The ladder runs from alert_at, when the policy says this alert is due, however late
+        # the watchdog got here (an outage). A deadline that was already past when it was
+        # stored (a check-in recorded late, with an earlier time) could not have been alerted
+        # before Doorstep knew of it: its ladder runs from then, the office first.
+        return raise_alert(watch.visit, kind=kind, now=now, missed=watch.next_kind, missed_due_at=watch.due_at,
+                           ladder_from=max(alert_at, stored_at))
 
 
 def send_reminder(watch_id, reminder_at, now) -> bool:
@@ -213,15 +267,15 @@ def advance(alert_id, token, now) -> bool:
         if alert.state != Alert.State.OPEN or alert.step_token != token or alert.step_due_at is None \
                 or alert.step_due_at > now or alert.step + 1 >= len(alert.ladder):
             return False
-        step = alert.step + 1
-        due = step_due_at(alert.ladder, alert.raised_at, step)
+        step, step_was_due = alert.step + 1, alert.step_due_at
+        due = step_due_at(alert.ladder, alert.ladder_from, step)
         hit = Alert.objects.filter(pk=alert.pk, step_token=token, state=Alert.State.OPEN).update(
             step=step, step_token=new_token(), step_due_at=due,
         )
         if hit != 1:
             return False
         alert.refresh_from_db()
-        _notify_step(alert, alert.visit, step, now)
+        _notify_step(alert, alert.visit, step, now, due_at=step_was_due)
     return True
 
 
@@ -374,26 +428,65 @@ def police_card(alert, *, by, request=None) -> dict:
 
 # ----------------------------------------------------------------------------- the watchdog
 
-def poll(now=None, *, batch=500) -> dict:
+class _Pulse:
+    """Beats the heartbeat every BEAT_DURING_PASS_SECONDS while a pass works through a
+    backlog, so the board does not say nobody is watching while alerts are being raised. A
+    beat that fails is logged and the pass goes on: raising alerts matters more."""
+
+    def __init__(self, name: str | None, started_at: datetime.datetime | None) -> None:
+        self.name, self.started_at = name, started_at
+        self.last = timezone.now()
+
+    def __call__(self) -> None:
+        if self.name is None:
+            return
+        now = timezone.now()
+        if (now - self.last).total_seconds() < BEAT_DURING_PASS_SECONDS:
+            return
+        self.last = now
+        try:
+            beat(self.name, started_at=self.started_at, now=now, loop=False)
+        except Exception:  # noqa: BLE001 - the heartbeat is a warning light, not the alarm
+            log.exception("watchdog: heartbeat during the pass failed")
+
+
+# Steps already overdue (an alert raised late, a watchdog that was stopped) are told one
+# per round, each in its own transaction, in ladder order, all in the same pass; this bounds
+# the rounds should an alert keep failing.
+CATCH_UP_ROUNDS = 20
+
+
+def poll(now=None, *, batch=500, heartbeat: str | None = None,
+         started_at: datetime.datetime | None = None) -> dict:
     """One pass of the watchdog: raise overdue alerts, send reminders, advance escalations.
-    Each item is its own transaction, so one failure cannot hold back the others."""
+    Each item is its own transaction, so one failure cannot hold back the others. With
+    `heartbeat` (the watchdog's name) a long pass beats every few seconds as it goes."""
     now = now or timezone.now()
+    pulse = _Pulse(heartbeat, started_at)
     done = {"raised": 0, "reminded": 0, "advanced": 0}
     due = list(Watch.objects.filter(status=Watch.Status.OK, alert_at__lte=now)
                .order_by("alert_at").values_list("pk", "alert_at")[:batch])
     for pk, alert_at in due:
+        pulse()
         if _safely(raise_overdue, pk, alert_at, now):
             done["raised"] += 1
     reminders = list(Watch.objects.filter(status__in=REMINDED, reminder_at__lte=now, reminder_sent_at__isnull=True)
                      .values_list("pk", "reminder_at")[:batch])
     for pk, reminder_at in reminders:
+        pulse()
         if _safely(send_reminder, pk, reminder_at, now):
             done["reminded"] += 1
-    steps = list(Alert.objects.filter(state=Alert.State.OPEN, step_due_at__lte=now)
-                 .order_by("step_due_at").values_list("pk", "step_token")[:batch])
-    for pk, token in steps:
-        if _safely(advance, pk, token, now):
-            done["advanced"] += 1
+    for _ in range(CATCH_UP_ROUNDS):
+        steps = list(Alert.objects.filter(state=Alert.State.OPEN, step_due_at__lte=now)
+                     .order_by("step_due_at").values_list("pk", "step_token")[:batch])
+        advanced = 0
+        for pk, token in steps:
+            pulse()
+            if _safely(advance, pk, token, now):
+                advanced += 1
+        done["advanced"] += advanced
+        if not advanced:
+            break
     return done
 
 
@@ -409,11 +502,13 @@ def heartbeat_name():
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def beat(name=None, *, started_at=None, now=None) -> Heartbeat:
+def beat(name=None, *, started_at=None, now=None, loop=True) -> Heartbeat:
+    """Say this watchdog is alive. `loop`: this beat starts a pass (counted in `loops`); the
+    beats inside a long pass are not counted."""
     now = now or timezone.now()
     name = name or heartbeat_name()
     host, _, pid = name.rpartition(":")
-    updated = Heartbeat.objects.filter(name=name).update(beat_at=now, loops=F("loops") + 1)
+    updated = Heartbeat.objects.filter(name=name).update(beat_at=now, **({"loops": F("loops") + 1} if loop else {}))
     if not updated:
         Heartbeat.objects.filter(beat_at__lt=now - HEARTBEAT_KEPT).delete()
         Heartbeat.objects.get_or_create(

@@ -5,8 +5,13 @@ due soon, and advance unacknowledged escalations (alerts.services.poll).
     doorstep watchdog --once       # one pass, then exit (tests, cron-style checks)
 
 Several may run against one PostgreSQL database: every change is a conditional UPDATE, so
-each alert and each step happens once. A heartbeat row is written every loop; the office
-board warns loudly when it is more than 15 seconds old.
+each alert and each step happens once. A heartbeat row is written before each pass (so before
+the first, which may have a backlog to raise after an outage) and every few seconds inside a
+long pass; the office board warns loudly when it is more than 15 seconds old.
+
+A database that is locked or away fails a pass, not the loop: the error is written to stderr,
+the heartbeat goes stale (so the board shows nobody is watching), and the next pass, on a
+fresh connection, raises whatever fell due meanwhile. `--once` exits non-zero instead.
 """
 import signal
 import time
@@ -52,18 +57,28 @@ class Command(BaseCommand):
                 signal.signal(sig, lambda signum, frame: stopping.append(signum))
             self.stdout.write(f"doorstep watchdog {name}: polling every {interval:g} s")
             self.stdout.flush()
+        healthy = True  # before the first pass too: the board's warning must not wait for a backlog
         while True:
             began = time.monotonic()
-            if not connection.in_atomic_block:
-                close_old_connections()  # a database restart must not kill the loop for good
+            failure = None
             try:
-                done = services.poll()
-                services.beat(name, started_at=started)
+                if not connection.in_atomic_block:
+                    close_old_connections()  # a database restart must not kill the loop for good
+                # Beat only while passes succeed: a watchdog whose every pass fails must look
+                # stale on the board, not alive.
+                if healthy:
+                    services.beat(name, started_at=started)
+            except Exception as exc:  # noqa: BLE001 - the pass below still tries; it matters more
+                failure = exc
+                self.stderr.write(f"doorstep watchdog: heartbeat failed: {exc!r}")
+            try:
+                done = services.poll(heartbeat=name, started_at=started)
+                healthy = True
             except Exception as exc:  # noqa: BLE001 - keep watching; the stale heartbeat shows the trouble
+                failure, healthy, done = exc, False, None
                 self.stderr.write(f"doorstep watchdog: pass failed: {exc!r}")
-                if once:
-                    raise
-                done = None
+            if once and failure is not None:
+                raise failure
             if done and any(done.values()):
                 self.stdout.write(f"doorstep watchdog: {done}")
                 self.stdout.flush()
