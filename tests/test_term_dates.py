@@ -4,7 +4,6 @@ headteacher, business manager or office record them; every change audited."""
 import datetime
 
 import pytest
-import time_machine
 from django.test import Client
 from django.urls import reverse
 
@@ -52,16 +51,17 @@ def test_back_to_back_and_overlapping_closures_are_all_skipped(coteford):
     assert calendar.add_school_days(coteford.school, datetime.date(2027, 7, 16), 1) == datetime.date(2027, 10, 6)
 
 
-def test_a_report_owed_from_the_friday_before_half_term_is_not_overdue_in_the_holiday(coteford):
+@pytest.mark.clock("2027-02-12 17:00", tick=False)  # the school, its staff and the visit are made that Friday
+def test_a_report_owed_from_the_friday_before_half_term_is_not_overdue_in_the_holiday(coteford, marked_clock):
     visit = ended_visit(coteford, day=FRIDAY)
     assert reports.report_due_on(visit) == datetime.date(2027, 2, 16)  # no closures yet: Tuesday
     signed_in(coteford.office).post(reverse("term_dates"), {
         "label": "February half-term", "first_day": "2027-02-15", "last_day": "2027-02-19"})
     assert reports.report_due_on(visit) == datetime.date(2027, 2, 23)  # the Tuesday after half-term
-    with time_machine.travel(datetime.datetime(2027, 2, 19, 12, tzinfo=datetime.UTC), tick=False):
-        assert [(v, overdue) for v, _, overdue in reports.reports_owed(coteford.officer)] == [(visit, False)]
-    with time_machine.travel(datetime.datetime(2027, 2, 24, 9, tzinfo=datetime.UTC), tick=False):
-        assert [(v, overdue) for v, _, overdue in reports.reports_owed(coteford.officer)] == [(visit, True)]
+    marked_clock.move_to(datetime.datetime(2027, 2, 19, 12, tzinfo=datetime.UTC))
+    assert [(v, overdue) for v, _, overdue in reports.reports_owed(coteford.officer)] == [(visit, False)]
+    marked_clock.move_to(datetime.datetime(2027, 2, 24, 9, tzinfo=datetime.UTC))
+    assert [(v, overdue) for v, _, overdue in reports.reports_owed(coteford.officer)] == [(visit, True)]
 
 
 @pytest.mark.parametrize("role", ["head", "sbm", "office"])
