@@ -217,16 +217,11 @@ def parse(school, binary, mapping, on_bytes=None):
     except UnicodeDecodeError as exc:
         bad(line + 1, "?", f"not UTF-8 text ({exc.reason})")
 
-    if unknown:
-        elsewhere = set(
-            Pupil.objects.exclude(school=school).filter(**{f"{field}__in": list(unknown)}).values_list(field, flat=True)
-        )
-        elsewhere = {k.upper() for k in elsewhere} if field == "upn" else elsewhere
-        for key_text, lines in unknown.items():
-            why = ("belongs to a pupil of another school" if key_text in elsewhere
-                   else f"no pupil of {school.name} has this {mapping.pupil_label}")
-            for n in lines:
-                bad(n, mapping.pupil_column, f"{key_text}: {why}")
+    # One wording whether or not the number exists at another school: saying which would let
+    # anyone who can import list another school's pupils by guessing numbers.
+    for key_text, lines in unknown.items():
+        for n in lines:
+            bad(n, mapping.pupil_column, f"{key_text}: no pupil of {school.name} has this {mapping.pupil_label}")
     if total_errors:
         errors.sort(key=lambda e: int(e.split(",", 1)[0].split()[1]))
         raise ImportFailed(errors, total_errors)
@@ -303,7 +298,16 @@ def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=
                 on_bytes.last = read[0]
                 progress("read", read[0], size)
         on_bytes.last = 0
-    marks, skipped, rows = parse(school, binary, mapping, on_bytes)
+    try:
+        marks, skipped, rows = parse(school, binary, mapping, on_bytes)
+    except ImportFailed as failed:
+        # A refused file changes nothing, but someone tried: the trail says who, when and how
+        # many lines were wrong (not which numbers, which may be guesses at other pupils).
+        record(actor=actor, school=school, action="attendance.import_failed", obj=school,
+               summary=f"An attendance import was refused: {failed.total} problem{'s' if failed.total != 1 else ''}; "
+                       "nothing was imported",
+               data={"file": file_name, "problems": failed.total}, request=request)
+        raise
     if progress is not None:
         progress("read", size or 0, size)
 

@@ -157,10 +157,17 @@ def test_a_file_with_bad_rows_changes_nothing_and_lists_every_bad_line(school, o
     assert "column AttendanceDate" in errors[1] and "'31/02/2025'" in errors[1]
     assert "'ZZ' is not an attendance code" in errors[2]
     assert "line 2" in errors[3] and "second AM mark" in errors[3]
-    assert "another school" in errors[4]
+    # Another school's pupil reads exactly like a number nobody has: the error must not tell
+    # an importer which guessed numbers belong to pupils elsewhere.
+    assert errors[4] == f"line 7, column UPN: {other.upn}: no pupil of Coteford Junior School has this UPN"
+    assert "another school" not in " ".join(errors)
     assert "withdrawn" in errors[6] and "C or G" in errors[6]
     assert AttendanceMark.objects.get().code == "N"
-    assert not ImportRun.objects.exists() and not AuditEntry.objects.filter(action__startswith="attendance").exists()
+    assert not ImportRun.objects.exists()
+    # Nothing imported, but the refused attempt is on the trail (without the numbers tried).
+    entry = AuditEntry.objects.get(action__startswith="attendance")
+    assert entry.action == "attendance.import_failed" and entry.actor == office.user
+    assert entry.data["problems"] == 7 and other.upn not in entry.summary + str(entry.data)
 
 
 def test_withdrawn_codes_are_accepted_on_marks_from_before_2024(school):
