@@ -19,8 +19,11 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import Alert
 from attendance.models import CODES, AttendanceMark, attendance_summary
 from audit import services as audit
+from checkins.models import VisitEvent
+from doorstep.text import and_list
 from people.models import ROLE_LABELS, StaffMember
 from schools.calendar import add_school_days
 from schools.permissions import can
@@ -125,15 +128,45 @@ def report_due_on(visit) -> datetime.date:
     return add_school_days(visit.school, timezone.localdate(visit.ends_at), REPORT_DUE_SCHOOL_DAYS)
 
 
+# What staff do when they are in danger: press panic, say the code word, or give the duress PIN.
+DANGER_ALARM_WORDS = {Alert.Kind.PANIC: "the panic button was pressed", Alert.Kind.CODE_WORD: "the code word was used",
+                      Alert.Kind.DURESS: "the duress PIN was given"}
+
+
+def danger_alarms(visit) -> list[str]:
+    """What was raised on this visit that means staff were in danger, as plain words, in the order
+    raised: a panic, code word or duress alarm (from its alerts, and from the events, so a code word
+    heard on a call counts even if its alert row were missing). Empty for a visit without one."""
+    kinds = list(Alert.objects.filter(visit=visit, kind__in=Alert.TOP_KINDS)
+                 .order_by("raised_at", "pk").values_list("kind", flat=True))
+    kinds += list(VisitEvent.objects.filter(visit=visit, type__in=[Alert.Kind.PANIC, Alert.Kind.CODE_WORD])
+                  .order_by("at", "pk").values_list("type", flat=True))
+    return [DANGER_ALARM_WORDS[k] for k in dict.fromkeys(kinds)]
+
+
 def report_required(visit, policy=None) -> bool:
-    """Every ended visit, unless the policy asks for a report only after danger (Pr 2.5):
-    then only a visit abandoned because staff did not feel safe."""
+    """Every ended visit, unless the policy asks for a report only after danger (Pr 2.5): then a
+    visit abandoned because staff did not feel safe, and any visit on which a panic, code word or
+    duress alarm was raised, however it ended (completed, not seen or abandoned)."""
     if visit.state not in ENDED_STATES:
         return False
     policy = policy if policy is not None else policy_for(visit.school, visit)
     if policy_value(policy, "after.report", "every_visit") == "after_danger":
-        return visit.state == State.ABANDONED
+        return visit.state == State.ABANDONED or bool(danger_alarms(visit))
     return True
+
+
+def danger_report_rule(visit, policy=None) -> dict | None:
+    """What a visit with a danger alarm owes: a full report saying what happened, which goes to the
+    headteacher as an incident. {"alarms": [...], "clause": ...} or None. Priory asks for the full
+    report itself (Pr 2.5); the others send incidents to the headteacher (after.incident_report_to)."""
+    alarms = danger_alarms(visit)
+    if not alarms:
+        return None
+    policy = policy if policy is not None else policy_for(visit.school, visit)
+    key = "after.report" if policy_value(policy, "after.report", "every_visit") == "after_danger" \
+        else "after.incident_report_to"
+    return {"alarms": alarms, "clause": policy_clause(policy, key)}
 
 
 def report_owner(visit):
@@ -231,10 +264,13 @@ def _role_text(staff):
     return ", ".join(ROLE_LABELS.get(r, r) for r in staff.role_names) or "member of staff"
 
 
-def _report_fields(visit, actor, data, policy):
+def _report_fields(visit, actor, data, policy, danger=None):
     """Validate what the person typed; return the model fields. Raises ValidationError naming
-    every field that is wrong."""
+    every field that is wrong. `danger` (danger_report_rule) makes the incident account required."""
     errors = {}
+    if danger and not (data.get("incident") or "").strip():
+        errors["incident"] = (f"An alarm was raised on this visit ({and_list(danger['alarms'])}). Say what happened: "
+                              f"the report goes to the headteacher as an incident ({cite(danger['clause'])}).")
     values = {f: (data.get(f) or "").strip() for f in REPORT_TEXT_FIELDS}
     if not values["summary"]:
         errors["summary"] = "Write a summary of what was discussed (or, if nobody was seen, what happened)."
@@ -324,7 +360,7 @@ def submit_report(actor, visit, data, *, request=None) -> VisitReport:
         if VisitReport.objects.filter(visit=locked, corrects__isnull=True).exists():
             raise ValidationError({"__all__": "This visit already has a report. Submit a correction instead."})
         policy = policy_for(locked.school, locked)
-        fields = _report_fields(locked, actor, data, policy)
+        fields = _report_fields(locked, actor, data, policy, danger=danger_report_rule(locked, policy))
         try:
             with transaction.atomic():
                 report = VisitReport.objects.create(**fields)

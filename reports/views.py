@@ -43,6 +43,7 @@ def _report_context(request, visit, form):
         "attendance_from": start, "attendance_to": end,
         "signatures": services.signatures_required(visit),
         "due_on": services.report_due_on(visit),
+        "danger": services.danger_report_rule(visit),
     }
 
 

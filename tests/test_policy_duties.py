@@ -5,14 +5,23 @@ cancelled (C 3.6), and the full report owed after a danger alarm (Pr 2.5)."""
 import datetime
 
 import pytest
+import time_machine
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from alerts import services as alert_services
+from alerts.models import Alert
+from checkins import services as checkins
+from notify.models import Message
 from policies.engine import evaluate, load_policy
+from reports import services as reports
+from reports.models import Concern, VisitReport
 from risk.models import RiskAssessment
 from visits import services
 from visits.models import Visit
 
-from .factories import PASSWORD, Staffed, home_visit_ra, lone_working_ra
+from .factories import PASSWORD, Staffed, VisitFactory, at, home_visit_ra, lone_working_ra, next_school_day
+from .test_reports_helpers import ended_visit, report_data
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +166,104 @@ def test_a_st_hughs_lone_visit_is_scheduled_only_once_the_safe_word_is_recorded(
                     reviewed_at=timezone.now() + datetime.timedelta(seconds=1))
     services.schedule(hughs.officer, visit, appointment_agreed=True, written_confirmation=True)
     assert visit.state == Visit.State.SCHEDULED
+
+
+# ----------------------------------------------------------------------------- a full report after danger
+
+def _visit_day_clock():
+    """A clock at 09:50 on a school day a week or more from now, standing still until moved."""
+    return time_machine.travel(at(next_school_day(), 9, 50), tick=False)
+
+
+def _moved(clock, minutes):
+    clock.shift(datetime.timedelta(minutes=minutes))
+
+
+@pytest.fixture
+def priory():
+    return Staffed("priory", name="Priory Junior School")
+
+
+def test_a_priory_visit_with_a_panic_that_ended_well_still_owes_a_full_report_that_reaches_the_head(priory, client):
+    with _visit_day_clock() as clock:
+        day = timezone.localdate()
+        visit = VisitFactory(school=priory.school, pupil=priory.pupil, staff=[priory.officer], state=Visit.State.SCHEDULED,
+                             starts_at=at(day, 10), ends_at=at(day, 10, 45), proposed_by=priory.officer,
+                             approved_by=priory.head, approved_at=timezone.now(),
+                             policy_version=priory.school.current_policy())
+        _moved(clock, 10)
+        checkins.record_event(visit, "arrived", by=priory.officer)
+        _moved(clock, 12)
+        checkins.record_event(visit, "panic", by=priory.officer)
+        _moved(clock, 3)
+        alarm = Alert.objects.get(visit=visit, kind="panic")
+        alert_services.resolve(alarm, by=priory.office, reason="staff_safe")
+        _moved(clock, 20)
+        checkins.record_event(visit, "left_home", by=priory.officer)
+        visit.refresh_from_db()
+        if visit.state == Visit.State.UNDER_WAY:
+            checkins.record_event(visit, "back_safe", by=priory.officer)
+            visit.refresh_from_db()
+        assert visit.state == Visit.State.COMPLETED
+
+        # Owed (Pr 2.5), though the visit ended as planned: it shows on the officer's list.
+        assert reports.report_required(visit)
+        assert [v for v, _, _ in reports.reports_owed(priory.officer)] == [visit]
+
+        client.login(username=priory.officer.user.username, password=PASSWORD)
+        form = client.get(f"/reports/visit/{visit.pk}/").content.decode()
+        assert "An alarm was raised on this visit: the panic button was pressed" in form and "Pr 2.5" in form
+
+        # A report that does not say what happened is refused, citing the clause.
+        with pytest.raises(ValidationError) as refused:
+            reports.submit_report(priory.officer, visit, report_data())
+        assert "incident" in refused.value.message_dict
+        assert "Pr 2.5" in refused.value.message_dict["incident"][0]
+        assert "panic button" in refused.value.message_dict["incident"][0]
+        assert not VisitReport.objects.filter(visit=visit).exists()
+
+        before = set(Message.objects.values_list("pk", flat=True))
+        reports.submit_report(priory.officer, visit, report_data(
+            incident="The father shouted and blocked the door; I pressed panic and left when he calmed down."))
+        incident = Concern.objects.get(visit=visit)
+        assert incident.kind == Concern.Kind.INCIDENT and incident.sent_to == [priory.head.full_name]
+        told = Message.objects.exclude(pk__in=before).filter(recipient=priory.head)
+        assert told.exists()
+        for message in told:
+            assert priory.pupil.first_name not in message.subject + message.body
+            assert priory.pupil.address_line1 not in message.subject + message.body
+
+
+def test_a_priory_visit_abandoned_after_the_code_word_owes_a_report_saying_what_happened(priory):
+    with _visit_day_clock() as clock:
+        day = timezone.localdate()
+        visit = VisitFactory(school=priory.school, pupil=priory.pupil, staff=[priory.officer], state=Visit.State.SCHEDULED,
+                             starts_at=at(day, 10), ends_at=at(day, 10, 45), proposed_by=priory.officer,
+                             approved_by=priory.head, approved_at=timezone.now(),
+                             policy_version=priory.school.current_policy())
+        _moved(clock, 10)
+        checkins.record_event(visit, "arrived", by=priory.officer)
+        _moved(clock, 5)
+        checkins.record_event(visit, "code_word", by=priory.office, via="office_call")
+        _moved(clock, 2)
+        checkins.abandon(visit, "felt_unsafe", by=priory.officer, note="Man at the door was aggressive.")
+        alert_services.resolve(Alert.objects.get(visit=visit, kind="code_word"), by=priory.office,
+                               reason="staff_safe")
+        _moved(clock, 15)
+        checkins.record_event(visit, "left_home", by=priory.officer)
+        visit.refresh_from_db()
+        if visit.state == Visit.State.UNDER_WAY:
+            checkins.record_event(visit, "back_safe", by=priory.officer)
+            visit.refresh_from_db()
+        assert visit.state == Visit.State.ABANDONED
+        with pytest.raises(ValidationError) as refused:
+            reports.submit_report(priory.officer, visit, report_data(people_present=""))
+        assert "code word" in refused.value.message_dict["incident"][0]
+
+
+def test_without_an_alarm_priory_owes_no_report_and_other_policies_need_no_incident_account(priory, coteford):
+    assert not reports.report_required(ended_visit(priory, staff=[priory.officer]))
+    plain = ended_visit(coteford)
+    assert reports.danger_report_rule(plain) is None
+    reports.submit_report(coteford.officer, plain, report_data())
+    assert not Concern.objects.filter(visit=plain).exists()
