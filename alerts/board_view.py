@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from checkins.models import VisitEvent
 from notify import services as notify
+from notify.models import Channel
 from schools.access import staff_records
 from schools.permissions import can
 from visits.models import Visit, VisitStaff
@@ -56,15 +57,18 @@ def board_context(staff_list, now=None) -> dict:
     school_ids = [s.school_id for s in staff_list]
     data = alerts.board(school_ids, now)
     rows = data["visits"]
-    pupils = {v["pk"]: pupil_label(v["pupil__first_name"], v["pupil__last_name"], v["pupil__year_group"])
-              for v in Visit.objects.filter(pk__in=[r["visit_id"] for r in rows])
-              .values("pk", "pupil__first_name", "pupil__last_name", "pupil__year_group")}
+    visits = {v["pk"]: v for v in Visit.objects.filter(pk__in=[r["visit_id"] for r in rows])
+              .values("pk", "state", "pupil__first_name", "pupil__last_name", "pupil__year_group")}
+    pupils = {pk: pupil_label(v["pupil__first_name"], v["pupil__last_name"], v["pupil__year_group"])
+              for pk, v in visits.items()}
     schools = {s.school_id: s.school for s in staff_list}
     latest_open = 0
     unacknowledged = False
     for row in rows:
         row.pop("pupil", None)  # least privilege: see the module docstring
         row["pupil_label"] = pupils.get(row["visit_id"], "")
+        # A scheduled visit nobody has started is on the board once it is due (checkins.under_way).
+        row["not_started"] = visits.get(row["visit_id"], {}).get("state") == Visit.State.SCHEDULED
         row["school_name"] = schools[row["school_id"]].name if row["school_id"] in schools else ""
         row["urgency_label"] = URGENCY_LABELS.get(row["urgency"], row["urgency"])
         row["call_now"] = row["staff"][0] if row["action"] and row["staff"] else None
@@ -74,9 +78,11 @@ def board_context(staff_list, now=None) -> dict:
             latest_open = max(latest_open, alert["id"])
             if alert["state"] == Alert.State.OPEN and alert["contact_at"] is None:
                 unacknowledged = True
-    failed = []
+    failed, delayed, reworded = [], [], []
     for school in schools.values():
         failed.extend(notify.failed_recent(school)[:20])
+        delayed.extend(notify.delayed(school)[:50])
+        reworded.extend(notify.reworded_recent(school)[:50])
     last_delivery = notify.last_delivery_run()
     return {
         "now": now,
@@ -86,11 +92,52 @@ def board_context(staff_list, now=None) -> dict:
         "latest_alert_id": latest_open,
         "unacknowledged": unacknowledged,
         "failed_messages": failed,
+        "delayed": _delayed_by_channel(delayed),
+        "reworded": _reworded_by_message(reworded),
         "delivery_stale": notify.delivery_is_stale(),
         "last_delivery": last_delivery,
         "multi_school": len(schools) > 1,
         "schools": schools,
     }
+
+
+def _delayed_by_channel(messages) -> list[dict]:
+    """Texts and emails not sent within half a minute, by channel, for the board's warning:
+    whom to phone (once per person), since when, and how many tries so far."""
+    groups = []
+    for channel, label in ((Channel.SMS, "Texts"), (Channel.EMAIL, "Emails")):
+        waiting = [m for m in messages if m.channel == channel]
+        if not waiting:
+            continue
+        people = {}
+        for m in waiting:
+            people.setdefault(m.recipient_id, {"name": m.recipient.full_name, "mobile": m.recipient.mobile,
+                                               "since": m.created_at, "tries": 0, "count": 0})
+            person = people[m.recipient_id]
+            person["tries"] = max(person["tries"], m.attempts)
+            person["count"] += 1
+        groups.append({"channel": channel, "label": label, "since": min(m.created_at for m in waiting),
+                       "count": len(waiting), "people": list(people.values()),
+                       "tried": any(m.attempts for m in waiting)})
+    return groups
+
+
+def _reworded_by_message(messages) -> list[dict]:
+    """Messages whose texts and emails went out in the fixed wording, one line per message
+    (not per person): when, which kind, who got them. Never the original words: those may
+    hold a pupil's name, and the board shows only initials."""
+    by_key = {}
+    for m in messages:
+        entry = by_key.setdefault(m.idempotency_key, {"at": m.created_at, "kind": _kind_label(m.kind), "people": []})
+        if m.recipient.full_name not in entry["people"]:
+            entry["people"].append(m.recipient.full_name)
+    return list(by_key.values())
+
+
+def _kind_label(kind: str) -> str:
+    if kind.startswith("alert."):
+        return f"{KIND_LABELS.get(kind.removeprefix('alert.'), 'Doorstep')} alert"
+    return {"checkin.reminder": "Check-in reminder", "visit.abandoned": "Abandoned visit"}.get(kind, "Message")
 
 
 def _with_team(alerts):

@@ -151,7 +151,7 @@ def _report_reworded(school, kind: str, idempotency_key: str, found, rows: list[
     reason = _describe(found)
     logger.error(
         "Message %r (%s) went out by text and email in the fixed wording: %s (pupil records %s)",
-        idempotency_key, kind, reason, ", ".join(str(pk) for _, _, pk in found),
+        idempotency_key, kind, reason, ", ".join(sorted({str(pk) for _, _, pk in found})),
     )
     record(
         actor=None, school=school, action="message.reworded", obj=rows[0],
