@@ -104,9 +104,12 @@ def staff_records(staff) -> dict[str, list[dict]]:
         "alerts": rows(Alert.objects.filter(Q(visit__in=visit_ids) | Q(owner=staff) | Q(resolved_by=staff))),
         "messages": rows(Message.objects.filter(recipient=staff)),
     }
-    about = _audit_about({"people.staffmember": [staff.pk]})
+    # One sign-in may be on the staff of several schools: this school answers for its own
+    # records only, so the entries are this school's, not everything the account ever did.
+    about = _audit_about({"people.staffmember": [staff.pk]}).filter(school=staff.school_id)
     out["audit_entries_about_them"] = rows(about)
-    out["audit_entries_by_them"] = rows(AuditEntry.objects.filter(actor=staff.user_id)) if staff.user_id else []
+    by_them = AuditEntry.objects.filter(actor=staff.user_id, school=staff.school_id)
+    out["audit_entries_by_them"] = rows(by_them) if staff.user_id else []
     return out
 
 

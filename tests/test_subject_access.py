@@ -16,7 +16,7 @@ from audit.services import record
 from notify.models import Message
 from pupils.models import HouseholdNote
 
-from .factories import PupilFactory, Staffed, VisitFactory
+from .factories import PupilFactory, Staffed, StaffFactory, VisitFactory
 from .test_retention import a_whole_record
 
 pytestmark = pytest.mark.django_db
@@ -118,6 +118,21 @@ def test_a_staff_export_from_the_console_has_their_register_entries_visits_and_w
     assert [e["action"] for e in records["audit_entries_about_them"]] == ["staff.note"]
     entry = AuditEntry.objects.get(action="subject_access.exported")
     assert entry.object_type == "people.staffmember" and entry.actor is None and "Ali" not in entry.summary
+
+
+def test_a_staff_export_holds_only_this_schools_entries_for_someone_on_the_staff_of_two_schools(school, client):
+    other = Staffed("potton", name="Potton Primary School")
+    # The same sign-in works at both schools (a shared attendance officer).
+    twin = StaffFactory(school=other.school, user=school.officer.user, roles=["attendance_officer"],
+                        full_name=school.officer.full_name)
+    record(actor=school.officer, school=school.school, action="staff.note", obj=school.officer, summary="At Coteford")
+    record(actor=twin, school=other.school, action="staff.note", obj=twin, summary="At Potton: not Coteford's to give")
+    data = signed_in(client, school.head).post(reverse("retention:index"), {"staff": school.officer.pk}).content
+    records, _, _ = unzip(data)
+    summaries = [e["summary"] for e in records["audit_entries_by_them"] + records["audit_entries_about_them"]]
+    assert "At Coteford" in summaries
+    assert not [s for s in summaries if "Potton" in s]
+    assert {e["school_id"] for e in records["audit_entries_by_them"]} == {school.school.pk}
 
 
 @pytest.mark.parametrize("args, message", [
