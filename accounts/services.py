@@ -63,3 +63,20 @@ def revoke_token(staff, token_id, *, request=None):
         record(actor=staff, school=staff.school, action="apitoken.revoked", obj=token, request=request,
                summary=f"API token “{token.name}” ({token.prefix}…) of {token.staff.full_name} revoked")
     return token
+
+
+def end_tokens_of(user, *, why: str) -> int:
+    """Revoke every live API token acting as this sign-in (at any of its schools), each with
+    an audit entry in its own school's trail. A token is a password by another name: when the
+    password changes, whoever held the old one must not keep a way in. Returns how many."""
+    now = timezone.now()
+    ended = 0
+    with transaction.atomic():
+        for token in ApiToken.objects.live(now).select_for_update().select_related("staff__school").filter(staff__user=user):
+            ApiToken.objects.filter(pk=token.pk).update(revoked_at=now, revoked_by=user)
+            record(actor=None, school=token.staff.school, action="apitoken.revoked", obj=token,
+                   summary=f"API token “{token.name}” ({token.prefix}…) of {token.staff.full_name} ended: {why}",
+                   data={"why": why})
+            ended += 1
+    return ended
+

@@ -6,11 +6,13 @@ a person signing in (e.g. a test client's force_login)."""
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from audit.services import record
 
 from .middleware import note_sign_in
+from .services import end_tokens_of
 
 
 def school_of_user(user):
@@ -61,3 +63,14 @@ def _cooloff_words():
 
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return f"{minutes} minutes"
+
+
+@receiver(post_save, sender=get_user_model(), dispatch_uid="doorstep-password-ends-tokens")
+def end_api_tokens_when_the_password_changes(sender, instance, created, **kwargs):
+    """Every way a password is set (the change-password page, the admin, a reset, the shell)
+    goes through set_password(), which leaves the new password on `_password` until save()
+    has finished. Django's own upgrade of an old hash at sign-in clears it first, so signing
+    in never ends anyone's tokens."""
+    if not created and getattr(instance, "_password", None) is not None:
+        end_tokens_of(instance, why="the password was changed")
+

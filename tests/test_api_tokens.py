@@ -223,3 +223,38 @@ def test_the_openapi_document_offers_bearer_tokens():
     document = Client().get("/api/openapi.json").json()
     schemes = document["components"]["securitySchemes"]
     assert any(s.get("scheme") == "bearer" for s in schemes.values())
+
+
+# ----------------------------------------------------------------- a new password ends the tokens
+
+def test_changing_the_password_ends_every_token_of_that_sign_in_with_an_audit_entry(coteford):
+    raw = token_for(coteford.teacher)
+    assert api_get("/api/visits", raw).status_code == 200
+    client = Client()
+    client.force_login(coteford.teacher.user)
+    coteford.teacher.user.set_password("old-password-for-test")
+    coteford.teacher.user.save()  # (this first change ends `raw` too: checked below with a fresh token)
+    raw = token_for(coteford.teacher)
+    client.force_login(coteford.teacher.user)
+    response = client.post("/accounts/password/", {"old_password": "old-password-for-test",
+                                                   "new_password1": "a-brand-new-passphrase-9",
+                                                   "new_password2": "a-brand-new-passphrase-9"})
+    assert response.status_code == 302
+    assert api_get("/api/visits", raw).status_code == 401
+    assert {t.state for t in ApiToken.objects.filter(staff=coteford.teacher)} == {"revoked"}
+    ended = AuditEntry.objects.filter(action="apitoken.revoked", summary__contains="the password was changed")
+    assert ended.count() == 2 and {e.school_id for e in ended} == {coteford.school.pk}
+
+
+def test_signing_in_does_not_end_tokens_even_when_the_stored_hash_is_upgraded(coteford, settings):
+    user = coteford.teacher.user
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    user.set_password("a-passphrase-to-upgrade")
+    user.save()
+    raw = token_for(coteford.teacher)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher",
+                                 "django.contrib.auth.hashers.MD5PasswordHasher"]
+    assert user.check_password("a-passphrase-to-upgrade")  # upgrades the stored hash and saves it
+    user.refresh_from_db()
+    assert user.password.startswith("argon2")
+    assert api_get("/api/visits", raw).status_code == 200
