@@ -154,7 +154,7 @@ def _notify_step(alert, visit, step, now, staff=None, due_at=None):
     police = " Police guidance is on the alert." if rung.get("call_police") else ""
     last = " You are the last step: everyone who can help is being told." if step == len(alert.ladder) - 1 and not alert.is_top else ""
     delay = now - due_at
-    late = (f" This comes {_minutes_words(delay)} late: Doorstep was not watching for a while."
+    late = (f" This comes {_minutes_words(delay)} late: Doorstep could not send it on time."
             if delay >= LATE_ENOUGH_TO_SAY else "")
     subject = f"{'URGENT: ' if alert.is_red else ''}{alert.get_kind_display()}: {who}"[:200]
     body = (f"{who} {what} on a home visit ({_when_words(alert, now)}). "

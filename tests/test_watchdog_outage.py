@@ -119,7 +119,7 @@ def test_the_message_says_when_the_check_in_was_due_and_how_late_it_comes(cotefo
     office, = bodies(alert, 0)
     assert office.startswith("Ali Attendance and Tess Teacher have not checked in on a home visit (due at 10:26).")
     assert "10:46" not in office  # not the time the watchdog came back
-    assert "This comes 15 minutes late: Doorstep was not watching for a while." in office
+    assert "This comes 15 minutes late: Doorstep could not send it on time." in office
     head, = bodies(alert, 1)
     assert "(due at 10:26)" in head and "10 minutes late" in head
     dsl, = bodies(alert, 2)
