@@ -157,7 +157,12 @@ def _notify_step(alert, visit, step, now, staff=None, due_at=None):
     late = (f" This comes {_minutes_words(delay)} late: Doorstep could not send it on time."
             if delay >= LATE_ENOUGH_TO_SAY else "")
     subject = f"{'URGENT: ' if alert.is_red else ''}{alert.get_kind_display()}: {who}"[:200]
-    body = (f"{who} {what} on a home visit ({_when_words(alert, now)}). "
+    opening = f"{who} {what} on a home visit"
+    if alert.kind == Alert.Kind.OVERDUE and visit.state == Visit.State.SCHEDULED:
+        # Watched from the schedule (checkins.watch_scheduled): nobody has started it, so say that.
+        opening = (f"{who} {'were' if len(people_meant) > 1 else 'was'} due to start a home visit at "
+                   f"{_clock(visit.starts_at, now)} and nobody has checked in")
+    body = (f"{opening} ({_when_words(alert, now)}). "
             f"Open the office board and acknowledge.{police}{last}{late}")
     if people:
         notify(people, kind=f"alert.{alert.kind}", subject=subject, body=body, link=board_link(alert),
@@ -547,7 +552,7 @@ def board(school_ids, now=None) -> dict:
                   .select_related("owner").order_by("raised_at")):
         alerts_by_visit.setdefault(alert.visit_id, []).append(alert)
     rows = []
-    for watch in under_way(school_ids):
+    for watch in under_way(school_ids, now):
         visit = watch.visit
         team = sorted(watch.people.all(), key=lambda p: p.pk)
         if watch.status in URGENCY:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -196,13 +197,16 @@ def _check_pin(event_type, by, via, pin):
     return result
 
 
-def _check_order(visit, events, event_type, staff_id, outcome=""):
+def _check_order(visit, events, event_type, staff_id, outcome="", via=Via.PHONE):
+    """Refuse an event out of order. A scheduled visit starts with leaving school, arriving or
+    an alarm; or with the office's "checked in by phone" when it rang staff who had not
+    started (the board's row for a visit nobody started): that call is word from them."""
     label = T(event_type).label.lower()
     if outcome and event_type in (T.ARRIVED, T.PARENT_NOT_HOME, T.PARENT_LATE_NOTICE, T.ENTERED):
         raise NotAllowed(f"This visit was closed as {outcome.replace('_', ' ')} at the door: record leaving or "
                          "back safe instead.")
     if visit.state == State.SCHEDULED:
-        if event_type not in STARTING_TYPES:
+        if event_type not in STARTING_TYPES and not (event_type == T.CHECK_IN and via == Via.OFFICE_CALL):
             raise NotAllowed(f"This visit has not started: record leaving school or arriving before {label}.")
         return
     if visit.state != State.UNDER_WAY:
@@ -239,13 +243,57 @@ def _check_time(at, now):
 
 # ----------------------------------------------------------------------------- the watch
 
-def _start_watch(visit, now):
-    watch = Watch.objects.create(visit=visit, school_id=visit.school_id, started_at=now, updated_at=now)
+def _start_watch(visit, now, watch=None):
+    """The watch of a visit as it starts: a new row, or the one it has had since it was
+    scheduled, with one check-out row per person going (added if the team changed since)."""
+    if watch is None:
+        watch = Watch.objects.create(visit=visit, school_id=visit.school_id, started_at=now, updated_at=now)
+    else:
+        Watch.objects.filter(pk=watch.pk).update(started_at=now)
+        watch.started_at = now
+    have = set(WatchStaff.objects.filter(watch=watch).values_list("staff_id", flat=True))
     WatchStaff.objects.bulk_create(
         [WatchStaff(watch=watch, staff_id=pk) for pk in
-         VisitStaff.objects.filter(visit=visit).order_by("-lead", "id").values_list("staff_id", flat=True)]
+         VisitStaff.objects.filter(visit=visit).order_by("-lead", "id").values_list("staff_id", flat=True)
+         if pk not in have]
     )
     return watch
+
+
+def watch_scheduled(visit, now) -> Watch:
+    """Watch a visit from the moment it is scheduled, before anyone taps anything (C 3.10,
+    P §4¶5 and §4¶7, Pr 2.3, H §4¶7): its deadline is the one timing.next_deadline() gives a
+    visit with no events (the leaving-school check-in at the scheduled start, where the policy
+    asks for one), so a visit nobody starts is alerted like any missed check-in. The first
+    event takes the same row on. Called inside the transaction that schedules the visit, with
+    the visit row locked."""
+    version, policy = policy_for(visit)
+    watch = Watch.objects.select_for_update().filter(visit=visit).first()
+    if watch is None:
+        watch = _start_watch(visit, now)
+    refresh_watch(watch, visit, policy, _events(visit), now)
+    return watch
+
+
+def stop_watching(visit, now) -> int:
+    """A visit cancelled or withdrawn before it started is no longer watched: its watch is
+    closed (no deadline, so no alert and no reminder). An alert already raised stays open for
+    a person to resolve: cancelling is not word that the staff are safe. Called inside the
+    transaction that cancels the visit, with the visit row locked; returns the rows closed."""
+    return Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(
+        status=Watch.Status.SAFE, next_kind="", what="", due_at=None, alert_at=None, reminder_at=None,
+        clause="", deadline_staff="", updated_at=now,
+    )
+
+
+def on_visit_moved(sender, *, visit, from_state, to_state, now, **kwargs) -> None:
+    """visits.signals.visit_moved: start watching a visit when it is scheduled, stop when it
+    is cancelled or withdrawn before it started. Connected in CheckinsConfig.ready(); an error
+    here rolls back the move, so a visit is never scheduled unwatched."""
+    if to_state == State.SCHEDULED:
+        watch_scheduled(visit, now)
+    elif to_state in (State.CANCELLED, State.WITHDRAWN):
+        stop_watching(visit, now)
 
 
 def refresh_watch(watch, visit, policy, events, now):
@@ -322,7 +370,7 @@ def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concer
         locked, watch = _lock(visit)
         events = _events(locked)
         staff_id = staff.pk if staff is not None else None
-        _check_order(locked, events, event_type, staff_id, watch.outcome if watch else "")
+        _check_order(locked, events, event_type, staff_id, watch.outcome if watch else "", via)
         version, policy = policy_for(locked)
 
         event = VisitEvent.objects.create(
@@ -338,7 +386,8 @@ def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concer
                 permission="checkin.record" if via == Via.PHONE else "checkin.record_call",
                 note=f"{T(event_type).label} recorded {'from the phone' if via == Via.PHONE else 'by the office'}",
             )
-        if watch is None:
+            watch = _start_watch(locked, now, watch)  # watched since it was scheduled: the same row goes on
+        elif watch is None:
             watch = _start_watch(locked, now)
 
         # Each person's own check-out (pairs are safe only when both are back).
@@ -581,8 +630,20 @@ def abandon(visit, reason, *, by, note, via=Via.PHONE, at=None, request=None) ->
 
 # ----------------------------------------------------------------------------- reading
 
-def under_way(school_ids):
-    return (Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE)
+# A scheduled visit nobody has started joins the office board this long before its start or
+# its first deadline, whichever is sooner: when the board would call its deadline "due soon".
+UNSTARTED_SHOWN_BEFORE = datetime.timedelta(minutes=5)
+
+
+def under_way(school_ids, now=None):
+    """The watches the office board shows: every visit under way, and every scheduled visit
+    nobody has started once it is due (or overdue, or in alarm). Scheduled visits days ahead
+    are watched too, but are not on the board yet."""
+    now = now or timezone.now()
+    soon = now + UNSTARTED_SHOWN_BEFORE
+    shown = (~Q(visit__state=State.SCHEDULED) | ~Q(status=Watch.Status.OK)
+             | Q(visit__starts_at__lte=soon) | Q(due_at__lte=soon))
+    return (Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE).filter(shown)
             .select_related("visit", "visit__pupil").prefetch_related("people__staff"))
 
 

@@ -162,6 +162,17 @@ def escalation_steps(ladder, started_at: datetime.datetime, from_step: int = 0) 
     return out
 
 
+def late_limit_at(starts_at: datetime.datetime | None, notice_at: datetime.datetime, limit: int) -> datetime.datetime:
+    """When a parent who warned they would be late has passed the policy's limit. The policies
+    count "over 30 minutes late" from the arranged time (C 3.5, W 3.3), not from when the call
+    came: a call at 09:45 about a 10:00 visit still waits until 10:30, and a call that comes
+    after the limit has passed reaches it at once. Without a start time (checked_out()'s
+    replay) only the notice is known."""
+    if starts_at is None:
+        return notice_at + _minutes(limit)
+    return max(starts_at + _minutes(limit), notice_at)
+
+
 # The state of a visit after its events ---------------------------------------------------------
 
 class _Visit:
@@ -221,7 +232,8 @@ class _Visit:
             if limit is None:
                 self.door = ("late", t, t + _minutes(LATE_WATCH_MINUTES), "default", LATE_WATCH_MINUTES)
             else:
-                self.door = ("late", t, t + _minutes(limit), self.policy.clause("doorstep.late_notice_limit_minutes"), limit)
+                self.door = ("late", t, late_limit_at(self.starts_at, t, limit),
+                             self.policy.clause("doorstep.late_notice_limit_minutes"), limit)
         elif kind == "entered":
             self.door = None
         elif kind == "check_in" and self.door and t >= self.door[2]:
@@ -354,10 +366,11 @@ def _step_entry(ladder, index, at, step, why) -> Entry:
     return Entry(at, "escalation", level, step.get("clause") or "default", _cap("; ".join(parts) + "."))
 
 
-def _deadline_entries(policy, d: Deadline, party: str, raised_at) -> list[Entry]:
+def _deadline_entries(policy, d: Deadline, party: str, raised_at, not_started_at=None) -> list[Entry]:
     """The entries of one deadline: reminder, due, overdue (at `raised_at`, when the watchdog
     raises it: alert_at, or at once for a deadline already past when it came into force) and
-    the ladder from there."""
+    the ladder from there. `not_started_at`: the scheduled start of a visit nobody has started
+    (no event yet), which its overdue entry says plainly."""
     who = d.staff or party
     due_message = {
         "office_call_due": f"Office: call {who} now ({d.what}).",
@@ -370,17 +383,23 @@ def _deadline_entries(policy, d: Deadline, party: str, raised_at) -> list[Entry]
     out.append(Entry(d.due_at, d.kind, "info", d.clause, due_message))
     grace = policy.value("check_in.grace_minutes")
     missed = "no answer to the " + d.what if d.kind == "office_call_due" else f"no {d.what} from {who}"
-    out.append(Entry(raised_at, "overdue", "amber", d.clause,
-                     f"Overdue: {missed} (due {_hm(d.due_at)}, {grace} minutes' grace); the office is alerted."))
+    if not_started_at is not None:
+        # Watched from the schedule, not from the first tap: nobody starting is itself the alarm.
+        missed = f"the visit was due to start at {_hm(not_started_at)} and nobody has checked in ({d.what}"
+        overdue = f"Overdue: {missed} due {_hm(d.due_at)}, {grace} minutes' grace); the office is alerted."
+    else:
+        overdue = f"Overdue: {missed} (due {_hm(d.due_at)}, {grace} minutes' grace); the office is alerted."
+    out.append(Entry(raised_at, "overdue", "amber", d.clause, overdue))
     ladder = policy.value("escalation.ladder")
     for index, at, step in escalation_steps(ladder, raised_at):
         out.append(_step_entry(ladder, index, at, step, f"Nobody has acknowledged the missed {d.what}"))
     return out
 
 
-def _door_entries(policy, events: list[Event], until) -> list[Entry]:
+def _door_entries(policy, starts_at, events: list[Event], until) -> list[Entry]:
     """The doorstep timers: the end of the wait for an absent parent, and the limit for a late
-    one. Each fires unless the party went in, left, or a newer doorstep event replaced it first."""
+    one (counted from the arranged start, late_limit_at()). Each fires unless the party went
+    in, left, or a newer doorstep event replaced it first."""
     out = []
     card = policy.value("doorstep.not_seen_card") or policy.value("doorstep.absent_parent_action") == "leave_card"
     for i, event in enumerate(events):
@@ -398,10 +417,10 @@ def _door_entries(policy, events: list[Event], until) -> list[Entry]:
             limit = policy.value("doorstep.late_notice_limit_minutes")
             if limit is None:
                 continue
-            at = event.at + _minutes(limit)
+            at = late_limit_at(starts_at, event.at, limit)
             clause = policy.clause("doorstep.late_notice_limit_minutes")
-            message = (f"The parent is now {limit} minutes late: the visit should be cancelled; staff must not go in "
-                       "before the parent arrives.")
+            message = (f"The parent is now {limit} minutes late for the {_hm(starts_at)} appointment: the visit "
+                       "should be cancelled; staff must not go in before the parent arrives.")
             kind = "late_limit_reached"
         else:
             continue
@@ -464,14 +483,14 @@ def timeline(policy, starts_at, ends_at, events, until, staff=()) -> list[Entry]
             candidate = d.alert_at if start is None else max(d.alert_at, start)
             if inside(candidate):
                 raised_at = candidate
-        for entry in _deadline_entries(policy, d, party, raised_at or d.alert_at):
+        for entry in _deadline_entries(policy, d, party, raised_at or d.alert_at, starts_at if k == 0 else None):
             if entry.kind in ("overdue", "escalation") and raised_at is None:
                 continue
             if entry.kind == "reminder" and start is not None and entry.at <= start:
                 continue
             if inside(entry.at):
                 entries.append(entry)
-    entries.extend(_door_entries(policy, events, until))
+    entries.extend(_door_entries(policy, starts_at, events, until))
     order = {id(e): i for i, e in enumerate(entries)}
     entries.sort(key=lambda e: (e.at, _RANK.get(e.kind, 9), order[id(e)]))
     return entries

@@ -27,6 +27,7 @@ from .models import PURPOSE_CHOICES, PURPOSES, Override, Visit, VisitList, Visit
 
 State = Visit.State
 
+from .signals import visit_moved
 LONE_VISIT_RULE = "staffing.lone_visit"
 
 # from state -> the states it may move to
@@ -414,7 +415,10 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
         # No select_related here: on PostgreSQL a row re-read after waiting for the lock keeps
         # the joined rows of the old snapshot (approved_by would still be empty). Related rows
         # are loaded afresh inside the transaction instead.
-        locked = Visit.objects.select_for_update().get(pk=visit.pk)
+        # NO KEY UPDATE, as checkins does: a watchdog raising an alert on this visit's watch holds
+        # the watch row and takes KEY SHARE on the visit; FOR UPDATE here, then closing the watch
+        # on cancelling, would deadlock with it on PostgreSQL. Approvers still queue on this lock.
+        locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
         from_state = State(locked.state)
         _require(actor, permission, locked)
         if to_state not in LEGAL_MOVES.get(from_state, set()):
@@ -465,6 +469,9 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
                   f"{timezone.localtime(locked.starts_at):%-d %b %Y %H:%M}"
         audit.record(
             actor=actor, school=locked.school, action=action, obj=locked, summary=summary,
+        # The safety core watches a scheduled visit and stops when it is cancelled (checkins).
+        visit_moved.send(sender=Visit, visit=locked, from_state=from_state, to_state=to_state, actor=actor,
+                         now=timezone.now())
             reason=reason or note, request=request,
             data={
                 "from": from_state.value,

@@ -1,0 +1,170 @@
+"""A visit nobody starts is watched (C 3.10, P §4¶3 and §4¶7, Pr 2.3, H §4¶7): from the moment it
+is scheduled it has a deadline on a Watch row, so the watchdog raises an alert when the staff
+record nothing at all, saying plainly that the visit was due to start and nobody has checked in.
+Cancelling stops the watch; the first event takes the same watch on; the office board shows
+the visit once it is due. Every time comes from the clock the test runs under."""
+import datetime
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts import services as alerts
+from alerts.models import Alert
+from checkins import services as checkins
+from checkins.models import Watch, WatchStaff
+from notify.models import Message
+from visits import services
+from visits.models import Visit
+
+from .factories import at, next_school_day
+
+pytestmark = pytest.mark.django_db
+
+MINUTE = datetime.timedelta(minutes=1)
+
+
+def scheduled_through_the_office(school, *, sign_list=False, **kwargs) -> Visit:
+    """Proposed, approved and scheduled as staff would, a week or so ahead at 10:00."""
+    visit = services.propose(school.officer, **school.visit_kwargs(**kwargs))
+    services.approve(school.head, visit)
+    if sign_list:  # Coteford: the headteacher signs the visit list first (C 3.3)
+        visit_list = services.create_visit_list(school.office, title="This week's visits", visits=[visit])
+        services.sign_visit_list(school.head, visit_list)
+    services.schedule(school.officer, visit, appointment_agreed=True, written_confirmation=True)
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.SCHEDULED
+    return visit
+
+
+def office_messages(school):
+    return Message.objects.filter(recipient=school.office, kind="alert.overdue")
+
+
+def board_rows(school, now):
+    return {row["visit_id"]: row for row in alerts.board([school.school.pk], now)["visits"]}
+
+
+def test_a_scheduled_visit_is_watched_from_its_start_before_anyone_taps_anything(potton):
+    visit = scheduled_through_the_office(potton)
+    watch = Watch.objects.get(visit=visit)
+    # Potton asks for word on leaving school (P §4¶3), due at the scheduled start.
+    assert (watch.status, watch.next_kind, watch.what, watch.clause) == (
+        "ok", "check_in_due", "leaving-school check-in", "P §4¶3")
+    assert (watch.due_at, watch.alert_at) == (visit.starts_at, visit.starts_at + 5 * MINUTE)
+    assert sorted(WatchStaff.objects.filter(watch=watch).values_list("staff_id", flat=True)) == sorted(
+        [potton.officer.pk, potton.teacher.pk])
+
+
+def test_nobody_starting_the_visit_raises_an_alert_that_says_so(potton):
+    visit = scheduled_through_the_office(potton)
+    with time_machine.travel(visit.starts_at + 5 * MINUTE - datetime.timedelta(seconds=1), tick=False) as clock:
+        alerts.poll()
+        assert not Alert.objects.filter(visit=visit).exists()  # still within the grace
+        clock.move_to(visit.starts_at + 5 * MINUTE)
+        alerts.poll()
+        [alert] = Alert.objects.filter(visit=visit)
+        assert (alert.kind, alert.missed, alert.missed_due_at) == ("overdue", "check_in_due", visit.starts_at)
+        visit.refresh_from_db()
+        assert visit.state == Visit.State.SCHEDULED  # nobody started it: the alert is what says so
+        [message] = office_messages(potton).filter(channel="in_app")
+        start = f"{timezone.localtime(visit.starts_at):%H:%M}"
+        assert f"were due to start a home visit at {start} and nobody has checked in" in message.body
+        assert potton.pupil.last_name not in message.body  # messages leave the school: no pupil's name
+        # A second pass raises nothing more: one alert per missed deadline.
+        clock.move_to(visit.starts_at + 6 * MINUTE)
+        alerts.poll()
+        assert Alert.objects.filter(visit=visit).count() == 1
+
+
+def test_a_cancelled_visit_stops_being_watched(potton):
+    visit = scheduled_through_the_office(potton)
+    assert Watch.objects.get(visit=visit).alert_at is not None
+    services.cancel(potton.office, visit, reason="Mum rang: the family is away this week.")
+    watch = Watch.objects.get(visit=visit)
+    assert (watch.status, watch.alert_at, watch.reminder_at) == ("safe", None, None)
+    with time_machine.travel(visit.starts_at + 30 * MINUTE, tick=False):
+        alerts.poll()
+        assert not Alert.objects.filter(visit=visit).exists()
+        assert visit.pk not in board_rows(potton, visit.starts_at + 30 * MINUTE)
+
+
+def test_withdrawing_a_scheduled_visit_also_stops_the_watch(potton):
+    visit = scheduled_through_the_office(potton)
+    services.withdraw(potton.officer, visit, reason="The pupil is back in school.")
+    assert Watch.objects.get(visit=visit).status == "safe"
+
+
+def test_the_first_event_takes_the_same_watch_on(coteford):
+    visit = scheduled_through_the_office(coteford, sign_list=True)
+    before = Watch.objects.get(visit=visit)
+    with time_machine.travel(visit.starts_at - 10 * MINUTE, tick=False) as clock:
+        checkins.record_event(visit, "left_school", by=coteford.officer)
+        watch = Watch.objects.get(visit=visit)
+        assert watch.pk == before.pk
+        visit.refresh_from_db()
+        assert visit.state == Visit.State.UNDER_WAY
+        assert (watch.what, watch.clause, watch.due_at) == ("arrival check-in", "C 2.4", visit.starts_at)
+        assert watch.started_at == visit.starts_at - 10 * MINUTE
+        clock.move_to(visit.starts_at + 4 * MINUTE)
+        checkins.record_event(visit, "arrived", by=coteford.officer)
+        clock.move_to(visit.starts_at + 6 * MINUTE)
+        alerts.poll()
+        assert not Alert.objects.filter(visit=visit).exists()
+        assert WatchStaff.objects.filter(watch=watch).count() == 2
+
+
+def test_staff_who_start_late_stop_the_escalation_and_the_watch_goes_on(potton):
+    visit = scheduled_through_the_office(potton)
+    with time_machine.travel(visit.starts_at + 5 * MINUTE, tick=False) as clock:
+        alerts.poll()
+        alert = Alert.objects.get(visit=visit)
+        assert Watch.objects.get(visit=visit).status == "overdue"
+        clock.move_to(visit.starts_at + 8 * MINUTE)
+        checkins.record_event(visit, "left_school", by=potton.officer)
+        alert.refresh_from_db()
+        assert alert.contact_at is not None and alert.step_due_at is None  # the escalation stopped
+        watch = Watch.objects.get(visit=visit)
+        assert watch.status == "ok" and watch.next_kind == "office_call_due"  # P §4¶7: the office rings at 10:10
+
+
+def test_the_board_shows_a_scheduled_visit_once_it_is_due_and_not_before(potton, client):
+    visit = scheduled_through_the_office(potton)
+    later = scheduled_through_the_office(potton, starts_at=at(next_school_day(8), 14),
+                                         ends_at=at(next_school_day(8), 14, 45))
+    start = visit.starts_at
+    assert visit.pk not in board_rows(potton, start - 6 * MINUTE)
+    row = board_rows(potton, start - 4 * MINUTE)[visit.pk]
+    assert row["urgency"] == "due_soon"
+    with time_machine.travel(start + 5 * MINUTE, tick=False):
+        alerts.poll()
+        rows = board_rows(potton, start + 5 * MINUTE)
+        assert rows[visit.pk]["urgency"] == "overdue" and later.pk not in rows
+        client.force_login(potton.office.user)
+        page = client.get(reverse("alerts:board")).content.decode()
+        assert f'id="visit-{visit.pk}"' in page
+        assert "Not started" in page and "nobody has checked in" in page
+
+
+def test_the_office_reaching_staff_who_had_not_started_checks_them_in_from_the_board(potton, client):
+    visit = scheduled_through_the_office(potton)
+    with time_machine.travel(visit.starts_at + 6 * MINUTE, tick=False):
+        alerts.poll()
+        client.force_login(potton.office.user)
+        response = client.post(reverse("alerts:office_call", args=[visit.pk]), {"worried": "no"})
+        assert response.status_code == 302
+        visit.refresh_from_db()
+        assert visit.state == Visit.State.UNDER_WAY
+        alert = Alert.objects.get(visit=visit)
+        assert alert.contact_at is not None
+
+
+def test_a_policy_with_no_check_in_at_the_start_is_still_watched_by_the_default(willows):
+    visit = scheduled_through_the_office(willows)
+    watch = Watch.objects.get(visit=visit)
+    # The Willows asks for no check-ins: Doorstep's own back-safe deadline (cited "default").
+    assert (watch.next_kind, watch.clause, watch.due_at) == ("back_safe_due", "default", visit.ends_at)
+    with time_machine.travel(visit.ends_at + 5 * MINUTE, tick=False):
+        alerts.poll()
+        assert Alert.objects.filter(visit=visit, kind="overdue").count() == 1
