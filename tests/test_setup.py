@@ -241,16 +241,17 @@ class TestStart:
         command.children = lambda options: [Child(f"child{i}", argv) for i, argv in enumerate(argvs)]
         return command
 
-    def test_when_one_child_dies_it_stops_the_others_and_fails(self):
+    def test_when_one_child_keeps_dying_it_stops_the_others_and_fails(self):
         sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
         crasher = [sys.executable, "-c", "import time; time.sleep(0.3); raise SystemExit(3)"]
         command = self.command(sleeper, crasher)
+        command.backoff_first, command.give_up_exits = 0.1, 3  # tests/test_supervision.py: the restarts
         started = time.monotonic()
         with pytest.raises(SystemExit) as exit_:
             command.handle(bind="127.0.0.1:0", workers=1)
         assert exit_.value.code == 1
         assert time.monotonic() - started < 10
-        assert "child1 exited with code 3" in command.stderr.getvalue()
+        assert "GIVING UP: child1 exited with code 3" in command.stderr.getvalue()
 
     def test_sigterm_stops_every_child_cleanly(self):
         sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -295,4 +296,4 @@ class TestDailyJobs(TestCase):
         from schools.management.commands.start import Command
 
         names = [c.name for c in Command().children({"bind": "127.0.0.1:0", "workers": 1})]
-        assert {"web", "watchdog", "deliver", "daily"} <= set(names)
+        assert {"web", "watchdog", "deliver-email", "deliver-sms", "daily"} <= set(names)
