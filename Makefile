@@ -40,7 +40,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
 
-.PHONY: help run test test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety clean-venv
+.PHONY: help run test test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety clean-venv chaos
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -198,3 +198,23 @@ bench-safety: $(STAMP_DEV)
 	elif command -v pg_virtualenv >/dev/null 2>&1; then \
 	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/safety_bench.py --json var/bench-safety-postgres.json $(SAFETY_BENCH_ARGS)' </dev/null; \
 	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+
+# Fault injection (docs/chaos.md): kill the watchdog and delivery workers at random under
+# load, lock SQLite for 30 s and restart PostgreSQL under `doorstep start`, and fake SMS and
+# SMTP servers that refuse, hang, greylist and lose answers. Not part of `make test`; about
+# 12 minutes, CHAOS_QUICK=1 for a smoke run of about 4. Prints a table, writes
+# var/chaos-sqlite.json and var/chaos-postgres.json, and fails when a limit is broken.
+CHAOS_ARGS ?=
+chaos: $(STAMP_DEV)
+	@mkdir -p var
+	@failed=""; \
+	echo "==> Fault injection on SQLite"; \
+	env -u DATABASE_URL -u DOORSTEP_DB $(PY) chaos/run.py $(CHAOS_ARGS) </dev/null || failed="$$failed SQLite"; \
+	echo; echo "==> Fault injection on PostgreSQL"; \
+	if command -v pg_virtualenv >/dev/null 2>&1; then \
+	  pg_virtualenv -t -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) chaos/run.py $(CHAOS_ARGS)' </dev/null \
+	    || failed="$$failed PostgreSQL"; \
+	else echo "SKIPPED: pg_virtualenv is not installed"; fi; \
+	echo; \
+	if [ -n "$$failed" ]; then echo "==> make chaos: limits broken on:$$failed (see the tables above)"; exit 1; fi; \
+	echo "==> make chaos: every limit met"
