@@ -156,6 +156,9 @@ def _notify_step(alert, visit, step, now, staff=None, due_at=None):
     delay = now - due_at
     late = (f" This comes {_minutes_words(delay)} late: Doorstep could not send it on time."
             if delay >= LATE_ENOUGH_TO_SAY else "")
+    if late:
+        log.warning("watchdog: alert %s step %s told %s after the policy's time (%s)",
+                    alert.pk, step + 1, _minutes_words(delay), due_at.isoformat())
     subject = f"{'URGENT: ' if alert.is_red else ''}{alert.get_kind_display()}: {who}"[:200]
     opening = f"{who} {what} on a home visit"
     if alert.kind == Alert.Kind.OVERDUE and visit.state == Visit.State.SCHEDULED:
