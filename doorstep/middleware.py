@@ -7,6 +7,7 @@ search boxes and views that read the query string or the body directly, and JSON
 Found by tests/test_hostile_input.py on PostgreSQL."""
 import re
 
+from django.db import DataError
 from django.http import HttpResponseBadRequest, JsonResponse
 
 MESSAGE = "The request contains a NUL character (U+0000), which no field can hold. Remove it and try again."
@@ -38,3 +39,35 @@ class RejectNulMiddleware:
             if request.content_type == "application/json":
                 return bool(JSON_NUL.search(request.body))
         return False
+
+
+TOO_LARGE = "A number in the request is too large to be the number of any record. Check the link or the form and try again."
+
+
+def _out_of_range(exception: BaseException) -> bool:
+    # SQLite's driver raises OverflowError for an integer past 64 bits; PostgreSQL answers
+    # "value out of range" (psycopg's NumericValueOutOfRange), which Django wraps in DataError.
+    if isinstance(exception, OverflowError):
+        return True
+    cause = exception.__cause__
+    return isinstance(exception, DataError) and type(cause).__name__ == "NumericValueOutOfRange"
+
+
+class OutOfRangeNumberMiddleware:
+    """A record number that no column can hold (a form field, a query string or a link edited
+    to 9999999999999999999999) reaches the database from whichever view read it and fails
+    there. It is the sender's mistake, not the server's: a 400 that says so, for every page
+    and the API, instead of a server error from each view that forgot to check."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not _out_of_range(exception):
+            return None
+        if request.path_info.startswith("/api/"):
+            return JsonResponse({"detail": TOO_LARGE, "field": None, "errors": None}, status=400)
+        return HttpResponseBadRequest(TOO_LARGE, content_type="text/plain; charset=utf-8")
