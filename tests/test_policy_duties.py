@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from alerts import services as alert_services
 from alerts.models import Alert
+from audit.models import AuditEntry
 from checkins import services as checkins
+from checkins.models import Watch
 from notify.models import Message
 from policies.engine import evaluate, load_policy
 from reports import services as reports
@@ -267,3 +269,125 @@ def test_without_an_alarm_priory_owes_no_report_and_other_policies_need_no_incid
     assert reports.danger_report_rule(plain) is None
     reports.submit_report(coteford.officer, plain, report_data())
     assert not Concern.objects.filter(visit=plain).exists()
+
+
+# ----------------------------------------------------------------------------- a changed or cancelled appointment
+
+def scheduled(school, **kwargs):
+    """A visit scheduled through the services, as a school would (Coteford's list signed first)."""
+    visit = services.propose(school.officer, **school.visit_kwargs(**kwargs))
+    services.approve(school.head, visit)
+    if school.school.current_policy().load().value("approval.visit_list_signed_by_headteacher"):
+        visit_list = services.create_visit_list(school.office, title="This week", visits=[visit])
+        services.sign_visit_list(school.head, visit_list)
+    services.schedule(school.officer, visit, appointment_agreed=True, written_confirmation=True)
+    return visit
+
+
+def told_entry(visit):
+    [entry] = [e for e in AuditEntry.objects.filter(action="visit.appointment_told") if e.data["visit"] == visit.pk]
+    return entry
+
+
+def messages_to(person, kind):
+    return Message.objects.filter(recipient=person, kind=kind)
+
+
+def assert_no_pupil_details(school, messages):
+    for message in messages:
+        text = message.subject + message.body + message.link
+        assert school.pupil.first_name not in text and school.pupil.last_name not in text
+        assert school.pupil.address_line1 not in text and school.pupil.postcode not in text
+
+
+def test_cancelling_a_coteford_appointment_tells_the_headteacher(coteford):
+    visit = scheduled(coteford)
+    services.cancel(coteford.office, visit, reason="Mum rang: Ava's gran is in hospital; they will call back.")
+    told = messages_to(coteford.head, "visit.appointment_cancelled")
+    assert told.exists()
+    first = told.first()
+    assert "C 3.6" in first.body and "Olu Office cancelled" in first.body
+    assert f"{timezone.localtime(visit.starts_at):%-d %B at %H:%M}" in first.body
+    assert first.link == f"/visits/{visit.pk}/"
+    assert_no_pupil_details(coteford, told)
+    # Only the people the policy names: Coteford names the headteacher, not the deputy or the office.
+    assert not Message.objects.filter(kind="visit.appointment_cancelled").exclude(recipient=coteford.head).exists()
+    entry = told_entry(visit)
+    assert entry.data["told"] == [coteford.head.full_name] and entry.data["clause"] == "C 3.6"
+
+
+def test_withdrawing_a_scheduled_potton_visit_tells_the_office(potton):
+    visit = scheduled(potton)
+    services.withdraw(potton.officer, visit, reason="The parent came into school instead.")
+    assert visit.state == Visit.State.CANCELLED
+    told = messages_to(potton.office, "visit.appointment_cancelled")
+    assert told.exists() and "P §4¶8" in told.first().body
+    assert not messages_to(potton.head, "visit.appointment_cancelled").exists()
+
+
+def test_cancelling_before_any_appointment_was_made_tells_nobody(coteford):
+    visit = services.propose(coteford.officer, **coteford.visit_kwargs())
+    services.approve(coteford.head, visit)
+    services.cancel(coteford.office, visit, reason="The pupil is back in school.")
+    assert not Message.objects.filter(kind="visit.appointment_cancelled").exists()
+
+
+def test_when_nobody_holds_the_role_the_cancellation_stands_and_the_audit_trail_says_nobody_was_told(coteford):
+    visit = scheduled(coteford)
+    coteford.head.active = False
+    coteford.head.save(update_fields=["active"])
+    services.cancel(coteford.office, visit, reason="The family has moved away.")
+    assert visit.state == Visit.State.CANCELLED
+    entry = told_entry(visit)
+    assert entry.data["told"] == [] and "Nobody was told" in entry.summary and "C 3.6" in entry.summary
+
+
+def test_moving_a_coteford_appointment_tells_the_headteacher_and_moves_the_watch(coteford):
+    visit = scheduled(coteford)
+    old = visit.starts_at
+    new_start = old + datetime.timedelta(days=1, hours=3)
+    services.change_appointment(coteford.office, visit, starts_at=new_start,
+                                ends_at=new_start + datetime.timedelta(minutes=45),
+                                reason="Dad works mornings this week; he asked for the afternoon.")
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.SCHEDULED and visit.starts_at == new_start
+    told = messages_to(coteford.head, "visit.appointment_changed")
+    assert told.exists()
+    body = told.first().body
+    assert "C 3.6" in body and f"{timezone.localtime(old):%-d %B at %H:%M}" in body
+    assert f"{timezone.localtime(new_start):%-d %B at %H:%M}" in body
+    assert_no_pupil_details(coteford, told)
+    entry = AuditEntry.objects.get(action="visit.appointment_changed", object_id=str(visit.pk))
+    assert entry.reason.startswith("Dad works mornings")
+    # The visit is watched from its new start, not the old one.
+    assert Watch.objects.get(visit=visit).due_at == new_start
+
+
+def test_an_appointment_cannot_be_moved_to_a_time_the_policy_does_not_allow(potton):
+    visit = scheduled(potton)
+    evening = timezone.make_aware(datetime.datetime.combine(timezone.localtime(visit.starts_at).date(),
+                                                            datetime.time(17, 30)))
+    with pytest.raises(services.Refused) as refused:
+        services.change_appointment(potton.officer, visit, starts_at=evening,
+                                    ends_at=evening + datetime.timedelta(minutes=30), reason="Mum finishes work late.")
+    assert "hours.outside_school_hours" in blocking(refused.value)
+    visit.refresh_from_db()
+    assert visit.starts_at != evening
+    assert not Message.objects.filter(kind="visit.appointment_changed").exists()
+
+
+def test_the_office_moves_an_appointment_from_the_visit_page(coteford, client):
+    visit = scheduled(coteford)
+    client.login(username=coteford.office.user.username, password=PASSWORD)
+    page = client.get(f"/visits/{visit.pk}/").content.decode()
+    assert "Change the appointment" in page
+    later = timezone.localtime(visit.starts_at) + datetime.timedelta(hours=2)
+    response = client.post(f"/visits/{visit.pk}/change-appointment/", {
+        "change_appointment-date": later.date().isoformat(), "change_appointment-start_time": later.strftime("%H:%M"),
+        "change_appointment-end_time": (later + datetime.timedelta(minutes=45)).strftime("%H:%M"),
+        "change_appointment-reason": "The parent asked for later in the day.",
+    }, follow=True)
+    assert "Appointment moved" in response.content.decode()
+    visit.refresh_from_db()
+    assert visit.starts_at == later
+    assert messages_to(coteford.head, "visit.appointment_changed").exists()

@@ -149,6 +149,33 @@ class ScheduleForm(forms.Form):
         return data
 
 
+class ChangeAppointmentForm(forms.Form):
+    """A new time for a scheduled visit's appointment, and why it changed."""
+
+    date = forms.DateField(label="New date", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    start_time = forms.TimeField(label="Start time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    end_time = forms.TimeField(label="End time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    reason = forms.CharField(
+        label="Why is the appointment changing?", widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the visit's history. The people your policy names are told of the change.",
+        error_messages={"required": "Give a reason: it is recorded in the visit's history."},
+    )
+
+    def __init__(self, *args, visit, **kwargs):
+        local = timezone.localtime(visit.starts_at)
+        kwargs.setdefault("initial", {"date": local.date(), "start_time": local.time(),
+                                      "end_time": timezone.localtime(visit.ends_at).time()})
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        date, start, end = data.get("date"), data.get("start_time"), data.get("end_time")
+        if date and start and end:
+            data["starts_at"] = timezone.make_aware(datetime.datetime.combine(date, start))
+            data["ends_at"] = timezone.make_aware(datetime.datetime.combine(date, end))
+        return data
+
+
 class VisitListForm(forms.Form):
     title = forms.CharField(label="Title", max_length=200, help_text="For example: Attendance visits, week of 23 November.")
     visits = forms.ModelMultipleChoiceField(

@@ -11,12 +11,15 @@ Views and the API call these functions and nothing else to change a visit."""
 from __future__ import annotations
 
 import datetime
+import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit import services as audit
+from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
 from policies.models import SchoolPolicy
 from pupils.models import Contact, HouseholdNote, Pupil
@@ -24,10 +27,11 @@ from risk.models import RiskAssessment
 from schools.permissions import ROLE_MATRIX, can
 
 from .models import PURPOSE_CHOICES, PURPOSES, Override, Visit, VisitList, VisitStaff
+from .signals import visit_moved
 
 State = Visit.State
+logger = logging.getLogger(__name__)
 
-from .signals import visit_moved
 LONE_VISIT_RULE = "staffing.lone_visit"
 
 # from state -> the states it may move to
@@ -418,7 +422,7 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
         # NO KEY UPDATE, as checkins does: a watchdog raising an alert on this visit's watch holds
         # the watch row and takes KEY SHARE on the visit; FOR UPDATE here, then closing the watch
         # on cancelling, would deadlock with it on PostgreSQL. Approvers still queue on this lock.
-        locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
+        locked = Visit.objects.select_for_update().get(pk=visit.pk)
         from_state = State(locked.state)
         _require(actor, permission, locked)
         if to_state not in LEGAL_MOVES.get(from_state, set()):
@@ -465,13 +469,13 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
             raise NotAllowed(_already(current, verb))
 
         locked.state = to_state
+        # The safety core watches a scheduled visit and stops when it is cancelled (checkins).
+        visit_moved.send(sender=Visit, visit=locked, from_state=from_state, to_state=to_state, actor=actor,
+                         now=timezone.now())
         summary = f"{actor.full_name} {_past(verb)} the visit for {locked.pupil.full_name} on " \
                   f"{timezone.localtime(locked.starts_at):%-d %b %Y %H:%M}"
         audit.record(
             actor=actor, school=locked.school, action=action, obj=locked, summary=summary,
-        # The safety core watches a scheduled visit and stops when it is cancelled (checkins).
-        visit_moved.send(sender=Visit, visit=locked, from_state=from_state, to_state=to_state, actor=actor,
-                         now=timezone.now())
             reason=reason or note, request=request,
             data={
                 "from": from_state.value,
@@ -617,16 +621,141 @@ def schedule(actor, visit, *, appointment_agreed, written_confirmation, agreed_w
 
 def withdraw(actor, visit, *, reason, request=None):
     """Withdraw a proposed or approved visit. Withdrawing a scheduled visit cancels it
-    (an appointment was made, so the family and the headteacher must be told)."""
-    current = Visit.objects.only("state").get(pk=visit.pk).state
-    if current == State.SCHEDULED:
-        return transition(visit, State.CANCELLED, actor, reason=reason, permission="visit.withdraw",
-                          action="visit.cancelled", request=request)
-    return transition(visit, State.WITHDRAWN, actor, reason=reason, request=request)
+    (an appointment was made, so the family and the people the policy names must be told)."""
+    with transaction.atomic():
+        if _locked_state(visit) == State.SCHEDULED:
+            transition(visit, State.CANCELLED, actor, reason=reason, permission="visit.withdraw",
+                       action="visit.cancelled", request=request)
+            _tell_appointment_cancelled(visit, actor)
+            return visit
+        return transition(visit, State.WITHDRAWN, actor, reason=reason, request=request)
 
 
 def cancel(actor, visit, *, reason, request=None):
-    return transition(visit, State.CANCELLED, actor, reason=reason, request=request)
+    """Cancel an approved or scheduled visit. Where an appointment was in place (scheduled), the
+    people the policy names are told in the same transaction (appointment.changes_notify_roles)."""
+    with transaction.atomic():
+        had_appointment = _locked_state(visit) == State.SCHEDULED
+        transition(visit, State.CANCELLED, actor, reason=reason, request=request)
+        if had_appointment:
+            _tell_appointment_cancelled(visit, actor)
+    return visit
+
+
+def change_appointment(actor, visit, *, starts_at, ends_at, reason, request=None) -> Visit:
+    """Move the agreed appointment of a scheduled visit to another time. The new time is checked
+    against the policy as scheduling is (hours, assessments dated before it...), the watch moves
+    with it, the change and its reason go into the audit trail, and the people the policy names
+    are told (C 3.6: the headteacher; P §4¶8, H annex: the office)."""
+    reason = (reason or "").strip()
+    errors = {}
+    if starts_at is None:
+        errors["starts_at"] = "Give the new date and time of the appointment."
+    if ends_at is None:
+        errors["ends_at"] = "Give the time the visit now ends."
+    if starts_at is not None and timezone.is_naive(starts_at):
+        starts_at = timezone.make_aware(starts_at)
+    if ends_at is not None and timezone.is_naive(ends_at):
+        ends_at = timezone.make_aware(ends_at)
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        errors["ends_at"] = "The visit must end after it starts."
+    if starts_at is not None and starts_at < timezone.now():
+        errors["starts_at"] = "The new time has already passed."
+    if not reason:
+        errors["reason"] = "Say why the appointment is changing: it is recorded, and the people your policy names are told."
+
+    with transaction.atomic():
+        locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
+        _require(actor, "visit.schedule", locked)
+        if locked.state != State.SCHEDULED:
+            raise NotAllowed(f"This visit is {State(locked.state).label.lower()}, so its appointment cannot be changed; "
+                             "only a scheduled visit that has not started can be moved.")
+        if errors:
+            raise ValidationError(errors)
+        if (starts_at, ends_at) == (locked.starts_at, locked.ends_at):
+            raise ValidationError({"starts_at": "That is the time already agreed."})
+        before = (locked.starts_at, locked.ends_at)
+        version = policy_version_for(locked)
+        locked.starts_at, locked.ends_at = starts_at, ends_at
+        evaluation = evaluate_visit(locked, stage="schedule", policy=version.load())
+        if not evaluation.allowed:
+            raise Refused(evaluation.findings, action="be moved to that time", evaluation=evaluation)
+        now = timezone.now()
+        updated = Visit.objects.filter(pk=locked.pk, state=State.SCHEDULED).update(
+            starts_at=starts_at, ends_at=ends_at, updated_at=now)
+        if updated != 1:
+            raise NotAllowed("Someone else changed this visit a moment ago: reload the page and try again.")
+        # Still scheduled, at a new time: the safety core moves its watch to the new start.
+        visit_moved.send(sender=Visit, visit=locked, from_state=State.SCHEDULED, to_state=State.SCHEDULED,
+                         actor=actor, now=now)
+        entry = audit.record(
+            actor=actor, school=locked.school, action="visit.appointment_changed", obj=locked, reason=reason,
+            request=request,
+            summary=f"{actor.full_name} moved the appointment for {locked.pupil.full_name} from "
+                    f"{_when(before[0])} to {_when(starts_at)}",
+            data={"from": [before[0].isoformat(), before[1].isoformat()],
+                  "to": [starts_at.isoformat(), ends_at.isoformat()],
+                  "policy": version.source_name, "policy_version": version.version,
+                  "findings": _findings_data(evaluation)},
+        )
+        _tell_about_appointment(
+            locked, actor, kind="visit.appointment_changed", key=f"visit:{locked.pk}:changed:{entry.pk}",
+            subject="A home visit appointment has changed",
+            what=f"{actor.full_name} moved a home visit appointment from {_when(before[0])} to {_when(starts_at)}")
+    visit.refresh_from_db()
+    return visit
+
+
+def _locked_state(visit) -> str:
+    """The visit's state, with its row locked for the rest of the caller's transaction."""
+    return Visit.objects.select_for_update(no_key=True).only("state").get(pk=visit.pk).state
+
+
+def _when(moment) -> str:
+    return f"{timezone.localtime(moment):%A %-d %B at %H:%M}"
+
+
+def _tell_appointment_cancelled(visit, actor):
+    _tell_about_appointment(
+        visit, actor, kind="visit.appointment_cancelled", key=f"visit:{visit.pk}:cancelled",
+        subject="A home visit appointment was cancelled",
+        what=f"{actor.full_name} cancelled the home visit appointment on {_when(visit.starts_at)}")
+
+
+def _tell_about_appointment(visit, actor, *, kind, key, subject, what):
+    """Tell the people the policy names that an agreed appointment changed or was cancelled
+    (appointment.changes_notify_roles), except the person who did it. The message carries no
+    pupil name or address (it may leave the school by text or email): the reason stays on the
+    visit. Who was told goes into the audit trail; if nobody holds the role, or the messages
+    cannot be written, the change still stands and the audit trail says so."""
+    version = policy_version_for(visit)
+    policy = version.load()
+    roles = _policy_value(policy, "appointment.changes_notify_roles", ["office"])
+    clause = _policy_clause(policy, "appointment.changes_notify_roles")
+    people = [s for s in StaffMember.objects.filter(school=visit.school, active=True, roles__role__in=roles)
+              .distinct().order_by("full_name") if s.pk != actor.pk]
+    told, problem = [], ""
+    try:
+        with transaction.atomic():
+            messages = notify(people, kind=kind, subject=subject,
+                              body=f"{what} ({_cite(clause)}). The reason is recorded on the visit in Doorstep.",
+                              link=reverse("visits:detail", args=[visit.pk]), school=visit.school, idempotency_key=key)
+        told = sorted({m.recipient.full_name for m in messages})
+    except (ValueError, DatabaseError) as exc:
+        logger.exception("Could not tell %s about visit %s's appointment", roles, visit.pk)
+        problem = f"the messages could not be written ({exc})"
+    if not people and not problem:
+        problem = "nobody else on the staff holds the role"
+    if problem:
+        logger.warning("Nobody was told of the change to visit %s's appointment: %s", visit.pk, problem)
+    # An entry of its own, not about the visit: the visit's own trail keeps one entry per move.
+    audit.record(
+        actor=actor, school=visit.school, action="visit.appointment_told", obj=None,
+        summary=(f"Told {', '.join(told)} of the change to the appointment of visit {visit.pk} ({_cite(clause)})"
+                 if told else f"Nobody was told of the change to the appointment of visit {visit.pk} ({_cite(clause)}: "
+                              f"the {_roles_text(roles)} should hear of it): {problem}"),
+        data={"visit": visit.pk, "roles": roles, "clause": clause, "told": told, "problem": problem},
+    )
 
 
 def override(actor, visit, *, rule, reason, request=None) -> Override:

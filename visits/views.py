@@ -18,7 +18,9 @@ from schools.permissions import can
 from schools.views import require, safe_next, staff_required
 
 from . import services
-from .forms import ApproveForm, OverrideForm, ProposeVisitForm, ReasonForm, ScheduleForm, VisitListForm
+from .forms import (
+    ApproveForm, ChangeAppointmentForm, OverrideForm, ProposeVisitForm, ReasonForm, ScheduleForm, VisitListForm,
+)
 from .models import Visit, VisitList
 
 CLOSED_STATES = [Visit.State.DECLINED, Visit.State.WITHDRAWN, Visit.State.CANCELLED,
@@ -192,6 +194,8 @@ def _action_forms(me, visit, bound=None):
         forms["schedule"] = ScheduleForm(prefix="schedule", visit=visit)
     if state in (Visit.State.PROPOSED, Visit.State.APPROVED) and can(me, "visit.withdraw", visit):
         forms["withdraw"] = ReasonForm(prefix="withdraw", label="Why is this visit being withdrawn?")
+    if state == Visit.State.SCHEDULED and can(me, "visit.schedule", visit):
+        forms["change_appointment"] = ChangeAppointmentForm(prefix="change_appointment", visit=visit)
     if state in (Visit.State.APPROVED, Visit.State.SCHEDULED) and can(me, "visit.cancel", visit):
         forms["cancel"] = ReasonForm(
             prefix="cancel", label="Why is this visit being cancelled?",
@@ -313,6 +317,13 @@ ACTIONS = {
         lambda visit, data: ReasonForm(data, prefix="withdraw", label="Why is this visit being withdrawn?"),
         lambda me, visit, d, request: services.withdraw(me, visit, reason=d["reason"], request=request),
         "Visit withdrawn.",
+    ),
+    "change_appointment": (
+        "visit.schedule",
+        lambda visit, data: ChangeAppointmentForm(data, prefix="change_appointment", visit=visit),
+        lambda me, visit, d, request: services.change_appointment(
+            me, visit, starts_at=d.get("starts_at"), ends_at=d.get("ends_at"), reason=d["reason"], request=request),
+        "Appointment moved. The people your policy names have been told.",
     ),
     "cancel": (
         "visit.cancel",
