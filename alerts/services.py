@@ -38,8 +38,8 @@ HEARTBEAT_STALE_SECONDS = 15
 # the 15 seconds after which the board says nobody is watching; a normal pass takes
 # milliseconds and never reaches it, so it costs nothing then.
 BEAT_DURING_PASS_SECONDS = 5
-# A step told this much later than the policy's timeline says why, so nobody reading it
-# thinks the deadline was just missed.
+# A step told this much later than the policy's timeline says how late it comes, so nobody
+# reading it thinks the deadline was just missed.
 LATE_ENOUGH_TO_SAY = datetime.timedelta(minutes=1)
 HEARTBEAT_KEPT = datetime.timedelta(days=7)  # rows of watchdogs long gone are removed
 REMINDED = (Watch.Status.OK, Watch.Status.ALARM)
