@@ -3,13 +3,18 @@
 Successful sign-ins are recorded by accounts.views.SignInView (and the second factor by the
 two-factor views), not from user_logged_in: that signal also fires for logins made without
 a person signing in (e.g. a test client's force_login)."""
+import datetime
+
 from axes.signals import user_locked_out
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
-from audit.services import record
+from audit.models import AuditEntry
+from audit.services import client_ip, record
 
 from .middleware import note_sign_in
 from .services import end_tokens_of
@@ -38,11 +43,29 @@ def start_session_clock(sender, request, user, **kwargs):
         note_sign_in(request.session)
 
 
+# The audit trail is append-only and kept for years, and anyone can reach the sign-in page:
+# without a limit, one script could fill it (452 lock-out entries in 10 s were seen). So one
+# address gets this many failed-sign-in entries a minute; past that, one entry says the rest
+# were not written one by one (the lock-out itself still counts every attempt).
+FAILED_ENTRIES_PER_MINUTE = 20
+
+
 @receiver(user_login_failed, dispatch_uid="doorstep-audit-signin-failed")
 def audit_failed_sign_in(sender, credentials, request=None, **kwargs):
     username = (credentials or {}).get("username", "")[:150]
     if getattr(request, "doorstep_refused_by_lock", False):
         return  # an attempt while locked: the password was not even checked; the lock-out entry says it
+    ip = client_ip(request)
+    written = AuditEntry.objects.filter(action__in=("signin.failed", "signin.failures_not_written"), ip_address=ip,
+                                        at__gte=timezone.now() - datetime.timedelta(minutes=1)).count()
+    if written > FAILED_ENTRIES_PER_MINUTE:
+        return
+    if written == FAILED_ENTRIES_PER_MINUTE:
+        record(actor=None, school=None, action="signin.failures_not_written", obj=None, request=request,
+               summary=f"Over {FAILED_ENTRIES_PER_MINUTE} failed sign-ins a minute from one address: "
+                       "the rest of this minute's are not written one by one",
+               data={"limit_per_minute": FAILED_ENTRIES_PER_MINUTE})
+        return
     user = _named_user(username)
     # Who typed the name is not known; the entry is not theirs (actor None), but it is kept
     # with the named person's school so their headteacher can see someone is trying.
@@ -52,6 +75,11 @@ def audit_failed_sign_in(sender, credentials, request=None, **kwargs):
 
 @receiver(user_locked_out, dispatch_uid="doorstep-audit-locked-out")
 def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
+    # Each attempt during a lock-out signals again; the trail needs the lock-out once.
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    if AuditEntry.objects.filter(action="signin.locked_out", at__gte=since, ip_address=client_ip(request),
+                                 data__username=username).exists():
+        return
     user = _named_user(username)
     record(actor=None, school=school_of_user(user), action="signin.locked_out", obj=user, request=request,
            summary=f"Sign-in as “{username}” locked for {_cooloff_words()} after repeated failures",
@@ -59,8 +87,6 @@ def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
 
 
 def _cooloff_words():
-    from django.conf import settings
-
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return f"{minutes} minutes"
 

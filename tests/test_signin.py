@@ -245,3 +245,21 @@ def test_a_person_with_two_schools_signs_in_once_and_the_entry_goes_to_their_fir
     StaffFactory(school=other.school, user=school.teacher.user, roles=["teacher"])
     sign_in(Client(), school.teacher.user.username)
     assert AuditEntry.objects.get(action="signin").school == school.school
+
+
+def test_a_flood_of_sign_in_attempts_cannot_fill_the_audit_trail(school):
+    locked_name = school.teacher.user.username
+    for _ in range(60):  # five failures lock the name; the other 55 hammer the lock
+        sign_in(Client(), locked_name, WRONG)
+    for n in range(200):  # then made-up names, from the same address, within a minute
+        sign_in(Client(), f"guess{n}", WRONG)
+    assert AuditEntry.objects.filter(action="signin.locked_out").count() == 1
+    written = AuditEntry.objects.filter(action="signin.failed").count()
+    assert written <= 21  # at most 20 a minute from one address, plus one saying the rest were not
+    assert AuditEntry.objects.filter(action="signin.failures_not_written").count() == 1
+    # The lock-out itself still counts every attempt: the name stays locked.
+    assert sign_in(Client(), locked_name).status_code == 429
+    # A minute on, failures from that address are written again.
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=2)):
+        sign_in(Client(), "one.more.guess", WRONG)
+        assert AuditEntry.objects.filter(action="signin.failed", data__username="one.more.guess").exists()
