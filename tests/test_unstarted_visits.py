@@ -4,9 +4,15 @@ record nothing at all, saying plainly that the visit was due to start and nobody
 Cancelling stops the watch; the first event takes the same watch on; the office board shows
 the visit once it is due. Every time comes from the clock the test runs under."""
 import datetime
+import importlib
+import threading
+import time
+from unittest import mock
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
+from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,7 +24,7 @@ from notify.models import Message
 from visits import services
 from visits.models import Visit
 
-from .factories import at, next_school_day
+from .factories import Staffed, VisitFactory, at, next_school_day
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +174,66 @@ def test_a_policy_with_no_check_in_at_the_start_is_still_watched_by_the_default(
     with time_machine.travel(visit.ends_at + 5 * MINUTE, tick=False):
         alerts.poll()
         assert Alert.objects.filter(visit=visit, kind="overdue").count() == 1
+
+
+def test_visits_scheduled_before_the_upgrade_are_watched_by_the_migration(potton):
+    # Made as a visit scheduled by an older Doorstep was: scheduled, with no watch.
+    visit = VisitFactory(school=potton.school, pupil=potton.pupil, staff=[potton.officer, potton.teacher],
+                         state=Visit.State.SCHEDULED, proposed_by=potton.officer,
+                         policy_version=potton.school.current_policy())
+    assert not Watch.objects.filter(visit=visit).exists()
+    upgrade = importlib.import_module("checkins.migrations.0002_watch_visits_already_scheduled")
+    upgrade.watch_scheduled_visits(django_apps, None)
+    upgrade.watch_scheduled_visits(django_apps, None)  # again: nothing more to do
+    [watch] = Watch.objects.filter(visit=visit)
+    assert (watch.what, watch.clause, watch.due_at) == ("leaving-school check-in", "P §4¶3", visit.starts_at)
+    assert WatchStaff.objects.filter(watch=watch).count() == 2
+    with time_machine.travel(visit.starts_at + 5 * MINUTE, tick=False):
+        alerts.poll()
+        assert Alert.objects.filter(visit=visit, kind="overdue").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_visit_while_the_watchdog_raises_its_alert_does_not_deadlock_on_postgresql():
+    """The watchdog holds the watch row and, inserting the alert, takes KEY SHARE on the visit;
+    cancelling locks the visit, then closes the watch. With the visit locked FOR UPDATE the two
+    waited on each other and PostgreSQL killed one (the cancel, or the alert)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers, so cancelling cannot race the watchdog there.")
+    school = Staffed("potton", name="Potton Primary School")
+    visit = scheduled_through_the_office(school)
+    due = visit.starts_at + 5 * MINUTE
+    watch_held = threading.Event()
+    raise_alert = alerts.raise_alert
+    errors = []
+
+    def raise_slowly(*args, **kwargs):
+        watch_held.set()
+        time.sleep(1.5)  # the cancel takes the visit's lock meanwhile, then waits for the watch
+        return raise_alert(*args, **kwargs)
+
+    def run(fn):
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def cancel():
+        assert watch_held.wait(10)
+        services.cancel(school.office, visit, reason="The family rang: they are away.")
+
+    with time_machine.travel(due, tick=False), mock.patch.object(alerts, "raise_alert", raise_slowly):
+        threads = [threading.Thread(target=run, args=(fn,)) for fn in (lambda: alerts.poll(due), cancel)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not errors, errors
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.CANCELLED
+    assert Watch.objects.get(visit=visit).status == "safe"
+    # The watchdog got there first: its alert is kept for a person to resolve.
+    [alert] = Alert.objects.filter(visit=visit)
+    assert alert.state == Alert.State.OPEN
