@@ -78,9 +78,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "doorstep.middleware.RejectNulMiddleware",  # NUL in any input: a clear 400, not a database error
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything reads a body (the CSRF check and the NUL check parse forms): an
+    # over-large request is refused from its stated length, and only a signed-in person gets a
+    # file page's larger limit.
+    "doorstep.middleware.RequestSizeLimitMiddleware",
+    "doorstep.middleware.RejectNulMiddleware",  # NUL in any input: a clear 400, not a database error
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
