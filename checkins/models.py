@@ -75,8 +75,10 @@ class VisitEvent(models.Model):
 
 
 class Watch(models.Model):
-    """One row per visit under way: the next deadline from policies.timing.next_deadline().
-    The watchdog finds rows by `alert_at` and moves `status` with conditional UPDATEs."""
+    """One row per visit from the moment it is scheduled (checkins.services.watch_scheduled)
+    until everyone is back safe or it is cancelled: the next deadline from
+    policies.timing.next_deadline(), so a visit nobody starts is watched too. The watchdog finds
+    rows by `alert_at` and moves `status` with conditional UPDATEs."""
 
     class Status(models.TextChoices):
         OK = "ok", "Fine"

@@ -237,3 +237,13 @@ def test_cancelling_a_visit_while_the_watchdog_raises_its_alert_does_not_deadloc
     # The watchdog got there first: its alert is kept for a person to resolve.
     [alert] = Alert.objects.filter(visit=visit)
     assert alert.state == Alert.State.OPEN
+
+
+def test_the_phone_counts_down_to_the_leaving_school_check_in_before_anyone_taps_anything(potton, client):
+    visit = scheduled_through_the_office(potton)
+    with time_machine.travel(visit.starts_at - 30 * MINUTE, tick=False):
+        client.force_login(potton.officer.user)
+        page = client.get(reverse("checkins:visit", args=[visit.pk])).content.decode()
+        start = f"{timezone.localtime(visit.starts_at):%H:%M}"
+        assert "Next: <strong>leaving-school check-in</strong>" in page and f"{start}</time>" in page
+        assert f'data-countdown="{timezone.localtime(visit.starts_at).isoformat()}"' in page
