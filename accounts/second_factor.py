@@ -1,6 +1,6 @@
 """Who must prove a second factor, and the helpers around django-otp's devices.
 
-Issue 5 §3: headteachers, designated safeguarding leads, office staff and administrators
+Headteachers, deputies, designated safeguarding leads, office staff and administrators
 (superusers and trust administrators) must sign in with a one-time code; everyone else may
 choose to. Anyone who has confirmed a device is asked for a code, whatever their role."""
 import secrets
@@ -9,8 +9,15 @@ from django_otp import devices_for_user, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-# Roles (people.models.ROLE_CHOICES) that must have a second factor (issue 5 §3, default).
-ROLES_NEEDING_2FA = {"headteacher", "dsl", "office"}
+from schools.permissions import ROLE_MATRIX
+
+# Who must have a second factor follows what a role can read, not a list kept by hand: anyone
+# who reads safeguarding concerns, the audit trail, a subject access export or the police card
+# (home addresses, household risks, staff mobiles). A role given one of these later needs a
+# code from that day on. Today: headteacher, deputy headteacher, DSL and office (the deputy,
+# who reads concerns, once signed in with a password alone).
+SENSITIVE_READS = ("concern.view", "audit.view", "records.subject_access", "alert.police_card")
+ROLES_NEEDING_2FA = frozenset().union(*(ROLE_MATRIX[action] for action in SENSITIVE_READS))
 BACKUP_CODE_COUNT = 10
 ISSUER = "Doorstep"
 

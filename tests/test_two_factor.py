@@ -54,8 +54,8 @@ def trust_admin(school):
 
 
 def people_who_must(school):
-    return {"headteacher": school.head.user, "dsl": school.dsl.user, "office": school.office.user,
-            "superuser": superuser(), "trust admin": trust_admin(school)}
+    return {"headteacher": school.head.user, "deputy headteacher": school.deputy.user, "dsl": school.dsl.user,
+            "office": school.office.user, "superuser": superuser(), "trust admin": trust_admin(school)}
 
 
 def password_step(client, user, next_url=None):
@@ -96,7 +96,7 @@ def test_the_page_list_covers_the_pages_people_use():
         assert expected in pages
 
 
-@pytest.mark.parametrize("who", ["headteacher", "dsl", "office", "superuser", "trust admin"])
+@pytest.mark.parametrize("who", ["headteacher", "deputy headteacher", "dsl", "office", "superuser", "trust admin"])
 def test_without_the_code_every_page_sends_them_on_and_the_api_answers_401(school, who):
     user = people_who_must(school)[who]
     client = Client()
@@ -120,13 +120,23 @@ def test_once_they_have_a_device_the_same_pages_send_them_to_the_code_page(schoo
     assert client.get("/board/")["Location"] == "/accounts/two-factor/?next=%2Fboard%2F"
 
 
-@pytest.mark.parametrize("role", ["teacher", "deputy", "officer", "family", "sbm"])
+@pytest.mark.parametrize("role", ["teacher", "officer", "family", "sbm"])
 def test_other_roles_are_not_asked_for_a_code(school, role):
     client = Client()
     response = password_step(client, getattr(school, role).user)
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.get("/").status_code == 200
     assert client.get("/api/visits").status_code == 200
+
+
+def test_every_role_that_reads_concerns_the_audit_trail_or_the_police_card_must_give_a_code():
+    from accounts.second_factor import ROLES_NEEDING_2FA
+    from schools.permissions import ROLE_MATRIX
+
+    for action in ("concern.view", "audit.view", "records.subject_access", "alert.police_card"):
+        assert ROLE_MATRIX[action] <= ROLES_NEEDING_2FA, action
+    assert "deputy_headteacher" in ROLES_NEEDING_2FA  # reads concerns
+    assert not {"teacher", "attendance_officer", "family_support", "business_manager"} & ROLES_NEEDING_2FA
 
 
 def test_a_teacher_who_turned_it_on_is_asked_too(school):
