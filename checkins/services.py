@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from alerts.models import Alert
 from audit import services as audit
 from doorstep.text import and_list
 from people.models import StaffMember
@@ -277,13 +278,20 @@ def watch_scheduled(visit, now) -> Watch:
 
 def stop_watching(visit, now) -> int:
     """A visit cancelled or withdrawn before it started is no longer watched: its watch is
-    closed (no deadline, so no alert and no reminder). An alert already raised stays open for
-    a person to resolve: cancelling is not word that the staff are safe. Called inside the
+    closed (no deadline, so no alert and no reminder). Refused while the visit has an alert
+    nobody has resolved: cancelling is not word that the staff are safe, and would take the
+    visit off the office board while its alert went on climbing the ladder. Called inside the
     transaction that cancels the visit, with the visit row locked; returns the rows closed."""
-    return Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(
+    closed = Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(
         status=Watch.Status.SAFE, next_kind="", what="", due_at=None, alert_at=None, reminder_at=None,
         clause="", deadline_staff="", updated_at=now,
     )
+    # Checked after the UPDATE: that waited for a watchdog holding the watch row, so an alert it
+    # was raising at that moment is committed and seen here.
+    if Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED).exists():
+        raise NotAllowed("This visit has an alert nobody has resolved yet. Resolve it on the office board first "
+                         "(say whether the staff are safe), then cancel the visit.")
+    return closed
 
 
 def on_visit_moved(sender, *, visit, from_state, to_state, now, **kwargs) -> None:
@@ -299,8 +307,6 @@ def on_visit_moved(sender, *, visit, from_state, to_state, now, **kwargs) -> Non
 def refresh_watch(watch, visit, policy, events, now):
     """Set the watch to the next deadline and the status the visit's alerts call for.
     Called with the watch row locked, inside the caller's transaction."""
-    from alerts.models import Alert
-
     deadline = next_deadline(visit, policy, events)
     unresolved = Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED)
     if unresolved.filter(kind__in=Alert.TOP_KINDS).exists():
@@ -447,8 +453,6 @@ def finish_if_everyone_back(visit, watch, policy, events, by, via, now, request=
     epoch, which cannot be compared with the visit's aware times."""
     if next_deadline(visit, policy, events) is not None:
         return False
-    from alerts.models import Alert
-
     if Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED).filter(kind__in=Alert.TOP_KINDS).exists():
         # Never close quietly over an alarm: the office resolves it first, then the watch ends.
         return False
