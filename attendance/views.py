@@ -3,12 +3,12 @@ Thin: the import is attendance.importer, decisions are attendance.services.decid
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from doorstep import uploads
+from doorstep.downloads import download
 from schools.permissions import can
 from schools.views import require, staff_required
 
@@ -178,8 +178,5 @@ def pack(request, pk):
 
     case = _case(request, pk)
     pdf = referral_pack_pdf(case, by=request.staff, request=request)
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="referral-pack-{case.pk}.pdf"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return download(pdf, filename=f"referral-pack-{case.pk}.pdf", content_type="application/pdf", inline=True)
 

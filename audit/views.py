@@ -3,12 +3,12 @@ Looking at the trail, and exporting it, are themselves written to the trail."""
 import io
 
 from django.core.paginator import Paginator
-from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from doorstep import csvsafe
+from doorstep.downloads import download
 from schools.views import require, staff_required
 
 from . import search as audit_search
@@ -52,8 +52,6 @@ def export(request):
     writer.writerows(audit_search.csv_rows(entries))
     record_read(request, me.school, "the audit trail (CSV export)", action="audit.exported",
                 data={"filters": form.filters(), "rows": count})
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="audit-trail-{stamp}.csv"'
-    response["Cache-Control"] = "no-store"
+    response = download(buffer.getvalue(), filename=f"audit-trail-{stamp}.csv", content_type="text/csv; charset=utf-8")
     return response

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import services as audit
+from doorstep.downloads import download
 from doorstep.forms import errors_onto
 from pupils.models import Pupil
 from schools.permissions import can
@@ -28,10 +29,7 @@ def _visit(request, pk):
 
 
 def _pdf(data, filename, inline=True):
-    response = HttpResponse(data, content_type="application/pdf")
-    response["Content-Disposition"] = f'{"inline" if inline else "attachment"}; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return download(data, filename=filename, content_type="application/pdf", inline=inline)
 
 
 def _report_context(request, visit, form):
@@ -279,10 +277,8 @@ def chronology_csv(request, pk):
     pupil = _pupil(request, pk, "chronology.export")
     audit.record(actor=request.staff, school=pupil.school, action="chronology.exported", obj=pupil,
                  summary=f"{request.staff.full_name} exported a pupil's chronology as CSV", request=request)
-    response = HttpResponse(chronology.as_csv(pupil, request.staff), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="chronology-{pupil.upn}.csv"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return download(chronology.as_csv(pupil, request.staff), filename=f"chronology-{pupil.upn}.csv",
+                    content_type="text/csv; charset=utf-8")
 
 
 # ---------------------------------------------------------------- calendar

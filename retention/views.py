@@ -1,9 +1,9 @@
 """The data-protection page: the school's retention schedule (read only) and the subject
 access export for one pupil or one member of staff. Thin: retention.subject_access does the work."""
 from django import forms
-from django.http import HttpResponse
 from django.shortcuts import render
 
+from doorstep.downloads import download
 from people.models import StaffMember
 from pupils.models import Pupil
 from schools.views import require, staff_required
@@ -42,10 +42,7 @@ def index(request):
             data, name = subject_access.export_pupil(pupil, actor=me, request=request), f"subject-access-pupil-{pupil.pk}.zip"
         else:
             data, name = subject_access.export_staff(staff, actor=me, request=request), f"subject-access-staff-{staff.pk}.zip"
-        response = HttpResponse(data, content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return download(data, filename=name, content_type="application/zip")
     years = services.years_for(me.school)
     schedule = [{"key": k, "s": SCHEDULES[k], "years": years[k], "own": years[k] != SCHEDULES[k].years} for k in ORDER]
     return render(request, "retention/index.html", {
