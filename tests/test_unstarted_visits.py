@@ -12,15 +12,18 @@ from unittest import mock
 import pytest
 import time_machine
 from django.apps import apps as django_apps
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts import services as alerts
 from alerts.models import Alert
+from audit.models import AuditEntry
 from checkins import services as checkins
 from checkins.models import Watch, WatchStaff
 from notify.models import Message
+from policies.schema import load_policy
+from policies.timing import simulate
 from visits import services
 from visits.models import Visit
 from visits.services import NotAllowed
@@ -264,3 +267,30 @@ def test_a_visit_with_an_open_alert_is_cancelled_only_once_the_alert_is_resolved
         alerts.resolve(alert, by=potton.office, reason="staff_safe")
         services.cancel(potton.office, visit, reason="The family rang: they are away.")
         assert Watch.objects.get(visit=visit).status == "safe"
+
+
+def test_a_visit_that_cannot_be_watched_is_not_scheduled(potton):
+    visit = services.propose(potton.officer, **potton.visit_kwargs())
+    services.approve(potton.head, visit)
+    with mock.patch.object(checkins, "watch_scheduled", side_effect=DatabaseError("disk full")):
+        with pytest.raises(DatabaseError):
+            services.schedule(potton.officer, visit, appointment_agreed=True, written_confirmation=True)
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.APPROVED  # loudly not scheduled, rather than scheduled unwatched
+    assert not AuditEntry.objects.filter(action="visit.scheduled", object_id=str(visit.pk)).exists()
+    services.schedule(potton.officer, visit, appointment_agreed=True, written_confirmation=True)
+    assert Watch.objects.get(visit=visit).alert_at is not None
+
+
+def test_the_simulator_says_a_visit_nobody_started_was_due_to_start():
+    day = timezone.localdate() + datetime.timedelta(days=1)
+
+    def iso(hour: int, minute: int = 0) -> str:
+        return datetime.datetime.combine(day, datetime.time(hour, minute)).isoformat(timespec="minutes")
+
+    out = simulate(load_policy("coteford"), {"starts_at": iso(10), "ends_at": iso(10, 45), "until": iso(10, 6),
+                                             "events": []})
+    [overdue] = [e for e in out["timeline"] if e["kind"] == "overdue"]
+    assert (overdue["at"], overdue["clause"]) == (iso(10, 5), "C 3.10")
+    assert overdue["message"].startswith("Overdue: the visit was due to start at 10:00 and nobody has checked in")
+    assert out["next_deadline"]["due_at"] == iso(10)  # what the watch holds from scheduling
