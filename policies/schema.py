@@ -361,7 +361,8 @@ def _keys() -> list[Key]:
             choices=("cancel", "leave_card")),
         Key("doorstep", "not_seen_card", "bool", False, "A 'sorry we missed you' card or letter is left when the family is not seen."),
         Key("doorstep", "late_notice_limit_minutes", "int", None,
-            "When a parent warns they are late, staff wait outside at most this long (null: no limit).",
+            "When a parent warns they are late, staff wait outside until the parent is this late, counted from "
+            "the arranged time (null: no limit).",
             nullable=True, minimum=1, maximum=240, unit="minutes"),
         Key("doorstep", "adult_present_to_enter", "bool", True, "Staff never enter or stay without a parent or appropriate adult present."),
         Key("doorstep", "id_card", "enum", "worn_on_front", "Identification: worn_on_front or shown_on_first_visit.",
