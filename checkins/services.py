@@ -263,7 +263,7 @@ def _start_watch(visit, now, watch=None):
 
 def watch_scheduled(visit, now) -> Watch:
     """Watch a visit from the moment it is scheduled, before anyone taps anything (C 3.10,
-    P §4¶5 and §4¶7, Pr 2.3, H §4¶7): its deadline is the one timing.next_deadline() gives a
+    P §4¶3 and §4¶7, Pr 2.3, H §4¶7): its deadline is the one timing.next_deadline() gives a
     visit with no events (the leaving-school check-in at the scheduled start, where the policy
     asks for one), so a visit nobody starts is alerted like any missed check-in. The first
     event takes the same row on. Called inside the transaction that schedules the visit, with
