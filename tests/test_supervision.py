@@ -2,6 +2,7 @@
 again after a growing back-off, and only a child that keeps failing stops everything.
 The real children are swapped for tiny scripts that exit when told to."""
 import os
+import re
 import signal
 import sys
 import threading
@@ -75,17 +76,16 @@ def test_a_child_that_exits_is_restarted_with_a_growing_back_off_that_resets_onc
 
     at = starts(crashes)
     assert len(at) >= 7, command.stderr.getvalue()
-    gaps = [b - a for a, b in zip(at, at[1:])]
-    # Back-off 0.3, 0.6, 1.2, then capped at 1.6 (each gap also holds a Python start-up).
-    assert 0.3 <= gaps[0] < gaps[1] - 0.2 and gaps[1] >= 0.6
-    assert gaps[2] >= 1.2 and gaps[1] < gaps[2] - 0.3
-    assert 1.6 <= gaps[3] < 2.6
-    # It stayed up 1.5 s: the next wait is back to 0.3 s, not a doubled 1.6 s.
-    assert 1.5 + 0.3 <= gaps[4] < 1.5 + 1.2
-    assert gaps[5] >= 0.6  # and it grows again from there
     log = command.stderr.getvalue()
-    assert log.count("RESTARTING watchdog: it exited with code 1") >= 6
-    assert "starting it again in 0.3 s" in log and "starting it again in 1.6 s" in log
+    waits = [float(w) for w in re.findall(r"RESTARTING watchdog: it exited with code 1 after [\d.]+ s; "
+                                           r"starting it again in ([\d.]+) s", log)]
+    # Doubling from 0.3 s, capped at 1.6 s; after it stayed up 1.5 s, back to 0.3 s.
+    assert waits[:6] == [0.3, 0.6, 1.2, 1.6, 0.3, 0.6]
+    # And it really waited: each start came that long after the previous one exited (the
+    # slack is a Python start-up on a busy machine).
+    up = [0, 0, 0, 0, 1.5, 0]
+    for gap, wait, stayed_up in zip([b - a for a, b in zip(at, at[1:])], waits, up):
+        assert stayed_up + wait <= gap < stayed_up + wait + 1.5
     # The rest of Doorstep was never stopped or restarted meanwhile, and is stopped cleanly at the end.
     assert len(starts(sleeps)) == 1 and "RESTARTING web" not in log
     assert "stopped cleanly" in command.stdout.getvalue()
