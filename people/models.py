@@ -1,8 +1,13 @@
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
+
+from schools.models import Trust
 
 # Roles as the policies name them. A person may hold several (a headteacher who is also the DSL).
 ROLE_CHOICES = [
@@ -17,6 +22,12 @@ ROLE_CHOICES = [
 ]
 ROLES = [r for r, _ in ROLE_CHOICES]
 ROLE_LABELS = dict(ROLE_CHOICES)
+
+ADMINISTRATOR_ON_STAFF = (
+    "A trust administrator's account cannot be on a school's staff register: administrators run the "
+    "installation and hold no role in any school, so they never read pupils' records. If this person "
+    "also works in a school, give them a second account for that work."
+)
 
 uk_mobile = RegexValidator(
     r"^(\+44\s?7\d{3}|\(?07\d{3}\)?)\s?\d{3}\s?\d{3}$",
@@ -63,6 +74,19 @@ class StaffMember(models.Model):
 
     def __str__(self):
         return self.full_name
+
+    def clean(self):
+        super().clean()
+        if self.user_id and self.user.administered_trusts.exists():
+            raise ValidationError({"user": ADMINISTRATOR_ON_STAFF})
+
+    def save(self, *args, **kwargs):
+        # Enforced on every save, not only in forms: a role on the register is what opens
+        # pupils' records, so no path (the admin, a script, an import) may put one on an
+        # administrator's account.
+        if self.user_id and Trust.objects.filter(admins=self.user_id).exists():
+            raise ValidationError({"user": ADMINISTRATOR_ON_STAFF})
+        super().save(*args, **kwargs)
 
     @property
     def role_names(self):
@@ -171,3 +195,15 @@ def _add_months(day: datetime.date, months: int) -> datetime.date:
     import calendar
 
     return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@receiver(m2m_changed, sender=Trust.admins.through, dispatch_uid="doorstep-administrators-hold-no-school-role")
+def refuse_staff_as_trust_administrators(sender, instance, action, reverse, pk_set, **kwargs):
+    """The other way round: an account on a school's staff register cannot be made a trust
+    administrator (it would then manage the register that gives it its own roles)."""
+    if action != "pre_add" or not pk_set:
+        return
+    users = {instance.pk} if reverse else set(pk_set)
+    if StaffMember.objects.filter(user__in=users).exists():
+        raise ValidationError(ADMINISTRATOR_ON_STAFF)
+

@@ -63,9 +63,11 @@ class TrustScopedAdminMixin(ObjectPermissionsModelAdminMixin):
             elif db_field.related_model is get_user_model():
                 # Accounts not yet on any register, or on one of this trust's schools.
                 schools = administered_school_ids(request.user)
+                # Never an administrator's own account, nor any administrator's: they hold no
+                # role in any school (people.models.StaffMember.save refuses it whatever the form).
                 kwargs["queryset"] = get_user_model().objects.filter(
                     Q(staff_memberships__isnull=True) | Q(staff_memberships__school__in=schools),
-                    is_superuser=False).distinct()
+                    is_superuser=False, administered_trusts__isnull=True).distinct()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

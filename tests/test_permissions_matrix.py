@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.template import Context, Template
 from django.utils import timezone
 
+from people.models import StaffMember
 from schools import permission_places
 from schools.permissions import ROLE_MATRIX, can
 from tests.factories import PupilFactory, SchoolFactory, StaffFactory, Staffed, TrustFactory, UserFactory, VisitFactory
@@ -255,3 +256,68 @@ def test_the_demo_trust_login_is_a_trust_admin_not_a_superuser(client, monkeypat
     client.force_login(user)
     assert client.get("/admin/schools/school/").status_code == 200
     assert client.get("/admin/pupils/pupil/").status_code == 403
+
+
+# ----------------------------------------------------------------- administrators hold no school role
+
+def admin_staff_form(school, user_pk, role):
+    """The admin's add-staff form, filled in as a person would (one role row)."""
+    data = {"school": school.pk, "user": user_pk, "full_name": "Trust Admin", "job_title": "", "mobile": "",
+            "email": "", "appearance": "", "active": "on"}
+    for prefix, rows in (("roles", [{"role": role}]), ("dbs_checks", []), ("training", []), ("vehicles", [])):
+        data.update({f"{prefix}-TOTAL_FORMS": len(rows), f"{prefix}-INITIAL_FORMS": 0,
+                     f"{prefix}-MIN_NUM_FORMS": 0, f"{prefix}-MAX_NUM_FORMS": 1000})
+        for i, row in enumerate(rows):
+            data.update({f"{prefix}-{i}-{k}": v for k, v in row.items()})
+    return data
+
+
+def test_a_trust_admin_cannot_put_their_own_account_on_a_staff_register(trust_admin):
+    client, user, school, _ = trust_admin
+    page = client.get("/admin/people/staffmember/add/").content.decode()
+    accounts = re.search(r'<select name="user".*?</select>', page, re.S).group(0)
+    assert f'value="{user.pk}"' not in accounts and user.username not in accounts  # not even offered
+    response = client.post("/admin/people/staffmember/add/", admin_staff_form(school, user.pk, "dsl"))
+    assert response.status_code == 200  # the form again, with the error
+    assert not StaffMember.objects.filter(user=user).exists()
+    assert client.get("/pupils/").status_code in (302, 403, 404)
+
+
+def test_no_path_puts_an_administrator_on_a_register_nor_makes_staff_an_administrator(trust_admin):
+    from django.core.exceptions import ValidationError
+    from django.db import transaction
+
+    client, user, school, _ = trust_admin
+    with pytest.raises(ValidationError, match="cannot be on a school's staff register"):
+        StaffFactory(school=school, user=user, roles=["dsl"])
+    teacher = StaffFactory(school=school, roles=["teacher"])
+    with pytest.raises(ValidationError), transaction.atomic():
+        school.trust.admins.add(teacher.user)
+    with pytest.raises(ValidationError), transaction.atomic():
+        teacher.user.administered_trusts.add(school.trust)
+    assert not school.trust.admins.filter(pk=teacher.user.pk).exists()
+
+
+def test_a_trust_admin_cannot_re_point_a_staff_record_at_their_own_account(trust_admin):
+    client, user, school, _ = trust_admin
+    dsl = StaffFactory(school=school, roles=["dsl"], full_name="Dana Lead")
+    page = client.get(f"/admin/people/staffmember/{dsl.pk}/change/").content.decode()
+    assert 'name="user"' not in page  # shown, not editable
+    data = admin_staff_form(school, user.pk, "dsl")
+    data.update({"full_name": "Dana Lead", "roles-TOTAL_FORMS": 0})
+    client.post(f"/admin/people/staffmember/{dsl.pk}/change/", data)
+    dsl.refresh_from_db()
+    assert dsl.user_id != user.pk
+
+
+def test_every_staff_register_change_in_the_admin_is_in_the_schools_audit_trail(trust_admin):
+    from audit.models import AuditEntry
+
+    client, user, school, _ = trust_admin
+    response = client.post("/admin/people/staffmember/add/", admin_staff_form(school, "", "headteacher"))
+    assert response.status_code == 302
+    added = StaffMember.objects.get(full_name="Trust Admin")
+    entries = AuditEntry.objects.filter(school=school, actor=user).order_by("id")
+    assert [e.action for e in entries] == ["staff.added", "staff.staffrole_added"]
+    assert entries[1].summary == "Staff role added for Trust Admin in the admin: Headteacher"
+    assert all(e.object_id == str(added.pk) for e in entries)
