@@ -1,7 +1,8 @@
 """`doorstep daily --loop` rides out a database that is locked or away: the failing job is
 reported and tried again, and the loop is still there, and working, once the database is
-back. Each test runs the real command in its own process against a database the test holds
-hostage, as a long write or a database restart would."""
+back. The loop tests run the real command in its own process against a database the test
+holds hostage, as a long write or a database restart would; a single run (from cron) that
+fails says so with its exit code."""
 import datetime
 import os
 import signal
@@ -9,12 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import time_machine
-from django.db import connection
+from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from attendance.models import AttendanceMark, ReferralCase
@@ -150,3 +153,16 @@ def test_the_daily_loop_replaces_connections_the_database_dropped_and_runs_the_s
     # database went away under failed.
     assert said.count("failed") == 1 and "referral_scan failed" in said
     assert "1 new case(s)" in said and "daily: stopped" in said
+
+
+@pytest.mark.django_db
+def test_a_single_daily_run_whose_scan_hits_a_locked_database_still_reviews_agreements_and_exits_non_zero(monkeypatch):
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("attendance.management.commands.referral_scan.referral_scan", locked)
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="referral_scan failed"):
+        call_command("daily", stdout=out, stderr=err)
+    assert "Agreements reviewed" in out.getvalue()  # the other job was not stopped by it
+    assert "daily: referral_scan failed: OperationalError('database is locked')" in err.getvalue()

@@ -1,6 +1,6 @@
 """The jobs that run once a day: the attendance referral scan and the review of agreements.
 
-    doorstep daily              run them now, once
+    doorstep daily              run them now, once (exit 1 if one of them failed)
     doorstep daily --loop       run them now, then every day at --at (default 06:30)
 
 `doorstep start` runs the loop. Both jobs change nothing when run twice on the same day,
@@ -74,6 +74,9 @@ class Command(BaseCommand):
                 daily_due = next_run(now, at_time)
             pending = self.run_jobs(pending)
             if not loop:
+                if pending:
+                    # Run from cron, a failure must show as one (cron mails it; systemd marks it).
+                    raise CommandError(f"{' and '.join(pending)} failed (see above); run `doorstep daily` again")
                 return
             if pending:
                 due = min(daily_due, timezone.localtime() + retry)
