@@ -185,8 +185,8 @@ class Command(BaseCommand):
                 child.restart_at = now + child.backoff
                 self.stderr.write(
                     f"doorstep: RESTARTING {child.name}: it {_how_it_ended(code)} after {_seconds(up_for)}; "
-                    f"starting it again in {_seconds(child.backoff)} (exit {len(child.exits)} of "
-                    f"{self.give_up_exits} allowed within {window})")
+                    f"starting it again in {_seconds(child.backoff)} ({len(child.exits)} exits within {window}; "
+                    f"{self.give_up_exits} stop everything)")
                 self.stderr.flush()
             elif child.restart_at is not None and now >= child.restart_at:
                 try:
