@@ -64,8 +64,8 @@ EMAIL_SLACK = 5.0             # email with SMS hanging may be this much later th
 # The quick run keeps what a broken tree would show first: kills, the 30 s lock, a
 # PostgreSQL restart and the board with texts hanging (its email is judged against
 # QUICK_EMAIL_LIMIT instead of a run with SMS fine).
-QUICK = dict(kill_visits=40, kill_spread=15, kill_drain=15, outage_visits=40, outage_spread=70, outage_drain=10,
-             pg_outage_spread=40, sms_visits=20, sms_bound=65, recovery_bound=20, faults=False, sms_baseline=False,
+QUICK = dict(kill_visits=40, kill_spread=15, kill_drain=15, outage_visits=40, outage_spread=50, outage_drain=10,
+             pg_outage_spread=25, sms_visits=20, sms_bound=65, recovery_bound=20, faults=False, sms_baseline=False,
              fault_window=20, fault_drain=45, sms_on_postgres=False, kill_on_postgres=False)
 FULL = dict(kill_visits=200, kill_spread=60, kill_drain=130, outage_visits=200, outage_spread=80, outage_drain=20,
             pg_outage_spread=50, sms_visits=40, sms_bound=75, recovery_bound=45, faults=True, sms_baseline=True,
@@ -323,6 +323,9 @@ def copies_summary(copies: dict[str, int]) -> dict:
 
 # ============================================================================ experiments
 
+VICTIMS = ["watchdog", "deliver_mid_send", "watchdog", "deliver"]
+
+
 def exp_kill(target, template, cfg, logdir, seed=11) -> dict:
     db = "chaos_kill"
     target.drop(db)
@@ -337,6 +340,7 @@ def exp_kill(target, template, cfg, logdir, seed=11) -> dict:
     procs += [Supervised(name, argv, env, logdir / f"kill-{name}.log") for name, argv in kids if "deliver" in name]
     lead, spread = 5, cfg["kill_spread"]
     kills = {"watchdog": 0, "deliver": 0, "deliver_mid_send": 0}
+    victims: list[str] = []
     began = time.monotonic()
     try:
         for p in procs:
@@ -349,7 +353,8 @@ def exp_kill(target, template, cfg, logdir, seed=11) -> dict:
             for p in procs:
                 p.tick(rng)
             if time.monotonic() >= next_kill:
-                what = rng.choice(["watchdog", "watchdog", "deliver", "deliver_mid_send", "deliver_mid_send"])
+                what = VICTIMS[len(victims) % len(VICTIMS)]  # in turn; when, and which watchdog, at random
+                victims.append(what)
                 if what == "watchdog":
                     kills["watchdog"] += rng.choice([p for p in procs if p.name.startswith("watchdog")]).kill()
                 elif what == "deliver":
@@ -458,7 +463,7 @@ def exp_outage(target, template, cfg, logdir) -> dict:
                 fault_thread = threading.Thread(target=work, daemon=True)
                 fault_thread.start()
             if fault.get("released_at") and kill_plan is None:
-                kill_plan = [(fault["released_at"] + 8, "watchdog"), (fault["released_at"] + 16, "deliver")]
+                kill_plan = [(fault["released_at"] + 4, "watchdog"), (fault["released_at"] + 8, "deliver")]
             for when, role in list(kill_plan or []):
                 if now >= when:
                     kill_plan.remove((when, role))
@@ -509,7 +514,8 @@ def exp_outage(target, template, cfg, logdir) -> dict:
                   safety_running_at_end=bool(running_at_end["watchdog"] and running_at_end["deliver"]),
                   start_stopped_at=died, watchdog_pids=len(seen["watchdog"]), deliver_pids=len(seen["deliver"]),
                   kills=kills, watchdog_back_after=back_after("watchdog"), deliver_back_after=back_after("deliver"),
-                  seconds=round(time.monotonic() - began), spread=spread)
+                  seconds=round(time.monotonic() - began), spread=spread,
+                  texts=copies_summary(fakes.sms.copies()), emails=copies_summary(fakes.smtp.copies()))
     target.drop(db)
     return result
 
