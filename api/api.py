@@ -26,8 +26,9 @@ from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
-from accounts.api_auth import API_AUTH
 
+from accounts.api_auth import API_AUTH
+from audit.services import record_read, record_read_today
 from people.models import StaffMember
 from pupils.models import Contact, Pupil
 from schools.access import staff_records
@@ -665,8 +666,6 @@ def pupil_detail(request, pupil_id: int):
         raise Http404
     me = _staff_at(request, pupil.school_id)
     _require(me, "pupil.view", pupil)
-    from audit.services import record_read  # a sensitive read (issue 5 §2)
-
     record_read(request, pupil, "pupil details (API)", action="pupil.viewed", actor=me)
     return {
         **_pupil_out(pupil),
@@ -685,6 +684,10 @@ def list_staff(request, school_id: int | None = None):
     """Everyone at your school sees names and roles (to choose who goes on a visit); the staff
     register (mobile, DBS, vehicle, training) is shown only to the roles that keep it."""
     register_schools = set(_school_ids(request, "staff.view_register"))
+    for keeper in (s for s in _memberships(request) if s.school_id in register_schools):
+        # Mobiles, vehicles and checks of a whole staff: who fetched them is on the trail, daily.
+        record_read_today(request, keeper.school, "the staff register (API)", action="staff_register.viewed",
+                          actor=keeper)
     staff = (StaffMember.objects.filter(school__in=_school_ids(request, "visit.view"), active=True)
              .prefetch_related("roles", "dbs_checks", "vehicles"))
     if school_id:

@@ -119,16 +119,24 @@ def record_read(request, obj, what, *, action=None, actor=None, school=None, dat
     )
 
 
-def record_read_once(request, obj, what, *, action, since, data=None) -> AuditEntry | None:
+def record_read_once(request, obj, what, *, action, since, data=None, actor=None) -> AuditEntry | None:
     """record_read(), unless this person's read of `obj` under `action` is already on the
     trail since `since`: for a page a person comes back to after every button they press
     (the phone's visit page), the trail should say that they saw it, not how often."""
-    user, _ = _actor(_request_actor(request))
+    user, _ = _actor(actor or _request_actor(request))
     object_type, object_id = _object_ref(obj)
     if AuditEntry.objects.filter(object_type=object_type, object_id=object_id, action=action,
                                  actor=user, at__gte=since).exists():
         return None
-    return record_read(request, obj, what, action=action, data=data)
+    return record_read(request, obj, what, action=action, data=data, actor=actor)
+
+
+def record_read_today(request, obj, what, *, action, data=None, actor=None) -> AuditEntry | None:
+    """A sensitive page a person opens again and again in a day (a visit, a list, the staff
+    register): one entry per person, record and day says who saw it, when and from where,
+    without a row for every glance."""
+    start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return record_read_once(request, obj, what, action=action, since=start_of_day, data=data, actor=actor)
 
 
 def history(obj):

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from attendance.models import attendance_summary
+from audit.services import record_read, record_read_today
 from schools.permissions import can
 from schools.views import require, staff_required
 
@@ -34,6 +35,8 @@ def index(request):
                 Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(upn__iexact=word)
                 | Q(class_name__iexact=word) | Q(postcode__icontains=word)
             )
+    # The list shows postcodes: who looked is on the trail, once a day.
+    record_read_today(request, me.school, "the pupil list", action="pupil_list.viewed")
     return render(request, "pupils/index.html", {"nav": "pupils", "pupils": pupils[:200], "q": q, "count": pupils.count()})
 
 
@@ -57,9 +60,7 @@ def detail(request, pk):
     me = request.staff
     require(me, "pupil.view")
     pupil = get_object_or_404(Pupil, pk=pk, school=me.school)
-    # A pupil's details (address, medical needs, household notes) are a sensitive read (issue 5 §2).
-    from audit.services import record_read
-
+    # A pupil's details (address, medical needs, household notes) are a sensitive read.
     record_read(request, pupil, "pupil details", action="pupil.viewed")
     today = timezone.localdate()
     since = _months_ago(today, ATTENDANCE_WINDOW_MONTHS)

@@ -216,6 +216,7 @@ def letters(request):
 def letter(request, pk):
     item = get_object_or_404(Letter.objects.select_related("pupil", "agreement"), pk=pk, school=request.staff.school)
     require(request.staff, "letter.view", item)
+    audit.record_read_today(request, item, "a letter to a family (name and address)", action="letter.viewed")
     return render(request, "reports/letter.html", {"letter": item, "nav": "letters",
                                                    "may_send": can(request.staff, "letter.send", item)})
 

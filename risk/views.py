@@ -2,11 +2,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from audit.services import record
+from audit.services import record, record_read_today
 from policies.schema import ROLE_LABELS
 from pupils.models import Pupil
 from schools.access import current_staff
@@ -46,21 +47,33 @@ def _author_problem(ra: RiskAssessment) -> str:
             "on this one.")
 
 
+def _readable(me, queryset):
+    """Home-visit assessments are for everyone who visits homes; a lone-working assessment is
+    about a colleague (their health, their car), so only they and those who write assessments
+    read it."""
+    if can(me, "risk.edit"):
+        return queryset
+    return queryset.exclude(Q(kind=RiskAssessment.Kind.LONE_WORKING) & ~Q(staff=me))
+
+
 @login_required
 def assessment_list(request):
     me = _staff_or_403(request, "pupil.view")
     assessments = (
-        RiskAssessment.objects.filter(school=me.school)
+        _readable(me, RiskAssessment.objects.filter(school=me.school))
         .select_related("pupil", "staff", "author")
         .prefetch_related("hazards", "pupil__household_notes")
     )
+    record_read_today(request, me.school, "the risk assessments (household risks)", action="risk_list.viewed")
     return render(request, "risk/list.html", {"assessments": assessments, "can_edit": can(me, "risk.edit")})
 
 
 @login_required
 def assessment_detail(request, pk):
     me = _staff_or_403(request, "pupil.view")
-    ra = get_object_or_404(RiskAssessment.objects.select_related("pupil", "staff", "author"), pk=pk, school=me.school)
+    ra = get_object_or_404(_readable(me, RiskAssessment.objects.select_related("pupil", "staff", "author")),
+                           pk=pk, school=me.school)
+    record_read_today(request, ra, "a risk assessment", action="risk.viewed")
     return render(request, "risk/detail.html", {"ra": ra, "can_edit": can(me, "risk.edit"), "new_risks": ra.new_risks(),
                                                 "author_problem": _author_problem(ra)})
 
@@ -82,7 +95,7 @@ def assessment_new(request):
             ra.save()
             formset.instance = ra
             formset.save()
-            record(actor=me, school=me.school, action="risk.create", obj=ra,
+            record(actor=me, school=me.school, action="risk.create", obj=ra, request=request,
                    summary=f"Recorded a {ra.get_kind_display().lower()} risk assessment written by "
                            f"{ra.author.full_name} ({ra.highest_risk or 'no'} risk)",
                    data={"author": ra.author_id})
@@ -100,7 +113,7 @@ def assessment_review(request, pk):
         ra = get_object_or_404(RiskAssessment.objects.select_for_update(), pk=pk, school=me.school)
         new_risks = [n.text for n in ra.new_risks()]
         ra.mark_reviewed()
-        record(actor=me, school=me.school, action="risk.review", obj=ra,
+        record(actor=me, school=me.school, action="risk.review", obj=ra, request=request,
                summary="Reviewed the risk assessment", data={"new_risks_considered": new_risks})
     messages.success(request, "Marked as reviewed: the assessment is current again.")
     return redirect("risk:detail", pk=ra.pk)
@@ -108,7 +121,9 @@ def assessment_review(request, pk):
 
 @login_required
 def household_note_new(request, pupil_pk):
-    me = _staff_or_403(request, "pupil.view")
+    # A note marked dangerous stops visits to the home being scheduled: it is written by those
+    # who keep the risk assessments, as the pupil page's link already offers it only to them.
+    me = _staff_or_403(request, "risk.edit")
     pupil = get_object_or_404(Pupil, pk=pupil_pk, school=me.school)
     form = HouseholdNoteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -118,7 +133,7 @@ def household_note_new(request, pupil_pk):
             note.recorded_by = request.user
             note.recorded_at = timezone.now()
             note.save()
-            record(actor=me, school=me.school, action="household.note", obj=note,
+            record(actor=me, school=me.school, action="household.note", obj=note, request=request,
                    summary=f"Recorded a household note ({note.get_kind_display()})")
         if note.is_risk:
             messages.warning(request, "Risk recorded. This home's risk assessment is now out of date until it is reviewed.")

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from audit.services import history
+from audit.services import history, record_read_today
 from doorstep.forms import errors_onto
 from schools import calendar
 from schools.permissions import can
@@ -274,7 +274,10 @@ def _render_detail(request, visit, bound=None, refusal=None, status=200):
 
 @staff_required
 def detail(request, pk):
-    return _render_detail(request, _get_visit(request, pk))
+    visit = _get_visit(request, pk)
+    # Read here, not in _render_detail: a refused action re-renders the page, and that is not a new read.
+    record_read_today(request, visit, "a visit (the home address and who is going)", action="visit.viewed")
+    return _render_detail(request, visit)
 
 
 # action name -> (permission, form factory, service call, success message)
@@ -411,6 +414,7 @@ def list_detail(request, pk):
     require(me, "visit.view")
     visit_list = get_object_or_404(VisitList.objects.select_related("created_by", "signed_by"), pk=pk, school=me.school)
     visits = visit_list.visits.select_related("pupil").prefetch_related("pupil__contacts", "assignments__staff").order_by("starts_at")
+    record_read_today(request, visit_list, "a visit list (addresses and parents' numbers)", action="visitlist.viewed")
     return render(request, "visits/list_detail.html", {
         "nav": "lists", "visit_list": visit_list, "visits": visits,
         "may_sign": not visit_list.is_signed and can(me, "visitlist.sign", visit_list),
