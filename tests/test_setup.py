@@ -71,7 +71,8 @@ class TestLoadDemo(TestCase):
 
         lines = re.findall(r"^\s+(\S+)\s+key ([A-Z2-7]+)\s+backup codes: (.+)$", self.output, re.M)
         printed = {username: (key, codes) for username, key, codes in lines}
-        assert set(printed) == {"head", "dsl", "office", "potton.head", "potton.dsl", "potton.office", "trust"}
+        assert set(printed) == {"head", "deputy", "dsl", "office", "potton.head", "potton.deputy", "potton.dsl",
+                                "potton.office", "trust"}
         assert "otpauth://totp/Doorstep%3Ahead?secret=" in self.output
         # A backup code, as someone without an authenticator app would.
         backup = printed["office"][1].split()[0]

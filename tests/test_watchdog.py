@@ -70,8 +70,10 @@ def test_doorstep_start_runs_the_watchdog_and_the_delivery_worker():
     from schools.management.commands.start import Command
 
     children = {c.name: c.argv for c in Command().children({"bind": "127.0.0.1:0", "workers": 1})}
-    assert {"web", "tasks", "watchdog", "deliver"} <= set(children)
-    assert children["watchdog"][-1] == "watchdog" and children["deliver"][-1] == "deliver"
+    assert {"web", "tasks", "watchdog", "deliver-email", "deliver-sms"} <= set(children)
+    assert children["watchdog"][-1] == "watchdog"
+    assert children["deliver-email"][-3:] == ["deliver", "--channel", "email"]
+    assert children["deliver-sms"][-3:] == ["deliver", "--channel", "sms"]
 
 
 @pytest.mark.django_db(transaction=True)
