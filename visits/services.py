@@ -422,7 +422,7 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
         # NO KEY UPDATE, as checkins does: a watchdog raising an alert on this visit's watch holds
         # the watch row and takes KEY SHARE on the visit; FOR UPDATE here, then closing the watch
         # on cancelling, would deadlock with it on PostgreSQL. Approvers still queue on this lock.
-        locked = Visit.objects.select_for_update().get(pk=visit.pk)
+        locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
         from_state = State(locked.state)
         _require(actor, permission, locked)
         if to_state not in LEGAL_MOVES.get(from_state, set()):
