@@ -633,6 +633,7 @@ def exp_faults(target, template, cfg, logdir) -> dict:
             }
     m.pop("rows", None)
     m.update(experiment="faults", database=target.name, window=cfg["fault_window"], per_mode=per,
+             texts=copies_summary(fakes.sms.copies()), emails=copies_summary(fakes.smtp.copies()),
              seconds=round(time.monotonic() - began))
     target.drop(db)
     return m
@@ -654,7 +655,8 @@ def checks(results: list[dict]) -> list[dict]:
             check(e, "duplicate alerts", r["duplicate_alerts"], "0", r["duplicate_alerts"] == 0)
         if e == "kill":
             killed = r["kills"]["deliver_mid_send"]
-            check(e, "duplicate texts per killed send", f"{r['texts']['duplicates']} over {killed} killed sends",
+            check(e, "duplicate texts per killed send",
+                  f"{r['texts']['duplicates']} over {killed} killed sends (most copies of one text: {r['texts']['worst']})",
                   "at most 1 each", r["texts"]["duplicates"] <= killed)
         if e == "outage":
             check(e, "doorstep start, its watchdog and delivery running at the end",
