@@ -430,7 +430,9 @@ def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concer
                     + (f" for {staff.full_name}" if staff is not None and staff.pk != by.pk else "")
                     + (" (office call)" if via == Via.OFFICE_CALL else ""),
             reason=event.concerns or event.note,
-            data={"event": event.pk, "type": event_type, "via": via, "at": at, "staff": staff_id,
+            # What staff flag at the door is for the DSL, not for everyone who opens the visit.
+            data={"private_reason": bool(event.concerns), "event": event.pk, "type": event_type, "via": via,
+                  "at": at, "staff": staff_id,
                   "location": event.location, "expected_return": expected_return,
                   "next": deadline.kind if deadline else None},
         )
@@ -624,7 +626,8 @@ def abandon(visit, reason, *, by, note, via=Via.PHONE, at=None, request=None) ->
         audit.record(
             actor=by, school=locked.school, action="visit.abandon_reported", obj=locked, request=request,
             summary=f"{by.full_name} abandoned the visit ({ABANDON_REASONS[reason].lower()})",
-            reason=note, data={"event": event.pk, "reason": reason, "report": report, "clause": clause,
+            reason=note, data={"private_reason": True, "event": event.pk, "reason": reason, "report": report,
+                               "clause": clause,
                                "sent_to": [h.pk for h in heads]},
         )
     return Recorded(event=event, visit_state=State.UNDER_WAY, next_kind=watch.next_kind or None,

@@ -206,8 +206,28 @@ def _action_forms(me, visit, bound=None):
     return forms
 
 
-def _history(visit):
-    return history(visit).filter(school=visit.school_id)
+def _history(visit, me):
+    """The visit's audit entries, with what staff wrote at the door (an "any concerns?" answer,
+    why a visit was abandoned) kept to those who read concerns and to whoever wrote it: the
+    office, the business manager and other teachers see that something was recorded, not what."""
+    entries = list(history(visit).filter(school=visit.school_id))
+    may_read = can(me, "concern.view")
+    for entry in entries:
+        private = entry.data.get("private_reason") and not may_read and entry.actor_id != me.user_id
+        entry.shown_reason = "" if private else entry.reason
+        entry.reason_withheld = bool(private and entry.reason)
+    return entries
+
+
+def _closed_reason(visit, me) -> str:
+    """An abandoned visit's reason is '<category>: <what staff wrote>' (from the moment staff
+    leave the home, while the visit is still under way until they are back safe); the words are
+    for those who read concerns and the staff who were there, the category for everyone."""
+    reason = visit.closed_reason or ""
+    if visit.state not in (Visit.State.ABANDONED, Visit.State.UNDER_WAY) or can(me, "concern.view") or \
+            visit.assignments.filter(staff=me).exists():
+        return reason
+    return reason.split(": ", 1)[0]
 
 
 def _plan(form, me):
@@ -263,7 +283,7 @@ def _render_detail(request, visit, bound=None, refusal=None, status=200):
     return render(request, "visits/detail.html", {
         "nav": "visits", "visit": visit, "evaluation": evaluation,
         "stage_label": STAGE_LABELS.get(STAGE_FOR_STATE.get(visit.state, "schedule")),
-        "forms": forms, "refusal": refusal, "history": _history(visit),
+        "forms": forms, "refusal": refusal, "history": _history(visit, me), "closed_reason": _closed_reason(visit, me),
         "assignments": visit.assignments.all(), "overrides": visit.overrides.select_related("by"),
         # What happened on the day, and the paperwork that follows from the visit's state.
         "events": visit.events.select_related("staff", "recorded_by"),
