@@ -34,9 +34,12 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from alerts import services as alert_services
 from alerts.models import Alert
 from audit import services as audit
+from audit.models import AuditEntry
 from doorstep.text import and_list
+from notify.services import notify
 from people.models import StaffMember
 from schools.permissions import can
 from visits import services as visit_services
@@ -182,9 +185,41 @@ def _check_recorder(visit, by, via, staff):
     return on_visit
 
 
-def _check_pin(event_type, by, via, pin):
-    """None (no PIN given), "safe" or "duress"; a wrong PIN changes nothing."""
+# The phone asks for a PIN on these once a person has set PINs (checkins/views.py's forms read
+# this set), and so does the API: a check-in without a PIN must not be easier by one than the other.
+PIN_ASKED_TYPES = {T.CHECK_IN, T.LEFT_HOME}
+# Four digits can be guessed: after this many wrong PINs in a row, PIN entry pauses for a while.
+PIN_TRIES = 5
+PIN_PAUSE = datetime.timedelta(minutes=15)
+PIN_PAUSED = ("Too many wrong PINs: PIN entry is paused for 15 minutes. Call the office now and tell "
+              "them you are safe.")
+
+
+class PinsPaused(ValidationError):
+    """PIN entry is paused. `duress` says the PIN given was the duress PIN: the alarm is raised
+    though the phone shows the same pause as for any other PIN, so the pause never tells an
+    onlooker which PIN was which."""
+
+    def __init__(self, duress: bool):
+        super().__init__({"pin": PIN_PAUSED})
+        self.duress = duress
+
+
+def _wrong_pins(by) -> int:
+    """Wrong PINs in a row: since the last good one, within the pause."""
+    since = timezone.now() - PIN_PAUSE
+    last_good = VisitEvent.objects.filter(recorded_by=by, via=Via.PHONE, recorded_at__gte=since) \
+        .order_by("-recorded_at").values_list("recorded_at", flat=True).first()
+    return AuditEntry.objects.filter(action="checkin.pin_wrong", object_type="people.staffmember",
+                                     object_id=str(by.pk), at__gt=last_good or since).count()
+
+
+def _check_pin(event_type, by, via, pin, visit=None, request=None):
+    """None (no PIN given), "safe" or "duress". A wrong PIN changes nothing but the count of
+    wrong PINs; the fifth in a row pauses PIN entry and tells the office (PinsPaused)."""
     if pin is None or pin == "":
+        if via == Via.PHONE and event_type in PIN_ASKED_TYPES and by.has_pins:
+            raise ValidationError({"pin": "Enter your PIN."})
         return None
     if via != Via.PHONE:
         raise ValidationError({"pin": "A PIN is entered on the member of staff's own phone, not by the office."})
@@ -192,10 +227,38 @@ def _check_pin(event_type, by, via, pin):
         raise ValidationError({"pin": f"No PIN is asked when recording {T(event_type).label.lower()}."})
     if not by.has_pins:
         raise ValidationError({"pin": "You have not set your PINs yet: set them on your profile first."})
-    result = by.check_pin(pin)
+    result = by.check_pin(pin)  # checked even while paused: the duress PIN must still raise the alarm
+    wrong = _wrong_pins(by)
+    if wrong >= PIN_TRIES:
+        raise PinsPaused(duress=result == "duress")
     if result is None:
-        raise ValidationError({"pin": "That PIN is not right. Try again."})
+        with transaction.atomic():
+            audit.record(actor=by, school=by.school, action="checkin.pin_wrong", obj=by, request=request,
+                         summary=f"A wrong PIN was entered on {by.full_name}'s phone",
+                         data={"visit": visit.pk if visit is not None else None, "in_a_row": wrong + 1})
+            if wrong + 1 >= PIN_TRIES and visit is not None:
+                _tell_the_office_pins_paused(visit, by)
+        raise ValidationError({"pin": PIN_PAUSED if wrong + 1 >= PIN_TRIES else "That PIN is not right. Try again."})
     return result
+
+
+def _duress_while_paused(visit, by) -> None:
+    """The duress PIN typed while PIN entry is paused: nothing is recorded as the person asked,
+    and the phone shows the pause as for any PIN, but the office gets the silent top alarm."""
+    with transaction.atomic():
+        locked, _ = _lock(visit)
+        alert_services.raise_alert(locked, kind="duress", now=timezone.now(), staff=[by])
+
+
+def _tell_the_office_pins_paused(visit, by) -> None:
+    """Five wrong PINs at a front door may be a mistyping or someone else holding the phone:
+    the office is told to call."""
+    office = alert_services.recipients(visit.school_id, ["office", "headteacher"], visit)
+    notify(office, kind="checkin.pins_paused", school=visit.school,
+           subject=f"Wrong PINs on {by.full_name}'s phone",
+           body=f"{PIN_TRIES} wrong PINs in a row were entered on {by.full_name}'s phone during a home visit; "
+                "PIN entry is paused for 15 minutes. Call them now.",
+           link=_link(visit), idempotency_key=f"pins-paused:{by.pk}:{timezone.now():%Y%m%d%H%M}")
 
 
 def _check_order(visit, events, event_type, staff_id, outcome="", via=Via.PHONE):
@@ -366,7 +429,12 @@ def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concer
     if event_type == T.LEFT_SCHOOL and expected_return is not None and expected_return <= at:
         raise ValidationError({"expected_return": "The expected return must be after leaving school."})
     _check_recorder(visit, by, via, staff)
-    pin_result = _check_pin(event_type, by, via, pin)
+    try:
+        pin_result = _check_pin(event_type, by, via, pin, visit, request)
+    except PinsPaused as paused:
+        if paused.duress:
+            _duress_while_paused(visit, by)
+        raise
     if staff is None and via == Via.PHONE:
         staff = by  # on their own phone, it is about them
 
