@@ -125,6 +125,8 @@ def report_pdf(request, pk, report_id=None):
 @require_GET
 def not_seen_card(request, pk):
     visit = _visit(request, pk)
+    # As the permission matrix lists it: the card names no pupil, but it is the visit's paper.
+    require(request.staff, "report.view", visit)
     return _pdf(documents.not_seen_card_pdf(visit), f"sorry-we-missed-you-{visit.pk}.pdf")
 
 

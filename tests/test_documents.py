@@ -159,6 +159,9 @@ def test_the_documents_are_served_to_staff_of_the_school_only(coteford, client):
     other = Staffed("coteford", name="Another School")
     client.login(username=other.head.user.username, password=PASSWORD)
     assert client.get(reverse("reports:report_pdf", args=[visit.pk])).status_code == 404
+    # The card goes to those the permission matrix lists for the visit's papers, as the others do.
+    client.force_login(coteford.sbm.user)
+    assert client.get(reverse("reports:not_seen_card", args=[visit.pk])).status_code == 403
 
 
 # ------------------------------------------------------------------------- calendar feed

@@ -111,6 +111,8 @@ class Command(BaseCommand):
             Child("web", [sys.executable, "-m", "gunicorn", "doorstep.wsgi:application",
                           "--bind", options["bind"], "--workers", str(options["workers"]),
                           "--graceful-timeout", "10", "--access-logfile", "-",
+                          # Access lines with calendar feeds' secret addresses cut out.
+                          "--logger-class", "doorstep.logs.AccessLog",
                           # gunicorn's control socket has one default path per user: two
                           # Doorsteps on one machine would fight over it, and nothing uses it.
                           "--no-control-socket"]),
