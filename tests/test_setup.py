@@ -192,6 +192,20 @@ class TestSetPolicy:
         assert versions == [(1, "coteford"), (2, "potton")]
         assert school.current_policy().source_name == "potton"
 
+    def test_each_new_version_is_in_the_schools_audit_trail_saying_how_and_by_whom(self, school):
+        import getpass
+
+        from audit.models import AuditEntry
+
+        call_command("set_policy", "potton", school="Brook Lane Primary", stdout=StringIO())
+        entry = AuditEntry.objects.get(action="policy.adopted", school=school)
+        assert entry.summary == "Policy version 1 adopted from potton (the command line)"
+        assert entry.data["operator"] == getpass.getuser() and entry.actor is None
+        # A refused file changes nothing and writes nothing.
+        with pytest.raises(CommandError):
+            call_command("set_policy", "no-such-preset", school="Brook Lane Primary")
+        assert AuditEntry.objects.filter(action="policy.adopted").count() == 1
+
     def test_it_names_the_schools_when_the_school_is_unknown(self, school):
         with pytest.raises(CommandError, match="Brook Lane Primary"):
             call_command("set_policy", "coteford", school="Nowhere School")

@@ -322,7 +322,7 @@ class Demo:
             self.count("schools")
             source_name, text = read_policy_source(spec["preset"])
             validate_policy(source_name, text)
-            store_policy(school, source_name, text)
+            store_policy(school, source_name, text, via="the demo loader")
             staff = self.make_staff(school, spec)
             for label, first, last in school_year_closures(school_year_of(self.today)):  # its term dates
                 SchoolClosure.objects.create(school=school, first_day=first, last_day=last, label=label)

@@ -6,12 +6,14 @@
 The file is validated first; on any error nothing changes. Visits already approved keep the
 version they were approved under.
 """
+import getpass
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 import policies
+from audit.services import record
 
 PRESET_DIR = Path(policies.__file__).resolve().parent / "presets"
 
@@ -58,17 +60,24 @@ def find_school(name):
     raise CommandError(f"More than one school is called {name!r}; rename one first")
 
 
-def store_policy(school, source_name, text, created_by=None):
-    """A new SchoolPolicy version for the school (versions are never edited)."""
+def store_policy(school, source_name, text, created_by=None, via="the command line"):
+    """A new SchoolPolicy version for the school (versions are never edited), written to the
+    school's audit trail in the same transaction: the policy decides who may go where, so a
+    change of policy is a change like any other, whoever made it and however."""
     from policies.models import SchoolPolicy
 
     with transaction.atomic():
         # Lock the school row so two operators cannot both take the same version number.
         type(school).objects.select_for_update().get(pk=school.pk)
         latest = school.policy_versions.order_by("-version").values_list("version", flat=True).first() or 0
-        return SchoolPolicy.objects.create(
+        stored = SchoolPolicy.objects.create(
             school=school, version=latest + 1, source_name=source_name, toml_text=text, created_by=created_by
         )
+        record(actor=created_by, school=school, action="policy.adopted", obj=stored,
+               summary=f"Policy version {stored.version} adopted from {source_name} ({via})",
+               data={"version": stored.version, "source": source_name, "via": via,
+                     "operator": getpass.getuser() if created_by is None else ""})
+        return stored
 
 
 class Command(BaseCommand):
