@@ -1,8 +1,10 @@
 """The JSON API: the same operations as the pages, scoped to the caller's schools."""
+import datetime
 import json
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from visits import services
@@ -116,7 +118,9 @@ def test_a_visit_is_proposed_approved_and_scheduled_through_the_api(potton):
     assert visit["state"] == "proposed" and [s["id"] for s in visit["staff"]] == [potton.officer.pk, potton.teacher.pk]
     assert visit["staff"][0]["lead"] is True
     assert visit["evaluation"]["stage"] == "approve" and visit["evaluation"]["allowed"] is True
-    assert visit["starts_at"].startswith(f"{day}T10:00")  # naive times are read as UK local time
+    # Naive times are read as UK local time: 10:00 is 10:00Z in winter and 09:00Z in summer time.
+    starts = datetime.datetime.fromisoformat(visit["starts_at"].replace("Z", "+00:00"))
+    assert timezone.localtime(starts).replace(tzinfo=None) == datetime.datetime.combine(day, datetime.time(10))
 
     response = post(head, f"/api/visits/{visit['id']}/approve", {"note": "Fine."})
     assert response.status_code == 200 and response.json()["state"] == "approved"
