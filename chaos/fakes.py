@@ -79,11 +79,23 @@ class Faults:
 
 @dataclass
 class Accepted:
-    key: str            # the same text to the same number, or the same Message-ID
+    key: str            # one message: the number and the link in the text, or the Message-ID
     to: str
     at: float           # time.time()
     service: str
     mode: str
+    text: str = ""
+
+
+LINK = re.compile(r"https?://\S+")
+
+
+def text_key(to: str, text: str) -> str:
+    """Which message a text is, whichever provider took it and whatever its wording: the
+    number (last ten digits, so 07700 900001 and +447700900001 agree) and the link, which
+    names the alert; the whole text when there is no link."""
+    link = LINK.search(text)
+    return f"{re.sub(r'[^0-9]', '', to)[-10:]}|{link.group(0) if link else text}"
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -150,6 +162,14 @@ class FakeSms:
                 out[a.key] = out.get(a.key, 0) + 1
         return out
 
+    def duplicated(self, limit: int = 10) -> list[dict]:
+        """The texts that arrived more than once, with each copy's provider and words."""
+        copies = self.copies()
+        with self.lock:
+            return [{"key": k, "copies": [{"service": a.service, "at": round(a.at, 2), "text": a.text[:160]}
+                                          for a in self.accepted if a.key == k]}
+                    for k, n in copies.items() if n > 1][:limit]
+
     # ------------------------------------------------------------------ HTTP
 
     def _reply(self, handler, status: int, payload: dict, headers: dict | None = None) -> None:
@@ -205,13 +225,13 @@ class FakeSms:
         if mode == "hang":
             time.sleep(self.hang_seconds)
             return self._reply(handler, 500, {"message": "too late (chaos)"})
-        key = f"{re.sub(r'[^0-9]', '', to)[-10:]}|{text}"
+        key = text_key(to, text)
         sid = ("SM" + uuid.uuid4().hex) if service == "twilio" else str(uuid.uuid4())
         record = {"sid": sid, "id": sid, "reference": ref, "to": to, "from": TWILIO_FROM, "body": text,
                   "status": "created", "date_created": format_datetime(datetime.datetime.now(datetime.timezone.utc)),
                   "service": service}
         with self.lock:
-            self.accepted.append(Accepted(key=key, to=to, at=time.time(), service=service, mode=mode))
+            self.accepted.append(Accepted(key=key, to=to, at=time.time(), service=service, mode=mode, text=text))
             self._store.append(record)
         if self.hold.is_set():
             self.hold.clear()
