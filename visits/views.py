@@ -210,7 +210,9 @@ def _history(visit, me):
     """The visit's audit entries, with what staff wrote at the door (an "any concerns?" answer,
     why a visit was abandoned) kept to those who read concerns and to whoever wrote it: the
     office, the business manager and other teachers see that something was recorded, not what."""
-    entries = list(history(visit).filter(school=visit.school_id))
+    # What happened to the visit; who opened its pages is on the audit trail, not here.
+    reads = ["visit.viewed", "visit.briefing_viewed", "visit.reason_printed"]
+    entries = list(history(visit).filter(school=visit.school_id).exclude(action__in=reads))
     may_read = can(me, "concern.view")
     for entry in entries:
         private = entry.data.get("private_reason") and not may_read and entry.actor_id != me.user_id
