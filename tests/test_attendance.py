@@ -11,6 +11,7 @@ from attendance.models import (
     attendance_summary, below, penalty_counts, school_weeks, summaries, summary_for, window,
 )
 from audit.models import AuditEntry
+from pupils.upn import make_upn
 
 from .factories import PupilFactory, SchoolFactory, StaffFactory
 
@@ -168,6 +169,16 @@ def test_a_file_with_bad_rows_changes_nothing_and_lists_every_bad_line(school, o
     entry = AuditEntry.objects.get(action__startswith="attendance")
     assert entry.action == "attendance.import_failed" and entry.actor == office.user
     assert entry.data["problems"] == 7 and other.upn not in entry.summary + str(entry.data)
+
+
+def test_a_file_of_more_unknown_pupils_than_the_database_takes_in_one_query_is_refused_clearly(school):
+    # 40,000 unknown UPNs: past SQLite's limit of variables in one statement, which the old
+    # "belongs to another school" look-up hit (a server error for 700,000 on the upload page).
+    lines = [f"{make_upn(f'80199{n:07d}')},X,06/01/2025,AM,/" for n in range(40_000)]
+    with pytest.raises(ImportFailed) as failed:
+        import_marks(school, csv_file(*lines), BUILTIN_MAPPINGS["sims"])
+    assert failed.value.total == 40_000
+    assert "no pupil of Coteford Junior School has this UPN" in failed.value.errors[0]
 
 
 def test_withdrawn_codes_are_accepted_on_marks_from_before_2024(school):
