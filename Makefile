@@ -128,18 +128,19 @@ test-sqlite: $(STAMP_DEV)
 	echo "==> SQLite run passed in $$((SECONDS - start)) s"
 
 # Calendar time bombs: the suite (less the browser tests, whose browser keeps the real clock)
-# again on SQLite as if it were a year from now, and as if it were a day in the coming summer
-# holiday (5 August, 10:30), so a test that passes only this term fails the day it is written.
-YEAR_AHEAD    = $(shell date -u -d '+1 year' '+%F %H:%M')
-SUMMER_DAY    = $(shell y=$$(date -u +%Y); [ "$$(date -u +%m%d)" -ge 0805 ] && y=$$((y + 1)); echo "$$y-08-05 10:30")
+# again on SQLite as if it were a day in the summer holiday at least a year from now (the first
+# Wednesday of August, 10:30 UK summer time), so a test that passes only this term, only in winter time or only
+# until some date fails the day it is written. One pass covers "a year ahead" and "the summer
+# holiday" both, and keeps `make test` well under 15 minutes on two cores.
+AHEAD_SUMMER_DAY = $(shell y=$$(( $$(date -u +%Y) + 1 )); [ "$$(date -u +%m%d)" -gt 0801 ] && y=$$((y + 1)); \
+	wed=$$(( 1 + (10 - $$(date -u -d "$$y-08-01" +%u)) % 7 )); printf '%s-08-%02d 09:30' $$y $$wed)
 test-clocks: $(STAMP_DEV)
-	@for when in "$(YEAR_AHEAD)" "$(SUMMER_DAY)"; do \
-	  echo; echo "==> Tests on SQLite as if it were $$when (UTC; no browser tests)"; \
-	  start=$$SECONDS; \
-	  ( $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=sqlite DOORSTEP_EXPECT_DB=sqlite DOORSTEP_TEST_CLOCK="$$when",-m "not browser") ) \
-	    || { rc=$$?; echo "==> Run as if it were $$when FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
-	  echo "==> Run as if it were $$when passed in $$((SECONDS - start)) s"; \
-	done
+	@when="$(AHEAD_SUMMER_DAY)"; \
+	echo; echo "==> Tests on SQLite as if it were $$when UTC (a summer-holiday day a year or more ahead; no browser tests)"; \
+	start=$$SECONDS; \
+	( $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=sqlite DOORSTEP_EXPECT_DB=sqlite DOORSTEP_TEST_CLOCK="$$when",-m "not browser") ) \
+	  || { rc=$$?; echo "==> Run as if it were $$when FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
+	echo "==> Run as if it were $$when passed in $$((SECONDS - start)) s"
 
 # PostgreSQL: DOORSTEP_TEST_DATABASE_URL when set, otherwise a throwaway cluster made by
 # pg_virtualenv (it exports PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, which settings read

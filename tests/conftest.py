@@ -137,8 +137,8 @@ def pytest_configure(config):
     """DOORSTEP_TEST_CLOCK runs the whole suite as if it were another moment, with the clock
     ticking: "19:30" (today at that time), "2027-08-05" (that day, at the time it is now) or
     "2027-08-05 10:30". CI runs at whatever hour a change lands, and `make test` also runs the
-    suite a year ahead and in the summer holiday, so tests must not pass only in school hours
-    or only this term. Python's clock only: the database's and the browser's own clocks are not
+    suite on a summer-holiday day a year or more ahead, so tests must not pass only in school
+    hours or only this term. Python's clock only: the database's and the browser's own clocks are not
     moved, so leave the browser tests out (-m "not browser")."""
     when = os.environ.get("DOORSTEP_TEST_CLOCK")
     if not when:
