@@ -74,6 +74,8 @@ QUICK_EMAIL_LIMIT = 10.0  # seconds: with no SMS-fine run to compare with, an em
 
 
 # ============================================================================ phases (in Django)
+# Each phase runs in a process of its own against one database, and imports the models only
+# after bench.setup_django() (the harness itself never loads Django settings).
 
 def _alert_offset() -> datetime.timedelta:
     return bench._deadline_offsets()["alert"]
