@@ -295,17 +295,23 @@ class _Reader:
             return None
         before = len(self.errors)
         name = self.text(value, "name", path, required=True) if "name" in value else None
-        roles = value.get("roles")
-        roles = [] if roles is None else roles
-        if not isinstance(roles, list):
-            self.fail(f"{path}.roles", f"expected a list of roles, got {_kind(roles)}")
-            roles = []
-        for j, role in enumerate(roles):
-            if role not in ROLES:
-                self.fail(f"{path}.roles[{j}]", f"expected one of {', '.join(ROLES)}, got {_kind(role)}")
+        roles = self.roles(value, path)
         if len(self.errors) > before:
             return None
         return Author(name, tuple(roles))
+
+    def roles(self, person, path):
+        """A person's `roles`: a list of known roles, each wrong one reported at its place."""
+        roles = person.get("roles")
+        if roles is None:
+            return []
+        if not isinstance(roles, list):
+            self.fail(f"{path}.roles", f"expected a list of roles, got {_kind(roles)}")
+            return []
+        for j, role in enumerate(roles):
+            if role not in ROLES:
+                self.fail(f"{path}.roles[{j}]", f"expected one of {', '.join(ROLES)}, got {_kind(role)}")
+        return roles
 
     def items(self, data, name):
         value = data.get(name)
@@ -322,15 +328,7 @@ class _Reader:
             return None
         before = len(self.errors)
         name = self.text(person, "name", path, required=True) if "name" in person else None
-        roles = person.get("roles")
-        if roles is None:
-            roles = []
-        if not isinstance(roles, list):
-            self.fail(f"{path}.roles", f"expected a list of roles, got {_kind(roles)}")
-            roles = []
-        for j, role in enumerate(roles):
-            if role not in ROLES:
-                self.fail(f"{path}.roles[{j}]", f"expected one of {', '.join(ROLES)}, got {_kind(role)}")
+        roles = self.roles(person, path)
         dbs = None
         raw = person.get("dbs")
         if raw is not None and self.table(raw, f"{path}.dbs", ["level", "barred_list_checked", "issued_on"], required=["level"]) is not None:
