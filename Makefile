@@ -203,7 +203,7 @@ bench-safety: $(STAMP_DEV)
 # Fault injection (docs/chaos.md): kill the watchdog and delivery workers at random under
 # load, lock SQLite for 30 s and restart PostgreSQL under `doorstep start`, and fake SMS and
 # SMTP servers that refuse, hang, greylist and lose answers. Not part of `make test`; about
-# 12 minutes, CHAOS_QUICK=1 for a smoke run of about 4. Prints a table, writes
+# 13 minutes, CHAOS_QUICK=1 for a smoke run of about 5. Prints a table, writes
 # var/chaos-sqlite.json and var/chaos-postgres.json, and fails when a limit is broken.
 CHAOS_ARGS ?=
 chaos: $(STAMP_DEV)

@@ -17,9 +17,10 @@ What it does to Doorstep, with visits under way and their deadlines falling duri
            watchdog and delivery worker are killed once each. Counts missed deadlines never
            alerted, and whether `doorstep start` and its children are still running.
   sms      the watchdog and delivery workers with the SMS providers fine, then with both
-           hanging: email delay in each case (email must not wait on SMS), and seconds until
-           the office board (alerts/board_view.board_context rendered with alerts/_board.html,
-           as the board page fetches it) warns that texts are not going out.
+           hanging, then (full run, SQLite) both refusing with HTTP 500: email delay in each
+           case (email must not wait on SMS), and seconds until the office board
+           (alerts/board_view.board_context rendered with alerts/_board.html, as the board
+           page fetches it) warns that texts are not going out.
   faults   (full run, SQLite) the fake SMTP and SMS servers refuse, hang, greylist /
            rate-limit and lose answers, each for a quarter of the recipients for a while:
            every message must arrive in the end, with no duplicate except after a lost answer.
