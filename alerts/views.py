@@ -15,6 +15,7 @@ from checkins.forms import OfficeCallForm
 from checkins.models import VisitEvent
 from doorstep.forms import errors_onto
 from doorstep.text import and_list
+from risk.models import RiskAssessment
 from schools.views import staff_required
 from visits.models import Visit
 from visits.services import visit_staff
@@ -114,8 +115,9 @@ def code_word(request, pk):
             messages.error(request, "Code word recorded: the top alert has gone to everyone who can help. "
                                     "Open the police card and call 999.")
         return redirect("alerts:board")
+    team = visit_staff(visit)
     return render(request, "alerts/code_word.html", {
-        "nav": "board", "visit": visit, "team": visit_staff(visit),
+        "nav": "board", "visit": visit, "team": team, "safe_words": [(p.full_name, w) for p in team if (w := RiskAssessment.safe_word_of(p))],
         "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
     })
 

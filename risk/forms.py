@@ -16,12 +16,12 @@ class RiskAssessmentForm(forms.ModelForm):
 
     class Meta:
         model = RiskAssessment
-        fields = ["kind", "pupil", "staff", "author", "assessed_on", "summary", "safe_word_recorded"]
+        fields = ["kind", "pupil", "staff", "author", "assessed_on", "summary", "safe_word"]
         widgets = {"assessed_on": forms.DateInput(attrs={"type": "date"}), "summary": forms.Textarea(attrs={"rows": 3})}
         labels = {"pupil": "Pupil (home-visit assessment)", "staff": "Member of staff (lone-working assessment)",
-                  "safe_word_recorded": "The member of staff's safe word is recorded on this assessment"}
-        help_texts = {"safe_word_recorded": "Lone-working assessments only. The word they will use to tell the "
-                                            "school they are in danger."}
+                  "safe_word": "Their safe word"}
+        help_texts = {"safe_word": "Lone-working assessments only. The word they will say to tell the school they "
+                                   "are in danger; the office sees it when recording a call in which it is heard."}
 
     def __init__(self, *args, school, me: StaffMember, writer: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -56,6 +56,8 @@ class RiskAssessmentForm(forms.ModelForm):
             self.add_error("pupil", "A home-visit assessment is about one pupil's home: choose the pupil.")
         if kind == RiskAssessment.Kind.LONE_WORKING and not data.get("staff"):
             self.add_error("staff", "A lone-working assessment is about one member of staff: choose who.")
+        data["safe_word"] = (data.get("safe_word") or "").strip() if kind == RiskAssessment.Kind.LONE_WORKING else ""
+        self.instance.safe_word_recorded = bool(data["safe_word"])
         return data
 
 

@@ -21,12 +21,23 @@ class RiskAssessment(models.Model):
     reviewed_at = models.DateTimeField(help_text="When it was written or last reviewed")
     summary = models.TextField(blank=True)
     safe_word_recorded = models.BooleanField(default=False, help_text="H: safe word recorded on the lone-working RA")
+    # The word itself, not only a tick: the office has to recognise it when the person says it
+    # in a call (St Hugh's: the same word to the school means danger).
+    safe_word = models.CharField(max_length=60, blank=True,
+                                 help_text="The word this member of staff will say to tell the school they are in danger")
 
     class Meta:
         ordering = ["-reviewed_at"]
 
     def __str__(self):
         return f"{self.get_kind_display()} RA {self.assessed_on}"
+
+    @classmethod
+    def safe_word_of(cls, staff) -> str:
+        """The safe word on this person's latest lone-working assessment, or ''. The office
+        listens for it in a call: said to the school, it means danger (St Hugh's)."""
+        return (cls.objects.filter(kind=cls.Kind.LONE_WORKING, staff=staff).exclude(safe_word="")
+                .order_by("-reviewed_at").values_list("safe_word", flat=True).first() or "")
 
     def new_risks(self):
         """Household notes recording a risk after this assessment was last reviewed."""

@@ -391,3 +391,30 @@ def test_the_office_moves_an_appointment_from_the_visit_page(coteford, client):
     visit.refresh_from_db()
     assert visit.starts_at == later
     assert messages_to(coteford.head, "visit.appointment_changed").exists()
+
+
+def test_the_safe_word_itself_is_recorded_and_the_office_listens_for_it_on_the_code_word_page():
+    from django.test import Client
+
+    from risk.models import RiskAssessment
+
+    from .factories import Staffed
+
+    hughs = Staffed("st-hughs", name="St Hugh's Catholic Primary School")
+    head = Client()
+    head.force_login(hughs.head.user)
+    response = head.post("/risk/new/?kind=lone_working", {
+        "kind": "lone_working", "staff": hughs.officer.pk, "author": hughs.head.pk,
+        "assessed_on": timezone.localdate().isoformat(), "summary": "Visiting alone", "safe_word": " bluebell ",
+        "hazards-TOTAL_FORMS": 1, "hazards-INITIAL_FORMS": 0, "hazards-MIN_NUM_FORMS": 1, "hazards-MAX_NUM_FORMS": 1000,
+        "hazards-0-hazard": "Working alone", "hazards-0-people_at_risk": "Ali", "hazards-0-severity": 2,
+        "hazards-0-likelihood": 2, "hazards-0-controls": "Office calls at the start"})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    ra = RiskAssessment.objects.get(kind="lone_working", staff=hughs.officer, safe_word="bluebell")
+    assert ra.safe_word_recorded  # the rule (H summary, Before) reads this
+    visit = VisitFactory(school=hughs.school, pupil=hughs.pupil, staff=[hughs.officer], state="under_way",
+                         proposed_by=hughs.officer)
+    office = Client()
+    office.force_login(hughs.office.user)
+    page = office.get(f"/board/visits/{visit.pk}/code-word/").content.decode()
+    assert "safe word <strong>“bluebell”</strong>" in page
