@@ -69,10 +69,13 @@ def test_every_transition_writes_one_entry_with_the_actor_the_time_and_the_reaso
     services.schedule(potton.officer, visit, appointment_agreed=True, written_confirmation=True)
     services.cancel(potton.office, visit, reason="Mum rang: the family is away this week.")
 
+    # Each move, and (cancelling an appointment) who was told of it, as P §4¶8 asks.
     entries = list(entries_for(visit))
-    assert [e.action for e in entries] == ["visit.proposed", "visit.approved", "visit.scheduled", "visit.cancelled"]
-    assert [e.actor_name for e in entries] == ["Ali Attendance", "Hana Head", "Ali Attendance", "Olu Office"]
-    assert [e.actor for e in entries] == [potton.officer.user, potton.head.user, potton.officer.user, potton.office.user]
+    assert [e.action for e in entries] == ["visit.proposed", "visit.approved", "visit.scheduled", "visit.cancelled",
+                                           "visit.appointment_told"]
+    assert [e.actor_name for e in entries] == ["Ali Attendance", "Hana Head", "Ali Attendance", "Olu Office", "Olu Office"]
+    assert [e.actor for e in entries] == [potton.officer.user, potton.head.user, potton.officer.user, potton.office.user,
+                                          potton.office.user]
     assert all(e.at == datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.timezone.utc) for e in entries)
     assert all(e.school == potton.school for e in entries)
     approved, cancelled = entries[1], entries[3]

@@ -285,8 +285,8 @@ def scheduled(school, **kwargs):
 
 
 def told_entry(visit):
-    [entry] = [e for e in AuditEntry.objects.filter(action="visit.appointment_told") if e.data["visit"] == visit.pk]
-    return entry
+    # On the visit's own trail, where its page's history shows it.
+    return AuditEntry.objects.get(action="visit.appointment_told", object_type="visits.visit", object_id=str(visit.pk))
 
 
 def messages_to(person, kind):

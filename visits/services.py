@@ -748,11 +748,11 @@ def _tell_about_appointment(visit, actor, *, kind, key, subject, what):
         problem = "nobody else on the staff holds the role"
     if problem:
         logger.warning("Nobody was told of the change to visit %s's appointment: %s", visit.pk, problem)
-    # An entry of its own, not about the visit: the visit's own trail keeps one entry per move.
+    # On the visit's own trail, so its page shows who heard of the change (or that nobody did).
     audit.record(
-        actor=actor, school=visit.school, action="visit.appointment_told", obj=None,
-        summary=(f"Told {', '.join(told)} of the change to the appointment of visit {visit.pk} ({_cite(clause)})"
-                 if told else f"Nobody was told of the change to the appointment of visit {visit.pk} ({_cite(clause)}: "
+        actor=actor, school=visit.school, action="visit.appointment_told", obj=visit,
+        summary=(f"Told {', '.join(told)} of the change to the appointment ({_cite(clause)})"
+                 if told else f"Nobody was told of the change to the appointment ({_cite(clause)}: "
                               f"the {_roles_text(roles)} should hear of it): {problem}"),
         data={"visit": visit.pk, "roles": roles, "clause": clause, "told": told, "problem": problem},
     )
