@@ -57,7 +57,6 @@ class RiskAssessmentForm(forms.ModelForm):
         if kind == RiskAssessment.Kind.LONE_WORKING and not data.get("staff"):
             self.add_error("staff", "A lone-working assessment is about one member of staff: choose who.")
         data["safe_word"] = (data.get("safe_word") or "").strip() if kind == RiskAssessment.Kind.LONE_WORKING else ""
-        self.instance.safe_word_recorded = bool(data["safe_word"])
         return data
 
 

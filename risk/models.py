@@ -20,6 +20,8 @@ class RiskAssessment(models.Model):
     assessed_on = models.DateField()
     reviewed_at = models.DateTimeField(help_text="When it was written or last reviewed")
     summary = models.TextField(blank=True)
+    # Kept for assessments from before the word itself was kept here (ticked, the word on paper);
+    # has_safe_word reads both. New assessments record the word.
     safe_word_recorded = models.BooleanField(default=False, help_text="H: safe word recorded on the lone-working RA")
     # The word itself, not only a tick: the office has to recognise it when the person says it
     # in a call (St Hugh's: the same word to the school means danger).
@@ -31,6 +33,12 @@ class RiskAssessment(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} RA {self.assessed_on}"
+
+    @property
+    def has_safe_word(self) -> bool:
+        """The word is on this assessment, or (assessments from before the word was kept here)
+        it was ticked as recorded on the paper one."""
+        return bool(self.safe_word) or self.safe_word_recorded
 
     @classmethod
     def safe_word_of(cls, staff) -> str:

@@ -411,7 +411,9 @@ def test_the_safe_word_itself_is_recorded_and_the_office_listens_for_it_on_the_c
         "hazards-0-likelihood": 2, "hazards-0-controls": "Office calls at the start"})
     assert response.status_code == 302, response.content.decode()[-2000:]
     ra = RiskAssessment.objects.get(kind="lone_working", staff=hughs.officer, safe_word="bluebell")
-    assert ra.safe_word_recorded  # the rule (H summary, Before) reads this
+    assert ra.has_safe_word  # what the rule (H summary, Before) reads
+    assert services.visit_plan(VisitFactory(school=hughs.school, pupil=hughs.pupil, staff=[hughs.officer],
+                                            proposed_by=hughs.officer))["risk_assessment"]["lone_working_safe_word_recorded"]
     visit = VisitFactory(school=hughs.school, pupil=hughs.pupil, staff=[hughs.officer], state="under_way",
                          proposed_by=hughs.officer)
     office = Client()

@@ -278,7 +278,7 @@ def visit_plan(visit) -> dict:
             "new_risk_since": bool(home_ra and home_ra.is_stale),
             "home_visit_written_by": None if home_ra is None else {
                 "name": home_ra.author.full_name, "roles": home_ra.author.role_names},
-            "lone_working_safe_word_recorded": bool(lone_ra and lone_ra.safe_word_recorded),
+            "lone_working_safe_word_recorded": bool(lone_ra and lone_ra.has_safe_word),
         },
         "appointment": {
             "agreed_with_parent": visit.appointment_agreed,

@@ -556,8 +556,7 @@ class Demo:
             ra = RiskAssessment.objects.create(
                 school=school, kind=RiskAssessment.Kind.LONE_WORKING, staff=visitor, author=author,
                 assessed_on=self.today - datetime.timedelta(days=21), reviewed_at=self.at(21, 16),
-                summary=f"{visitor.full_name} visiting alone during school hours.", safe_word_recorded=True,
-                safe_word="blue folder",
+                summary=f"{visitor.full_name} visiting alone during school hours.", safe_word="blue folder",
             )
             for hazard, who, severity, likelihood, controls in [
                 ("Working alone in a family home", visitor.full_name, 3, 2,
