@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from django.db import OperationalError
 from django.urls import reverse
@@ -33,7 +32,7 @@ from notify.services import notify
 
 from .factories import StaffFactory
 from .test_notify_delivery import (  # noqa: F401 - fixtures and helpers
-    NOTIFY_KEY, TEMPLATE_ID, alert_for, clock, configured, free_port, fresh, head, provider, run, school, smtp,
+    NOTIFY_KEY, TEMPLATE_ID, alert_for, clock, configured, fresh, head, provider, run, school, serving, smtp,
 )
 
 pytestmark = pytest.mark.django_db
@@ -221,12 +220,7 @@ class TimedSink:
 
 @pytest.fixture
 def timed_smtp():
-    sink = TimedSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    sink.port = controller.port
-    yield sink
-    controller.stop()
+    yield from serving(TimedSink())
 
 
 @pytest.fixture

@@ -180,14 +180,18 @@ def provider():
     fake.stop()
 
 
-@pytest.fixture
-def smtp():
-    sink = SmtpSink()
+def serving(sink):
+    """Run an aiosmtpd handler on a free local port for the length of a fixture; sink.port says where."""
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     sink.port = controller.port
     yield sink
     controller.stop()
+
+
+@pytest.fixture
+def smtp():
+    yield from serving(SmtpSink())
 
 
 @pytest.fixture
