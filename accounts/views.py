@@ -15,7 +15,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import record
-from doorstep.forms import errors_onto
+from core.forms import errors_onto
 from schools.access import current_staff
 from schools.permissions import can
 

@@ -438,7 +438,7 @@ def evaluate_plan(request, payload: EvaluateIn):
     "schedule"}`. 200 with the engine's result whether or not the plan is allowed; 400
     `{"detail", "field"}` for an unknown policy (field `policy`) or an invalid plan (field
     names the place in the plan, e.g. `staff[0].dbs.issued_on`)."""
-    from policies import engine
+    import policy_engine as engine
 
     presets = list(getattr(engine, "PRESETS", []) or ["coteford", "potton", "priory", "willows", "st-hughs"])
     if payload.policy not in presets:

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from django.http import Http404
 from ninja import Field, Router, Schema, Status
 
-from alerts import services as alerts
-from alerts.models import Alert
-from checkins import services as checkins
+from safety.alerts import services as alerts
+from safety.alerts.models import Alert
+from safety.checkins import services as checkins
 from people.models import StaffMember
 from schools.permissions import can
 from visits.models import Visit

@@ -3,7 +3,7 @@ to check and send. Doorstep renders it; it never sends it."""
 from django.utils import timezone
 
 from audit.services import record
-from doorstep.pdf import render_pdf
+from core.pdf import render_pdf
 
 from .charts import chart
 from .models import CODE_INFO, CODES_BY_MEANING, MEANINGS, PENALTY_SESSIONS, AttendanceMark, penalty_counts, summaries

@@ -8,10 +8,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.services import record_read_today
-from doorstep import uploads
-from doorstep.downloads import download
+from core import uploads
+from core.downloads import download
 from schools.permissions import can
-from schools.views import require, staff_required
+from schools.decorators import require, staff_required
 
 from . import services
 from .importer import BUILTIN_MAPPINGS, ImportFailed, Mapping, UnknownMapping, import_marks, mapping_for, mapping_names, save_mapping
@@ -19,7 +19,7 @@ from .models import PENALTY_SESSIONS, AttendanceMark, ImportMapping, ImportRun, 
 
 # The web page takes a term's export comfortably; a whole year for a big school goes through
 # `doorstep import_attendance`, which has no upload limit and shows progress.
-# Size, name and type are checked in doorstep.uploads, the one place every upload is checked.
+# Size, name and type are checked in core.uploads, the one place every upload is checked.
 MAX_UPLOAD_BYTES = uploads.KINDS["csv"].max_bytes
 
 

@@ -7,9 +7,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from doorstep import csvsafe
-from doorstep.downloads import download
-from schools.views import require, staff_required
+from core import csvsafe
+from core.downloads import download
+from schools.decorators import require, staff_required
 
 from . import search as audit_search
 from .services import record_read

@@ -233,8 +233,8 @@ def phase_populate(visits, per_school, pupils_per_school):
 def _deadline_offsets():
     """The coteford deadline of a visit whose staff went in at time 0 (from the timing rules
     the watchdog uses, so the Watch rows are what record_event would have written)."""
-    from policies.engine import Policy
-    from policies import timing
+    from policy_engine import Policy
+    from policy_engine import timing
 
     policy = Policy.from_toml((ROOT / "policies" / "presets" / "coteford.toml").read_text(), source="coteford")
     entered = datetime.datetime(2026, 3, 2, 10, 1, tzinfo=datetime.timezone.utc)
@@ -255,7 +255,7 @@ def phase_arm(lead, spread, measure, observe_ms, timeout, seed=7):
     from django.db import transaction
     from django.utils import timezone
 
-    from checkins.models import VisitEvent, Watch, WatchStaff
+    from safety.checkins.models import VisitEvent, Watch, WatchStaff
     from visits.models import Visit, VisitStaff
 
     off = _deadline_offsets()
@@ -319,7 +319,7 @@ def observe(alert_at, t0, window, observe_ms, timeout, arm_seconds, headroom):
     """alert_at: the visits whose alerts are awaited, with when each is due."""
     from django.utils import timezone
 
-    from alerts.models import Alert, AlertStep
+    from safety.alerts.models import Alert, AlertStep
     from notify.models import Message
 
     seen_alert, seen_inapp, alert_visit = {}, {}, {}
@@ -391,7 +391,7 @@ def phase_heartbeats(count, timeout):
     setup_django()
     from django.db import connection
 
-    from alerts.models import Heartbeat
+    from safety.alerts.models import Heartbeat
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -434,7 +434,7 @@ def phase_profile(count, sort="cumulative"):
     setup_django()
     from django.utils import timezone
 
-    from alerts import services
+    from safety.alerts import services
 
     profiler = cProfile.Profile()
     started = time.perf_counter()

@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import safety_bench as bench  # noqa: E402 - the visits under way, the databases, the summaries
 from chaos.fakes import FakeSms, FakeSmtp, staff_number  # noqa: E402
-from schools.management.commands.start import Command as StartCommand  # noqa: E402 - how a school runs Doorstep
+from doorstep.management.commands.start import Command as StartCommand  # noqa: E402 - how a school runs Doorstep
 
 PY = sys.executable
 PROVIDER_TIMEOUT = 3.0   # seconds per provider call in these runs (the default is 10)
@@ -89,8 +89,8 @@ def phase_measure(rows: int = 0) -> dict:
     bench.setup_django()
     from django.db.models import Count, Min
 
-    from alerts.models import Alert
-    from checkins.models import VisitEvent
+    from safety.alerts.models import Alert
+    from safety.checkins.models import VisitEvent
     from notify.models import Message
 
     offset = _alert_offset()
@@ -156,7 +156,7 @@ def phase_board(bound: float, interval: float = 1.0) -> dict:
     from django.db import close_old_connections
     from django.template.loader import render_to_string
 
-    from alerts import board_view
+    from safety.alerts import board_view
     from notify.models import Message
     from people.models import StaffMember
 
@@ -196,7 +196,7 @@ def phase_ready(timeout: float) -> dict:
     bench.setup_django()
     from django.db import close_old_connections
 
-    from alerts.models import Heartbeat
+    from safety.alerts.models import Heartbeat
     from notify.models import DeliveryHeartbeat
 
     end = time.monotonic() + timeout

@@ -14,7 +14,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "policy":
         # Pure policy commands need no database or Django settings.
-        from policies.cli import main as policy_main
+        from policy_engine.cli import main as policy_main
 
         return policy_main(argv[1:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "doorstep.settings")

@@ -58,8 +58,8 @@ INSTALLED_APPS = [
     "policies",
     "risk",
     "visits",
-    "checkins",
-    "alerts",
+    "safety.checkins",
+    "safety.alerts",
     "notify",
     "reports",
     "audit",
@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "retention",
+    # The project itself: the home page, the demo loader and the commands that run everything.
+    "doorstep",
 ]
 
 MIDDLEWARE = [
@@ -174,7 +176,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "doorstep" / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

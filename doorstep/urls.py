@@ -6,6 +6,8 @@ from django.views.generic import RedirectView
 from accounts import views as accounts_views
 from schools import views as schools_views
 
+from . import views as doorstep_views
+
 urlpatterns = [
     # The admin signs in through Doorstep's own page (lock-out, audit, second factor).
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
@@ -16,8 +18,8 @@ urlpatterns = [
     path("accounts/password/", accounts_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/", include("accounts.urls")),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", schools_views.home, name="home"),
-    path("school/switch/", schools_views.switch_school, name="switch_school"),
+    path("", doorstep_views.home, name="home"),
+    path("school/switch/", doorstep_views.switch_school, name="switch_school"),
     path("school/term-dates/", schools_views.term_dates, name="term_dates"),
     path("school/term-dates/<int:pk>/remove/", schools_views.term_date_remove, name="term_date_remove"),
     path("visits/", include("visits.urls")),
@@ -25,8 +27,8 @@ urlpatterns = [
     path("attendance/", include("attendance.urls")),
     path("staff/", include("people.urls")),
     path("policy/", include("policies.urls")),
-    path("today/", include("checkins.urls")),
-    path("board/", include("alerts.urls")),
+    path("today/", include("safety.checkins.urls")),
+    path("board/", include("safety.alerts.urls")),
     path("notify/", include("notify.urls")),
     path("reports/", include("reports.urls")),
     path("audit/", include("audit.urls")),

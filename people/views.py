@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from audit.services import record_read_today
 from schools.permissions import VISITORS
-from schools.views import require, staff_required
+from schools.decorators import require, staff_required
 
 from .models import DbsCheck, StaffMember
 

@@ -23,8 +23,8 @@ class SchoolPolicy(models.Model):
         return f"{self.school} policy v{self.version} ({self.source_name})"
 
     def load(self):
-        """The parsed, validated policy (see policies.engine)."""
-        from .engine import Policy
+        """The parsed, validated policy (see policy_engine)."""
+        from policy_engine import Policy
 
         cached = getattr(self, "_loaded", None)
         if cached is None:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from attendance.models import attendance_summary
 from audit.services import record_read, record_read_today
 from schools.permissions import can
-from schools.views import require, staff_required
+from schools.decorators import require, staff_required
 
 from .models import Pupil
 

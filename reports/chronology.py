@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 from django.utils import timezone
 
-from doorstep import csvsafe
-from doorstep.csvsafe import neutralise  # noqa: F401 (kept importable: tests and callers use it)
+from core import csvsafe
+from core.csvsafe import neutralise  # noqa: F401 (kept importable: tests and callers use it)
 from schools.permissions import can
 from visits.models import Visit
 
@@ -50,7 +50,7 @@ KIND_LABELS = {
 def _check_in_summaries(visits):
     """One line per visit from the checkins app's event log, if that app is installed."""
     try:
-        from checkins.models import VisitEvent
+        from safety.checkins.models import VisitEvent
     except ImportError:
         return []
     out = []

@@ -1,11 +1,11 @@
-"""The after-visit documents, as PDF (doorstep.pdf.render_pdf): the visit report, the "we
+"""The after-visit documents, as PDF (core.pdf.render_pdf): the visit report, the "we
 called and missed you" card, the reminder letter, the written reason a visit was abandoned
 or cancelled, and the pupil's chronology."""
 from __future__ import annotations
 
 from django.utils import timezone
 
-from doorstep.pdf import render_pdf
+from core.pdf import render_pdf
 
 from . import chronology
 from .services import cite, policy_clause, policy_for
@@ -52,7 +52,7 @@ def abandonment_record(visit):
     """The event the checkins app wrote when the visit was abandoned or closed as not seen, if
     that app is installed (read defensively: it is built alongside this one)."""
     try:
-        from checkins.models import VisitEvent
+        from safety.checkins.models import VisitEvent
     except ImportError:
         return None
     try:

@@ -19,11 +19,11 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts.models import Alert
+from safety.alerts.models import Alert
 from attendance.models import CODES, AttendanceMark, attendance_summary
 from audit import services as audit
-from checkins.models import VisitEvent
-from doorstep.text import and_list
+from safety.checkins.models import VisitEvent
+from core.text import and_list
 from people.models import ROLE_LABELS, StaffMember
 from schools.calendar import add_school_days
 from schools.permissions import can

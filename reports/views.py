@@ -8,11 +8,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import services as audit
-from doorstep.downloads import download
-from doorstep.forms import errors_onto
+from core.downloads import download
+from core.forms import errors_onto
 from pupils.models import Pupil
 from schools.permissions import can
-from schools.views import require, staff_required
+from schools.decorators import require, staff_required
 from visits.models import Visit
 
 from . import chronology, documents, ical, services

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import record
-from doorstep import csvsafe
+from core import csvsafe
 
 
 def row(obj) -> dict:
@@ -41,9 +41,9 @@ def _audit_about(refs: dict[str, list]) -> models.QuerySet:
 
 
 def pupil_records(pupil) -> dict[str, list[dict]]:
-    from alerts.models import Alert, AlertStep
+    from safety.alerts.models import Alert, AlertStep
     from attendance.models import AttendanceMark, ReferralCase
-    from checkins.models import VisitEvent
+    from safety.checkins.models import VisitEvent
     from reports.models import Agreement, ChronologyNote, Concern, Filing, Letter, VisitReport
     from risk.models import Hazard, RiskAssessment
     from visits.models import Override, Visit, VisitStaff
@@ -83,8 +83,8 @@ def pupil_records(pupil) -> dict[str, list[dict]]:
 
 
 def staff_records(staff) -> dict[str, list[dict]]:
-    from alerts.models import Alert
-    from checkins.models import VisitEvent
+    from safety.alerts.models import Alert
+    from safety.checkins.models import VisitEvent
     from notify.models import Message
     from risk.models import RiskAssessment
     from visits.models import Visit, VisitStaff

@@ -3,10 +3,10 @@ access export for one pupil or one member of staff. Thin: retention.subject_acce
 from django import forms
 from django.shortcuts import render
 
-from doorstep.downloads import download
+from core.downloads import download
 from people.models import StaffMember
 from pupils.models import Pupil
-from schools.views import require, staff_required
+from schools.decorators import require, staff_required
 
 from . import services, subject_access
 from .rules import NOT_REMOVED, ORDER, SCHEDULES

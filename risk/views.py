@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.services import record, record_read_today
-from policies.schema import ROLE_LABELS
+from policy_engine.schema import ROLE_LABELS
 from pupils.models import Pupil
 from schools.access import current_staff
 from schools.permissions import can

@@ -16,7 +16,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-import policies
+from policy_engine.schema import PRESET_DIR
 from people.models import DbsCheck, StaffMember, StaffRole, Training, Vehicle
 from policies.models import SchoolPolicy
 from pupils.models import Contact, HouseholdNote, Pupil
@@ -26,7 +26,6 @@ from schools.models import School, Trust
 from visits.models import Override, Visit, VisitList, VisitStaff
 
 PASSWORD = "a-long-test-password"
-PRESET_DIR = Path(policies.__file__).resolve().parent / "presets"
 
 
 def preset_text(name):

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-import policies
+from policy_engine.schema import PRESET_DIR
 from people.models import DbsCheck, StaffMember, StaffRole
 from policies.models import SchoolPolicy
 from pupils.models import Contact, Pupil
@@ -19,7 +19,7 @@ PASSWORD = "a-long-test-password"
 
 
 def preset_text(name):
-    return (Path(policies.__file__).parent / "presets" / f"{name}.toml").read_text()
+    return (PRESET_DIR / f"{name}.toml").read_text()
 
 
 def make_school(name="Coteford Junior School", preset="coteford"):

@@ -7,11 +7,11 @@ from unittest import mock
 import pytest
 from django.core.exceptions import ValidationError
 
-from alerts import services as alerts
-from alerts.models import Alert, AlertStep
+from safety.alerts import services as alerts
+from safety.alerts.models import Alert, AlertStep
 from audit.models import AuditEntry
-from checkins import services as checkins
-from checkins.models import VisitEvent, Watch
+from safety.checkins import services as checkins
+from safety.checkins.models import VisitEvent, Watch
 from notify.models import Message
 from visits.services import NotAllowed
 

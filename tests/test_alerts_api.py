@@ -2,10 +2,10 @@
 police card, scoped to the caller's school; and the duress answer identical to a normal one."""
 import pytest
 
-from alerts import services as alerts
-from alerts.models import Alert
+from safety.alerts import services as alerts
+from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from checkins.models import VisitEvent
+from safety.checkins.models import VisitEvent
 from people.services import set_pins
 
 from .factories import Staffed

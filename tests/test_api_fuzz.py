@@ -27,7 +27,7 @@ from schemathesis.checks import (
 )
 from schemathesis.generation import GenerationMode
 
-from checkins.models import VisitEvent
+from safety.checkins.models import VisitEvent
 from visits.models import Visit
 
 from .factories import Staffed, VisitFactory, at, next_school_day

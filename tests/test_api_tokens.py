@@ -15,7 +15,7 @@ from accounts.api_auth import NO_SCOPE, scope_for
 from accounts.models import ApiToken, hash_token
 from accounts.services import issue_token
 from audit.models import AuditEntry
-from checkins.models import VisitEvent
+from safety.checkins.models import VisitEvent
 from visits.models import Visit
 
 from .factories import StaffFactory, VisitFactory

@@ -6,11 +6,11 @@ import re
 import pytest
 from django.urls import reverse
 
-from alerts import services as alerts
-from alerts.models import Alert
+from safety.alerts import services as alerts
+from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from checkins import services as checkins
-from checkins.models import VisitEvent, Watch
+from safety.checkins import services as checkins
+from safety.checkins.models import VisitEvent, Watch
 from notify.models import Message
 
 from .factories import HouseholdNoteFactory, Staffed, VehicleFactory

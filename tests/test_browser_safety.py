@@ -10,10 +10,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts import services as alerts
-from alerts.models import Alert
-from checkins import services as checkins
-from checkins.models import VisitEvent, Watch
+from safety.alerts import services as alerts
+from safety.alerts.models import Alert
+from safety.checkins import services as checkins
+from safety.checkins.models import VisitEvent, Watch
 from people.services import set_pins
 from visits.models import Visit
 

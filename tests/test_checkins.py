@@ -1,5 +1,5 @@
 """Recording what happens on a visit under way (issue 3 §1): checkins.services with a
-controlled clock. The timings themselves are policies.timing's (tests/test_timing.py); these
+controlled clock. The timings themselves are policy_engine.timing's (tests/test_timing.py); these
 tests check that the events, the visit's state and the watch row follow them."""
 import datetime
 
@@ -8,10 +8,10 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from alerts.models import Alert
+from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from checkins import services
-from checkins.models import VisitEvent, Watch
+from safety.checkins import services
+from safety.checkins.models import VisitEvent, Watch
 from notify.models import Message
 from people.services import set_pins
 from visits.models import Visit
@@ -371,7 +371,7 @@ def test_inactive_staff_cannot_record(coteford, visit, clock):
 
 
 def test_after_closing_as_not_seen_the_watch_moves_on_to_the_leaving_check_in(coteford, visit, clock):
-    from alerts import services as alerts
+    from safety.alerts import services as alerts
 
     clock.move_to(local(10, 0))
     services.record_event(visit, "arrived", by=coteford.officer)
@@ -387,7 +387,7 @@ def test_after_closing_as_not_seen_the_watch_moves_on_to_the_leaving_check_in(co
 
 
 def test_duress_on_the_last_check_out_still_shows_the_visit_closed_while_the_office_has_the_alarm(clock):
-    from alerts import services as alerts
+    from safety.alerts import services as alerts
 
     answers = []
     for pin in ("1234", "9876"):

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from alerts.models import Alert
+from safety.alerts.models import Alert
 from visits.models import Visit
 
 pytestmark = pytest.mark.django_db

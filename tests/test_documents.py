@@ -113,7 +113,7 @@ def test_the_written_reason_for_the_headteacher_reads_the_abandonment_record(cot
 
 
 def test_the_written_reason_uses_the_checkins_abandonment_event_when_there_is_one(coteford):
-    from checkins.models import VisitEvent
+    from safety.checkins.models import VisitEvent
 
     visit = ended_visit(coteford, state=Visit.State.ABANDONED)
     VisitEvent.objects.create(visit=visit, school=visit.school, type="abandoned", at=visit.starts_at,

@@ -5,7 +5,7 @@ on the visit, though the check-in form promises the office does not see it."""
 import pytest
 from django.test import Client
 
-from checkins import services
+from safety.checkins import services
 
 from .test_checkins import _quick_pin_hashing, clock, coteford, local, scheduled_visit, visit  # noqa: F401
 

@@ -5,7 +5,7 @@ answered with a clear message that changes nothing.
   stored script injection      every free-text field shown on a page or in a PDF is shown as text
   SQL-shaped input             searched and stored literally; never a server error
   uploads                      folders in the name, a picture renamed .csv, an oversized or empty file
-  CSV exports                  every one goes through doorstep.csvsafe
+  CSV exports                  every one goes through core.csvsafe
   API tokens                   expired, revoked, another school's, or without the scope
 """
 import datetime
@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from attendance.models import ImportRun
-from checkins.models import VisitEvent
-from doorstep import csvsafe, uploads
+from safety.checkins.models import VisitEvent
+from core import csvsafe, uploads
 from pupils.models import HouseholdNote, Pupil
 from reports import documents
 from reports import services as report_services
@@ -246,7 +246,7 @@ def test_every_csv_export_goes_through_the_neutralising_writer():
             continue
         if re.search(r"\bcsv\.(writer|DictWriter)\(", path.read_text(errors="ignore")):
             offenders.append(str(path.relative_to(root)))
-    assert not offenders, f"CSV written without doorstep.csvsafe: {offenders}"
+    assert not offenders, f"CSV written without core.csvsafe: {offenders}"
     assert [csvsafe.neutralise(v) for v in ("=1+1", "+44", "-3", "@SUM(A1)", "\tx", "\rx", "ok", None, 7)] == \
         ["'=1+1", "'+44", "'-3", "'@SUM(A1)", "'\tx", "'\rx", "ok", "", "7"]
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit.services import record
 from schools.models import School
-from schools.permission_places import api_operations
+from doorstep.permission_places import api_operations
 from tests.factories import (HazardFactory, HouseholdNoteFactory, OverrideFactory, SchoolFactory, StaffFactory,
                              Staffed, UserFactory, VehicleFactory, VisitFactory, VisitListFactory)
 from tests.test_reports_helpers import ended_visit, last_weekday, marks, report_data
@@ -87,9 +87,9 @@ def leaks(response):
 def build_b():
     """School B with at least one of every kind of school record, all marked."""
     from accounts.services import issue_token
-    from alerts.models import Alert, AlertStep
+    from safety.alerts.models import Alert, AlertStep
     from attendance.models import ImportMapping, ImportRun, ReferralCase
-    from checkins.models import VisitEvent, Watch, WatchStaff
+    from safety.checkins.models import VisitEvent, Watch, WatchStaff
     from notify.models import DeliveryAttempt, Message
     from pupils.models import Pupil
     from reports.models import Agreement, ChronologyNote, Concern, Filing, Letter

@@ -11,10 +11,10 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts import services as alerts
-from checkins import services as checkins
-from policies.schema import load_policy
-from policies.timing import Event, next_deadline, simulate, timeline
+from safety.alerts import services as alerts
+from safety.checkins import services as checkins
+from policy_engine.schema import load_policy
+from policy_engine.timing import Event, next_deadline, simulate, timeline
 from visits.models import Visit
 from visits.services import NotAllowed
 

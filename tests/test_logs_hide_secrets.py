@@ -34,7 +34,7 @@ def test_djangos_not_found_warning_names_the_address_without_the_token(client):
 
 
 def test_the_web_servers_access_log_cuts_the_token_out(tmp_path):
-    from schools.management.commands.start import Command
+    from doorstep.management.commands.start import Command
 
     web = next(c for c in Command().children({"bind": "127.0.0.1:0", "workers": 1}) if c.name == "web")
     argv = web.argv + ["--access-logfile", str(tmp_path / "access.log"), "--error-logfile", str(tmp_path / "error.log")]

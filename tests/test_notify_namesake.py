@@ -7,11 +7,11 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from alerts import services as alerts
-from alerts.models import Alert
+from safety.alerts import services as alerts
+from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from checkins import services as checkins
-from checkins.models import VisitEvent, Watch
+from safety.checkins import services as checkins
+from safety.checkins.models import VisitEvent, Watch
 from notify import delivery
 from notify.models import Message
 from notify.providers import email_text, sms_text

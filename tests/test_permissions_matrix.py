@@ -12,7 +12,7 @@ from django.template import Context, Template
 from django.utils import timezone
 
 from people.models import StaffMember
-from schools import permission_places
+from doorstep import permission_places
 from schools.permissions import ROLE_MATRIX, can
 from tests.factories import PupilFactory, SchoolFactory, StaffFactory, Staffed, TrustFactory, UserFactory, VisitFactory
 from visits.models import Visit
@@ -47,13 +47,13 @@ def test_every_page_outside_the_admin_is_in_the_matrix_or_listed_as_open():
     pages = {name for name, path in permission_places.page_paths().items() if not path.startswith("/api/")}
     pages |= {name for name in permission_places.page_paths() if name in permission_places.OPEN}
     missing = pages - covered
-    assert not missing, f"pages with no row in schools/permission_places.py: {sorted(missing)}"
+    assert not missing, f"pages with no row in doorstep/permission_places.py: {sorted(missing)}"
 
 
 def test_every_api_operation_is_in_the_matrix():
     covered = {p for _, places in permission_places.PLACES.values() for p in places}
     missing = set(permission_places.api_operations()) - covered
-    assert not missing, f"API operations with no row in schools/permission_places.py: {sorted(missing)}"
+    assert not missing, f"API operations with no row in doorstep/permission_places.py: {sorted(missing)}"
 
 
 def test_no_row_names_a_page_or_operation_that_does_not_exist():
@@ -246,7 +246,7 @@ def test_the_demo_trust_login_is_a_trust_admin_not_a_superuser(client, monkeypat
 
     from django.contrib.auth import get_user_model
 
-    from schools.management.commands import load_demo
+    from doorstep.management.commands import load_demo
 
     monkeypatch.setattr(load_demo, "SCHOOLS", [])  # the trust and its admin only: the schools take seconds
     call_command("load_demo", stdout=StringIO())

@@ -5,10 +5,10 @@ for a PIN wherever the phone page does. (84 guesses a second were possible over 
 import pytest
 from django.core.exceptions import ValidationError
 
-from alerts.models import Alert
+from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from checkins import services
-from checkins.models import VisitEvent
+from safety.checkins import services
+from safety.checkins.models import VisitEvent
 from notify.models import Message
 from people.services import set_pins
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.cli import main
+from policy_engine.cli import main
 from tests.test_policy_rules import compliant_plan, lone_plan
 
 DOORSTEP = Path(sys.executable).with_name("doorstep")

@@ -9,13 +9,13 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from alerts import services as alert_services
-from alerts.models import Alert
+from safety.alerts import services as alert_services
+from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from checkins import services as checkins
-from checkins.models import Watch
+from safety.checkins import services as checkins
+from safety.checkins.models import Watch
 from notify.models import Message
-from policies.engine import evaluate, load_policy
+from policy_engine import evaluate, load_policy
 from reports import services as reports
 from reports.models import Concern, VisitReport
 from risk.models import RiskAssessment

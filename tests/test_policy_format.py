@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.engine import KEYS, PRESETS, RULE_IDS, Policy, PolicyError, load_policy
+from policy_engine import KEYS, PRESETS, RULE_IDS, Policy, PolicyError, load_policy
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 MINIMAL = '[policy]\nname = "ours"\nschool = "Our School"\nversion = "1"\n'
@@ -112,7 +112,7 @@ def test_each_preset_loads_under_its_own_name_with_a_version(name):
 
 
 def test_a_preset_file_path_loads_the_same_policy_as_its_name(tmp_path):
-    path = Path(__file__).resolve().parent.parent / "policies" / "presets" / "potton.toml"
+    path = Path(__file__).resolve().parent.parent / "policy_engine" / "presets" / "potton.toml"
     assert load_policy(str(path)).to_dict() | {"source": ""} == load_policy("potton").to_dict() | {"source": ""}
 
 
@@ -161,7 +161,7 @@ def test_changing_a_returned_value_does_not_change_the_policy():
 
 def test_every_role_and_purpose_a_visit_can_record_is_one_the_engine_accepts():
     from people.models import ROLES
-    from policies.schema import PURPOSES, ROLES as ENGINE_ROLES
+    from policy_engine.schema import PURPOSES, ROLES as ENGINE_ROLES
     from visits.models import PURPOSES as VISIT_PURPOSES
 
     assert ENGINE_ROLES == ROLES and PURPOSES == VISIT_PURPOSES

@@ -5,8 +5,8 @@ import json
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from policies.engine import KEYS, PRESETS, RULE_IDS, Plan, PlanError, Policy, PolicyError, evaluate, load_policy
-from policies.schema import PURPOSES, ROLES
+from policy_engine import KEYS, PRESETS, RULE_IDS, Plan, PlanError, Policy, PolicyError, evaluate, load_policy
+from policy_engine.schema import PURPOSES, ROLES
 
 POLICIES = {name: load_policy(name) for name in PRESETS}
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

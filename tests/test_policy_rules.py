@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from policies.engine import PRESETS, Plan, PlanError, evaluate, load_policy
+from policy_engine import PRESETS, Plan, PlanError, evaluate, load_policy
 
 POLICIES = {name: load_policy(name) for name in PRESETS}
 

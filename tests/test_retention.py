@@ -9,10 +9,10 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from alerts.models import Alert
+from safety.alerts.models import Alert
 from attendance.models import AttendanceMark, ImportRun
 from audit.models import AuditEntry
-from checkins.models import VisitEvent
+from safety.checkins.models import VisitEvent
 from notify.models import Message
 from pupils.models import Contact, HouseholdNote, Pupil
 from reports import services as report_services

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts import services as alerts
-from checkins import services as checkins
+from safety.alerts import services as alerts
+from safety.checkins import services as checkins
 from visits.models import Visit
 
 from . import browser_support

@@ -22,7 +22,8 @@ from people.models import ROLES, StaffMember
 from policies.models import SchoolPolicy
 from pupils.models import Pupil
 from pupils.upn import upn_problem
-from schools.management.commands.load_demo import DEMO_PASSWORD, STAFF, TRUST_NAME
+from doorstep.management.commands.load_demo import DEMO_PASSWORD, STAFF, TRUST_NAME
+from policy_engine.schema import PRESET_DIR
 from schools.models import School
 from visits.models import Visit
 
@@ -167,7 +168,7 @@ class TestSetPolicy:
         return School.objects.create(name="Brook Lane Primary")
 
     def test_it_rejects_a_bad_file_naming_the_file_and_key_and_changes_nothing(self, school, tmp_path):
-        preset = (apps.get_app_config("policies").path + "/presets/potton.toml")
+        preset = str(PRESET_DIR / "potton.toml")
         bad = tmp_path / "brook-lane.toml"
         with open(preset, encoding="utf-8") as f:
             bad.write_text("wait_for_parent_fortnights = 3\n" + f.read(), encoding="utf-8")
@@ -249,7 +250,7 @@ class TestStart:
     """`doorstep start` with its real children swapped for small stand-ins."""
 
     def command(self, *argvs):
-        from schools.management.commands.start import Child, Command
+        from doorstep.management.commands.start import Child, Command
 
         command = Command(stdout=StringIO(), stderr=StringIO())
         command.stop_timeout = 5
@@ -291,7 +292,7 @@ class TestDailyJobs(TestCase):
     def test_the_next_daily_run_is_later_today_or_tomorrow(self):
         import datetime
 
-        from schools.management.commands.daily import next_run
+        from doorstep.management.commands.daily import next_run
 
         at = datetime.time(6, 30)
         morning = datetime.datetime(2026, 11, 23, 6, 0)
@@ -308,7 +309,7 @@ class TestDailyJobs(TestCase):
         assert "failed" not in text
 
     def test_start_runs_the_daily_jobs_beside_the_web_server_and_the_watchdog(self):
-        from schools.management.commands.start import Command
+        from doorstep.management.commands.start import Command
 
         names = [c.name for c in Command().children({"bind": "127.0.0.1:0", "workers": 1})]
         assert {"web", "watchdog", "deliver-email", "deliver-sms", "daily"} <= set(names)

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from policies.cli import main
-from policies.schema import PRESET_DIR
+from policy_engine.cli import main
+from policy_engine.schema import PRESET_DIR
 
 DOORSTEP = Path(sys.executable).with_name("doorstep")
 

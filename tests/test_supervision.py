@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from schools.management.commands.start import Child, Command
+from doorstep.management.commands.start import Child, Command
 
 # Appends the time it started to the file named by argv[1], stays up for the n-th number
 # of argv[2] (the last one repeats) and exits with code 1: a child that "crashes" on cue.

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies.schema import DEFAULT_LADDER, PRESETS, Policy, load_policy
-from policies.timing import (
+from policy_engine.schema import DEFAULT_LADDER, PRESETS, Policy, load_policy
+from policy_engine.timing import (
     EVENT_TYPES, Event, SimulationError, checked_out, escalation_steps, next_deadline, reminder_lead, simulate,
     timeline,
 )

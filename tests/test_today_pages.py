@@ -8,8 +8,8 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from alerts.models import Alert
-from checkins.models import VisitEvent
+from safety.alerts.models import Alert
+from safety.checkins.models import VisitEvent
 from people.services import set_pins
 from visits.models import Visit
 

@@ -16,14 +16,14 @@ from django.db import DatabaseError, connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts import services as alerts
-from alerts.models import Alert
+from safety.alerts import services as alerts
+from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from checkins import services as checkins
-from checkins.models import Watch, WatchStaff
+from safety.checkins import services as checkins
+from safety.checkins.models import Watch, WatchStaff
 from notify.models import Message
-from policies.schema import load_policy
-from policies.timing import simulate
+from policy_engine.schema import load_policy
+from policy_engine.timing import simulate
 from visits import services
 from visits.models import Visit
 from visits.services import NotAllowed
@@ -186,7 +186,7 @@ def test_visits_scheduled_before_the_upgrade_are_watched_by_the_migration(potton
                          state=Visit.State.SCHEDULED, proposed_by=potton.officer,
                          policy_version=potton.school.current_policy())
     assert not Watch.objects.filter(visit=visit).exists()
-    upgrade = importlib.import_module("checkins.migrations.0002_watch_visits_already_scheduled")
+    upgrade = importlib.import_module("safety.checkins.migrations.0002_watch_visits_already_scheduled")
     upgrade.watch_scheduled_visits(django_apps, None)
     upgrade.watch_scheduled_visits(django_apps, None)  # again: nothing more to do
     [watch] = Watch.objects.filter(visit=visit)

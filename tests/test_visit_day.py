@@ -2,7 +2,7 @@
 import pytest
 from django.urls import reverse
 
-from checkins.models import VisitEvent
+from safety.checkins.models import VisitEvent
 from visits.models import Visit
 
 from .test_reports_helpers import ended_visit

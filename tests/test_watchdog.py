@@ -8,10 +8,10 @@ from django.core.management import call_command
 from django.db import connection, connections
 from unittest import mock
 
-from alerts import services as alerts
-from alerts.models import Alert, AlertStep, Heartbeat
-from checkins import services as checkins
-from checkins.models import Watch
+from safety.alerts import services as alerts
+from safety.alerts.models import Alert, AlertStep, Heartbeat
+from safety.checkins import services as checkins
+from safety.checkins.models import Watch
 from notify.models import Message
 
 from .factories import Staffed
@@ -67,7 +67,7 @@ def test_the_watchdog_writes_a_heartbeat_each_pass(clock):  # noqa: F811
 
 
 def test_doorstep_start_runs_the_watchdog_and_the_delivery_worker():
-    from schools.management.commands.start import Command
+    from doorstep.management.commands.start import Command
 
     children = {c.name: c.argv for c in Command().children({"bind": "127.0.0.1:0", "workers": 1})}
     assert {"web", "tasks", "watchdog", "deliver-email", "deliver-sms"} <= set(children)

@@ -10,13 +10,13 @@ import time_machine
 from django.core.management import call_command
 from django.db import OperationalError
 
-from alerts import services as alerts
-from alerts.management.commands import watchdog as watchdog_command
-from alerts.models import Alert, AlertStep, Heartbeat
-from checkins import services as checkins
-from checkins.models import Watch
+from safety.alerts import services as alerts
+from safety.alerts.management.commands import watchdog as watchdog_command
+from safety.alerts.models import Alert, AlertStep, Heartbeat
+from safety.checkins import services as checkins
+from safety.checkins.models import Watch
 from notify.models import Message
-from policies import timing
+from policy_engine import timing
 from visits.models import Visit
 
 from .factories import Staffed, VisitFactory, at, next_school_day

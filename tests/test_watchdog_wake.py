@@ -2,8 +2,8 @@
 (docs/benchmarks.md: the tick alone put p99 from a missed check-in to its alert over a second)."""
 import pytest
 
-from alerts.management.commands.watchdog import _until_next_due
-from checkins.models import Watch
+from safety.alerts.management.commands.watchdog import _until_next_due
+from safety.checkins.models import Watch
 
 from .factories import Staffed
 from .test_checkins import _quick_pin_hashing, clock, local  # noqa: F401 - fixtures and helpers

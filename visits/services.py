@@ -294,7 +294,7 @@ def visit_plan(visit) -> dict:
 
 
 def _engine_rules():
-    from policies.engine import RULES
+    from policy_engine import RULES
 
     return RULES
 
@@ -313,7 +313,7 @@ def evaluate_visit(visit, stage="schedule", policy=None):
     At the "approve" stage a visit nobody has approved yet is judged as if one of the policy's
     approvers approved it today: the question a headteacher asks there is what, besides their
     own approval, stands in the way."""
-    from policies.engine import evaluate
+    from policy_engine import evaluate
 
     if policy is None:
         policy = policy_version_for(visit).load()

@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.services import history, record_read_today
-from doorstep.forms import errors_onto
+from core.forms import errors_onto
 from schools import calendar
 from schools.permissions import can
-from schools.views import require, safe_next, staff_required
+from schools.decorators import require, safe_next, staff_required
 
 from . import services
 from .forms import (

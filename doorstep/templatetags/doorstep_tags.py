@@ -1,0 +1,28 @@
+"""Template helpers. `{% can me "visit.approve" visit as may_approve %}` asks
+schools.permissions.can, so templates never decide permissions themselves."""
+from django import template
+
+from schools.permissions import can as _can
+
+register = template.Library()
+
+
+@register.simple_tag
+def can(staff, action, obj=None):
+    return _can(staff, action, obj)
+
+
+@register.filter
+def role_label(role):
+    from people.models import ROLE_LABELS
+
+    return ROLE_LABELS.get(role, role)
+
+
+@register.filter
+def names(people, attribute="full_name"):
+    """`{{ team|names }}`: "Sam Ali, Priya Sharma and Jo Bell" (core.text.and_list). The
+    board and the police card hold people as dicts: `{{ row.staff|names:"name" }}`."""
+    from core.text import and_list
+
+    return and_list(p[attribute] if isinstance(p, dict) else getattr(p, attribute) for p in people)

@@ -1,0 +1,186 @@
+"""Read-only queries for the office board and the headteacher's alerts page (issue 3 §3).
+Nothing here changes state; the pages act through alerts.services and checkins.services.
+
+Least privilege on the board. The board is often on a screen in a busy office, and the
+office needs to know which visit is which and whom to call, not about the child:
+- the pupil is shown as initials and year group ("A.B., Year 4"), enough to tell two
+  visits apart on the phone with the staff; the full name is dropped from the rows before
+  they reach the template. The address is on the police card, which is audited;
+- nothing about safeguarding: no "any concerns?" answers, no concern text, no notes;
+- staff names and mobiles are shown, because the office must call them.
+"""
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from safety.checkins.models import VisitEvent
+from notify import services as notify
+from notify.models import Channel
+from schools.access import staff_records
+from schools.permissions import can
+from visits.models import Visit, VisitStaff
+
+from . import services as alerts
+from .models import Alert
+
+URGENCY_LABELS = {"alarm": "Alarm", "overdue": "Overdue", "due_soon": "Due soon", "fine": "Fine"}
+KIND_LABELS = dict(Alert.Kind.choices)
+REVIEW_DAYS = 30
+
+
+def board_staff(user, action="board.view"):
+    """The user's staff records (one per school) allowed `action`."""
+    return [s for s in staff_records(user) if can(s, action)]
+
+
+def staff_at(user, school_id, action):
+    """The user's staff record at this school if it may do `action`, else None."""
+    for s in board_staff(user, action):
+        if s.school_id == school_id:
+            return s
+    return None
+
+
+def pupil_label(first_name, last_name, year_group):
+    initials = "".join(f"{p[0].upper()}." for p in (first_name, last_name) if p)
+    year = {"N": "Nursery", "R": "Reception"}.get(year_group, f"Year {year_group}")
+    return f"{initials}, {year}"
+
+
+def board_context(staff_list, now=None) -> dict:
+    """The board for these staff records' schools: rows most urgent first, the newest open
+    alert (for the sound), and the loud warnings (watchdog stopped, messages not going out)."""
+    now = now or timezone.now()
+    school_ids = [s.school_id for s in staff_list]
+    data = alerts.board(school_ids, now)
+    rows = data["visits"]
+    visits = {v["pk"]: v for v in Visit.objects.filter(pk__in=[r["visit_id"] for r in rows])
+              .values("pk", "state", "pupil__first_name", "pupil__last_name", "pupil__year_group")}
+    pupils = {pk: pupil_label(v["pupil__first_name"], v["pupil__last_name"], v["pupil__year_group"])
+              for pk, v in visits.items()}
+    schools = {s.school_id: s.school for s in staff_list}
+    latest_open = 0
+    unacknowledged = False
+    for row in rows:
+        row.pop("pupil", None)  # least privilege: see the module docstring
+        row["pupil_label"] = pupils.get(row["visit_id"], "")
+        # A scheduled visit nobody has started is on the board once it is due (checkins.under_way).
+        row["not_started"] = visits.get(row["visit_id"], {}).get("state") == Visit.State.SCHEDULED
+        row["school_name"] = schools[row["school_id"]].name if row["school_id"] in schools else ""
+        row["urgency_label"] = URGENCY_LABELS.get(row["urgency"], row["urgency"])
+        row["call_now"] = row["staff"][0] if row["action"] and row["staff"] else None
+        row["overdue_now"] = row["due_at"] is not None and row["due_at"] <= now
+        for alert in row["alerts"]:
+            alert["label"] = KIND_LABELS.get(alert["kind"], alert["kind"])
+            latest_open = max(latest_open, alert["id"])
+            if alert["state"] == Alert.State.OPEN and alert["contact_at"] is None:
+                unacknowledged = True
+    failed, delayed, reworded = [], [], []
+    for school in schools.values():
+        failed.extend(notify.failed_recent(school)[:20])
+        delayed.extend(notify.delayed(school)[:50])
+        reworded.extend(notify.reworded_recent(school)[:50])
+    last_delivery = notify.last_delivery_run()
+    return {
+        "now": now,
+        "rows": rows,
+        "counts": {key: sum(1 for r in rows if r["urgency"] == key) for key in URGENCY_LABELS},
+        "watchdog": data["watchdog"],
+        "latest_alert_id": latest_open,
+        "unacknowledged": unacknowledged,
+        "failed_messages": failed,
+        "delayed": _delayed_by_channel(delayed),
+        "reworded": _reworded_by_message(reworded),
+        "delivery_stale": notify.delivery_is_stale(),
+        "last_delivery": last_delivery,
+        "multi_school": len(schools) > 1,
+        "schools": schools,
+    }
+
+
+def _delayed_by_channel(messages) -> list[dict]:
+    """Texts and emails not sent within half a minute, by channel, for the board's warning:
+    whom to phone (once per person), since when, and how many tries so far."""
+    groups = []
+    for channel, label in ((Channel.SMS, "Texts"), (Channel.EMAIL, "Emails")):
+        waiting = [m for m in messages if m.channel == channel]
+        if not waiting:
+            continue
+        people = {}
+        for m in waiting:
+            people.setdefault(m.recipient_id, {"name": m.recipient.full_name, "mobile": m.recipient.mobile,
+                                               "since": m.created_at, "tries": 0, "count": 0})
+            person = people[m.recipient_id]
+            person["tries"] = max(person["tries"], m.attempts)
+            person["count"] += 1
+        groups.append({"channel": channel, "label": label, "since": min(m.created_at for m in waiting),
+                       "count": len(waiting), "people": list(people.values()),
+                       "tried": any(m.attempts for m in waiting)})
+    return groups
+
+
+def _reworded_by_message(messages) -> list[dict]:
+    """Messages whose texts and emails went out in the fixed wording, one line per message
+    (not per person): when, which kind, who got them. Never the original words: those may
+    hold a pupil's name, and the board shows only initials."""
+    by_key = {}
+    for m in messages:
+        entry = by_key.setdefault(m.idempotency_key, {"at": m.created_at, "kind": _kind_label(m.kind), "people": []})
+        if m.recipient.full_name not in entry["people"]:
+            entry["people"].append(m.recipient.full_name)
+    return list(by_key.values())
+
+
+def _kind_label(kind: str) -> str:
+    if kind.startswith("alert."):
+        return f"{KIND_LABELS.get(kind.removeprefix('alert.'), 'Doorstep')} alert"
+    return {"checkin.reminder": "Check-in reminder", "visit.abandoned": "Abandoned visit"}.get(kind, "Message")
+
+
+def _with_team(alerts):
+    """The alerts, each with .team: the staff on its visit, the lead first (as visit_staff)."""
+    team = Prefetch("visit__assignments", queryset=VisitStaff.objects.select_related("staff").order_by("-lead", "id"))
+    alerts = list(alerts.prefetch_related(team))
+    for alert in alerts:
+        alert.team = [a.staff for a in alert.visit.assignments.all()]
+    return alerts
+
+
+def review_context(staff, now=None) -> dict:
+    """The headteacher's page: open alerts, recently closed ones with their reasons, and the
+    written reasons visits were cancelled, abandoned or closed as not seen."""
+    now = now or timezone.now()
+    since = now - datetime.timedelta(days=REVIEW_DAYS)
+    base = (Alert.objects.filter(school=staff.school_id)
+            .select_related("visit", "visit__pupil", "owner", "resolved_by"))
+    abandoned = (VisitEvent.objects.filter(school=staff.school_id, type=VisitEvent.Type.ABANDONED, at__gte=since)
+                 .select_related("visit", "visit__pupil", "recorded_by").order_by("-at"))
+    not_seen = (VisitEvent.objects.filter(school=staff.school_id, type=VisitEvent.Type.NOT_SEEN, at__gte=since)
+                .select_related("visit", "visit__pupil", "recorded_by").order_by("-at"))
+    cancelled = (Visit.objects.filter(school=staff.school_id, state=Visit.State.CANCELLED, updated_at__gte=since)
+                 .select_related("pupil").order_by("-updated_at"))
+    return {
+        "open_alerts": _with_team(base.exclude(state=Alert.State.RESOLVED).order_by("raised_at")),
+        "closed_alerts": base.filter(state=Alert.State.RESOLVED, resolved_at__gte=since).order_by("-resolved_at"),
+        "abandoned": abandoned,
+        "not_seen": not_seen,
+        "cancelled": cancelled,
+        "days": REVIEW_DAYS,
+    }
+
+
+def home_tile(staff) -> dict:
+    """The home page's tile for the office and leaders: how many visits are under way, how
+    many alerts are open, and whether the watchdog is running."""
+    from safety.checkins.services import under_way
+
+    visits = under_way([staff.school_id])
+    return {
+        "under_way": visits.count(),
+        "overdue": visits.exclude(status="ok").count(),
+        "open_alerts": Alert.objects.filter(school=staff.school_id).exclude(state=Alert.State.RESOLVED).count(),
+        "watchdog_stale": alerts.watchdog_is_stale(),
+    }

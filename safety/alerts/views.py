@@ -1,0 +1,195 @@
+"""The office board, the police card and the headteacher's alerts page (issue 3 §3).
+Thin: every change is a call into alerts.services (acknowledge, resolve) or
+checkins.services.record_event (a call from the staff, the code word heard), which check
+roles and write the audit trail. Another school's visit or alert is a 404, as if it did not
+exist."""
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from safety.checkins import services as checkins
+from safety.checkins.forms import OfficeCallForm
+from safety.checkins.models import VisitEvent
+from core.forms import errors_onto
+from core.text import and_list
+from risk.models import RiskAssessment
+from schools.decorators import staff_required
+from visits.models import Visit
+from visits.services import visit_staff
+
+from . import board_view
+from . import services as alerts
+from .models import Alert
+
+
+def _board_staff(request):
+    staff = board_view.board_staff(request.user)
+    if not staff:
+        raise PermissionDenied("Only the office, the headteacher, the deputy or the DSL can see the office board.")
+    return staff
+
+
+def _visit_for_office(request, pk):
+    """A visit under way at one of the user's schools, and their staff record there."""
+    visit = Visit.objects.filter(pk=pk).select_related("school", "pupil").first()
+    me = board_view.staff_at(request.user, visit.school_id, "checkin.record_call") if visit else None
+    if visit is None or me is None:
+        raise Http404("No such visit on your board.")
+    return visit, me
+
+
+def _alert_for(request, pk, action):
+    alert = Alert.objects.filter(pk=pk).select_related("visit", "visit__pupil", "owner").first()
+    me = board_view.staff_at(request.user, alert.school_id, action) if alert else None
+    if alert is None or me is None:
+        raise Http404("No such alert.")
+    return alert, me
+
+
+class ResolveForm(forms.Form):
+    reason = forms.ChoiceField(label="Why is it closed?", choices=Alert.Resolution.choices, widget=forms.RadioSelect,
+                               error_messages={"required": "Choose why the alert is closed."})
+    note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           help_text="Required when the reason is 'other'. Do not write safeguarding details here.")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("reason") == Alert.Resolution.OTHER and not (data.get("note") or "").strip():
+            self.add_error("note", "Say what happened: a note is required when the reason is 'other'.")
+        return data
+
+
+# ----------------------------------------------------------------------------- the board
+
+@staff_required
+def board(request):
+    staff = _board_staff(request)
+    return render(request, "alerts/board.html", {"nav": "board", **board_view.board_context(staff)})
+
+
+@staff_required
+def board_live(request):
+    """The part of the board that htmx fetches every 2 seconds."""
+    staff = _board_staff(request)
+    return render(request, "alerts/_board.html", board_view.board_context(staff))
+
+
+@staff_required
+def office_call(request, pk):
+    """'Checked in by phone': the staff rang the office, or the office rang them."""
+    visit, me = _visit_for_office(request, pk)
+    form = OfficeCallForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            checkins.record_event(visit, VisitEvent.Type.CHECK_IN, by=me, via=VisitEvent.Via.OFFICE_CALL,
+                                  concerns=form.concerns_text(), note=form.cleaned_data["note"], request=request)
+        except (checkins.NotAllowed, ValidationError) as exc:
+            form.add_error(None, " ".join(getattr(exc, "messages", [str(exc)])))
+        else:
+            # Says whose check-in it was: from the board it took one click, and a click on
+            # the wrong row should be noticed at once (the event is kept; the next missed
+            # deadline still raises its alert).
+            messages.success(request, "Check-in by phone recorded for "
+                                      f"{and_list(s.full_name for s in visit_staff(visit))} (visit {visit.pk}).")
+            return redirect("alerts:board")
+    return render(request, "alerts/office_call.html", {"nav": "board", "visit": visit, "form": form,
+                                                        "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
+                                                        "team": visit_staff(visit)},
+                  status=400 if form.errors else 200)
+
+
+@staff_required
+def code_word(request, pk):
+    """The code word was heard in a call: a confirm step, then the top alert."""
+    visit, me = _visit_for_office(request, pk)
+    if request.method == "POST" and request.POST.get("confirmed") == "yes":
+        try:
+            checkins.record_event(visit, VisitEvent.Type.CODE_WORD, by=me, via=VisitEvent.Via.OFFICE_CALL,
+                                  note=(request.POST.get("note") or "").strip(), request=request)
+        except (checkins.NotAllowed, ValidationError) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        else:
+            messages.error(request, "Code word recorded: the top alert has gone to everyone who can help. "
+                                    "Open the police card and call 999.")
+        return redirect("alerts:board")
+    team = visit_staff(visit)
+    return render(request, "alerts/code_word.html", {
+        "nav": "board", "visit": visit, "team": team, "safe_words": [(p.full_name, w) for p in team if (w := RiskAssessment.safe_word_of(p))],
+        "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
+    })
+
+
+@staff_required
+@require_POST
+def acknowledge(request, pk):
+    alert, me = _alert_for(request, pk, "alert.acknowledge")
+    try:
+        alerts.acknowledge(alert, by=me, request=request)
+    except checkins.NotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"You have taken on the {alert.get_kind_display().lower()} alert: "
+                                  "nobody else is being told while you deal with it.")
+    # Back to the page the button was on: the headteacher's alerts page or the board. A
+    # fixed choice, not a URL, so it cannot be made to redirect anywhere else.
+    return redirect("alerts:review" if request.POST.get("back") == "review" else "alerts:board")
+
+
+@staff_required
+def resolve(request, pk):
+    alert, me = _alert_for(request, pk, "alert.resolve")
+    if alert.state == Alert.State.RESOLVED:
+        messages.info(request, "This alert is already resolved.")
+        return redirect("alerts:board")
+    form = ResolveForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            alerts.resolve(alert, by=me, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+                           request=request)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        except checkins.NotAllowed as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Alert resolved.")
+            return redirect("alerts:board")
+    visit = alert.visit
+    return render(request, "alerts/resolve.html", {
+        "nav": "board", "alert": alert, "form": form,
+        "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
+        "team": visit_staff(visit),
+    }, status=400 if form.errors else 200)
+
+
+# The policy's `escalation.immediate_danger`, in words for the person on the phone to 999.
+IMMEDIATE_DANGER_WORDS = {
+    "staff_call_police": "the member of staff calls the police first, then the office. Ask the police whether "
+                         "they have already had a call.",
+    "office_calls_police": "the office calls the police.",
+    "leave_and_report": "staff leave at once and tell the office; the office decides whether to call the police.",
+    "end_visit_police_if_violence": "staff end the visit; the police are called if there is violence or a threat of it.",
+}
+
+
+@staff_required
+def police_card(request, pk):
+    alert, me = _alert_for(request, pk, "alert.police_card")
+    card = alerts.police_card(alert, by=me, request=request)  # audited by the service
+    if card["last_check_in"]:
+        card["last_check_in"]["label"] = VisitEvent.Type(card["last_check_in"]["type"]).label
+    rule = card["police"]["immediate_danger"]
+    card["police"]["immediate_danger_words"] = IMMEDIATE_DANGER_WORDS.get(rule, rule or "")
+    return render(request, "alerts/police_card.html", {"nav": "board", "card": card, "alert": alert})
+
+
+# ----------------------------------------------------------------------------- the headteacher's page
+
+@staff_required
+def review(request):
+    me = request.staff
+    if not board_view.staff_at(request.user, me.school_id, "alert.review"):
+        raise PermissionDenied("Only the headteacher, the deputy and the DSL see the alerts and written reasons.")
+    return render(request, "alerts/review.html", {"nav": "alerts", **board_view.review_context(me)})

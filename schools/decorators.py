@@ -1,0 +1,38 @@
+"""What every page of a school's staff starts with: who is acting, at which school, and may
+they do this. Views of every app use these."""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from .access import current_staff
+from .permissions import can
+
+
+def staff_required(view):
+    """Signed in, and acting as a member of a school's staff: sets request.staff."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        staff = current_staff(request)
+        if staff is None:
+            raise PermissionDenied("You are not on the staff of any school in Doorstep.")
+        request.staff = staff
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def require(staff, action, obj=None):
+    if not can(staff, action, obj):
+        raise PermissionDenied("Your role at this school does not allow this.")
+
+
+def safe_next(request, default):
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
