@@ -11,6 +11,9 @@ from django.utils.http import content_disposition_header
 
 def download(content: bytes | str, *, filename: str, content_type: str, inline: bool = False) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(not inline, filename)
+    # None only for an inline file with no name, which then needs no header at all.
+    disposition = content_disposition_header(not inline, filename)
+    if disposition is not None:
+        response["Content-Disposition"] = disposition
     response["Cache-Control"] = "no-store"
     return response

@@ -1,7 +1,11 @@
 """What every app's views share about forms."""
+from collections.abc import Mapping
+
+from django import forms
+from django.core.exceptions import ValidationError
 
 
-def errors_onto(form, exc, aliases=None):
+def errors_onto(form: forms.BaseForm, exc: ValidationError, aliases: Mapping[str, str] | None = None) -> None:
     """Put a ValidationError raised by a service onto the form that asked for the change: each
     field's message next to that field (`aliases` maps a service's field name to the form's,
     e.g. {"starts_at": "date"}), anything else at the top of the form. Services check the
@@ -9,7 +13,6 @@ def errors_onto(form, exc, aliases=None):
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc.messages)
         return
-    for field, errors in exc.message_dict.items():
-        if field not in form.fields:
-            field = (aliases or {}).get(field)
+    for name, errors in exc.message_dict.items():
+        field = name if name in form.fields else (aliases or {}).get(name)
         form.add_error(field if field in form.fields else None, errors)

@@ -15,10 +15,15 @@ user typed into it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
+
+if TYPE_CHECKING:
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 STYLESHEET = "doorstep/print.css"
 
@@ -34,17 +39,18 @@ def static_root() -> Path:
     return Path(found).resolve().parent.parent
 
 
-def _fetcher_class():
+def _fetcher_class() -> Callable[[Path], URLFetcher]:
+    # Imported here: loading WeasyPrint's libraries takes half a second, and most requests never need it.
     from weasyprint.urls import URLFetcher
 
     class StaticOnlyFetcher(URLFetcher):
         """Reads files under the static directory and data: URLs; refuses everything else."""
 
-        def __init__(self, root: Path):
+        def __init__(self, root: Path) -> None:
             super().__init__(allowed_protocols={"file", "data"}, allow_redirects=False)
             self.root = root
 
-        def fetch(self, url, headers=None):
+        def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> URLFetcherResponse:
             if url.startswith("file:"):
                 from urllib.parse import unquote, urlsplit
 
@@ -56,12 +62,12 @@ def _fetcher_class():
     return StaticOnlyFetcher
 
 
-def render_html(template_name: str, context: dict | None = None) -> str:
+def render_html(template_name: str, context: Mapping[str, Any] | None = None) -> str:
     """The document's HTML (handy for tests and for a browser preview)."""
     return render_to_string(template_name, context or {})
 
 
-def render_pdf(template_name: str, context: dict | None = None) -> bytes:
+def render_pdf(template_name: str, context: Mapping[str, Any] | None = None) -> bytes:
     """Render a document template to PDF bytes."""
     # Imported here: loading WeasyPrint's libraries takes half a second, and most requests never need it.
     from weasyprint import HTML

@@ -15,8 +15,10 @@ clean_signature checks those (PNG only, 150 kB, 2000 px a side)."""
 import os
 import unicodedata
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,16 @@ def safe_name(name: str) -> str:
     return name[:200] or "upload"
 
 
-def check(upload, kind: str = "csv", *, max_bytes: int | None = None):
+Upload = TypeVar("Upload", bound="UploadedFile[bytes]")
+
+
+def check(upload: Upload, kind: str = "csv", *, max_bytes: int | None = None) -> Upload:
     """Raise ValidationError (with a message naming the file and what is wrong) unless the
     upload is of the given kind and within its limits. Returns the upload, unchanged.
     max_bytes overrides the kind's limit (tests use a tiny one)."""
     rule = KINDS[kind]
     max_bytes = rule.max_bytes if max_bytes is None else max_bytes
-    name = safe_name(upload.name)
+    name = safe_name(upload.name or "")
     raw_name = (upload.name or "").replace("\\", "/")
     if "/" in raw_name or raw_name.startswith("."):
         raise ValidationError(f"The file name {raw_name!r} has folders in it; upload the file itself.")
