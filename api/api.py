@@ -30,6 +30,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from accounts.api_auth import API_AUTH
 from audit.services import record_read, record_read_today
 from people.models import StaffMember
+from core.errors import NoPolicy
 from pupils.models import Contact, Pupil
 from schools.access import staff_records
 from schools.permissions import can
@@ -388,7 +389,7 @@ def _visit_detail(visit):
     stage = "approve" if visit.state == Visit.State.PROPOSED else "schedule"
     try:
         evaluation = services.evaluate_visit(visit, stage=stage)
-    except services.NoPolicy:
+    except NoPolicy:
         evaluation_out = None
     else:
         evaluation_out = {**evaluation.to_dict(), "stage": stage}

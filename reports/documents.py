@@ -6,9 +6,10 @@ from __future__ import annotations
 from django.utils import timezone
 
 from core.pdf import render_pdf
+from policies.services import recorded_policy
 
 from . import chronology
-from .services import cite, policy_clause, policy_for
+from .services import cite, policy_clause
 
 
 def visit_report_pdf(report) -> bytes:
@@ -17,7 +18,7 @@ def visit_report_pdf(report) -> bytes:
         "school": report.school, "report": report, "pupil": report.pupil, "visit": report.visit,
         "original": original if report.corrects_id else None,
         "corrections": list(original.corrections.order_by("completed_at")) if not report.corrects_id else [],
-        "clause": policy_clause(policy_for(report.school, report.visit), "after.report"),
+        "clause": policy_clause(recorded_policy(report.visit), "after.report"),
     })
 
 
@@ -26,7 +27,7 @@ def not_seen_card_pdf(visit) -> bytes:
     pupil name and no address: it goes through a letterbox or is left at a door, where anyone
     may read it. The reference lets the office find the visit when the family calls."""
     local = timezone.localtime(visit.starts_at)
-    policy = policy_for(visit.school, visit)
+    policy = recorded_policy(visit)
     return render_pdf("reports/pdf/not_seen_card.html", {
         "school": visit.school, "visit": visit, "date": local.date(), "time": local.time(),
         "reference": f"V{visit.pk:05d}", "clause": policy_clause(policy, "doorstep.not_seen_card"),
@@ -65,7 +66,7 @@ def abandonment_record(visit):
 def closure_reason_pdf(visit) -> bytes:
     """The written reason a visit did not go ahead, for the headteacher: C 3.8 (felt unsafe),
     C 3.9 (animals), P §3¶7, Pr 4.5 and 4.7, W 3.5."""
-    policy = policy_for(visit.school, visit)
+    policy = recorded_policy(visit)
     event = abandonment_record(visit)
     reason_code = getattr(event, "reason", "") or ""
     key = "doorstep.animals_written_reason" if reason_code == "animals" else "doorstep.unsafe_report"

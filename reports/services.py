@@ -24,9 +24,11 @@ from attendance.models import CODES, AttendanceMark, attendance_summary
 from audit import services as audit
 from safety.checkins.models import VisitEvent
 from core.text import and_list
+from core.errors import NoPolicy, NotAllowed
 from people.models import ROLE_LABELS, StaffMember
 from schools.calendar import add_school_days
 from schools.permissions import can
+from policies.services import policy_now, recorded_policy
 from visits.models import Visit
 
 from .models import Agreement, CalendarFeed, ChronologyNote, Concern, Filing, Letter, VisitReport
@@ -54,29 +56,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URL_PREFIX = "data:image/png;base64,"
 
 
-class NotAllowed(PermissionDenied):
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self):
-        return self.message
-
-
 def _require(actor, action, obj=None, words="do this"):
     if not can(actor, action, obj):
         raise NotAllowed(f"Your role at this school does not allow you to {words}.")
 
 
 # ------------------------------------------------------------------------- policy
-
-def policy_for(school, visit=None):
-    """The visit's own policy version if it has one (the one it was approved under), else the
-    school's current policy; None if the school has none yet."""
-    version = getattr(visit, "policy_version", None) if visit is not None else None
-    version = version or school.current_policy()
-    return version.load() if version is not None else None
-
 
 def policy_value(policy, key, default=None):
     if policy is None:
@@ -150,7 +135,7 @@ def report_required(visit, policy=None) -> bool:
     duress alarm was raised, however it ended (completed, not seen or abandoned)."""
     if visit.state not in ENDED_STATES:
         return False
-    policy = policy if policy is not None else policy_for(visit.school, visit)
+    policy = policy if policy is not None else recorded_policy(visit)
     if policy_value(policy, "after.report", "every_visit") == "after_danger":
         return visit.state == State.ABANDONED or bool(danger_alarms(visit))
     return True
@@ -163,7 +148,7 @@ def danger_report_rule(visit, policy=None) -> dict | None:
     alarms = danger_alarms(visit)
     if not alarms:
         return None
-    policy = policy if policy is not None else policy_for(visit.school, visit)
+    policy = policy if policy is not None else recorded_policy(visit)
     key = "after.report" if policy_value(policy, "after.report", "every_visit") == "after_danger" \
         else "after.incident_report_to"
     return {"alarms": alarms, "clause": policy_clause(policy, key)}
@@ -201,7 +186,7 @@ def signatures_required(visit, policy=None) -> dict:
     """{"parent": (required, clause), "staff": (required, clause)}. Where the policy lists the
     signatures in what a visit's record holds (W 2.3, appointment.record_includes), they are
     required on an attendance visit; the parent signs only if they were met (a completed visit)."""
-    policy = policy if policy is not None else policy_for(visit.school, visit)
+    policy = policy if policy is not None else recorded_policy(visit)
     items = policy_value(policy, "appointment.record_includes", []) or []
     clause = policy_clause(policy, "appointment.record_includes")
     applies = visit.purpose in SIGNATURE_PURPOSES
@@ -359,7 +344,7 @@ def submit_report(actor, visit, data, *, request=None) -> VisitReport:
                                               "written once it has ended (completed, not seen or abandoned)."})
         if VisitReport.objects.filter(visit=locked, corrects__isnull=True).exists():
             raise ValidationError({"__all__": "This visit already has a report. Submit a correction instead."})
-        policy = policy_for(locked.school, locked)
+        policy = recorded_policy(locked)
         fields = _report_fields(locked, actor, data, policy, danger=danger_report_rule(locked, policy))
         try:
             with transaction.atomic():
@@ -383,7 +368,7 @@ def correct_report(actor, report, data, *, reason, request=None) -> VisitReport:
         raise ValidationError({"correction_reason": "Say what was wrong and why it is being corrected."})
     with transaction.atomic():
         locked = Visit.objects.select_for_update(of=("self",)).select_related("pupil", "school", "policy_version").get(pk=original.visit_id)
-        policy = policy_for(locked.school, locked)
+        policy = recorded_policy(locked)
         fields = _report_fields(locked, actor, data, policy)
         fields.update(corrects=original, correction_reason=reason.strip(), outcome=original.outcome)
         correction = VisitReport.objects.create(**fields)
@@ -421,7 +406,7 @@ def raise_concern(actor, visit, *, kind, details, report=None, request=None) -> 
         raise ValidationError({"kind": "Choose a safeguarding concern, an incident or a physical intervention."})
     if not (details or "").strip():
         raise ValidationError({"details": "Describe the concern."})
-    policy = policy_for(visit.school, visit)
+    policy = recorded_policy(visit)
     key = CONCERN_ROUTES[kind]
     roles = policy_value(policy, key, DEFAULT_ROUTE[key])
     clause = policy_clause(policy, key)
@@ -519,7 +504,7 @@ def record_agreement(actor, visit, *, text, review_on, check_kind=Agreement.Chec
             errors["min_percent"] = f"Give the attendance percentage to reach, between 1 and 100; got {min_percent!r}."
     if errors:
         raise ValidationError(errors)
-    policy = policy_for(visit.school, visit)
+    policy = recorded_policy(visit)
     clause = policy_clause(policy, "after.agreements_recorded_in")
     with transaction.atomic():
         agreement = Agreement.objects.create(
@@ -580,7 +565,7 @@ def _when_broken(agreement):
     """What the policy asks when an agreement is not kept: a reminder letter for the
     headteacher to send (C 4.2, P §7¶3, Pr 5.2), a note in the attendance record (C 4.3,
     Pr 5.2, H §5¶4), and on continued failure a follow-up visit (C 4.3, P §7¶3)."""
-    policy = policy_for(agreement.school, agreement.visit)
+    policy = recorded_policy(agreement.visit) if agreement.visit is not None else policy_now(agreement.school)
     pupil = agreement.pupil
     if policy_value(policy, "after.reminder_letters", False):
         clause = policy_clause(policy, "after.reminder_letters")
@@ -625,7 +610,6 @@ def _propose_follow_up(agreement, clause):
     with the staff who went on the original visit, a week of school days ahead; whoever
     approves and schedules it settles the real date."""
     from visits import services as visit_services
-    from visits.services import NoPolicy
 
     proposer = agreement.made_by
     people = []

@@ -13,15 +13,16 @@ from __future__ import annotations
 import datetime
 import logging
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from audit import services as audit
+from core.errors import NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
-from policies.models import SchoolPolicy
+from policies.services import policy_version_for, recorded_policy_version, school_policy
 from pupils.models import Contact, HouseholdNote, Pupil
 from risk.models import RiskAssessment
 from schools.permissions import ROLE_MATRIX, can
@@ -78,17 +79,6 @@ ACTION_WORDS = {
 
 # ------------------------------------------------------------------------- exceptions
 
-class NotAllowed(PermissionDenied):
-    """This person may not do this (their role, the policy's approvers, or the visit's state)."""
-
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self):
-        return self.message
-
-
 class Refused(Exception):
     """The policy engine reports at least one blocking finding. `.findings` holds every finding
     at that moment (blocking and warnings); `.message` lists the blocking ones with their clauses."""
@@ -109,10 +99,6 @@ class Refused(Exception):
 
     def __str__(self):
         return self.message
-
-
-class NoPolicy(NotAllowed):
-    """The school has no policy yet, so nothing can be checked against it."""
 
 
 def _cite(clause):
@@ -165,23 +151,6 @@ def _local_date(dt):
 
 def _iso(day):
     return day.isoformat() if day else None
-
-
-def school_policy(school) -> SchoolPolicy:
-    version = school.current_policy()
-    if version is None:
-        raise NoPolicy(
-            f"{school} has no home-visit policy in Doorstep yet. The headteacher or business manager "
-            "must choose a preset or upload the school's policy on the policy page first."
-        )
-    return version
-
-
-def policy_version_for(visit) -> SchoolPolicy:
-    """The version a visit is judged by: the one it was approved under, else the school's current one."""
-    if visit.policy_version_id and visit.state != State.PROPOSED:
-        return visit.policy_version
-    return school_policy(visit.school)
 
 
 def _policy_value(policy, key, default=None):
@@ -443,7 +412,7 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
             version = None
         else:
             # Declining, withdrawing and cancelling are never blocked by the policy.
-            version = locked.policy_version if locked.policy_version_id else locked.school.current_policy()
+            version = recorded_policy_version(locked)
         if to_state in (State.DECLINED, State.WITHDRAWN, State.CANCELLED):
             changes["closed_reason"] = reason
 

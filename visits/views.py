@@ -13,7 +13,9 @@ from django.views.decorators.http import require_POST
 
 from audit.services import history, record_read_today
 from core.forms import errors_onto
+from core.errors import NoPolicy
 from schools import calendar
+from policies.services import recorded_policy_version
 from schools.permissions import can
 from schools.decorators import require, safe_next, staff_required
 
@@ -56,7 +58,7 @@ def _evaluate(visit, stage=None):
     stage = stage or STAGE_FOR_STATE.get(visit.state, "schedule")
     try:
         evaluation = services.evaluate_visit(visit, stage=stage)
-    except services.NoPolicy:
+    except NoPolicy:
         return None
     return _as_if_approved(evaluation) if stage == "approve" else evaluation
 
@@ -163,7 +165,7 @@ def propose_check(request):
                 transaction.set_rollback(True)
         except services.Refused as refused:
             ctx["evaluation"] = refused
-        except services.NoPolicy as exc:
+        except NoPolicy as exc:
             ctx["problems"] = [exc.message]
         except ValidationError as exc:
             ctx["problems"] = exc.messages
@@ -241,7 +243,7 @@ def _plan(form, me):
 
 def _overridable_rules(visit):
     """The rules the visit's policy lets a headteacher override (overrides.rules)."""
-    version = visit.policy_version or visit.school.current_policy()
+    version = recorded_policy_version(visit)
     if version is None:
         return set()
     try:
