@@ -30,20 +30,16 @@ def weekly(pupil, end=None, weeks=20):
 
 
 def events(pupil, start, end):
-    """Things to mark on the chart: visits, and agreements and letters from the reports app
-    when it is installed (it is optional here, so a missing table or field is not an error)."""
+    """Things to mark on the chart: visits, and the agreements made and letters sent (the
+    reports app's rows, reached through the pupil so that attendance need not import it)."""
     found = []
     for visit in pupil.visits.filter(starts_at__date__gte=start, starts_at__date__lte=end).order_by("starts_at"):
         found.append({"kind": "visit", "day": timezone.localdate(visit.starts_at),
                       "label": f"Visit ({visit.get_state_display().lower()})"})
-    # HOOK (reports app): agreements and letters sent, if that app provides them.
-    try:
-        for a in getattr(pupil, "agreements").filter(made_at__date__gte=start, made_at__date__lte=end):
-            found.append({"kind": "agreement", "day": timezone.localdate(a.made_at), "label": f"Agreement ({a.get_status_display().lower()})"})
-        for letter in getattr(pupil, "letters").filter(sent_at__date__gte=start, sent_at__date__lte=end):
-            found.append({"kind": "letter", "day": timezone.localdate(letter.sent_at), "label": "Letter sent"})
-    except Exception:  # noqa: BLE001 - the reports app is being built alongside; its absence is fine
-        pass
+    for a in pupil.agreements.filter(made_at__date__gte=start, made_at__date__lte=end):
+        found.append({"kind": "agreement", "day": timezone.localdate(a.made_at), "label": f"Agreement ({a.get_status_display().lower()})"})
+    for letter in pupil.letters.filter(sent_at__date__gte=start, sent_at__date__lte=end):
+        found.append({"kind": "letter", "day": timezone.localdate(letter.sent_at), "label": "Letter sent"})
     return sorted(found, key=lambda e: e["day"])
 
 

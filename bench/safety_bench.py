@@ -1,4 +1,4 @@
-"""Safety-core benchmark (issue 3 §4): how long from a missed deadline to the alert, and how
+"""Safety-core benchmark (docs/benchmarks.md, "Safety core"): how long from a missed deadline to the alert, and how
 many check-ins a second the real HTTP stack takes.
 
     .venv/bin/python bench/safety_bench.py                          # SQLite (a temporary file)
@@ -413,13 +413,11 @@ def phase_logins(count):
     for visit_id, staff_id in VisitStaff.objects.filter(lead=True).values_list("visit_id", "staff_id"):
         rows.setdefault(staff_id, []).append(visit_id)
     people = StaffMember.objects.filter(pk__in=sorted(rows)[:count]).select_related("user", "school")
-    try:
-        from accounts.services import issue_token
-    except ImportError:  # before API tokens: sessions only
-        issue_token = None
+    from accounts.services import issue_token
+
     out = []
     for member in people:
-        token = issue_token(member, name="Safety bench", scopes=["events:write"], days=1)[1] if issue_token else None
+        token = issue_token(member, name="Safety bench", scopes=["events:write"], days=1)[1]
         out.append({"username": member.user.username, "visits": rows[member.pk], "token": token})
     return {"staff": out}
 

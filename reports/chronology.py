@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core import csvsafe
 from core.csvsafe import neutralise  # noqa: F401 (kept importable: tests and callers use it)
+from safety.checkins.models import VisitEvent
 from schools.permissions import can
 from visits.models import Visit
 
@@ -48,17 +49,10 @@ KIND_LABELS = {
 
 
 def _check_in_summaries(visits):
-    """One line per visit from the checkins app's event log, if that app is installed."""
-    try:
-        from safety.checkins.models import VisitEvent
-    except ImportError:
-        return []
+    """One line per visit from the visit's event log (check-ins, check-outs, alerts...)."""
     out = []
     for visit in visits:
-        try:
-            events = list(VisitEvent.objects.filter(visit=visit).order_by("at", "pk"))
-        except Exception:  # the app's tables may not exist yet in an older database
-            return []
+        events = list(VisitEvent.objects.filter(visit=visit).order_by("at", "pk"))
         if not events:
             continue
         last = events[-1]

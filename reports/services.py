@@ -25,6 +25,7 @@ from audit import services as audit
 from safety.checkins.models import VisitEvent
 from core.text import and_list
 from core.errors import NoPolicy, NotAllowed
+from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
 from schools.calendar import add_school_days
 from schools.permissions import can
@@ -223,12 +224,8 @@ def clean_signature(value: str, field: str) -> str:
 
 def _notify(recipients, *, kind, subject, body, link, school, key):
     """Tell people through the notify app (in-app, SMS, email). Subject and body never carry a
-    pupil's name or address: the link leads into Doorstep. Returns False if the notify app
-    is not installed yet (the caller still records who should have been told)."""
-    try:
-        from notify.services import notify
-    except ImportError:
-        return False
+    pupil's name or address: the link leads into Doorstep. Returns False if there was nobody
+    to tell (the caller still records who should have been told)."""
     recipients = [r for r in recipients if r is not None]
     if not recipients:
         return False
