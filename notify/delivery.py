@@ -46,7 +46,7 @@ from django.utils import timezone
 from audit.services import record
 
 from .models import Channel, DeliveryAttempt, DeliveryHeartbeat, Message
-from .providers import ProviderError, provider_timeout, send_email, sms_providers, sms_text
+from .providers import ProviderError, SmsProvider, provider_timeout, send_email, sms_providers, sms_text
 
 logger = logging.getLogger("notify")
 
@@ -130,7 +130,7 @@ def _give_up(message, token, reason, now):
     return bool(hit)
 
 
-def _provider_for(message):
+def _provider_for(message: Message) -> tuple[SmsProvider, str, list[str]]:
     """(provider object, its name, the configured list) for an SMS row."""
     providers = sms_providers()
     if not providers:

@@ -14,11 +14,14 @@ import datetime
 import email.utils
 import logging
 import smtplib
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+
+from .models import Message
 
 logger = logging.getLogger("notify")
 console_logger = logging.getLogger("notify.console")
@@ -91,15 +94,32 @@ def _retry_after(headers):
 
 # ----------------------------------------------------------------------------- SMS
 
+class SmsProvider(Protocol):
+    """What the delivery worker asks of an SMS provider (notify/delivery.py uses nothing else).
+
+    name         how DOORSTEP_SMS_PROVIDERS names it, and what a Message's `provider` records
+    configured() whether its settings (keys, sender) are all there
+    send()       send `text` for the message and return the provider's id for it, or raise
+                 ProviderError; `sent_before` (when an earlier try of this row began, if one
+                 did) means "look for that earlier copy first", so a retry never double-sends
+    """
+
+    name: str
+
+    def configured(self) -> bool: ...
+
+    def send(self, message: Message, text: str, *, sent_before: datetime.datetime | None = None) -> str: ...
+
+
 class ConsoleSms:
     """Development only: writes the text to the log instead of sending it."""
 
     name = "console"
 
-    def configured(self):
+    def configured(self) -> bool:
         return True
 
-    def send(self, message, text, *, sent_before=None):
+    def send(self, message: Message, text: str, *, sent_before: datetime.datetime | None = None) -> str:
         console_logger.info("SMS to %s: %s", message.to_address, text)
         return f"console-{message.pk}"
 
@@ -110,7 +130,7 @@ class NotifySms:
 
     name = "notify"
 
-    def configured(self):
+    def configured(self) -> bool:
         return bool(getattr(settings, "NOTIFY_API_KEY", "") and getattr(settings, "NOTIFY_SMS_TEMPLATE_ID", ""))
 
     def _client(self):
@@ -143,7 +163,7 @@ class NotifySms:
                 return notification.get("id")
         return None
 
-    def send(self, message, text, *, sent_before=None):
+    def send(self, message: Message, text: str, *, sent_before: datetime.datetime | None = None) -> str:
         client = self._client()
         if sent_before is not None:
             # An earlier try may have been accepted with its answer lost, or by a worker
@@ -167,7 +187,7 @@ class TwilioSms:
 
     name = "twilio"
 
-    def configured(self):
+    def configured(self) -> bool:
         return all(getattr(settings, k, "") for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"))
 
     def _url(self):
@@ -203,7 +223,7 @@ class TwilioSms:
                 return sent.get("sid")
         return None
 
-    def send(self, message, text, *, sent_before=None):
+    def send(self, message: Message, text: str, *, sent_before: datetime.datetime | None = None) -> str:
         if sent_before is not None:
             # An earlier send began then (its answer lost, or its worker killed); allow for
             # the time it took and for the two clocks differing.
@@ -214,10 +234,10 @@ class TwilioSms:
         return result.get("sid", "")
 
 
-SMS_PROVIDERS = {p.name: p for p in (ConsoleSms(), NotifySms(), TwilioSms())}
+SMS_PROVIDERS: dict[str, SmsProvider] = {p.name: p for p in (ConsoleSms(), NotifySms(), TwilioSms())}
 
 
-def sms_providers():
+def sms_providers() -> list[SmsProvider]:
     """The configured SMS providers in the school's fallback order (DOORSTEP_SMS_PROVIDERS).
     A provider named there but missing its credentials is left out, with a warning."""
     chosen = []
