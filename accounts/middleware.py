@@ -2,7 +2,7 @@
 AuthenticationMiddleware and django-otp's OTPMiddleware):
 
 SessionLifetimeMiddleware  signs a session out after it has been idle too long, or when it is
-                           simply too old, whatever it has been doing (issue 5 §3).
+                           simply too old, whatever it has been doing (docs/security.md, "Sessions that end").
 TwoFactorMiddleware        a person who must give a one-time code (accounts.second_factor) and
                            has not yet, is half signed in: pages send them to enrol or to the
                            code page, and the API treats them as not signed in at all (401).

@@ -1,4 +1,5 @@
-"""Audit entries for signing in (issue 5 §3): success, failure and lock-out.
+"""Audit entries for signing in: success, failure and lock-out (docs/security.md, "What the
+audit trail records about signing in").
 
 Successful sign-ins are recorded by accounts.views.SignInView (and the second factor by the
 two-factor views), not from user_logged_in: that signal also fires for logins made without

@@ -1,4 +1,4 @@
-"""The safety core's JSON API (issue 3): recording what happens on a visit under way, the
+"""The safety core's JSON API (docs/safety-core.md, "The JSON API"): recording what happens on a visit under way, the
 office board, and answering alerts. Thin: every change is a call into checkins.services or
 alerts.services, which check roles and the policy and write the audit trail.
 

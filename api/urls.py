@@ -5,7 +5,7 @@ from . import openapi
 from .api import api
 from .safety import router as safety_router
 
-api.add_router("", safety_router)  # the safety core (issue 3): events, the board, alerts
+api.add_router("", safety_router)  # the safety core (docs/safety-core.md): events, the board, alerts
 openapi.install(api)  # the 400/401/403/404 every endpoint may answer, in the document too
 
 urlpatterns = [

@@ -1,8 +1,7 @@
 """Attendance marks, the 2024 code set and the arithmetic on it.
 
 The codes and their statistical meanings follow the School Attendance (Pupil Registration)
-(England) Regulations 2024 as summarised in ../shared/research/school-domain.md §1.2;
-docs/attendance.md explains the choices (Q and Y1-Y7 as not possible sessions is the
+(England) Regulations 2024; docs/attendance.md ("The codes") lists them and explains the choices (Q and Y1-Y7 as not possible sessions is the
 MIS vendors' reading, not DfE's own sentence, which we could not consult)."""
 import datetime
 from dataclasses import dataclass

@@ -64,7 +64,7 @@ INSTALLED_APPS = [
     "reports",
     "audit",
     "api",
-    # Sign-in (issue 5 §3): one-time codes (django-otp), lock-out (django-axes), API tokens.
+    # Sign-in (docs/security.md, "Sign-in"): one-time codes (django-otp), lock-out (django-axes), API tokens.
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -150,7 +150,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# django-axes' lock-out check first, then Django's own (issue 5 §3; accounts.backends).
+# django-axes' lock-out check first, then Django's own (accounts.backends; docs/security.md,
+# "Lock-out after repeated failures").
 AUTHENTICATION_BACKENDS = ["accounts.backends.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -187,7 +188,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
-# Sessions (issue 5 §3, accounts.middleware.SessionLifetimeMiddleware): signed out after
+# Sessions (docs/security.md "Sessions that end", accounts.middleware.SessionLifetimeMiddleware): signed out after
 # DOORSTEP_IDLE_TIMEOUT without a request (the phone pages of a visit under way allow
 # DOORSTEP_VISIT_IDLE_TIMEOUT: a visit keeps the phone in a pocket), and after
 # DOORSTEP_SESSION_MAX_AGE whatever happens. Changing the password ends other sessions.
@@ -266,7 +267,7 @@ AUTHENTICATION_BACKENDS = [
     "rules.permissions.ObjectPermissionBackend",
 ]
 
-# --- Sign-in (issue 5 §3; docs/security.md "Sign-in") ---
+# --- Sign-in (docs/security.md, "Sign-in") ---
 # Lock-out: 5 failed passwords for one username from one address locks that pair for 30
 # minutes (django-axes, in the database so every web process agrees). Unlock early with
 # `doorstep unlock USERNAME` or the Django admin's "Access attempts".

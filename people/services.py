@@ -14,7 +14,8 @@ PIN_PATTERN = re.compile(r"^\d{4,8}$")
 
 def set_pins(staff: StaffMember, *, safe_pin, duress_pin, by: StaffMember, request=None) -> StaffMember:
     """Set a member of staff's safe PIN and duress PIN. Only the person themselves may, because
-    nobody else should know either (research (d) 2: a duress PIN is personal). The two must be
+    nobody else should know either (a duress PIN is personal: it raises the alarm silently, so
+    only the visitor may know it; docs/safety-core.md, "PINs and duress"). The two must be
     4 to 8 digits and must differ, or a duress entry could not be told from a safe one."""
     if by is None or by.pk != staff.pk or not staff.active:
         raise PermissionDenied("Only the member of staff can set their own PINs.")

@@ -17,7 +17,7 @@ class NoteInline(admin.TabularInline):
 
 @admin.register(Pupil)
 class PupilAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
-    """Pupils, contacts and household notes: not for trust administrators (issue 5 §1)."""
+    """Pupils, contacts and household notes: not for trust administrators (docs/security.md, "Who may see what")."""
 
     list_display = ["last_name", "first_name", "school", "year_group", "upn"]
     list_filter = ["school", "year_group"]

@@ -2,8 +2,8 @@
 from what, and on whose authority. A school may change the number of years (RetentionRule);
 what the period is counted from is fixed here, because it is what the sources say.
 
-Sources are those in shared/research/school-domain.md §4. Where no published period was
-found, the period is a "Doorstep default", chosen to err on keeping, and says so."""
+Each period names its source (docs/security.md, "The default schedule"). Where no published
+period was found, the period is a "Doorstep default", chosen to err on keeping, and says so."""
 import datetime
 from dataclasses import dataclass
 

@@ -1,4 +1,4 @@
-"""Alerts and the escalation ladder (issue 3 §2): raised by the watchdog's poll at alert_at,
+"""Alerts and the escalation ladder (docs/safety-core.md, "Alerts"): raised by the watchdog's poll at alert_at,
 in one transaction with the watch's change; advanced on deadlines; cancelled by
 acknowledging; closed only with a reason; the police card. Controlled clock throughout."""
 import datetime

@@ -1,4 +1,4 @@
-"""The API fuzzed from its own OpenAPI document (issue 5 §5): schemathesis generates requests
+"""The API fuzzed from its own OpenAPI document (docs/security.md, "Hostile and broken input"): schemathesis generates requests
 for every operation (valid ones, and invalid ones), sends them to Doorstep's WSGI application
 as a signed-in headteacher of a school with data in it, and checks every answer: never a
 server error, and the status code, content type and body are those the document promises.

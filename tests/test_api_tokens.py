@@ -1,4 +1,4 @@
-"""API tokens (issue 5 §3): scoped, revocable, stored hashed, with an expiry, belonging to one
+"""API tokens (docs/security.md, "API tokens"): scoped, revocable, stored hashed, with an expiry, belonging to one
 member of staff at one school; accepted on every endpoint alongside the session."""
 import datetime
 import json

@@ -1,4 +1,4 @@
-"""The audit trail (issue 5 §2): append-only in Doorstep and in the database, every read of
+"""The audit trail (docs/security.md, "Audit"): append-only in Doorstep and in the database, every read of
 a sensitive record written with who, when and from where, and a page on which the
 headteacher and the DSL search and export it (itself audited)."""
 import csv

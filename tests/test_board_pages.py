@@ -1,4 +1,4 @@
-"""The office board, the police card and the headteacher's alerts page (issue 3 §3): sorted
+"""The office board, the police card and the headteacher's alerts page (docs/safety-core.md, "Screens"): sorted
 by urgency, live partial, one-click actions through the services, least privilege (no
 safeguarding concerns, pupil as initials), another school's records are a 404."""
 import re

@@ -1,4 +1,4 @@
-"""The safety core in real Chromium (issue 3 §4): the office board updates by itself when a
+"""The safety core in real Chromium (docs/safety-core.md, "Screens"): the office board updates by itself when a
 check-in is missed and opens the police card; a phone-sized check-in flow from leaving
 school to back safe, and the press-and-hold panic. Screenshots go to test-artifacts/.
 Real time here (the browser's clock cannot be frozen with the server's): deadlines are

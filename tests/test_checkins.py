@@ -1,4 +1,4 @@
-"""Recording what happens on a visit under way (issue 3 §1): checkins.services with a
+"""Recording what happens on a visit under way (docs/safety-core.md, "Events and the watch"): checkins.services with a
 controlled clock. The timings themselves are policy_engine.timing's (tests/test_timing.py); these
 tests check that the events, the visit's state and the watch row follow them."""
 import datetime

@@ -1,4 +1,4 @@
-"""Hostile and broken input (issue 5 §5): the classic attacks on each interface, and bad input
+"""Hostile and broken input (docs/security.md, "Hostile and broken input"): the classic attacks on each interface, and bad input
 answered with a clear message that changes nothing.
 
   cross-site request forgery   a form page and the API (session sign-in) refuse a POST without the token

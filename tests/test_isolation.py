@@ -1,4 +1,4 @@
-"""Schools are isolated (issue 5 §1): a member of staff of school A, holding every role,
+"""Schools are isolated (docs/security.md, "Who may see what"): a member of staff of school A, holding every role,
 cannot read, list, change or guess school B's records through page URLs, search boxes,
 exports, the iCalendar feed or the API.
 

@@ -1,5 +1,5 @@
 """The permission matrix: the written document agrees with the code, every page and API
-operation is in it, and the code enforces what it says (issue 5 §1)."""
+operation is in it, and the code enforces what it says (docs/security.md, "Who may see what")."""
 import datetime
 import re
 from pathlib import Path
@@ -125,7 +125,7 @@ def test_a_user_without_a_staff_record_may_do_nothing():
     assert not any(can(None, action) for action in ROLE_MATRIX)
 
 
-# ------------------------------------------------------------- the promises of issue 5 §1
+# ------------------------------------------- the promises of docs/security.md, "Who may see what"
 
 def test_office_staff_see_the_board_and_the_police_card_but_not_safeguarding_concerns():
     s = Staffed()

@@ -1,4 +1,4 @@
-"""Duties the written policies place around a visit (issue 10, section 3): who writes the
+"""Duties the written policies place around a visit (docs/plan-format.md, "Rules"): who writes the
 risk assessment (C 2.5, P §4¶4), St Hugh's safe word on the lone-working assessment
 (H summary, Before), telling the people the policy names when an appointment is changed or
 cancelled (C 3.6), and the full report owed after a danger alarm (Pr 2.5)."""

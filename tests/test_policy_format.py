@@ -23,7 +23,8 @@ def error_for(extra, source="ours.toml"):
 
 # The presets say what the written policies say -----------------------------------------------
 
-# (key, {preset: (value, clause)}) as the issue and ../shared/policies/MATRIX.md state them.
+# (key, {preset: (value, clause)}) as the schools' written policies state them (docs/policy-format.md,
+# "How the presets were read").
 EXPECTED = [
     ("check_in.interval_minutes", {"coteford": (20, "C 2.4"), "st-hughs": (120, "H §3¶5"), "potton": (None, "default"),
                                    "priory": (None, "default"), "willows": (None, "default")}),

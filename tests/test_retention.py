@@ -1,4 +1,4 @@
-"""Retention (issue 5 §4): each kind of record is kept for its period, listed on the day it
+"""Retention (docs/security.md, "Data kept no longer than needed"): each kind of record is kept for its period, listed on the day it
 falls due, removed only with --apply, all or nothing, and every removal leaves an audit entry
 that says what went without saying who it was about."""
 import datetime

@@ -1,4 +1,4 @@
-"""Secure defaults outside development (issue 5 §3): cookies, HSTS, the Content-Security-
+"""Secure defaults outside development (docs/security.md, "Cookies and headers"): cookies, HSTS, the Content-Security-
 Policy and the other headers; and no page needs inline script or style, checked in the
 templates and in Chromium (no CSP violation in the console)."""
 import datetime

@@ -1,4 +1,4 @@
-"""Sign-in (issue 5 §3): Argon2 passwords, lock-out after repeated failures, sessions that
+"""Sign-in (docs/security.md, "Sign-in"): Argon2 passwords, lock-out after repeated failures, sessions that
 expire, sign-out on a password change, and the audit entries each leaves."""
 import datetime
 import importlib

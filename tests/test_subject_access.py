@@ -1,4 +1,4 @@
-"""Subject access (issue 5 §4): everything held about one pupil or one member of staff, as a
+"""Subject access (docs/security.md, "Subject access"): everything held about one pupil or one member of staff, as a
 ZIP of JSON and CSV, only for the headteacher and the DSL, only for their own school, and
 every export written in the audit trail."""
 import csv

@@ -1,4 +1,4 @@
-"""'My visits today' on a phone (issue 3 §3): the briefing, the big buttons for each event,
+"""'My visits today' on a phone (docs/safety-core.md, "Screens"): the briefing, the big buttons for each event,
 the doorstep wait, PINs (a duress PIN gives exactly the page a safe PIN gives), abandoning and
 panic. Controlled clock; pages through Django's test client."""
 import datetime

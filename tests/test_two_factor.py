@@ -1,4 +1,4 @@
-"""Two-factor sign-in (issue 5 §3): headteachers, DSLs, office staff and administrators give
+"""Two-factor sign-in (docs/security.md, "Two-factor sign-in"): headteachers, DSLs, office staff and administrators give
 a code from an authenticator app (TOTP) after their password; others may choose to. Every
 test here signs in through the real form, never force_login (which conftest finishes as if
 the code had been given)."""

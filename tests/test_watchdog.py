@@ -1,4 +1,4 @@
-"""The watchdog as a process (issue 3 §4, failure tests): killed mid-escalation and restarted
+"""The watchdog as a process (docs/safety-core.md, "The watchdog"): killed mid-escalation and restarted
 it loses nothing and repeats nothing; two watchdogs on PostgreSQL raise each alert and each
 step once; it writes a heartbeat; `doorstep start` runs it with the delivery worker."""
 import threading

@@ -1,4 +1,4 @@
-"""After a watchdog outage (issue 10 §2): the escalation ladder runs on the policy's own
+"""After a watchdog outage (docs/safety-core.md, "The watchdog"): the escalation ladder runs on the policy's own
 timeline from the missed deadline, not from the late raise; the messages say when the
 check-in was due; the heartbeat is written before and during a long first pass; and the loop
 rides out a database that fails under it. Dates come from the clock the test runs under."""

@@ -1,5 +1,4 @@
-/* The office board's sound (research (c) 3: an alert on a screen nobody is watching reaches
-   nobody). Browsers play sound only after a user gesture, so there is a visible toggle.
+/* The office board's sound (an alert on a screen nobody is watching reaches nobody). Browsers play sound only after a user gesture, so there is a visible toggle.
    A beep when an alert newer than the last one seen arrives (the id is remembered in
    localStorage, so a reload does not beep again), and a short reminder beep every 15
    seconds while any alert has not been taken on. The board itself is refreshed by htmx. */

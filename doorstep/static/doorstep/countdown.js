@@ -1,6 +1,6 @@
 /* Doorstep: live countdowns ("in 4:05 min", "2:10 min late"), buttons that become available
    at a time (close as not seen after the doorstep wait), and press-and-hold buttons (panic),
-   so an alarm is not set off by a stray tap (research (c) 2). The server owns every timer
+   so an alarm is not set off by a stray tap. The server owns every timer
    and checks again when a button is pressed; this only keeps the page honest between loads. */
 (function () {
   "use strict";
