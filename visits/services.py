@@ -22,6 +22,7 @@ from audit import services as audit
 from core.errors import NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
+from policy_engine import RULES
 from policies.services import policy_version_for, recorded_policy_version, school_policy
 from pupils.models import Contact, HouseholdNote, Pupil
 from risk.models import RiskAssessment
@@ -258,14 +259,8 @@ def visit_plan(visit) -> dict:
         "responsible_contact": visit.responsible_contact.full_name if visit.responsible_contact_id else None,
         "household": {"dangerous_animals": dangerous_animals},
         # A lone-visit authorisation travels as its own field above; the rest name engine rules.
-        "overrides": [{"rule": o.rule, "reason": o.reason} for o in overrides if o.rule in _engine_rules()],
+        "overrides": [{"rule": o.rule, "reason": o.reason} for o in overrides if o.rule in RULES],
     }
-
-
-def _engine_rules():
-    from policy_engine import RULES
-
-    return RULES
 
 
 def _ra_date(ra):

@@ -25,10 +25,10 @@ from django.utils import timezone
 from doorstep.demo import second_factors as demo_second_factor
 from attendance.models import AttendanceMark, ImportRun, ReferralCase
 from attendance.services import scan_school
-from doorstep.demo.calendar import HOLIDAYS, school_days, school_year_closures, school_year_of  # noqa: F401
+from doorstep.demo.calendar import HOLIDAYS, school_days, school_year_closures, school_year_of
 from doorstep.demo.today import load_under_way
 from doorstep.demo.today import remove as remove_safety_data
-from people.models import DbsCheck, StaffMember, StaffRole, Training, Vehicle
+from people.models import DbsCheck, StaffMember, StaffRole, Training, Vehicle, _add_months
 from pupils.models import Contact, HouseholdNote, Pupil
 from pupils.upn import make_upn
 from risk.models import Hazard, RiskAssessment
@@ -149,8 +149,6 @@ PUPILS_PER_SCHOOL = 30
 
 
 def months_ago(today, months):
-    from people.models import _add_months
-
     return _add_months(today, -months)
 
 
@@ -275,7 +273,7 @@ class Demo:
         # A trust administrator, not a superuser: manages the trust's schools and staff in the
         # Django admin and cannot read their pupils' records (schools.admin_access).
         trust.admins.add(admin)
-        demo_second_factor.give_second_factor(admin)  # a trust admin signs in with a code too (issue 5 §3)
+        demo_second_factor.give_second_factor(admin)  # a trust admin signs in with a code too (docs/security.md, "Two-factor sign-in")
         self.schools = {}
         for spec in SCHOOLS:
             school = School.objects.create(
