@@ -16,7 +16,7 @@ def weekly(pupil, end=None, weeks=20):
     weeks up to `end` that had a possible session."""
     end = end or timezone.localdate()
     start = monday(end) - datetime.timedelta(weeks=weeks - 1)
-    counts = defaultdict(lambda: [0, 0])
+    counts: defaultdict[datetime.date, list[int]] = defaultdict(lambda: [0, 0])
     for day, code in pupil.attendance_marks.filter(date__gte=start, date__lte=end).values_list("date", "code"):
         meaning = CODES.get(code)
         if meaning in (PRESENT, AEA, AUTHORISED, UNAUTHORISED):

@@ -117,7 +117,8 @@ def parse(school, binary, mapping, on_bytes=None):
     line)}; raises ImportFailed with every bad line."""
     from pupils.models import Pupil
 
-    errors, total_errors = [], 0
+    errors: list[str] = []
+    total_errors = 0
 
     def bad(line, column, message):
         nonlocal total_errors
@@ -149,9 +150,9 @@ def parse(school, binary, mapping, on_bytes=None):
     pupils = dict(Pupil.objects.filter(school=school).exclude(**{field: ""}).values_list(field, "id"))
     if field == "upn":
         pupils = {k.upper(): v for k, v in pupils.items()}
-    unknown = {}  # pupil key -> first lines, checked against other schools afterwards
-    dates = {}
-    marks = {}
+    unknown: dict[str, list[int]] = {}  # pupil key -> first lines, checked against other schools afterwards
+    dates: dict[str, datetime.date] = {}
+    marks: dict[int, tuple[str, int]] = {}
     skipped = rows = 0
     width = max(index.values()) + 1
     ip, idate, isession, imark = index["pupil"], index["date"], index["session"], index["mark"]
@@ -280,24 +281,26 @@ def _write(marks, changes, progress, total):
     return done
 
 
-def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=None, request=None):
+def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=None, request=None,
+                 size: int | None = None):
     """Check and import a CSV (a binary file object). Returns the ImportRun; raises
     ImportFailed (nothing written) when any line is bad.
 
     progress(stage, done, total) is called as the work goes: stage "read" counts bytes,
     "write" counts marks."""
     started = time.perf_counter()
-    size = getattr(binary, "size", None)
+    if size is None:  # an uploaded file knows its size; a file opened from disk is told it
+        size = getattr(binary, "size", None)
     on_bytes = None
     if progress is not None:
-        read = [0]
+        read = reported = 0  # bytes read, and read when progress was last told
 
         def on_bytes(n):
-            read[0] += n
-            if read[0] - on_bytes.last >= 1 << 20 or n == 0:
-                on_bytes.last = read[0]
-                progress("read", read[0], size)
-        on_bytes.last = 0
+            nonlocal read, reported
+            read += n
+            if read - reported >= 1 << 20 or n == 0:
+                reported = read
+                progress("read", read, size)
     try:
         marks, skipped, rows = parse(school, binary, mapping, on_bytes)
     except ImportFailed as failed:

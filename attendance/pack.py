@@ -25,7 +25,7 @@ def pack_context(case, today=None):
     marks = AttendanceMark.objects.filter(pupil=pupil)
     summary = summaries(marks, start, end).get(pupil.pk)
     # Marks in the window by code: the LA sees which kind of absence it was.
-    by_code = {}
+    by_code: dict[str, int] = {}
     for code in marks.filter(date__gte=start, date__lte=end).values_list("code", flat=True):
         by_code[code] = by_code.get(code, 0) + 1
     code_rows = [{"code": c, "count": n, "description": CODE_INFO[c].description, "meaning": MEANINGS[CODE_INFO[c].meaning]}

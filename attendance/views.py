@@ -1,5 +1,7 @@
 """Attendance pages: importing marks, the referral queue and its cases, the referral pack.
 Thin: the import is attendance.importer, decisions are attendance.services.decide."""
+from typing import cast
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -38,7 +40,7 @@ class ImportForm(forms.Form):
 
     def __init__(self, *args, school, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["mapping"].choices = [(n, f"{n} (built in)" if n in BUILTIN_MAPPINGS else n) for n in mapping_names(school)]
+        cast(forms.ChoiceField, self.fields["mapping"]).choices = [(n, f"{n} (built in)" if n in BUILTIN_MAPPINGS else n) for n in mapping_names(school)]
         self.school = school
 
     def clean_file(self):

@@ -2,6 +2,7 @@
 environment, with defaults that are safe for a single school on one machine."""
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -250,7 +251,7 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
 EMAIL_TIMEOUT = DOORSTEP_PROVIDER_TIMEOUT
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Doorstep <doorstep@localhost>")
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     # A calendar feed's secret address is cut out of every line Django writes about a request.

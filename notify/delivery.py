@@ -250,7 +250,7 @@ def run_once(*, worker=None, limit=20, channel=None):
     leased just before it is sent; each is tried at most once a round. Returns counts."""
     worker = worker or default_worker_name()
     counts = {"sent": 0, "retry": 0, "failed": 0, "lost": 0}
-    tried = []
+    tried: list[int] = []
     for _ in range(limit):
         token, messages = claim(limit=1, channel=channel, exclude=tried)
         if not messages:

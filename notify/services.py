@@ -38,9 +38,10 @@ audit trail and a warning on the office board (`reworded_recent()`).
 import datetime
 import logging
 import re
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Field, Max
 from django.utils import timezone
 
 from audit.services import record
@@ -50,15 +51,23 @@ from .models import Channel, DeliveryHeartbeat, Message
 
 logger = logging.getLogger("notify")
 
-SUBJECT_MAX = Message._meta.get_field("subject").max_length
-KEY_MAX = Message._meta.get_field("idempotency_key").max_length
+
+
+def _max_length(field: Field[Any, Any]) -> int:
+    assert field.max_length is not None, field.name  # a CharField always has one
+    return field.max_length
+
+
+SUBJECT_MAX = _max_length(Message._meta.get_field("subject"))
+KEY_MAX = _max_length(Message._meta.get_field("idempotency_key"))
 
 
 # ----------------------------------------------------------------------------- pupil details
 
 _NON_WORD = re.compile(r"[\W_]+")
 _CACHE_SECONDS = 60
-_phrases_cache = {}
+# school id -> (pupil count and highest id when read, when read, the phrases)
+_phrases_cache: dict[int, tuple[tuple[int, int | None], datetime.datetime, list[tuple[str, str, int]]]] = {}
 
 
 def _normal(text):
@@ -104,7 +113,9 @@ def _pupil_phrases(school):
 
 def forget_school(sender, instance, **kwargs):
     """Signal receiver (see NotifyConfig.ready): a pupil changed."""
-    _phrases_cache.pop(getattr(instance, "school_id", None), None)
+    school_id = getattr(instance, "school_id", None)
+    if school_id is not None:
+        _phrases_cache.pop(school_id, None)
 
 
 def pupil_details_in(school, **texts: str) -> list[tuple[str, str, int]]:

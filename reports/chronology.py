@@ -6,6 +6,7 @@ Concerns are safeguarding information: they are left out for anyone who may not
 correct; nothing is hidden because it was later corrected."""
 from __future__ import annotations
 
+import datetime
 import io
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ def _cite(clause):
 
 @dataclass
 class Entry:
-    at: object             # aware datetime
+    at: datetime.datetime  # aware
     kind: str              # visit, check_ins, report, correction, concern, agreement, agreement_review, letter, note, filing
     title: str
     detail: str = ""
@@ -103,6 +104,7 @@ def entries(pupil, viewer) -> list[Entry]:
                          title=f"Agreement recorded by {a.made_by.full_name}, to review on {a.review_on:%d %b %Y}",
                          detail=f"{a.text}\nCheck: {a.describe_check()}."))
         if a.status != Agreement.Status.OPEN:
+            assert a.reviewed_at is not None  # a review sets the status and the time together
             who = a.reviewed_by.full_name if a.reviewed_by else "Doorstep's daily check"
             out.append(Entry(at=a.reviewed_at, kind="agreement_review",
                              title=f"Agreement {a.get_status_display().lower()} ({who})", detail=a.outcome))
@@ -112,6 +114,7 @@ def entries(pupil, viewer) -> list[Entry]:
                          title=f"{letter.get_kind_display()} letter to {letter.addressee} prepared",
                          link=reverse("reports:letter", args=[letter.pk])))
         if letter.sent_at:
+            assert letter.sent_by is not None  # sending a letter records who sent it
             out.append(Entry(at=letter.sent_at, kind="letter", clause=_cite(letter.clause),
                              title=f"{letter.get_kind_display()} letter sent by {letter.sent_by.full_name}",
                              link=reverse("reports:letter", args=[letter.pk])))

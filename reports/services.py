@@ -115,7 +115,7 @@ def report_due_on(visit) -> datetime.date:
 
 
 # What staff do when they are in danger: press panic, say the code word, or give the duress PIN.
-DANGER_ALARM_WORDS = {Alert.Kind.PANIC: "the panic button was pressed", Alert.Kind.CODE_WORD: "the code word was used",
+DANGER_ALARM_WORDS: dict[str, str] = {Alert.Kind.PANIC: "the panic button was pressed", Alert.Kind.CODE_WORD: "the code word was used",
                       Alert.Kind.DURESS: "the duress PIN was given"}
 
 
@@ -249,7 +249,7 @@ def _role_text(staff):
 def _report_fields(visit, actor, data, policy, danger=None):
     """Validate what the person typed; return the model fields. Raises ValidationError naming
     every field that is wrong. `danger` (danger_report_rule) makes the incident account required."""
-    errors = {}
+    errors: dict[str, str | list[str]] = {}
     if danger and not (data.get("incident") or "").strip():
         errors["incident"] = (f"An alarm was raised on this visit ({and_list(danger['alarms'])}). Say what happened: "
                               f"the report goes to the headteacher as an incident ({cite(danger['clause'])}).")

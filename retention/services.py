@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Model, Q
 from django.utils import timezone
 
 from audit.services import record
@@ -39,7 +39,7 @@ class Due:
     years: int
     what: str = ""            # e.g. "120 marks" (never a name)
     held_by: str = ""          # why it is kept for now, if it is
-    obj: object = field(default=None, repr=False)
+    obj: Model | None = field(default=None, repr=False)  # the record itself (not for attendance or audit)
 
     @property
     def schedule(self):
@@ -131,9 +131,9 @@ def _find(record_type, school, years, today) -> list[Due]:
     if record_type == "visits":
         return [Due(record_type, v.pk, due, dob, years, obj=v) for v, dob, due in _dob_due(school, Visit, years, today)]
     if record_type == "pupils":
-        rows = Pupil.objects.filter(school=school, date_of_birth__lt=latest_anchor(today, years)).order_by("pk")
+        pupils = Pupil.objects.filter(school=school, date_of_birth__lt=latest_anchor(today, years)).order_by("pk")
         return [Due(record_type, p.pk, add_years(p.date_of_birth, years), p.date_of_birth, years, obj=p)
-                for p in rows if add_years(p.date_of_birth, years) <= today]
+                for p in pupils if add_years(p.date_of_birth, years) <= today]
     if record_type == "audit":
         return _audit_due(school, years, today)
     raise KeyError(record_type)
@@ -193,7 +193,7 @@ def _mark_held(found: dict[str, list[Due]]):
     visits = [d for d in found["visits"]]
     if visits:
         ids = [d.pk for d in visits]
-        kept = defaultdict(int)
+        kept: defaultdict[int, int] = defaultdict(int)
         for visit_id, report_visit_id, pk in (Concern.objects.filter(Q(visit__in=ids) | Q(report__visit__in=ids))
                                               .values_list("visit", "report__visit", "pk")):
             if pk not in removing["concerns"]:
@@ -261,6 +261,7 @@ def _remove(due: Due):
     elif due.record_type == "pupils":
         _remove_pupil(due.obj)
     else:  # messages (with their delivery attempts), import runs, concerns
+        assert due.obj is not None  # found with the record itself
         due.obj.delete()
 
 

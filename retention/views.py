@@ -1,5 +1,7 @@
 """The data-protection page: the school's retention schedule (read only) and the subject
 access export for one pupil or one member of staff. Thin: retention.subject_access does the work."""
+from typing import Any, cast
+
 from django import forms
 from django.shortcuts import render
 
@@ -21,11 +23,14 @@ class SubjectAccessForm(forms.Form):
     def __init__(self, *args, school, **kwargs):
         super().__init__(*args, **kwargs)
         # Only this school's people can be chosen: another school's id is "not one of the choices".
-        self.fields["pupil"].queryset = Pupil.objects.filter(school=school).order_by("last_name", "first_name")
-        self.fields["staff"].queryset = StaffMember.objects.filter(school=school).order_by("full_name")
+        cast("forms.ModelChoiceField[Pupil]", self.fields["pupil"]).queryset = (
+            Pupil.objects.filter(school=school).order_by("last_name", "first_name"))
+        cast("forms.ModelChoiceField[StaffMember]", self.fields["staff"]).queryset = (
+            StaffMember.objects.filter(school=school).order_by("full_name"))
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not self.errors and bool(data.get("pupil")) == bool(data.get("staff")):
             raise forms.ValidationError("Choose one pupil or one member of staff (not both, not neither).")
         return data

@@ -1,3 +1,5 @@
+from typing import Any, cast
+
 from django import forms
 from django.forms import inlineformset_factory
 
@@ -27,20 +29,23 @@ class RiskAssessmentForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.me, self.writer = me, writer
         # Only this school's people can be chosen: ids from another school are rejected as invalid choices.
-        self.fields["pupil"].queryset = Pupil.objects.filter(school=school, on_roll=True)
+        cast("forms.ModelChoiceField[Pupil]", self.fields["pupil"]).queryset = Pupil.objects.filter(school=school, on_roll=True)
         staff = StaffMember.objects.filter(school=school, active=True)
-        self.fields["staff"].queryset = staff
+        cast("forms.ModelChoiceField[StaffMember]", self.fields["staff"]).queryset = staff
         kind = self.data.get("kind") if self.is_bound else self.initial.get("kind")
         if writer and kind != RiskAssessment.Kind.LONE_WORKING:
             staff = staff.filter(roles__role=writer["role"]).distinct()
             self.fields["author"].error_messages["invalid_choice"] = (
                 f"Only the {writer['label']} can write a home-visit risk assessment here ({writer['clause']}).")
-        self.fields["author"].queryset = staff.order_by("full_name")
+        # Who may be chosen as the writer (the page says so when the policy's role is held by nobody).
+        self.authors = staff.order_by("full_name")
+        cast("forms.ModelChoiceField[StaffMember]", self.fields["author"]).queryset = self.authors
         if not self.is_bound and staff.filter(pk=me.pk).exists():
             self.initial.setdefault("author", me.pk)
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         kind = data.get("kind")
         if data.get("author") is None and "author" not in self.errors:
             # Nobody chosen: the person at the keyboard wrote it, if the policy lets them.

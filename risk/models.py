@@ -49,7 +49,7 @@ class RiskAssessment(models.Model):
 
     def new_risks(self):
         """Household notes recording a risk after this assessment was last reviewed."""
-        if self.kind != self.Kind.HOME_VISIT or self.pupil_id is None:
+        if self.kind != self.Kind.HOME_VISIT or self.pupil is None:
             return []
         return [n for n in self.pupil.household_notes.filter(recorded_at__gt=self.reviewed_at) if n.is_risk]
 

@@ -102,7 +102,7 @@ def assessment_new(request):
         messages.success(request, "Risk assessment saved.")
         return redirect("risk:detail", pk=ra.pk)
     return render(request, "risk/form.html", {"form": form, "formset": formset, "author_rule": writer,
-                                              "no_writer": writer is not None and not form.fields["author"].queryset.exists()})
+                                              "no_writer": writer is not None and not form.authors.exists()})
 
 
 @login_required

@@ -1,4 +1,5 @@
 import datetime
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -59,13 +60,14 @@ class ProposeVisitForm(forms.Form):
 
     def __init__(self, *args, school, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["pupil"].queryset = Pupil.objects.filter(school=school, on_roll=True)
+        cast(PupilChoiceField, self.fields["pupil"]).queryset = Pupil.objects.filter(school=school, on_roll=True)
         staff = StaffMember.objects.filter(school=school).active().prefetch_related("roles")
-        self.fields["staff"].queryset = staff
-        self.fields["responsible_contact"].queryset = staff
+        cast(StaffChoiceField, self.fields["staff"]).queryset = staff
+        cast(StaffMemberChoiceField, self.fields["responsible_contact"]).queryset = staff
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         date, start, end = data.get("date"), data.get("start_time"), data.get("end_time")
         if date and start and end:
             starts_at = timezone.make_aware(datetime.datetime.combine(date, start))
@@ -120,7 +122,7 @@ class OverrideForm(ReasonForm):
 
     def __init__(self, *args, rules=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["rule"].choices = [("", "Choose the rule")] + [(r, label) for r, label in rules]
+        cast(forms.ChoiceField, self.fields["rule"]).choices = [("", "Choose the rule")] + [(r, label) for r, label in rules]
 
 
 class ScheduleForm(forms.Form):
@@ -140,10 +142,11 @@ class ScheduleForm(forms.Form):
 
     def __init__(self, *args, visit, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["agreed_with"].queryset = visit.pupil.contacts.all()
+        cast("forms.ModelChoiceField[Contact]", self.fields["agreed_with"]).queryset = visit.pupil.contacts.all()
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("agreed_with") and not data.get("appointment_agreed"):
             self.add_error("appointment_agreed", "Tick this if the appointment was agreed with someone.")
         return data
@@ -167,8 +170,9 @@ class ChangeAppointmentForm(forms.Form):
                                       "end_time": timezone.localtime(visit.ends_at).time()})
         super().__init__(*args, **kwargs)
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         date, start, end = data.get("date"), data.get("start_time"), data.get("end_time")
         if date and start and end:
             data["starts_at"] = timezone.make_aware(datetime.datetime.combine(date, start))
@@ -176,9 +180,14 @@ class ChangeAppointmentForm(forms.Form):
         return data
 
 
+class VisitsChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, visit):
+        return f"{visit.pupil.full_name}: {visit.get_purpose_display()}, {timezone.localtime(visit.starts_at):%a %d %b %H:%M}"
+
+
 class VisitListForm(forms.Form):
     title = forms.CharField(label="Title", max_length=200, help_text="For example: Attendance visits, week of 23 November.")
-    visits = forms.ModelMultipleChoiceField(
+    visits = VisitsChoiceField(
         label="Visits on the list",
         queryset=Visit.objects.none(),
         widget=forms.CheckboxSelectMultiple,
@@ -187,11 +196,8 @@ class VisitListForm(forms.Form):
 
     def __init__(self, *args, school, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["visits"].queryset = (
+        cast(VisitsChoiceField, self.fields["visits"]).queryset = (
             Visit.objects.filter(school=school, state=Visit.State.APPROVED, visit_list__isnull=True)
             .select_related("pupil")
             .order_by("starts_at")
-        )
-        self.fields["visits"].label_from_instance = lambda v: (
-            f"{v.pupil.full_name}: {v.get_purpose_display()}, {timezone.localtime(v.starts_at):%a %d %b %H:%M}"
         )

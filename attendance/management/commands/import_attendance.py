@@ -49,7 +49,7 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: no such file")
         size = path.stat().st_size
         show = not no_progress and sys.stderr.isatty()
-        bars = {}
+        bars: dict[str, tqdm] = {}
 
         def progress(stage, done, total):
             if not show:
@@ -62,9 +62,8 @@ class Command(BaseCommand):
             bar.update(done - bar.n)
 
         with path.open("rb") as handle:
-            handle.size = size
             try:
-                run = import_marks(target, handle, base, file_name=path.name, progress=progress)
+                run = import_marks(target, handle, base, file_name=path.name, progress=progress, size=size)
             except ImportFailed as failed:
                 for bar in bars.values():
                     bar.close()

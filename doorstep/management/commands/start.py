@@ -45,13 +45,14 @@ class Child:
     backoff: float = 0.0               # the wait before the next restart
     exits: collections.deque = field(default_factory=collections.deque, repr=False)  # monotonic times
 
-    def start(self, env: dict[str, str]) -> None:
+    def start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         # Its own process group: Ctrl-C in a terminal reaches only `doorstep start`, which
         # then asks each child once to stop gracefully (a second signal would make the task
         # worker abandon the task it is running).
-        self.process = subprocess.Popen(self.argv, env=env, process_group=0, preexec_fn=_die_with_parent)
+        self.process = process = subprocess.Popen(self.argv, env=env, process_group=0, preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
         self.restart_at = None
+        return process
 
     def poll(self) -> int | None:
         return self.process.poll() if self.process else None
@@ -141,8 +142,8 @@ class Command(BaseCommand):
         given_up = None
         try:
             for child in children:
-                child.start(env)
-                self.stdout.write(f"doorstep: started {child.name} (pid {child.process.pid})")
+                process = child.start(env)
+                self.stdout.write(f"doorstep: started {child.name} (pid {process.pid})")
             self.stdout.flush()
             while not stop_signal and given_up is None:
                 time.sleep(self.tick)
@@ -164,7 +165,7 @@ class Command(BaseCommand):
         Returns the child that keeps failing, if one does."""
         now = time.monotonic()
         for child in children:
-            if child.running:
+            if child.running and child.process is not None:  # (running means it has a process)
                 code = child.poll()
                 if code is None:
                     continue
@@ -192,13 +193,13 @@ class Command(BaseCommand):
                 self.stderr.flush()
             elif child.restart_at is not None and now >= child.restart_at:
                 try:
-                    child.start(env)
+                    process = child.start(env)
                 except OSError as exc:  # e.g. out of processes: try again after the next back-off
                     child.restart_at = now + min(child.backoff * 2, self.backoff_max)
                     self.stderr.write(f"doorstep: could not start {child.name} again ({exc}); trying again")
                     self.stderr.flush()
                     continue
-                self.stderr.write(f"doorstep: started {child.name} again (pid {child.process.pid})")
+                self.stderr.write(f"doorstep: started {child.name} again (pid {process.pid})")
                 self.stderr.flush()
         return None
 

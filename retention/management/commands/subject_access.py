@@ -38,10 +38,10 @@ class Command(BaseCommand):
                 raise CommandError(f"No pupil with id {pupil}.")
             data = subject_access.export_pupil(subject, actor=None)
         else:
-            subject = StaffMember.objects.filter(pk=staff).first()
-            if subject is None:
+            member = StaffMember.objects.filter(pk=staff).first()
+            if member is None:
                 raise CommandError(f"No member of staff with id {staff}.")
-            data = subject_access.export_staff(subject, actor=None)
+            data = subject_access.export_staff(member, actor=None)
         path.write_bytes(data)
         self.stdout.write(self.style.SUCCESS(f"Wrote {out} ({len(data) / 1024:.0f} kB). Review it before sending: "
                                              "it may name other people."))
