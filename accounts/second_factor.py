@@ -9,7 +9,7 @@ from django_otp import devices_for_user, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from schools.permissions import ROLE_MATRIX
+from people.permissions import ROLE_MATRIX
 
 # Who must have a second factor follows what a role can read, not a list kept by hand: anyone
 # who reads safeguarding concerns, the audit trail, a subject access export or the police card

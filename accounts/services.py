@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
-from schools.permissions import can
+from people.permissions import can
 
 from .models import SCOPES, ApiToken
 

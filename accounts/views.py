@@ -16,8 +16,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import record
 from core.forms import errors_onto
-from schools.access import current_staff
-from schools.permissions import can
+from people.access import current_staff
+from people.permissions import can
 
 from . import second_factor
 from .forms import CodeForm, EnrolForm, TokenForm

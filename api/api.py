@@ -32,8 +32,8 @@ from audit.services import record_read, record_read_today
 from people.models import StaffMember
 from core.errors import NoPolicy
 from pupils.models import Contact, Pupil
-from schools.access import staff_records
-from schools.permissions import can
+from people.access import staff_records
+from people.permissions import can
 from visits import services
 from visits.models import PURPOSES, Visit, VisitList
 

@@ -18,7 +18,7 @@ from safety.alerts import services as alerts
 from safety.alerts.models import Alert
 from safety.checkins import services as checkins
 from people.models import StaffMember
-from schools.permissions import can
+from people.permissions import can
 from visits.models import Visit
 
 from .api import ErrorOut, _memberships, _school_ids, _staff_at

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import record
-from schools.permissions import can
+from people.permissions import can
 
 from .importer import _audit_entry
 from .models import AttendanceMark, ReferralCase, below, penalty_counts, summaries, window

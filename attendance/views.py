@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 from audit.services import record_read_today
 from core import uploads
 from core.downloads import download
-from schools.permissions import can
-from schools.decorators import require, staff_required
+from people.permissions import can
+from people.decorators import require, staff_required
 
 from . import services
 from .importer import BUILTIN_MAPPINGS, ImportFailed, Mapping, UnknownMapping, import_marks, mapping_for, mapping_names, save_mapping

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from core import csvsafe
 from core.downloads import download
-from schools.decorators import require, staff_required
+from people.decorators import require, staff_required
 
 from . import search as audit_search
 from .services import record_read

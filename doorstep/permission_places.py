@@ -1,4 +1,4 @@
-"""Where each action of schools.permissions is asked: the pages (by URL name) and API
+"""Where each action of people.permissions is asked: the pages (by URL name) and API
 operations ("METHOD /api/path" as in the OpenAPI document) it guards. docs/permissions.md is
 written from this and ROLE_MATRIX (`doorstep permissions_doc`); tests/test_permissions_matrix.py
 fails when a page or API operation is in neither PLACES nor OPEN, or an action has no row."""
@@ -131,7 +131,7 @@ def render():
     """docs/permissions.md, from ROLE_MATRIX, the rules and PLACES."""
     from people.models import ROLE_CHOICES
 
-    from schools.permissions import (ANY_VISIT_ROLES, ON_VISIT_ACTIONS, OWN_VISIT_ACTIONS, ROLE_MATRIX,
+    from people.permissions import (ANY_VISIT_ROLES, ON_VISIT_ACTIONS, OWN_VISIT_ACTIONS, ROLE_MATRIX,
                               TRUST_ADMIN_PERMS)
 
     paths = page_paths()
@@ -141,11 +141,11 @@ def render():
     lines = [
         "# Who may do and see what",
         "",
-        "<!-- Written by `doorstep permissions_doc` from schools/permissions.py and",
+        "<!-- Written by `doorstep permissions_doc` from people/permissions.py and",
         "     doorstep/permission_places.py. Do not edit by hand: tests/test_permissions_matrix.py",
         "     fails when this file and the code disagree. -->",
         "",
-        "Every check in Doorstep asks `schools.permissions.can(staff, action, obj)` (the `{% can %}`",
+        "Every check in Doorstep asks `people.permissions.can(staff, action, obj)` (the `{% can %}`",
         "template tag and Django's `user.has_perm(\"doorstep.<action>\", obj)` ask the same django-rules",
         "predicates). An action is allowed when the person is on the active staff of the record's",
         "school **and** holds one of the roles marked below **and** any condition in the last column holds.",

@@ -114,7 +114,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "schools.context_processors.current_school",
+                "people.context_processors.current_school",
             ],
         },
     },
@@ -261,7 +261,7 @@ LOGGING: dict[str, Any] = {
 }
 
 # Permissions: django-rules answers user.has_perm("doorstep.<action>", obj) and the admin's
-# per-object checks from schools.permissions, the one place roles are decided. Added to
+# per-object checks from people.permissions, the one place roles are decided. Added to
 # whatever backends are set above (sign-in may add its own).
 AUTHENTICATION_BACKENDS = [
     *globals().get("AUTHENTICATION_BACKENDS", ["django.contrib.auth.backends.ModelBackend"]),

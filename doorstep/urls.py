@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from accounts import views as accounts_views
-from schools import views as schools_views
+from policies import term_dates_views
 
 from . import views as doorstep_views
 
@@ -20,8 +20,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", doorstep_views.home, name="home"),
     path("school/switch/", doorstep_views.switch_school, name="switch_school"),
-    path("school/term-dates/", schools_views.term_dates, name="term_dates"),
-    path("school/term-dates/<int:pk>/remove/", schools_views.term_date_remove, name="term_date_remove"),
+    path("school/term-dates/", term_dates_views.term_dates, name="term_dates"),
+    path("school/term-dates/<int:pk>/remove/", term_dates_views.term_date_remove, name="term_date_remove"),
     path("visits/", include("visits.urls")),
     path("pupils/", include("pupils.urls")),
     path("attendance/", include("attendance.urls")),

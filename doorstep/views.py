@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 
 from safety.alerts.board_view import home_tile
 from reports.services import reports_owed
-from schools.access import SESSION_KEY, current_staff, schools_for, staff_records
-from schools.permissions import VISITORS, can
+from people.access import SESSION_KEY, current_staff, schools_for, staff_records
+from people.permissions import VISITORS, can
 from visits.models import Visit, VisitList
 
 OPEN_STATES = [Visit.State.PROPOSED, Visit.State.APPROVED, Visit.State.SCHEDULED, Visit.State.UNDER_WAY]

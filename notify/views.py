@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from schools.decorators import safe_next, staff_required
+from people.decorators import safe_next, staff_required
 
 from . import services
 from .models import Channel, Message

@@ -1,8 +1,9 @@
 from django.contrib import admin
 
 from audit.services import record
-from schools.admin_access import TrustScopedAdminMixin
+from schools.models import School, Trust
 
+from .admin_access import TrustScopedAdminMixin
 from .models import DbsCheck, StaffMember, StaffRole, Training, Vehicle
 
 
@@ -61,3 +62,29 @@ class StaffMemberAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
                 record(actor=request.user, school=staff.school, action=f"staff.{formset.model._meta.model_name}_{verb}",
                        obj=staff, summary=f"{kind.capitalize()} {verb} for {staff.full_name} in the admin: {row}",
                        data={"via": "admin", "what": kind, "value": str(row)}, request=request)
+
+
+# The trusts' and schools' own screens. Registered here, not in schools, because who may use
+# them (a trust administrator, for their own trust's schools) is decided by people's rules,
+# and schools, the ground floor, imports nothing above it.
+
+@admin.register(Trust)
+class TrustAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "kind"]
+    filter_horizontal = ["admins"]
+    school_path = "schools"
+
+    def get_queryset(self, request):
+        qs = admin.ModelAdmin.get_queryset(self, request)
+        return qs if request.user.is_superuser else qs.filter(admins=request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who administers a trust is the installation's decision, not the trust's.
+        return [] if request.user.is_superuser else ["admins"]
+
+
+@admin.register(School)
+class SchoolAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "trust", "urn", "phone"]
+    list_filter = [("trust", admin.RelatedOnlyFieldListFilter)]
+    school_path = ""

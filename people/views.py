@@ -4,8 +4,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from audit.services import record_read_today
-from schools.permissions import VISITORS
-from schools.decorators import require, staff_required
+from people.permissions import VISITORS
+from people.decorators import require, staff_required
 
 from .models import DbsCheck, StaffMember
 

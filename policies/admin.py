@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from schools.admin_access import TrustScopedAdminMixin
+from people.admin_access import TrustScopedAdminMixin
 
 from .models import SchoolPolicy
 

@@ -3,7 +3,7 @@ from itertools import groupby
 from django.shortcuts import render
 
 from people.models import ROLE_LABELS
-from schools.decorators import require, staff_required
+from people.decorators import require, staff_required
 from visits.models import PURPOSE_CHOICES
 
 SECTIONS = {

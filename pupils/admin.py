@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from schools.admin_access import SuperuserOnlyAdminMixin
+from people.admin_access import SuperuserOnlyAdminMixin
 
 from .models import Contact, HouseholdNote, Pupil
 

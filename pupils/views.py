@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from attendance.models import attendance_summary
 from audit.services import record_read, record_read_today
-from schools.permissions import can
-from schools.decorators import require, staff_required
+from people.permissions import can
+from people.decorators import require, staff_required
 
 from .models import Pupil
 

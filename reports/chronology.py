@@ -16,7 +16,7 @@ from django.utils import timezone
 from core import csvsafe
 from core.csvsafe import neutralise  # noqa: F401 (kept importable: tests and callers use it)
 from safety.checkins.models import VisitEvent
-from schools.permissions import can
+from people.permissions import can
 from visits.models import Visit
 
 from .models import Agreement, ChronologyNote, Concern, Filing, Letter, VisitReport

@@ -89,6 +89,6 @@ def chronology_pdf(pupil, viewer) -> bytes:
 
 
 def _may_see_concerns(viewer, pupil):
-    from schools.permissions import can
+    from people.permissions import can
 
     return can(viewer, "concern.view", pupil)

@@ -1,7 +1,7 @@
 """The one place where after-visit records change: reports and their corrections, concerns,
 filings, agreements and their review, letters, calendar feeds.
 
-Every function here checks the person's permission (schools.permissions.can) and the
+Every function here checks the person's permission (people.permissions.can) and the
 school's policy, refuses bad input with a ValidationError naming the field and changes
 nothing, and writes the audit trail in the same transaction as the change. Rules cite
 their clause; see docs/records.md for the rules in words."""
@@ -28,7 +28,7 @@ from core.errors import NoPolicy, NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
 from schools.calendar import add_school_days
-from schools.permissions import can
+from people.permissions import can
 from policies.services import policy_now, recorded_policy
 from visits.models import Visit
 

@@ -11,8 +11,8 @@ from audit import services as audit
 from core.downloads import download
 from core.forms import errors_onto
 from pupils.models import Pupil
-from schools.permissions import can
-from schools.decorators import require, staff_required
+from people.permissions import can
+from people.decorators import require, staff_required
 from visits.models import Visit
 
 from . import chronology, documents, ical, services

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from core.downloads import download
 from people.models import StaffMember
 from pupils.models import Pupil
-from schools.decorators import require, staff_required
+from people.decorators import require, staff_required
 
 from . import services, subject_access
 from .rules import NOT_REMOVED, ORDER, SCHEDULES

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_POST
 from audit.services import record, record_read_today
 from policy_engine.schema import ROLE_LABELS
 from pupils.models import Pupil
-from schools.access import current_staff
-from schools.permissions import can
+from people.access import current_staff
+from people.permissions import can
 
 from .forms import HazardFormSet, HouseholdNoteForm, RiskAssessmentForm
 from .models import RiskAssessment

@@ -249,7 +249,7 @@ def test_lists_searches_and_exports_show_nothing_of_school_b(world, as_a, path):
 
 
 def test_switching_to_school_b_is_refused(world, as_a):
-    from schools.access import SESSION_KEY
+    from people.access import SESSION_KEY
 
     as_a.post("/school/switch/", {"school": world["b"].school.pk})
     assert as_a.session.get(SESSION_KEY) != world["b"].school.pk

@@ -12,8 +12,8 @@ from audit.models import AuditEntry
 from people.models import ROLES, Training, Vehicle
 from pupils.models import HouseholdNote
 from risk.models import Hazard
-from schools.access import SESSION_KEY
-from schools.permissions import ROLE_MATRIX
+from people.access import SESSION_KEY
+from people.permissions import ROLE_MATRIX
 from visits import services
 from visits.models import Visit, VisitList
 

@@ -1,4 +1,4 @@
-"""Who may do what to a visit: roles from schools.permissions, approvers from the school's policy."""
+"""Who may do what to a visit: roles from people.permissions, approvers from the school's policy."""
 import pytest
 
 from visits import services

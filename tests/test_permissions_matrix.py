@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from people.models import StaffMember
 from doorstep import permission_places
-from schools.permissions import ROLE_MATRIX, can
+from people.permissions import ROLE_MATRIX, can
 from tests.factories import PupilFactory, SchoolFactory, StaffFactory, Staffed, TrustFactory, UserFactory, VisitFactory
 from visits.models import Visit
 

@@ -131,7 +131,7 @@ def test_other_roles_are_not_asked_for_a_code(school, role):
 
 def test_every_role_that_reads_concerns_the_audit_trail_or_the_police_card_must_give_a_code():
     from accounts.second_factor import ROLES_NEEDING_2FA
-    from schools.permissions import ROLE_MATRIX
+    from people.permissions import ROLE_MATRIX
 
     for action in ("concern.view", "audit.view", "records.subject_access", "alert.police_card"):
         assert ROLE_MATRIX[action] <= ROLES_NEEDING_2FA, action

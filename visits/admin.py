@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from schools.admin_access import SuperuserOnlyAdminMixin, SuperuserOnlyModelAdmin
+from people.admin_access import SuperuserOnlyAdminMixin, SuperuserOnlyModelAdmin
 
 from .models import Override, Visit, VisitList, VisitStaff
 

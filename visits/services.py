@@ -26,7 +26,7 @@ from policy_engine import RULES
 from policies.services import policy_version_for, recorded_policy_version, school_policy
 from pupils.models import Contact, HouseholdNote, Pupil
 from risk.models import RiskAssessment
-from schools.permissions import ROLE_MATRIX, can
+from people.permissions import ROLE_MATRIX, can
 
 from .models import PURPOSE_CHOICES, PURPOSES, Override, Visit, VisitList, VisitStaff
 from .signals import visit_moved
@@ -46,7 +46,7 @@ LEGAL_MOVES = {
     State.UNDER_WAY: {State.COMPLETED, State.NOT_SEEN, State.ABANDONED},
 }
 
-# to state -> (permission asked of schools.permissions.can, audit action, verb for messages)
+# to state -> (permission asked of people.permissions.can, audit action, verb for messages)
 MOVES = {
     State.APPROVED: ("visit.approve", "visit.approved", "approve"),
     State.DECLINED: ("visit.decline", "visit.declined", "decline"),
@@ -124,7 +124,7 @@ def _roles_text(roles):
 
 
 def _require(actor, action, obj=None):
-    """Ask schools.permissions; say why not in words a member of staff understands."""
+    """Ask people.permissions; say why not in words a member of staff understands."""
     if can(actor, action, obj):
         return
     words = ACTION_WORDS.get(action, action)

@@ -16,8 +16,8 @@ from core.forms import errors_onto
 from core.errors import NoPolicy
 from schools import calendar
 from policies.services import recorded_policy_version
-from schools.permissions import can
-from schools.decorators import require, safe_next, staff_required
+from people.permissions import can
+from people.decorators import require, safe_next, staff_required
 
 from . import services
 from .forms import (

@@ -1,8 +1,8 @@
 """Template helpers. `{% can me "visit.approve" visit as may_approve %}` asks
-schools.permissions.can, so templates never decide permissions themselves."""
+people.permissions.can, so templates never decide permissions themselves."""
 from django import template
 
-from schools.permissions import can as _can
+from people.permissions import can as _can
 
 register = template.Library()
 

@@ -19,8 +19,8 @@ from django.utils import timezone
 from safety.checkins.models import VisitEvent
 from notify import services as notify
 from notify.models import Channel
-from schools.access import staff_records
-from schools.permissions import can
+from people.access import staff_records
+from people.permissions import can
 from visits.models import Visit, VisitStaff
 
 from . import services as alerts

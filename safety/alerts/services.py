@@ -25,7 +25,7 @@ from audit import services as audit
 from safety.checkins.models import VisitEvent, Watch
 from core.text import and_list
 from people.models import StaffMember
-from schools.permissions import HELPERS, can
+from people.permissions import HELPERS, can
 from visits import services as visit_services
 from visits.models import Visit
 

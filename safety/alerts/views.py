@@ -16,7 +16,7 @@ from safety.checkins.models import VisitEvent
 from core.forms import errors_onto
 from core.text import and_list
 from risk.models import RiskAssessment
-from schools.decorators import staff_required
+from people.decorators import staff_required
 from visits.models import Visit
 from visits.services import visit_staff
 

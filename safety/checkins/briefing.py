@@ -45,9 +45,9 @@ def visit_for_phone(staff, pk, now=None):
     """The visit if this person may see its briefing now (on the visit, and it is today or it
     is still under way), else None: the page answers 404 either way, giving nothing away."""
     visit = my_visits_today(staff, now).filter(pk=pk).first()
-    # The rule itself lives in schools.permissions ("briefing.view": on the visit, and today
+    # The rule itself lives in people.permissions ("briefing.view": on the visit, and today
     # until its report is in, or under way).
-    from schools.permissions import can
+    from people.permissions import can
 
     return visit if visit is not None and can(staff, "briefing.view", visit) else None
 

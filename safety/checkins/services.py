@@ -41,7 +41,7 @@ from audit.models import AuditEntry
 from core.text import and_list
 from notify.services import notify
 from people.models import StaffMember
-from schools.permissions import can
+from people.permissions import can
 from visits import services as visit_services
 from visits.models import Visit, VisitStaff
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from audit import services as audit
 from core.forms import errors_onto
 from people import services as people_services
-from schools.decorators import require, staff_required
+from people.decorators import require, staff_required
 
 from . import briefing as brief
 from . import services

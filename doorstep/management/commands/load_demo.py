@@ -271,7 +271,7 @@ class Demo:
             email=TRUST_ADMIN["email"], password=self.password_hash, is_staff=True, is_superuser=False,
         )
         # A trust administrator, not a superuser: manages the trust's schools and staff in the
-        # Django admin and cannot read their pupils' records (schools.admin_access).
+        # Django admin and cannot read their pupils' records (people.admin_access).
         trust.admins.add(admin)
         demo_second_factor.give_second_factor(admin)  # a trust admin signs in with a code too (docs/security.md, "Two-factor sign-in")
         self.schools = {}

@@ -1,4 +1,4 @@
-"""Write docs/permissions.md from the code (schools.permissions and permission_places)."""
+"""Write docs/permissions.md from the code (people.permissions and permission_places)."""
 from pathlib import Path
 
 from django.conf import settings

@@ -18,6 +18,10 @@ nothing else (see TRUST_ADMIN_PERMS at the bottom)."""
 import rules
 from django.utils import timezone
 
+from schools.models import School, Trust
+
+from .models import StaffMember
+
 LEADERS = {"headteacher", "deputy_headteacher"}
 VISITORS = {"attendance_officer", "teacher", "family_support", "dsl", "headteacher", "deputy_headteacher"}
 
@@ -107,17 +111,16 @@ ON_VISIT_ACTIONS = {"briefing.view"}
 
 def school_id_of(obj):
     """The school an object belongs to, or None if it belongs to none we can tell."""
-    from schools.models import School
-
     if isinstance(obj, School):
         return obj.pk
     return getattr(obj, "school_id", None)
 
 
 def visit_of(obj):
-    from visits.models import Visit
-
-    if isinstance(obj, Visit):
+    """The visit an object is about: the visit itself, or the one it belongs to (a report, a
+    check-in). Visits are an app above this one, so a visit is known by its model's label and
+    asked only through its own fields, never imported here."""
+    if getattr(getattr(obj, "_meta", None), "label", None) == "visits.Visit":
         return obj
     return getattr(obj, "visit", None)
 
@@ -160,12 +163,10 @@ def proposed_this_visit(staff, obj):
 def briefing_is_relevant(staff, obj):
     """The briefing matters while the visit is under way, and on the day of the visit until its
     report is submitted; after that the household's details stay out of the visitor's pocket."""
-    from visits.models import Visit
-
     visit = visit_of(obj)
     if visit is None:
         return False
-    if visit.state == Visit.State.UNDER_WAY:
+    if visit.state == visit.State.UNDER_WAY:
         return True
     if timezone.localdate(visit.starts_at) != timezone.localdate():
         return False
@@ -211,8 +212,6 @@ def can(staff, action, obj=None):
 
 def staff_for_user(user, obj=None):
     """The user's active staff records: the one at obj's school, or all of them without obj."""
-    from people.models import StaffMember
-
     if user is None or not user.is_authenticated:
         return []
     records = StaffMember.objects.filter(user=user, active=True).prefetch_related("roles")
@@ -237,8 +236,6 @@ for _action in ROLE_MATRIX:
 # ---------------------------------------------- trust administrators (the Django admin)
 
 def administered_school_ids(user):
-    from schools.models import School
-
     if user is None or not user.is_authenticated:
         return set()
     return set(School.objects.filter(trust__admins=user).values_list("pk", flat=True))
@@ -252,8 +249,6 @@ def is_trust_admin(user):
 @rules.predicate
 def object_in_administered_trust(user, obj=None):
     """No object (the list page, which get_queryset narrows) or one of the admin's schools'."""
-    from schools.models import Trust
-
     if obj is None:
         return True
     if isinstance(obj, Trust):

@@ -1,14 +1,18 @@
 """Who may use which Django admin screen (issue 5 §1).
 
 The admin is for running the installation: a trust administrator (schools.Trust.admins)
-manages its trust's schools, staff register and policy versions (schools.permissions
+manages its trust's schools, staff register and policy versions (people.permissions
 TRUST_ADMIN_PERMS, decided per object by django-rules). Screens holding pupils' records
 (pupils, contacts, household notes, visits, risk assessments) and the audit trail are closed
 to everyone but the installation's superuser: a trust administrator is never one, and is
 refused even if someone hands them Django model permissions by mistake. Reports, concerns
 and attendance marks have no admin screen at all."""
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 from rules.contrib.admin import ObjectPermissionsModelAdminMixin
+
+from schools.models import School, Trust
 
 from .permissions import administered_school_ids
 
@@ -51,11 +55,6 @@ class TrustScopedAdminMixin(ObjectPermissionsModelAdminMixin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if not request.user.is_superuser:
-            from django.contrib.auth import get_user_model
-            from django.db.models import Q
-
-            from .models import School, Trust
-
             if db_field.related_model is School:
                 kwargs["queryset"] = School.objects.filter(pk__in=administered_school_ids(request.user))
             elif db_field.related_model is Trust:

@@ -1,9 +1,9 @@
 """Which schools and which staff record a signed-in user acts as. Every query for school
 data starts from here, so that nobody sees another school's records."""
 
-from people.models import StaffMember
+from schools.models import School
 
-from .models import School
+from .models import StaffMember
 
 SESSION_KEY = "doorstep_school_id"
 

@@ -1,4 +1,4 @@
-"""The school's own pages: its term dates and closures."""
+"""The school's term dates and closures: the page where they are recorded and removed."""
 
 from django import forms
 from django.contrib import messages
@@ -8,10 +8,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.forms import errors_onto
+from people.decorators import require, staff_required
+from schools.models import SchoolClosure
 
 from . import calendar
-from .decorators import require, staff_required
-from .models import SchoolClosure
 
 
 # ----------------------------------------------------------------------------- term dates
@@ -40,7 +40,7 @@ def term_dates(request):
             return redirect("term_dates")
     today = timezone.localdate()
     closures = SchoolClosure.objects.filter(school=me.school)
-    return render(request, "schools/term_dates.html", {
+    return render(request, "policies/term_dates.html", {
         "nav": "policy", "form": form,
         "coming": closures.filter(last_day__gte=today), "past": closures.filter(last_day__lt=today).order_by("-first_day")[:20],
     }, status=400 if form.errors else 200)
