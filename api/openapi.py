@@ -26,7 +26,7 @@ DESCRIPTIONS = {
 
 def add_shared_responses(schema: dict) -> dict:
     for path, operations in schema.get("paths", {}).items():
-        for method, op in operations.items():
+        for op in operations.values():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
             codes = set()

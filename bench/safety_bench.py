@@ -209,7 +209,7 @@ def phase_populate(visits, per_school, pupils_per_school):
                   address_line1=f"{p + 1} Long Road", town="Benchton", postcode=f"ZZ{s % 90 + 1} {p % 9 + 1}ZZ")
             for s, school in enumerate(schools) for p in range(pupils_per_school)], batch_size=5000)
         by_school = {}
-        for member, (s, role, _) in zip(staff, plan):
+        for member, (s, role, _) in zip(staff, plan, strict=True):
             if role in ("attendance_officer", "teacher"):
                 by_school.setdefault(s, []).append(member)
         visit_rows, pairs = [], []
@@ -224,7 +224,7 @@ def phase_populate(visits, per_school, pupils_per_school):
                 pairs.append((visitors[2 * v], visitors[2 * v + 1]))
         made = Visit.objects.bulk_create(visit_rows, batch_size=2000)
         VisitStaff.objects.bulk_create([VisitStaff(visit=visit, staff=member, lead=(i == 0))
-                                        for visit, pair in zip(made, pairs) for i, member in enumerate(pair)],
+                                        for visit, pair in zip(made, pairs, strict=True) for i, member in enumerate(pair)],
                                        batch_size=5000)
     return {"seconds": round(time.perf_counter() - started, 1), "schools": n_schools, "visits": len(made),
             "staff": len(staff), "pupils": len(pupils)}
@@ -261,15 +261,15 @@ def phase_arm(lead, spread, measure, observe_ms, timeout, seed=7):
     off = _deadline_offsets()
     visits = list(Visit.objects.filter(state=Visit.State.UNDER_WAY).values_list("pk", "school_id"))
     team = {}
-    for visit_id, staff_id, lead_flag in VisitStaff.objects.values_list("visit_id", "staff_id", "lead").order_by("-lead", "id"):
+    for visit_id, staff_id in VisitStaff.objects.values_list("visit_id", "staff_id").order_by("-lead", "id"):  # the lead first
         team.setdefault(visit_id, []).append(staff_id)
     order = list(range(len(visits)))
     random.Random(seed).shuffle(order)
     t0 = timezone.now() + datetime.timedelta(seconds=lead)
     n = len(visits)
     alert_at = {}
-    events, watches, people, visit_times = [], [], [], []
-    for rank, (visit_id, school_id) in zip(order, visits):
+    events, watches, visit_times = [], [], []
+    for rank, (visit_id, school_id) in zip(order, visits, strict=True):
         at = t0 + datetime.timedelta(seconds=spread * rank / max(1, n - 1) if n > 1 else 0)
         entered = at - off["alert"]
         starts = entered - datetime.timedelta(minutes=1)
@@ -753,13 +753,13 @@ def machine():
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
-    except OSError:
+    except OSError:  # no /proc (not Linux): the figures go out without the machine's memory
         pass
     cpu = ""
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                   if l.startswith("model name"))
-    except (OSError, StopIteration):
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):  # no /proc, or no model name in it: the same, without the CPU
         pass
     return {"nproc": os.cpu_count(), "memory": mem, "cpu": cpu, "python": sys.version.split()[0]}
 

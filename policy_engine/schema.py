@@ -261,7 +261,6 @@ def _check_ladder(value: Any) -> list[dict]:
 
 
 def _keys() -> list[Key]:
-    minutes = dict(kind="int", unit="minutes")
     roles = dict(kind="list", choices=tuple(ROLES), what="roles")
     purposes = dict(kind="list", choices=tuple(PURPOSES), what="visit purposes")
     return [

@@ -442,7 +442,7 @@ def timeline(policy, starts_at, ends_at, events, until, staff=()) -> list[Entry]
     escalation entries; an entry at the very time of the next event is pre-empted by it. A
     deadline met after its alert ends that alert's escalation (contact_restored)."""
     events = list(events)
-    if any(b.at < a.at for a, b in zip(events, events[1:])):
+    if any(b.at < a.at for a, b in zip(events, events[1:], strict=False)):
         raise ValueError("events must be in time order")
     if events and events[-1].at > until:
         raise ValueError("events after `until`")
@@ -455,8 +455,8 @@ def timeline(policy, starts_at, ends_at, events, until, staff=()) -> list[Entry]
         start = events[k - 1].at if k else None
         end = events[k].at if k < len(events) else None
 
-        def inside(at):
-            return ((start is None or at >= start) and (end is None or at < end) and at <= until)
+        def inside(at):  # called only within this iteration, so start and end are this span's
+            return ((start is None or at >= start) and (end is None or at < end) and at <= until)  # noqa: B023
 
         if k:
             event = events[k - 1]

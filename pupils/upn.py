@@ -15,7 +15,7 @@ def _value(ch: str) -> int:
 
 def check_letter(body: str) -> str:
     """The check letter for the 12 characters that follow it."""
-    total = sum(_value(ch) * weight for ch, weight in zip(body, range(2, 14)))
+    total = sum(_value(ch) * weight for ch, weight in zip(body, range(2, 14), strict=True))
     return CHECK_LETTERS[total % 23]
 
 

@@ -10,7 +10,6 @@
 Every factory keeps related rows in the same school unless told otherwise.
 """
 import datetime
-from pathlib import Path
 
 import factory
 from django.contrib.auth import get_user_model

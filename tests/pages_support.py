@@ -1,7 +1,6 @@
 """Fixtures shared by the page tests and the browser test: a school run under a reference
 policy, with people in every role and a pupil whose home has a current risk assessment."""
 import datetime
-from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.utils import timezone

@@ -1,6 +1,5 @@
 """The pupil's attendance chart and the referral queue in real Chromium, on a phone and at a
 desk. Screenshots go to test-artifacts/ to be looked at."""
-import datetime
 
 import pytest
 from django.urls import reverse

@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse

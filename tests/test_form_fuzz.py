@@ -8,7 +8,6 @@ web forms before: numbers too large for any column, negative and fractional numb
 that do not exist, very long text, markup, SQL, right-to-left and astral characters. A
 refusal (400, 403, 404, the form again) is fine; a 500 is not."""
 import random
-import re
 from html.parser import HTMLParser
 
 import pytest

@@ -17,7 +17,7 @@ class TestUpn:
     def test_it_accepts_a_upn_whose_check_letter_matches(self):
         # Worked by hand: digits 2..13 weighted 2..13, sum mod 23 indexes the letter table.
         body = "801200110001"
-        total = sum(int(d) * w for d, w in zip(body, range(2, 14)))
+        total = sum(int(d) * w for d, w in zip(body, range(2, 14), strict=True))
         expected = "ABCDEFGHJKLMNPQRTUVWXYZ"[total % 23]
         assert check_letter(body) == expected
         assert upn_problem(expected + body) is None

@@ -84,7 +84,7 @@ def test_a_child_that_exits_is_restarted_with_a_growing_back_off_that_resets_onc
     # And it really waited: each start came that long after the previous one exited (the
     # slack is a Python start-up on a busy machine).
     up = [0, 0, 0, 0, 1.5, 0]
-    for gap, wait, stayed_up in zip([b - a for a, b in zip(at, at[1:])], waits, up):
+    for gap, wait, stayed_up in zip([b - a for a, b in zip(at, at[1:], strict=False)], waits, up, strict=False):
         assert stayed_up + wait <= gap < stayed_up + wait + 1.5
     # The rest of Doorstep was never stopped or restarted meanwhile, and is stopped cleanly at the end.
     assert len(starts(sleeps)) == 1 and "RESTARTING web" not in log

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
