@@ -255,6 +255,7 @@ def _bad_request(request, errors: dict[str, list[str]]):
 
 @api.exception_handler(DjangoValidationError)
 def _django_validation_error(request, exc):
+    errors: dict[str, list[str]]
     if hasattr(exc, "error_dict"):
         errors = {}
         for field, messages in exc.message_dict.items():

@@ -99,7 +99,7 @@ def page_paths():
     """{URL name: path pattern} for every page outside the Django admin."""
     from django.urls import URLResolver, get_resolver
 
-    found = {}
+    found: dict[str, str] = {}
 
     def walk(patterns, prefix="", ns=""):
         for p in patterns:

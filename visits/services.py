@@ -417,6 +417,7 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
 
         evaluation = None
         if stage:
+            assert version is not None  # a move with a stage took a version above, or NoPolicy was raised
             evaluation = evaluate_visit(locked, stage=stage, policy=version.load())
             if not evaluation.allowed:
                 raise Refused(evaluation.findings, action=f"be {_past(verb)} yet", evaluation=evaluation)

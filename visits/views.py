@@ -2,10 +2,12 @@
 runs the policy engine, refuses with findings and writes the audit trail. `can` decides
 which buttons a person sees; the services decide again when the button is pressed."""
 from types import SimpleNamespace
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.forms import Form
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -153,7 +155,7 @@ def propose_check(request):
     me = request.staff
     require(me, "visit.propose")
     form = ProposeVisitForm(request.POST, school=me.school)
-    ctx = {"form": form}
+    ctx: dict[str, Any] = {"form": form}
     if form.is_valid():
         # Not a policy rule (none of the policies speaks of holidays), but worth saying: the
         # family may be away, and the office that watches the visit may be shut.
@@ -179,7 +181,7 @@ def propose_check(request):
 
 def _action_forms(me, visit, bound=None):
     """The forms for the actions this person may take on this visit now, keyed by action."""
-    forms = {}
+    forms: dict[str, Form] = {}
     state = visit.state
     if state == Visit.State.PROPOSED:
         if can(me, "visit.approve", visit):
@@ -368,11 +370,13 @@ def visit_action(request, pk, action):
     visit = _get_visit(request, pk)
     permission, make_form, call, done = ACTIONS[action]
     require(me, permission, visit)
+    form: Form
     if action == "override":
         evaluation = _evaluate(visit)
         rules = [(f.rule, f.rule) for f in (evaluation.findings if evaluation else []) if f.severity == "block"]
         form = OverrideForm(request.POST, prefix="override", rules=rules, label="Why are you overriding this rule?")
     else:
+        assert make_form is not None  # only "override" has none, and it is built above
         form = make_form(visit, request.POST)
     if not form.is_valid():
         return _render_detail(request, visit, bound=(action, form), status=400)

@@ -7,37 +7,47 @@ checkins.services.record_event with their times earlier today, and the overdue a
 by one pass of the watchdog. Called from doorstep/management/commands/load_demo.py.
 """
 import datetime
+from typing import TypedDict
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-# (minutes before now that the visit started, pair, pupil index, events as (type, minutes
-# after the start, who, via)). Pupils 0-3 have current home-visit risk assessments.
-PLANS = {
+
+
+class Plan(TypedDict):
+    name: str
+    ago: int                                  # minutes before now that the visit started
+    staff: list[str]                          # the pair, as keys of the demo staff
+    pupil: int                                # index into the school's demo pupils
+    events: list[tuple[str, int, str, str]]   # (type, minutes after the start, who, via)
+
+
+# Pupils 0-3 have current home-visit risk assessments.
+PLANS: dict[str, list[Plan]] = {
     "coteford": [
         # Inside since the start; the 20-minute check-in (C 2.4) was missed: overdue.
-        dict(name="overdue", ago=35, staff=["attendance", "dsl"], pupil=0,
+        Plan(name="overdue", ago=35, staff=["attendance", "dsl"], pupil=0,
              events=[("left_school", -15, "attendance", "phone"), ("arrived", 0, "attendance", "phone"),
                      ("entered", 1, "attendance", "phone")]),
-        dict(name="fine", ago=12, staff=["teacher", "deputy"], pupil=2,
+        Plan(name="fine", ago=12, staff=["teacher", "deputy"], pupil=2,
              events=[("left_school", -15, "teacher", "phone"), ("arrived", 0, "teacher", "phone"),
                      ("entered", 2, "deputy", "phone"), ("check_in", 10, "teacher", "phone")]),
         # The parent did not answer: the 20-minute wait (C 3.4) is running.
-        dict(name="doorstep", ago=4, staff=["head", "dsl"], pupil=3,
+        Plan(name="doorstep", ago=4, staff=["head", "dsl"], pupil=3,
              events=[("left_school", -10, "head", "phone"), ("arrived", 0, "head", "phone"),
                      ("parent_not_home", 2, "dsl", "phone")]),
     ],
     "potton": [
         # The office's call 10 minutes after the start (P §4¶7) was not made.
-        dict(name="overdue", ago=25, staff=["attendance", "deputy"], pupil=0,
+        Plan(name="overdue", ago=25, staff=["attendance", "deputy"], pupil=0,
              events=[("left_school", -15, "attendance", "phone"), ("arrived", 0, "attendance", "phone"),
                      ("entered", 1, "attendance", "phone")]),
-        dict(name="fine", ago=20, staff=["head", "dsl"], pupil=2,
+        Plan(name="fine", ago=20, staff=["head", "dsl"], pupil=2,
              events=[("left_school", -10, "head", "phone"), ("arrived", 0, "head", "phone"),
                      ("entered", 1, "dsl", "phone"), ("check_in", 10, "office", "office_call")]),
         # The parent rang to say they are running late.
-        dict(name="doorstep", ago=3, staff=["dsl", "deputy"], pupil=3,
+        Plan(name="doorstep", ago=3, staff=["dsl", "deputy"], pupil=3,
              events=[("left_school", -12, "dsl", "phone"), ("arrived", 0, "dsl", "phone"),
                      ("parent_late_notice", 1, "dsl", "phone")]),
     ],

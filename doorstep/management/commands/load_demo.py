@@ -15,6 +15,7 @@ audit trail is real.
 """
 import datetime
 import random
+from typing import NotRequired, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -39,8 +40,37 @@ from .set_policy import read_policy_source, store_policy, validate_policy
 TRUST_NAME = "Riverside Learning Trust"
 DEMO_PASSWORD = "doorstep-demo"
 
-# (school key, school name, policy preset, username prefix, UPN LA+establishment, address)
-SCHOOLS = [
+
+
+class SchoolSpec(TypedDict):
+    key: str
+    name: str
+    preset: str                 # the policy preset
+    prefix: str                 # of the staff's usernames
+    urn: str
+    upn_base: str               # UPN LA + establishment number
+    town: str
+    outward: list[str]          # postcode districts
+    address: str
+    phone: str
+    email: str
+    years: list[str]
+    classes: dict[str, str]     # year -> class name
+
+
+class StaffSpec(TypedDict):
+    username: str
+    name: str
+    title: str
+    roles: list[str]
+    looks: str
+    trained: bool
+    dbs: tuple[int, bool]
+    vehicle: NotRequired[tuple[str, str, str, str, int]]
+    mobile: str
+
+
+SCHOOLS: list[SchoolSpec] = [
     {
         "key": "coteford", "name": "Coteford Junior School", "preset": "coteford", "prefix": "",
         "urn": "990101", "upn_base": "8732301", "town": "Coteford", "outward": ["UX4", "UX5"],
@@ -61,57 +91,57 @@ SCHOOLS = [
 # the second school's prefixed (`potton.head`).
 # dbs: months since issue, barred-list checked; vehicle: (make, model, colour, registration,
 # insurance months from today: negative means expired).
-STAFF = {
+STAFF: dict[str, list[StaffSpec]] = {
     "coteford": [
-        dict(username="head", name="Helen Marsh", title="Headteacher", roles=["headteacher"],
+        StaffSpec(username="head", name="Helen Marsh", title="Headteacher", roles=["headteacher"],
              looks="White woman, 50s, short grey hair, glasses", trained=True, dbs=(20, True),
              vehicle=("Toyota", "Yaris", "silver", "UX19 HMR", 7), mobile="07700 900101"),
-        dict(username="deputy", name="David Okafor", title="Deputy headteacher", roles=["deputy_headteacher"],
+        StaffSpec(username="deputy", name="David Okafor", title="Deputy headteacher", roles=["deputy_headteacher"],
              looks="Black man, 40s, tall, beard", trained=True, dbs=(14, True), mobile="07700 900102"),
-        dict(username="dsl", name="Priya Sharma", title="Designated safeguarding lead", roles=["dsl"],
+        StaffSpec(username="dsl", name="Priya Sharma", title="Designated safeguarding lead", roles=["dsl"],
              looks="Asian woman, 30s, long dark hair", trained=True, dbs=(9, True),
              vehicle=("Kia", "Picanto", "red", "UX70 PSH", 4), mobile="07700 900103"),
-        dict(username="sbm", name="Gareth Lloyd", title="School business manager", roles=["business_manager"],
+        StaffSpec(username="sbm", name="Gareth Lloyd", title="School business manager", roles=["business_manager"],
              looks="White man, 50s, bald", trained=False, dbs=(30, True), mobile="07700 900104"),
-        dict(username="office", name="Janet Crowther", title="Office manager", roles=["office"],
+        StaffSpec(username="office", name="Janet Crowther", title="Office manager", roles=["office"],
              looks="White woman, 60s, curly red hair", trained=False, dbs=(26, True), mobile="07700 900105"),
-        dict(username="attendance", name="Sam Ali", title="Attendance officer", roles=["attendance_officer"],
+        StaffSpec(username="attendance", name="Sam Ali", title="Attendance officer", roles=["attendance_officer"],
              looks="Asian man, 30s, short black hair, usually in a navy jacket", trained=True, dbs=(8, True),
              vehicle=("Ford", "Focus", "blue", "UX12 CDE", 5), mobile="07700 900106"),
         # The teacher's DBS is about to reach its three-year recheck.
-        dict(username="teacher", name="Chloe Bennett", title="Year 5 teacher", roles=["teacher"],
+        StaffSpec(username="teacher", name="Chloe Bennett", title="Year 5 teacher", roles=["teacher"],
              looks="White woman, 20s, blonde ponytail", trained=True, dbs=(35, True), mobile="07700 900107"),
         # The family support worker's car insurance ran out last month.
-        dict(username="family", name="Marcus Reid", title="Family support worker", roles=["family_support"],
+        StaffSpec(username="family", name="Marcus Reid", title="Family support worker", roles=["family_support"],
              looks="Mixed-race man, 40s, dreadlocks, glasses", trained=True, dbs=(11, True),
              vehicle=("Vauxhall", "Corsa", "white", "UX16 MRD", -1), mobile="07700 900108"),
     ],
     "potton": [
-        dict(username="potton.head", name="Anne Whitfield", title="Headteacher", roles=["headteacher"],
+        StaffSpec(username="potton.head", name="Anne Whitfield", title="Headteacher", roles=["headteacher"],
              looks="White woman, 50s, bobbed brown hair", trained=True, dbs=(18, True),
              vehicle=("Skoda", "Octavia", "grey", "GX18 AWH", 9), mobile="07700 900201"),
-        dict(username="potton.deputy", name="Tom Hughes", title="Deputy headteacher", roles=["deputy_headteacher"],
+        StaffSpec(username="potton.deputy", name="Tom Hughes", title="Deputy headteacher", roles=["deputy_headteacher"],
              looks="White man, 30s, red hair, beard", trained=True, dbs=(12, True), mobile="07700 900202"),
-        dict(username="potton.dsl", name="Fatima Begum", title="Designated safeguarding lead", roles=["dsl"],
+        StaffSpec(username="potton.dsl", name="Fatima Begum", title="Designated safeguarding lead", roles=["dsl"],
              looks="Asian woman, 40s, wears a headscarf", trained=True, dbs=(6, True),
              vehicle=("Nissan", "Juke", "black", "GX21 FBG", 10), mobile="07700 900203"),
-        dict(username="potton.sbm", name="Kevin Walsh", title="School business manager", roles=["business_manager"],
+        StaffSpec(username="potton.sbm", name="Kevin Walsh", title="School business manager", roles=["business_manager"],
              looks="White man, 60s, white hair", trained=False, dbs=(28, True), mobile="07700 900204"),
-        dict(username="potton.office", name="Linda Price", title="School administrator", roles=["office"],
+        StaffSpec(username="potton.office", name="Linda Price", title="School administrator", roles=["office"],
              looks="Black woman, 50s, short hair", trained=False, dbs=(22, True), mobile="07700 900205"),
-        dict(username="potton.attendance", name="Joe Kowalski", title="Education welfare officer",
+        StaffSpec(username="potton.attendance", name="Joe Kowalski", title="Education welfare officer",
              roles=["attendance_officer"], looks="White man, 40s, shaved head, usually in a green coat",
              trained=True, dbs=(10, True), vehicle=("Volkswagen", "Golf", "green", "GX15 JKW", 3),
              mobile="07700 900206"),
-        dict(username="potton.teacher", name="Rachel Dunmore", title="Reception teacher", roles=["teacher"],
+        StaffSpec(username="potton.teacher", name="Rachel Dunmore", title="Reception teacher", roles=["teacher"],
              looks="White woman, 30s, dark curly hair", trained=False, dbs=(16, True), mobile="07700 900207"),
         # Enhanced check on file, but the barred list was never checked.
-        dict(username="potton.family", name="Grace Adeyemi", title="Family support worker", roles=["family_support"],
+        StaffSpec(username="potton.family", name="Grace Adeyemi", title="Family support worker", roles=["family_support"],
              looks="Black woman, 30s, braids", trained=True, dbs=(5, False),
              vehicle=("Honda", "Jazz", "yellow", "GX68 GAD", 8), mobile="07700 900208"),
     ],
 }
-TRUST_ADMIN = dict(username="trust", name="Robert Kaye", email="r.kaye@riverside-trust.example")
+TRUST_ADMIN: dict[str, str] = dict(username="trust", name="Robert Kaye", email="r.kaye@riverside-trust.example")
 
 FIRST_NAMES = [
     "Oliver", "Amelia", "Noah", "Isla", "Muhammad", "Ava", "Leo", "Freya", "Arthur", "Lily", "Oscar", "Sophia",
@@ -275,6 +305,7 @@ class Demo:
         trust.admins.add(admin)
         demo_second_factor.give_second_factor(admin)  # a trust admin signs in with a code too (docs/security.md, "Two-factor sign-in")
         self.schools = {}
+        self.profiles: dict[int, str] = {}  # pupil id -> attendance profile (see PROFILES)
         for spec in SCHOOLS:
             school = School.objects.create(
                 trust=trust, name=spec["name"], urn=spec["urn"], address=spec["address"],
@@ -389,7 +420,7 @@ class Demo:
                 send=n % 7 == 3, send_notes="EHC plan: autism; finds changes of routine hard." if n % 7 == 3 else "",
                 medical=n % 9 == 4, medical_notes="Asthma: inhaler in bag." if n % 9 == 4 else "",
             )
-            pupil.profile = profiles[n]
+            self.profiles[pupil.pk] = profiles[n]
             self.make_contacts(pupil, last)
             pupils.append(pupil)
             self.count("pupils")
@@ -453,7 +484,7 @@ class Demo:
             days = list(school_days(start, self.today))
         marks = []
         for pupil in pupils:
-            profile = pupil.profile
+            profile = self.profiles[pupil.pk]
             chance, codes = PROFILES.get(profile, PROFILES["steady"])
             holiday_start = rnd.randrange(len(days) // 3, len(days) // 2)
             illness_start = rnd.randrange(5, len(days) // 3)
