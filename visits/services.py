@@ -23,7 +23,6 @@ from core.errors import NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
 from policy_engine import RULES
-from policy_engine import RULES
 from policies.services import policy_version_for, recorded_policy_version, school_policy
 from pupils.models import HouseholdNote
 from risk.models import RiskAssessment
