@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import record
 from people.permissions import can
 
@@ -33,7 +34,7 @@ def issue_token(staff, *, name, scopes, days, request=None):
         staff=staff, name=name, scopes=scopes,
         expires_at=timezone.now() + datetime.timedelta(days=days), created_by=staff.user,
     )
-    record(actor=staff, school=staff.school, action="apitoken.created", obj=token, request=request,
+    record(actor=staff, school=staff.school, action=Action.APITOKEN_CREATED, obj=token, request=request,
            summary=f"API token “{name}” ({token.prefix}…) made with scopes {', '.join(token.scopes)}",
            data={"scopes": token.scopes, "expires_at": token.expires_at})
     return token, raw
@@ -60,7 +61,7 @@ def revoke_token(staff, token_id, *, request=None):
         token.revoked_at = timezone.now()
         token.revoked_by = staff.user
         token.save(update_fields=["revoked_at", "revoked_by"])
-        record(actor=staff, school=staff.school, action="apitoken.revoked", obj=token, request=request,
+        record(actor=staff, school=staff.school, action=Action.APITOKEN_REVOKED, obj=token, request=request,
                summary=f"API token “{token.name}” ({token.prefix}…) of {token.staff.full_name} revoked")
     return token
 
@@ -74,7 +75,7 @@ def end_tokens_of(user, *, why: str) -> int:
     with transaction.atomic():
         for token in ApiToken.objects.live(now).select_for_update().select_related("staff__school").filter(staff__user=user):
             ApiToken.objects.filter(pk=token.pk).update(revoked_at=now, revoked_by=user)
-            record(actor=None, school=token.staff.school, action="apitoken.revoked", obj=token,
+            record(actor=None, school=token.staff.school, action=Action.APITOKEN_REVOKED, obj=token,
                    summary=f"API token “{token.name}” ({token.prefix}…) of {token.staff.full_name} ended: {why}",
                    data={"why": why})
             ended += 1

@@ -14,6 +14,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEntry
 from audit.services import client_ip, record
 
@@ -62,7 +63,7 @@ def audit_failed_sign_in(sender, credentials, request=None, **kwargs):
     if written > FAILED_ENTRIES_PER_MINUTE:
         return
     if written == FAILED_ENTRIES_PER_MINUTE:
-        record(actor=None, school=None, action="signin.failures_not_written", obj=None, request=request,
+        record(actor=None, school=None, action=Action.SIGNIN_FAILURES_NOT_WRITTEN, obj=None, request=request,
                summary=f"Over {FAILED_ENTRIES_PER_MINUTE} failed sign-ins a minute from one address: "
                        "the rest of this minute's are not written one by one",
                data={"limit_per_minute": FAILED_ENTRIES_PER_MINUTE})
@@ -70,7 +71,7 @@ def audit_failed_sign_in(sender, credentials, request=None, **kwargs):
     user = _named_user(username)
     # Who typed the name is not known; the entry is not theirs (actor None), but it is kept
     # with the named person's school so their headteacher can see someone is trying.
-    record(actor=None, school=school_of_user(user), action="signin.failed", obj=user, request=request,
+    record(actor=None, school=school_of_user(user), action=Action.SIGNIN_FAILED, obj=user, request=request,
            summary=f"Failed sign-in as “{username}”", data={"username": username})
 
 
@@ -82,7 +83,7 @@ def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
                                  data__username=username).exists():
         return
     user = _named_user(username)
-    record(actor=None, school=school_of_user(user), action="signin.locked_out", obj=user, request=request,
+    record(actor=None, school=school_of_user(user), action=Action.SIGNIN_LOCKED_OUT, obj=user, request=request,
            summary=f"Sign-in as “{username}” locked for {_cooloff_words()} after repeated failures",
            data={"username": username, "ip_address": ip_address})
 

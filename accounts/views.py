@@ -14,6 +14,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.actions import Action
 from audit.services import record
 from core.forms import errors_onto
 from people.access import current_staff
@@ -53,7 +54,7 @@ class SignInView(auth_views.LoginView):
         response = super().form_valid(form)
         user = self.request.user
         needs_code = second_factor.asks_for_code(user)
-        record(actor=user, school=school_of_user(user), action="signin", obj=user, request=self.request,
+        record(actor=user, school=school_of_user(user), action=Action.SIGNIN, obj=user, request=self.request,
                summary="Signed in with a password" + (", code still to give" if needs_code else ""))
         if needs_code:
             target = "accounts:verify" if second_factor.confirmed_devices(user) else "accounts:enrol"
@@ -97,7 +98,7 @@ def enrol(request):
             codes = second_factor.new_backup_codes(user)
             otp_login(request, device)
             request.session.pop(FAILURES_KEY, None)
-            record(actor=user, school=school_of_user(user), action="signin.2fa_enrolled", obj=user, request=request,
+            record(actor=user, school=school_of_user(user), action=Action.SIGNIN_2FA_ENROLLED, obj=user, request=request,
                    summary="Set up two-factor sign-in with an authenticator app")
             return render(request, "accounts/backup_codes.html",
                           {"codes": codes, "next": _next_url(request), **HALF_SIGNED_IN})
@@ -138,7 +139,7 @@ def verify(request):
                 return _second_factor_given(request, user, device)
         failures = request.session.get(FAILURES_KEY, 0) + 1
         request.session[FAILURES_KEY] = failures
-        record(actor=user, school=school_of_user(user), action="signin.code_failed", obj=user, request=request,
+        record(actor=user, school=school_of_user(user), action=Action.SIGNIN_CODE_FAILED, obj=user, request=request,
                summary=f"Wrong sign-in code ({failures} in a row)")
         if failures >= MAX_CODE_FAILURES:
             logout(request)
@@ -155,13 +156,13 @@ def _second_factor_given(request, user, device):
     school = school_of_user(user)
     if isinstance(device, StaticDevice):
         left = device.token_set.count()
-        record(actor=user, school=school, action="signin.backup_code_used", obj=user, request=request,
+        record(actor=user, school=school, action=Action.SIGNIN_BACKUP_CODE_USED, obj=user, request=request,
                summary=f"Signed in with a backup code ({left} left)", data={"left": left})
         if left <= 2:
             messages.warning(request, f"You have {left} backup code{'s' if left != 1 else ''} left. "
                                       "Make new ones on the “Sign-in and API tokens” page.")
     else:
-        record(actor=user, school=school, action="signin.2fa", obj=user, request=request,
+        record(actor=user, school=school, action=Action.SIGNIN_2FA, obj=user, request=request,
                summary="Gave the sign-in code from an authenticator app")
     return redirect(_next_url(request))
 
@@ -170,7 +171,7 @@ def _second_factor_given(request, user, device):
 @require_POST
 def new_backup_codes(request):
     codes = second_factor.new_backup_codes(request.user)
-    record(actor=request.user, school=school_of_user(request.user), action="signin.backup_codes_renewed",
+    record(actor=request.user, school=school_of_user(request.user), action=Action.SIGNIN_BACKUP_CODES_RENEWED,
            obj=request.user, request=request, summary="Made new backup codes (the old ones no longer work)")
     return render(request, "accounts/backup_codes.html", {"codes": codes, "next": reverse("accounts:tokens")})
 
@@ -224,7 +225,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        record(actor=self.request.user, school=school_of_user(self.request.user), action="signin.password_changed",
+        record(actor=self.request.user, school=school_of_user(self.request.user), action=Action.SIGNIN_PASSWORD_CHANGED,
                obj=self.request.user, request=self.request,
                summary="Changed their password (signed out everywhere else)")
         messages.success(self.request, "Password changed. You are signed out everywhere else.")

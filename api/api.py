@@ -28,6 +28,7 @@ from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from accounts.api_auth import API_AUTH
+from audit.actions import Action
 from audit.services import record_read, record_read_today
 from people.models import StaffMember
 from core.errors import NoPolicy
@@ -668,7 +669,7 @@ def pupil_detail(request, pupil_id: int):
         raise Http404
     me = _staff_at(request, pupil.school_id)
     _require(me, "pupil.view", pupil)
-    record_read(request, pupil, "pupil details (API)", action="pupil.viewed", actor=me)
+    record_read(request, pupil, "pupil details (API)", action=Action.PUPIL_VIEWED, actor=me)
     return {
         **_pupil_out(pupil),
         "date_of_birth": pupil.date_of_birth, "address": pupil.address, "access_notes": pupil.access_notes,
@@ -688,7 +689,7 @@ def list_staff(request, school_id: int | None = None):
     register_schools = set(_school_ids(request, "staff.view_register"))
     for keeper in (s for s in _memberships(request) if s.school_id in register_schools):
         # Mobiles, vehicles and checks of a whole staff: who fetched them is on the trail, daily.
-        record_read_today(request, keeper.school, "the staff register (API)", action="staff_register.viewed",
+        record_read_today(request, keeper.school, "the staff register (API)", action=Action.STAFF_REGISTER_VIEWED,
                           actor=keeper)
     staff = (StaffMember.objects.filter(school__in=_school_ids(request, "visit.view"), active=True)
              .prefetch_related("roles", "dbs_checks", "vehicles"))

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEntry
-from audit.services import _actor, record
+from audit.services import _actor, record, registered
 
 from .models import CODE_INFO, CODE_SET_STARTS, CODES, AttendanceMark, ImportMapping, ImportRun
 
@@ -234,12 +235,12 @@ def parse(school, binary, mapping, on_bytes=None):
 _WITHDRAWN_AFTER = {c for c, info in CODE_INFO.items() if info.withdrawn}
 
 
-def _audit_entry(actor, school, action, obj_type, obj_id, summary, data):
+def _audit_entry(actor, school, action: Action, obj_type, obj_id, summary, data):
     # Built here rather than through audit.services.record so that a large import can write
     # its per-mark entries in batches; the fields are exactly the ones record() fills.
     user, name = _actor(actor)
-    return AuditEntry(school=school, at=timezone.now(), actor=user, actor_name=name[:200], action=action,
-                      object_type=obj_type, object_id=str(obj_id), summary=summary[:300], data=data)
+    return AuditEntry(school=school, at=timezone.now(), actor=user, actor_name=name[:200],
+                      action=registered(action).value, object_type=obj_type, object_id=str(obj_id), summary=summary[:300], data=data)
 
 
 def _write(marks, changes, progress, total):
@@ -306,7 +307,7 @@ def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=
     except ImportFailed as failed:
         # A refused file changes nothing, but someone tried: the trail says who, when and how
         # many lines were wrong (not which numbers, which may be guesses at other pupils).
-        record(actor=actor, school=school, action="attendance.import_failed", obj=school,
+        record(actor=actor, school=school, action=Action.ATTENDANCE_IMPORT_FAILED, obj=school,
                summary=f"An attendance import was refused: {failed.total} problem{'s' if failed.total != 1 else ''}; "
                        "nothing was imported",
                data={"file": file_name, "problems": failed.total}, request=request)
@@ -349,7 +350,7 @@ def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=
         if changes:
             upns = dict(school.pupils.filter(id__in={c[1] for c in changes}).values_list("id", "upn"))
             entries = [
-                _audit_entry(actor, school, "attendance.mark_changed", "attendance.attendancemark", mark_id,
+                _audit_entry(actor, school, Action.ATTENDANCE_MARK_CHANGED, "attendance.attendancemark", mark_id,
                              f"Attendance mark for {upns.get(pupil_id, pupil_id)} on {day:%d %b %Y} {session} "
                              f"changed from {old} to {new} by import of {file_name}",
                              {"import_run": run.pk, "line": line, "from": old, "to": new, "date": day.isoformat(),
@@ -357,7 +358,7 @@ def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=
                 for mark_id, pupil_id, day, session, old, new, line in changes
             ]
             AuditEntry.objects.bulk_create(entries, batch_size=BATCH_SIZE)
-        record(actor=actor, school=school, action="attendance.imported", obj=run,
+        record(actor=actor, school=school, action=Action.ATTENDANCE_IMPORTED, obj=run,
                summary=f"Imported {file_name}: {created} new, {len(changes)} changed, {unchanged} unchanged marks",
                data={"rows": rows, "created": created, "updated": len(changes), "unchanged": unchanged,
                      "skipped": skipped, "mapping": mapping.name, "first_date": first, "last_date": last},

@@ -2,6 +2,7 @@
 to check and send. Doorstep renders it; it never sends it."""
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import record
 from core.pdf import render_pdf
 
@@ -43,6 +44,6 @@ def pack_context(case, today=None):
 
 def referral_pack_pdf(case, by=None, request=None):
     pdf = render_pdf("attendance/pdf/referral_pack.html", pack_context(case))
-    record(actor=by, school=case.school, action="referral.pack_rendered", obj=case,
+    record(actor=by, school=case.school, action=Action.REFERRAL_PACK_RENDERED, obj=case,
            summary=f"Referral pack produced for case {case.pk}", request=request)
     return pdf

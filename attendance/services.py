@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEntry
 from audit.services import record
 from people.permissions import can
@@ -91,7 +92,7 @@ def scan_school(school, today=None):
         if new:
             ReferralCase.objects.bulk_create(new, batch_size=2000)
             AuditEntry.objects.bulk_create([
-                _audit_entry(None, school, "referral.opened", "attendance.referralcase", case.pk,
+                _audit_entry(None, school, Action.REFERRAL_OPENED, "attendance.referralcase", case.pk,
                              f"Attendance {case.percent}% is below the referral threshold of {threshold.percent}% "
                              f"({threshold.clause}) for {start:%d %b %Y} to {end:%d %b %Y}",
                              {"pupil": case.pupil_id, "window": [start.isoformat(), end.isoformat()],
@@ -133,7 +134,7 @@ def decide(case, by, *, referred, note, referred_on=None, request=None):
         if not hit:
             raise ValidationError("This case has already been decided.")
         case.refresh_from_db()
-        record(actor=by, school=case.school, action=f"referral.{state}", obj=case,
+        record(actor=by, school=case.school, action=Action(f"referral.{state}"), obj=case,
                summary=(f"Referred on {referred_on:%d %b %Y}" if referred else "Decided not to refer")
                + f" (attendance {case.percent}%, threshold {case.threshold_percent}%, {case.clause})",
                reason=note, data={"pupil": case.pupil_id, "referred_on": referred_on}, request=request)

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit.actions import Action
 from audit.services import record_read_today
 from core import uploads
 from core.downloads import download
@@ -139,7 +140,7 @@ def _case(request, pk):
 @staff_required
 def case_detail(request, pk):
     case = _case(request, pk)
-    record_read_today(request, case, "a referral case (attendance and visits)", action="referral.viewed")
+    record_read_today(request, case, "a referral case (attendance and visits)", action=Action.REFERRAL_VIEWED)
     form = DecisionForm(initial={"referred_on": timezone.localdate()})
     threshold, start, end, span = _live_figures(case.school, [case])
     return render(request, "attendance/case.html", {

@@ -19,7 +19,7 @@ retention period, which writes an entry saying what it removed). The test databa
 import threading
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 _state = threading.local()
 
@@ -34,8 +34,6 @@ def purge_allowed():
 @contextmanager
 def allow_purge(using=None):
     """Let this transaction delete audit entries (and nothing else: updates stay refused)."""
-    from django.db import connections
-
     conn = connections[using] if using else connection
     with transaction.atomic(using=conn.alias):
         previous = purge_allowed()
@@ -112,8 +110,6 @@ def trigger_names(conn=None):
 def reinstall_if_missing(sender=None, using="default", **kwargs):
     """post_migrate: SQLite drops a table's triggers when a migration rebuilds the table, so
     put the guard back after every migrate (a no-op when it is there)."""
-    from django.db import connections
-
     conn = connections[using]
     if TABLE not in conn.introspection.table_names():
         return

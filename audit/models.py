@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from . import actions
+
 
 class AuditEntryQuerySet(models.QuerySet):
     def update(self, **kwargs):
@@ -33,6 +35,12 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    @property
+    def sentence(self) -> str:
+        """What was done, in words that complete the actor's name ("approved the visit"); empty
+        for an action no longer in the registry."""
+        return actions.sentence(self.action)
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

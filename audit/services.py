@@ -10,6 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from .actions import Action
 from .models import AuditEntry
 
 SUMMARY_LENGTH = AuditEntry._meta.get_field("summary").max_length
@@ -31,9 +32,8 @@ def _actor(actor):
 def _school_of(obj):
     if obj is None:
         return None
-    from schools.models import School
-
-    if isinstance(obj, School):
+    # Known by its label rather than imported: schools sits above audit and writes to it.
+    if isinstance(obj, models.Model) and obj._meta.label == "schools.School":
         return obj
     return getattr(obj, "school", None)
 
@@ -65,16 +65,32 @@ def _jsonable(data):
     return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
 
 
-def record(*, actor, school, action, obj, summary, reason="", data=None, request=None) -> AuditEntry:
+class UnknownAction(ValueError):
+    """An action that is not in audit.actions.Action: the trail would hold a word nobody can read."""
+
+
+def registered(action: str) -> Action:
+    """The registry's member for `action`, or UnknownAction naming it."""
+    try:
+        return Action(action)
+    except ValueError:
+        raise UnknownAction(
+            f"{action!r} is not an audit action: add it, with its sentence, to audit.actions.Action"
+        ) from None
+
+
+def record(*, actor, school, action: Action, obj, summary, reason="", data=None, request=None) -> AuditEntry:
     """Append one entry to the audit trail and return it.
 
     actor    a StaffMember, a User, or None when Doorstep acts by itself
     school   the school the entry belongs to (defaults to obj.school)
-    action   a dotted verb, e.g. "visit.approved"
+    action   a member of audit.actions.Action, e.g. Action.VISIT_APPROVED; anything else is
+             refused (UnknownAction)
     obj      the model instance acted on
     summary  one line for a headteacher; reason: the person's own words, if any
     data     anything else worth keeping (e.g. the findings at that moment); stored as JSON
     """
+    action = registered(action)
     user, name = _actor(actor)
     object_type, object_id = _object_ref(obj)
     if len(summary) > SUMMARY_LENGTH:
@@ -84,7 +100,7 @@ def record(*, actor, school, action, obj, summary, reason="", data=None, request
         at=timezone.now(),
         actor=user,
         actor_name=name[:200],
-        action=action,
+        action=action.value,
         object_type=object_type,
         object_id=object_id,
         summary=summary,
@@ -103,23 +119,28 @@ def _request_actor(request):
     return user if user is not None and user.is_authenticated else None
 
 
-def record_read(request, obj, what, *, action=None, actor=None, school=None, data=None) -> AuditEntry:
+def record_read(request, obj, what, *, action: Action | None = None, actor=None, school=None,
+                data=None) -> AuditEntry:
     """Note that someone looked at (or exported) something sensitive: a pupil's details, a
     concern, a report, the police card, an export, a subject access pack (issue 5 §2).
 
-    `what` is a short noun phrase ("pupil details", "police card", "chronology CSV"); the
-    entry's action is "<object type>.read" unless data says otherwise, e.g. "pupils.pupil.read"."""
-    object_type, _ = _object_ref(obj)
+    `what` is a short noun phrase ("pupil details", "police card", "chronology CSV"); `action`
+    says what kind of look it was (Action.PUPIL_VIEWED); a look at nothing in particular is
+    Action.READ."""
+    if action is None:
+        if obj is not None:
+            raise TypeError(f"record_read() of {what!r} needs its action, e.g. Action.PUPIL_VIEWED")
+        action = Action.READ
     return record(
         actor=actor or _request_actor(request), school=school, obj=obj,
-        action=action or (f"{object_type.rsplit('.', 1)[-1]}.read" if obj is not None else "read"),
+        action=action,
         summary=f"Viewed {what}" + (f": {obj}" if obj is not None and not isinstance(obj, str) else ""),
         data={"what": what, "path": request.get_full_path() if request is not None else "", **(data or {})},
         request=request,
     )
 
 
-def record_read_once(request, obj, what, *, action, since, data=None, actor=None) -> AuditEntry | None:
+def record_read_once(request, obj, what, *, action: Action, since, data=None, actor=None) -> AuditEntry | None:
     """record_read(), unless this person's read of `obj` under `action` is already on the
     trail since `since`: for a page a person comes back to after every button they press
     (the phone's visit page), the trail should say that they saw it, not how often."""
@@ -131,7 +152,7 @@ def record_read_once(request, obj, what, *, action, since, data=None, actor=None
     return record_read(request, obj, what, action=action, data=data, actor=actor)
 
 
-def record_read_today(request, obj, what, *, action, data=None, actor=None) -> AuditEntry | None:
+def record_read_today(request, obj, what, *, action: Action, data=None, actor=None) -> AuditEntry | None:
     """A sensitive page a person opens again and again in a day (a visit, a list, the staff
     register): one entry per person, record and day says who saw it, when and from where,
     without a row for every glance."""

@@ -31,6 +31,6 @@ urlpatterns = [
     path("board/", include("safety.alerts.urls")),
     path("notify/", include("notify.urls")),
     path("reports/", include("reports.urls")),
-    path("audit/", include("audit.urls")),
+    path("audit/", include("retention.audit_urls")),
     path("data-protection/", include("retention.urls")),
 ]

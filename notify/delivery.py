@@ -43,6 +43,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import record
 
 from .models import Channel, DeliveryAttempt, DeliveryHeartbeat, Message
@@ -122,7 +123,7 @@ def _give_up(message, token, reason, now):
         )
         if hit:
             record(
-                actor=None, school=message.school, action="message.failed", obj=message,
+                actor=None, school=message.school, action=Action.MESSAGE_FAILED, obj=message,
                 summary=f"{message.get_channel_display()} to {message.recipient.full_name} could not be sent",
                 reason=reason, data={"kind": message.kind, "alert_id": message.alert_id, "attempts": message.attempts},
             )

@@ -44,6 +44,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Field, Max
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import record
 from pupils.models import Pupil
 
@@ -165,7 +166,7 @@ def _report_reworded(school, kind: str, idempotency_key: str, found, rows: list[
         idempotency_key, kind, reason, ", ".join(sorted({str(pk) for _, _, pk in found})),
     )
     record(
-        actor=None, school=school, action="message.reworded", obj=rows[0],
+        actor=None, school=school, action=Action.MESSAGE_REWORDED, obj=rows[0],
         summary="Texts and emails went out saying only to open Doorstep: their words read as "
                 f"{_describe(found)}",
         reason=reason,
@@ -293,7 +294,7 @@ def mark_read(staff, message=None):
         changed = unread.update(read_at=timezone.now())
         if changed:
             record(
-                actor=staff, school=staff.school, action="message.read", obj=message or staff,
+                actor=staff, school=staff.school, action=Action.MESSAGE_READ, obj=message or staff,
                 summary=f"{staff.full_name} read {changed} message{'s' if changed != 1 else ''}",
             )
     return changed

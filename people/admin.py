@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.actions import Action
 from audit.services import record
 from schools.models import School, Trust
 
@@ -47,7 +48,7 @@ class StaffMemberAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change or form.changed_data:
-            record(actor=request.user, school=obj.school, action="staff.changed" if change else "staff.added",
+            record(actor=request.user, school=obj.school, action=Action.STAFF_CHANGED if change else Action.STAFF_ADDED,
                    obj=obj, summary=f"{obj.full_name}'s staff record {'changed' if change else 'added'} in the admin"
                                     + (f": {', '.join(form.changed_data)}" if change else ""),
                    data={"via": "admin", "fields": list(form.changed_data)}, request=request)
@@ -59,7 +60,8 @@ class StaffMemberAdmin(TrustScopedAdminMixin, admin.ModelAdmin):
         for verb, rows in (("added", formset.new_objects), ("changed", [o for o, _ in formset.changed_objects]),
                            ("removed", formset.deleted_objects)):
             for row in rows:
-                record(actor=request.user, school=staff.school, action=f"staff.{formset.model._meta.model_name}_{verb}",
+                action = Action(f"staff.{formset.model._meta.model_name}_{verb}")
+                record(actor=request.user, school=staff.school, action=action,
                        obj=staff, summary=f"{kind.capitalize()} {verb} for {staff.full_name} in the admin: {row}",
                        data={"via": "admin", "what": kind, "value": str(row)}, request=request)
 

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from audit import services as audit
+from audit.actions import Action
 
 from .models import StaffMember
 from .pins import hash_pin
@@ -34,7 +35,7 @@ def set_pins(staff: StaffMember, *, safe_pin, duress_pin, by: StaffMember, reque
             safe_pin=hash_pin(safe_pin), duress_pin=hash_pin(duress_pin),
         )
         # The audit says the PINs changed, never what they are.
-        audit.record(actor=by, school=staff.school, action="staff.pins_set", obj=staff, request=request,
+        audit.record(actor=by, school=staff.school, action=Action.STAFF_PINS_SET, obj=staff, request=request,
                      summary=f"{staff.full_name} set a new safe PIN and duress PIN")
     staff.refresh_from_db(fields=["safe_pin", "duress_pin"])
     return staff

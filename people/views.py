@@ -3,6 +3,7 @@ import datetime
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import record_read_today
 from people.permissions import VISITORS
 from people.decorators import require, staff_required
@@ -68,7 +69,7 @@ def register(request):
     )
     months = recheck_months(me.school)
     rows = [_register_row(s, today, months) for s in staff]
-    record_read_today(request, me.school, "the staff register (mobiles, vehicles, checks)", action="staff_register.viewed")
+    record_read_today(request, me.school, "the staff register (mobiles, vehicles, checks)", action=Action.STAFF_REGISTER_VIEWED)
     return render(request, "people/register.html", {
         "nav": "staff", "rows": rows, "today": today, "recheck_months": months,
         "attention": [r for r in rows if r["flagged"] and r["staff"].active],
@@ -83,7 +84,7 @@ def staff_detail(request, pk):
         StaffMember.objects.prefetch_related("roles", "dbs_checks", "vehicles", "training"), pk=pk, school=me.school,
     )
     today = timezone.localdate()
-    record_read_today(request, staff, "a member of staff's record (mobile, vehicle, checks)", action="staff.viewed")
+    record_read_today(request, staff, "a member of staff's record (mobile, vehicle, checks)", action=Action.STAFF_VIEWED)
     return render(request, "people/staff_detail.html", {
         "nav": "staff", "row": _register_row(staff, today, recheck_months(me.school)), "dbs_checks": staff.dbs_checks.all(),
         "vehicles": staff.vehicles.all(),

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from audit import services as audit
+from audit.actions import Action
 from people.permissions import can
 from schools.models import SchoolClosure
 
@@ -30,7 +31,7 @@ def add_closure(by, *, first_day, last_day, label, request=None) -> SchoolClosur
     with transaction.atomic():
         closure = SchoolClosure.objects.create(school=by.school, first_day=first_day, last_day=last_day, label=label,
                                                added_by=by)
-        audit.record(actor=by, school=by.school, action="calendar.closure_added", obj=closure, request=request,
+        audit.record(actor=by, school=by.school, action=Action.CALENDAR_CLOSURE_ADDED, obj=closure, request=request,
                      summary=f"School closed: {closure}",
                      data={"first_day": first_day, "last_day": last_day, "label": label})
     return closure
@@ -40,7 +41,7 @@ def remove_closure(by, closure, *, request=None):
     if not can(by, "calendar.manage", closure):
         raise PermissionDenied("Only the headteacher, the business manager or the office can change the school's term dates.")
     with transaction.atomic():
-        audit.record(actor=by, school=closure.school, action="calendar.closure_removed", obj=closure, request=request,
+        audit.record(actor=by, school=closure.school, action=Action.CALENDAR_CLOSURE_REMOVED, obj=closure, request=request,
                      summary=f"Closure removed: {closure}",
                      data={"first_day": closure.first_day, "last_day": closure.last_day, "label": closure.label})
         closure.delete()

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from attendance.models import attendance_summary
+from audit.actions import Action
 from audit.services import record_read, record_read_today
 from people.permissions import can
 from people.decorators import require, staff_required
@@ -36,7 +37,7 @@ def index(request):
                 | Q(class_name__iexact=word) | Q(postcode__icontains=word)
             )
     # The list shows postcodes: who looked is on the trail, once a day.
-    record_read_today(request, me.school, "the pupil list", action="pupil_list.viewed")
+    record_read_today(request, me.school, "the pupil list", action=Action.PUPIL_LIST_VIEWED)
     return render(request, "pupils/index.html", {"nav": "pupils", "pupils": pupils[:200], "q": q, "count": pupils.count()})
 
 
@@ -61,7 +62,7 @@ def detail(request, pk):
     require(me, "pupil.view")
     pupil = get_object_or_404(Pupil, pk=pk, school=me.school)
     # A pupil's details (address, medical needs, household notes) are a sensitive read.
-    record_read(request, pupil, "pupil details", action="pupil.viewed")
+    record_read(request, pupil, "pupil details", action=Action.PUPIL_VIEWED)
     today = timezone.localdate()
     since = _months_ago(today, ATTENDANCE_WINDOW_MONTHS)
     codes = pupil.attendance_marks.filter(date__gte=since, date__lte=today).values_list("code", flat=True)

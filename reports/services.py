@@ -22,6 +22,7 @@ from django.utils import timezone
 from safety.alerts.models import Alert
 from attendance.models import CODES, AttendanceMark, attendance_summary
 from audit import services as audit
+from audit.actions import Action
 from safety.checkins.models import VisitEvent
 from core.text import and_list
 from core.errors import NoPolicy, NotAllowed
@@ -348,7 +349,7 @@ def submit_report(actor, visit, data, *, request=None) -> VisitReport:
                 report = VisitReport.objects.create(**fields)
         except IntegrityError:
             raise ValidationError({"__all__": "This visit already has a report. Submit a correction instead."}) from None
-        audit.record(actor=actor, school=locked.school, action="report.submitted", obj=report,
+        audit.record(actor=actor, school=locked.school, action=Action.REPORT_SUBMITTED, obj=report,
                      summary=f"{actor.full_name} submitted the report of a visit on {report.visit_date:%d %b %Y}",
                      data={"visit": locked.pk, "attendance_percent": str(report.attendance_percent)}, request=request)
         for kind, details in _concerns_from(data):
@@ -369,7 +370,7 @@ def correct_report(actor, report, data, *, reason, request=None) -> VisitReport:
         fields = _report_fields(locked, actor, data, policy)
         fields.update(corrects=original, correction_reason=reason.strip(), outcome=original.outcome)
         correction = VisitReport.objects.create(**fields)
-        audit.record(actor=actor, school=locked.school, action="report.corrected", obj=correction,
+        audit.record(actor=actor, school=locked.school, action=Action.REPORT_CORRECTED, obj=correction,
                      summary=f"{actor.full_name} corrected the report of a visit on {original.visit_date:%d %b %Y}",
                      reason=reason.strip(), data={"corrects": original.pk}, request=request)
         for kind, details in _concerns_from(data):
@@ -414,7 +415,7 @@ def raise_concern(actor, visit, *, kind, details, report=None, request=None) -> 
             raised_by=actor, raised_at=timezone.now(), sent_to=[r.full_name for r in recipients], clause=clause,
         )
         label = Concern.Kind(kind).label
-        audit.record(actor=actor, school=visit.school, action="concern.raised", obj=concern,
+        audit.record(actor=actor, school=visit.school, action=Action.CONCERN_RAISED, obj=concern,
                      summary=f"{actor.full_name} raised a {label.lower()} from a home visit; told "
                              f"{', '.join(r.full_name for r in recipients) or 'nobody (no one holds the role)'}",
                      data={"visit": visit.pk, "roles": roles, "clause": clause}, request=request)
@@ -442,7 +443,7 @@ def record_filing(actor, visit, *, system, reference, request=None) -> Filing:
     with transaction.atomic():
         filing = Filing.objects.create(school=visit.school, visit=visit, system=system.strip()[:100],
                                        reference=reference.strip()[:200], by=actor, at=timezone.now())
-        audit.record(actor=actor, school=visit.school, action="visit.filed", obj=visit,
+        audit.record(actor=actor, school=visit.school, action=Action.VISIT_FILED, obj=visit,
                      summary=f"{actor.full_name} filed the visit's record in {filing.system} ({filing.reference})",
                      request=request)
     return filing
@@ -508,7 +509,7 @@ def record_agreement(actor, visit, *, text, review_on, check_kind=Agreement.Chec
             school=visit.school, pupil=visit.pupil, visit=visit, text=text, review_on=review_on, check_kind=check_kind,
             window_from=window_from, window_to=window_to, min_percent=percent, made_by=actor, made_at=timezone.now(),
         )
-        audit.record(actor=actor, school=visit.school, action="agreement.recorded", obj=agreement,
+        audit.record(actor=actor, school=visit.school, action=Action.AGREEMENT_RECORDED, obj=agreement,
                      summary=f"{actor.full_name} recorded an agreement with the family, to review on {review_on:%d %b %Y}",
                      data={"check": check_kind, "clause": clause}, request=request)
     return agreement
@@ -551,7 +552,7 @@ def review_agreement(agreement, *, kept: bool, outcome: str, actor=None, request
             raise ValidationError({"__all__": f"This agreement was already reviewed ({agreement.get_status_display().lower()})."})
         agreement.refresh_from_db()
         who = actor.full_name if actor else "Doorstep's daily check"
-        audit.record(actor=actor, school=agreement.school, action=f"agreement.{status}", obj=agreement,
+        audit.record(actor=actor, school=agreement.school, action=Action(f"agreement.{status}"), obj=agreement,
                      summary=f"{who} found the agreement {status}", reason=agreement.outcome, request=request)
         if not kept:
             _when_broken(agreement)
@@ -571,7 +572,7 @@ def _when_broken(agreement):
             school=agreement.school, pupil=pupil, agreement=agreement, addressee=contact.name if contact else "Parent/Carer",
             body=reminder_text(agreement), clause=clause, prepared_at=timezone.now(),
         )
-        audit.record(actor=None, school=agreement.school, action="letter.prepared", obj=letter,
+        audit.record(actor=None, school=agreement.school, action=Action.LETTER_PREPARED, obj=letter,
                      summary="Doorstep prepared a reminder letter for the headteacher to approve and send",
                      data={"agreement": agreement.pk, "clause": clause})
         heads = staff_with_roles(agreement.school, ["headteacher"])
@@ -631,7 +632,7 @@ def _propose_follow_up(agreement, clause):
         return None
     Agreement.objects.filter(pk=agreement.pk).update(follow_up_visit=visit)
     agreement.follow_up_visit = visit
-    audit.record(actor=None, school=agreement.school, action="agreement.follow_up_proposed", obj=agreement,
+    audit.record(actor=None, school=agreement.school, action=Action.AGREEMENT_FOLLOW_UP_PROPOSED, obj=agreement,
                  summary="Doorstep proposed a follow-up visit after continued failure to keep agreements",
                  data={"visit": visit.pk, "clause": clause})
     return visit
@@ -685,7 +686,7 @@ def send_letter(actor, letter, *, request=None) -> Letter:
         locked.status, locked.sent_by, locked.sent_at = Letter.Status.SENT, actor, timezone.now()
         locked.sent_pdf = letter_pdf(locked)
         locked.save(update_fields=["status", "sent_by", "sent_at", "sent_pdf"])
-        audit.record(actor=actor, school=locked.school, action="letter.sent", obj=locked,
+        audit.record(actor=actor, school=locked.school, action=Action.LETTER_SENT, obj=locked,
                      summary=f"{actor.full_name} approved and sent a reminder letter", request=request)
     return locked
 
@@ -700,7 +701,7 @@ def create_calendar_feed(actor, *, request=None) -> str:
     with transaction.atomic():
         CalendarFeed.objects.filter(staff=actor, revoked_at__isnull=True).update(revoked_at=timezone.now())
         feed = CalendarFeed.objects.create(staff=actor, token_hash=CalendarFeed.hash(token), created_at=timezone.now())
-        audit.record(actor=actor, school=actor.school, action="calendar.created", obj=feed,
+        audit.record(actor=actor, school=actor.school, action=Action.CALENDAR_CREATED, obj=feed,
                      summary=f"{actor.full_name} created a calendar address for their visits", request=request)
     return token
 
@@ -709,7 +710,7 @@ def revoke_calendar_feeds(actor, *, request=None) -> int:
     with transaction.atomic():
         n = CalendarFeed.objects.filter(staff=actor, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if n:
-            audit.record(actor=actor, school=actor.school, action="calendar.revoked", obj=actor,
+            audit.record(actor=actor, school=actor.school, action=Action.CALENDAR_REVOKED, obj=actor,
                          summary=f"{actor.full_name} turned off their calendar address", request=request)
     return n
 

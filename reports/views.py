@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import services as audit
+from audit.actions import Action
 from core.downloads import download
 from core.forms import errors_onto
 from pupils.models import Pupil
@@ -73,7 +74,7 @@ def report(request, pk):
 
     require(me, "report.view", visit)
     versions = [original, *original.corrections.order_by("completed_at", "pk")]
-    audit.record(actor=me, school=visit.school, action="report.viewed", obj=original,
+    audit.record(actor=me, school=visit.school, action=Action.REPORT_VIEWED, obj=original,
                  summary=f"{me.full_name} read a visit report", request=request)
     return render(request, "reports/report_detail.html", {
         "nav": "visits", "visit": visit, "versions": versions, "current": versions[-1],
@@ -116,7 +117,7 @@ def report_pdf(request, pk, report_id=None):
     require(request.staff, "report.view", visit)
     reports = VisitReport.objects.filter(visit=visit)
     chosen = get_object_or_404(reports, pk=report_id) if report_id else get_object_or_404(reports, corrects__isnull=True)
-    audit.record(actor=request.staff, school=visit.school, action="report.printed", obj=chosen,
+    audit.record(actor=request.staff, school=visit.school, action=Action.REPORT_PRINTED, obj=chosen,
                  summary=f"{request.staff.full_name} printed a visit report", request=request)
     return _pdf(documents.visit_report_pdf(chosen), f"visit-report-{visit.pk}.pdf")
 
@@ -137,7 +138,7 @@ def closure_reason(request, pk):
     require(request.staff, "report.view", visit)
     if visit.state not in (Visit.State.ABANDONED, Visit.State.NOT_SEEN, Visit.State.CANCELLED):
         raise Http404("This visit was not abandoned or cancelled.")
-    audit.record_read(request, visit, "a visit's written reason (PDF)", action="visit.reason_printed")
+    audit.record_read(request, visit, "a visit's written reason (PDF)", action=Action.VISIT_REASON_PRINTED)
     return _pdf(documents.closure_reason_pdf(visit), f"written-reason-{visit.pk}.pdf")
 
 
@@ -160,7 +161,7 @@ def concern(request, pk):
     item = get_object_or_404(Concern.objects.select_related("visit", "pupil", "raised_by"), pk=pk,
                              school=request.staff.school)
     require(request.staff, "concern.view", item)
-    audit.record(actor=request.staff, school=item.school, action="concern.viewed", obj=item,
+    audit.record(actor=request.staff, school=item.school, action=Action.CONCERN_VIEWED, obj=item,
                  summary=f"{request.staff.full_name} read a concern", request=request)
     return render(request, "reports/concern.html", {"concern": item, "nav": "pupils"})
 
@@ -218,7 +219,7 @@ def letters(request):
 def letter(request, pk):
     item = get_object_or_404(Letter.objects.select_related("pupil", "agreement"), pk=pk, school=request.staff.school)
     require(request.staff, "letter.view", item)
-    audit.record_read_today(request, item, "a letter to a family (name and address)", action="letter.viewed")
+    audit.record_read_today(request, item, "a letter to a family (name and address)", action=Action.LETTER_VIEWED)
     return render(request, "reports/letter.html", {"letter": item, "nav": "letters",
                                                    "may_send": can(request.staff, "letter.send", item)})
 
@@ -229,7 +230,7 @@ def letter_pdf(request, pk):
     item = get_object_or_404(Letter, pk=pk, school=request.staff.school)
     require(request.staff, "letter.view", item)
     data = bytes(item.sent_pdf) if item.sent_pdf else documents.letter_pdf(item)
-    audit.record_read(request, item, "a letter to a family (PDF)", action="letter.printed")
+    audit.record_read(request, item, "a letter to a family (PDF)", action=Action.LETTER_PRINTED)
     return _pdf(data, f"reminder-letter-{item.pk}.pdf")
 
 
@@ -257,7 +258,7 @@ def _pupil(request, pk, action):
 @staff_required
 def pupil_chronology(request, pk):
     pupil = _pupil(request, pk, "chronology.view")
-    audit.record_read(request, pupil, "pupil chronology", action="chronology.viewed")
+    audit.record_read(request, pupil, "pupil chronology", action=Action.CHRONOLOGY_VIEWED)
     return render(request, "reports/chronology.html", {
         "pupil": pupil, "entries": chronology.entries(pupil, request.staff), "nav": "pupils",
         "may_export": can(request.staff, "chronology.export", pupil),
@@ -269,7 +270,7 @@ def pupil_chronology(request, pk):
 @require_GET
 def chronology_pdf(request, pk):
     pupil = _pupil(request, pk, "chronology.export")
-    audit.record(actor=request.staff, school=pupil.school, action="chronology.exported", obj=pupil,
+    audit.record(actor=request.staff, school=pupil.school, action=Action.CHRONOLOGY_EXPORTED, obj=pupil,
                  summary=f"{request.staff.full_name} exported a pupil's chronology as PDF", request=request)
     return _pdf(documents.chronology_pdf(pupil, request.staff), f"chronology-{pupil.upn}.pdf", inline=False)
 
@@ -278,7 +279,7 @@ def chronology_pdf(request, pk):
 @require_GET
 def chronology_csv(request, pk):
     pupil = _pupil(request, pk, "chronology.export")
-    audit.record(actor=request.staff, school=pupil.school, action="chronology.exported", obj=pupil,
+    audit.record(actor=request.staff, school=pupil.school, action=Action.CHRONOLOGY_EXPORTED, obj=pupil,
                  summary=f"{request.staff.full_name} exported a pupil's chronology as CSV", request=request)
     return download(chronology.as_csv(pupil, request.staff), filename=f"chronology-{pupil.upn}.csv",
                     content_type="text/csv; charset=utf-8")

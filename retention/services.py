@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Model, Q
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import record
 
 from .models import RetentionRule
@@ -76,7 +77,7 @@ def set_rule(school, record_type: str, years: int, *, actor, reason: str = "") -
         if years != default:
             rule = RetentionRule.objects.create(school=school, record_type=record_type, years=years, reason=reason,
                                                 changed_at=timezone.now())
-        record(actor=actor, school=school, action="retention.rule_changed", obj=school,
+        record(actor=actor, school=school, action=Action.RETENTION_RULE_CHANGED, obj=school,
                summary=f"Retention for {record_type}: {before} → {years} years (default {default})", reason=reason,
                data={"record_type": record_type, "before": before, "after": years, "default": default})
     return rule
@@ -283,7 +284,7 @@ def _remove_audit(school, items: list[Due], today, actor):
             chunk = ids[start:start + 500]
             cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", chunk)
     years = items[0].years
-    record(actor=actor, school=school, action="retention.removed", obj=school,
+    record(actor=actor, school=school, action=Action.RETENTION_REMOVED, obj=school,
            summary=(f"Removed under the retention schedule: {len(items)} audit entries (#{min(ids)}–#{max(ids)}), "
                     f"written {min(d.anchor for d in items).isoformat()} to {max(d.anchor for d in items).isoformat()}; "
                     f"rule {years} years from the day each was written"),
@@ -320,7 +321,7 @@ def apply(school, today: datetime.date | None = None, *, actor=None) -> dict[str
                         continue
                     # The entry is written first, while the record still has its id; both are in
                     # this transaction, so neither exists without the other.
-                    record(actor=actor, school=school, action="retention.removed", obj=_subject(due),
+                    record(actor=actor, school=school, action=Action.RETENTION_REMOVED, obj=_subject(due),
                            summary=due.audit_summary(),
                            data={"record_type": key, "id": due.pk, "rule_years": due.years,
                                  "counted_from": due.schedule.counted_from, "due_on": due.due_on,

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEntry
 from audit.services import record
 from core import csvsafe
@@ -154,7 +155,7 @@ def _export(kind, subject, records, *, actor, request=None) -> bytes:
     total = sum(len(v) for v in records.values())
     actor_name = getattr(actor, "full_name", "") or "Doorstep (console)"
     # The entry says a subject access export was made, of whom (type and id) and how much: no name.
-    record(actor=actor, school=subject.school, action="subject_access.exported", obj=subject,
+    record(actor=actor, school=subject.school, action=Action.SUBJECT_ACCESS_EXPORTED, obj=subject,
            summary=f"Subject access export made for {kind} #{subject.pk}: {total} records",
            data={"counts": {k: len(v) for k, v in records.items()}}, request=request)
     return build_zip(records, subject=f"{kind} #{subject.pk} ({subject.full_name})", school=subject.school,

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit.actions import Action
 from audit.services import record, record_read_today
 from policy_engine.schema import ROLE_LABELS
 from pupils.models import Pupil
@@ -64,7 +65,7 @@ def assessment_list(request):
         .select_related("pupil", "staff", "author")
         .prefetch_related("hazards", "pupil__household_notes")
     )
-    record_read_today(request, me.school, "the risk assessments (household risks)", action="risk_list.viewed")
+    record_read_today(request, me.school, "the risk assessments (household risks)", action=Action.RISK_LIST_VIEWED)
     return render(request, "risk/list.html", {"assessments": assessments, "can_edit": can(me, "risk.edit")})
 
 
@@ -73,7 +74,7 @@ def assessment_detail(request, pk):
     me = _staff_or_403(request, "pupil.view")
     ra = get_object_or_404(_readable(me, RiskAssessment.objects.select_related("pupil", "staff", "author")),
                            pk=pk, school=me.school)
-    record_read_today(request, ra, "a risk assessment", action="risk.viewed")
+    record_read_today(request, ra, "a risk assessment", action=Action.RISK_VIEWED)
     return render(request, "risk/detail.html", {"ra": ra, "can_edit": can(me, "risk.edit"), "new_risks": ra.new_risks(),
                                                 "author_problem": _author_problem(ra)})
 
@@ -95,7 +96,7 @@ def assessment_new(request):
             ra.save()
             formset.instance = ra
             formset.save()
-            record(actor=me, school=me.school, action="risk.create", obj=ra, request=request,
+            record(actor=me, school=me.school, action=Action.RISK_CREATE, obj=ra, request=request,
                    summary=f"Recorded a {ra.get_kind_display().lower()} risk assessment written by "
                            f"{ra.author.full_name} ({ra.highest_risk or 'no'} risk)",
                    data={"author": ra.author_id})
@@ -113,7 +114,7 @@ def assessment_review(request, pk):
         ra = get_object_or_404(RiskAssessment.objects.select_for_update(), pk=pk, school=me.school)
         new_risks = [n.text for n in ra.new_risks()]
         ra.mark_reviewed()
-        record(actor=me, school=me.school, action="risk.review", obj=ra, request=request,
+        record(actor=me, school=me.school, action=Action.RISK_REVIEW, obj=ra, request=request,
                summary="Reviewed the risk assessment", data={"new_risks_considered": new_risks})
     messages.success(request, "Marked as reviewed: the assessment is current again.")
     return redirect("risk:detail", pk=ra.pk)
@@ -133,7 +134,7 @@ def household_note_new(request, pupil_pk):
             note.recorded_by = request.user
             note.recorded_at = timezone.now()
             note.save()
-            record(actor=me, school=me.school, action="household.note", obj=note, request=request,
+            record(actor=me, school=me.school, action=Action.HOUSEHOLD_NOTE, obj=note, request=request,
                    summary=f"Recorded a household note ({note.get_kind_display()})")
         if note.is_risk:
             messages.warning(request, "Risk recorded. This home's risk assessment is now out of date until it is reviewed.")

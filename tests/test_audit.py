@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEntry
 from visits import services
 from visits.models import Visit
@@ -31,20 +32,20 @@ def test_record_names_a_staff_member_by_their_name_on_the_register_and_keeps_the
 
 def test_record_accepts_a_user_or_nobody():
     user = UserFactory(first_name="Tara", last_name="Trust")
-    assert audit.record(actor=user, school=None, action="x", obj=None, summary="s").actor_name == "Tara Trust"
-    entry = audit.record(actor=None, school=None, action="x", obj=None, summary="s")
+    assert audit.record(actor=user, school=None, action=Action.READ, obj=None, summary="s").actor_name == "Tara Trust"
+    entry = audit.record(actor=None, school=None, action=Action.READ, obj=None, summary="s")
     assert entry.actor is None and entry.actor_name == "Doorstep"
 
 
 def test_record_captures_the_address_the_request_came_from(coteford):
     request = RequestFactory().post("/", REMOTE_ADDR="203.0.113.7")
     request.user = AnonymousUser()
-    entry = audit.record(actor=coteford.head, school=coteford.school, action="x", obj=None, summary="s", request=request)
+    entry = audit.record(actor=coteford.head, school=coteford.school, action=Action.READ, obj=None, summary="s", request=request)
     assert entry.ip_address == "203.0.113.7"
 
 
 def test_record_stores_dates_in_its_data_as_text_and_keeps_long_summaries_to_the_column(coteford):
-    entry = audit.record(actor=None, school=coteford.school, action="x", obj=None, summary="a" * 500,
+    entry = audit.record(actor=None, school=coteford.school, action=Action.READ, obj=None, summary="a" * 500,
                          data={"on": datetime.date(2026, 11, 23)})
     entry.refresh_from_db()
     assert entry.data == {"on": "2026-11-23"}
@@ -52,7 +53,7 @@ def test_record_stores_dates_in_its_data_as_text_and_keeps_long_summaries_to_the
 
 
 def test_the_trail_cannot_be_edited_or_deleted(coteford):
-    entry = audit.record(actor=None, school=coteford.school, action="x", obj=None, summary="s")
+    entry = audit.record(actor=None, school=coteford.school, action=Action.READ, obj=None, summary="s")
     entry.summary = "changed"
     with pytest.raises(PermissionError):
         entry.save()

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import record
 from schools.models import School
 from doorstep.permission_places import api_operations
@@ -145,7 +146,7 @@ def build_b():
     issue_token(b.head, name="LEAKB token", scopes=["read"], days=30)
     RetentionRule.objects.create(school=b.school, record_type=next(iter(SCHEDULES)), years=9, reason="LEAKB",
                                  changed_at=now)
-    record(actor=b.head, school=b.school, action="test.leakb", obj=b.pupil, summary="LEAKB audit entry")
+    record(actor=b.head, school=b.school, action=Action.READ, obj=b.pupil, summary="LEAKB audit entry")
     b.visit, b.ended = scheduled, ended
     return b
 

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import services as audit
+from audit.actions import Action
 from core.errors import NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
@@ -48,15 +49,15 @@ LEGAL_MOVES = {
 
 # to state -> (permission asked of people.permissions.can, audit action, verb for messages)
 MOVES = {
-    State.APPROVED: ("visit.approve", "visit.approved", "approve"),
-    State.DECLINED: ("visit.decline", "visit.declined", "decline"),
-    State.SCHEDULED: ("visit.schedule", "visit.scheduled", "schedule"),
-    State.WITHDRAWN: ("visit.withdraw", "visit.withdrawn", "withdraw"),
-    State.CANCELLED: ("visit.cancel", "visit.cancelled", "cancel"),
-    State.UNDER_WAY: ("checkin.record", "visit.under_way", "start"),
-    State.COMPLETED: ("checkin.record", "visit.completed", "complete"),
-    State.NOT_SEEN: ("checkin.record", "visit.not_seen", "close as not seen"),
-    State.ABANDONED: ("checkin.record", "visit.abandoned", "abandon"),
+    State.APPROVED: ("visit.approve", Action.VISIT_APPROVED, "approve"),
+    State.DECLINED: ("visit.decline", Action.VISIT_DECLINED, "decline"),
+    State.SCHEDULED: ("visit.schedule", Action.VISIT_SCHEDULED, "schedule"),
+    State.WITHDRAWN: ("visit.withdraw", Action.VISIT_WITHDRAWN, "withdraw"),
+    State.CANCELLED: ("visit.cancel", Action.VISIT_CANCELLED, "cancel"),
+    State.UNDER_WAY: ("checkin.record", Action.VISIT_UNDER_WAY, "start"),
+    State.COMPLETED: ("checkin.record", Action.VISIT_COMPLETED, "complete"),
+    State.NOT_SEEN: ("checkin.record", Action.VISIT_NOT_SEEN, "close as not seen"),
+    State.ABANDONED: ("checkin.record", Action.VISIT_ABANDONED, "abandon"),
 }
 NEEDS_REASON = {State.DECLINED, State.WITHDRAWN, State.CANCELLED, State.ABANDONED}
 # Moves of a visit under way: the visit was checked against the policy when it was scheduled,
@@ -540,7 +541,7 @@ def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergen
         if version is not None:
             evaluation = evaluate_visit(visit, stage="propose", policy=version.load())
         audit.record(
-            actor=actor, school=visit.school, action="visit.proposed", obj=visit, request=request,
+            actor=actor, school=visit.school, action=Action.VISIT_PROPOSED, obj=visit, request=request,
             summary=f"{actor.full_name} proposed a visit ({visit.get_purpose_display().lower()}) for {pupil.full_name} "
                     f"on {timezone.localtime(starts_at):%-d %b %Y %H:%M}",
             reason=visit.reason,
@@ -654,7 +655,7 @@ def change_appointment(actor, visit, *, starts_at, ends_at, reason, request=None
         visit_moved.send(sender=Visit, visit=locked, from_state=State.SCHEDULED, to_state=State.SCHEDULED,
                          actor=actor, now=now)
         entry = audit.record(
-            actor=actor, school=locked.school, action="visit.appointment_changed", obj=locked, reason=reason,
+            actor=actor, school=locked.school, action=Action.VISIT_APPOINTMENT_CHANGED, obj=locked, reason=reason,
             request=request,
             summary=f"{actor.full_name} moved the appointment for {locked.pupil.full_name} from "
                     f"{_when(before[0])} to {_when(starts_at)}",
@@ -715,7 +716,7 @@ def _tell_about_appointment(visit, actor, *, kind, key, subject, what):
         logger.warning("Nobody was told of the change to visit %s's appointment: %s", visit.pk, problem)
     # On the visit's own trail, so its page shows who heard of the change (or that nobody did).
     audit.record(
-        actor=actor, school=visit.school, action="visit.appointment_told", obj=visit,
+        actor=actor, school=visit.school, action=Action.VISIT_APPOINTMENT_TOLD, obj=visit,
         summary=(f"Told {', '.join(told)} of the change to the appointment ({_cite(clause)})"
                  if told else f"Nobody was told of the change to the appointment ({_cite(clause)}: "
                               f"the {_roles_text(roles)} should hear of it): {problem}"),
@@ -757,7 +758,7 @@ def override(actor, visit, *, rule, reason, request=None) -> Override:
         decision = Override.objects.create(visit=locked, rule=rule, reason=reason, by=actor, at=timezone.now())
         what = "authorised a lone visit" if rule == LONE_VISIT_RULE else f"overrode the rule {rule}"
         audit.record(
-            actor=actor, school=locked.school, action="visit.override", obj=locked, reason=reason, request=request,
+            actor=actor, school=locked.school, action=Action.VISIT_OVERRIDE, obj=locked, reason=reason, request=request,
             summary=f"{actor.full_name} {what} for the visit to {locked.pupil.full_name}",
             data={"rule": rule, "clause": _policy_clause(policy, rule), "policy": version.source_name,
                   "policy_version": version.version, "override_id": decision.pk},
@@ -828,7 +829,7 @@ def create_visit_list(actor, *, title, visits, request=None) -> VisitList:
             _check_listable(visit_list, visit)
         Visit.objects.filter(pk__in=[v.pk for v in locked]).update(visit_list=visit_list, updated_at=timezone.now())
         audit.record(
-            actor=actor, school=visit_list.school, action="visitlist.created", obj=visit_list, request=request,
+            actor=actor, school=visit_list.school, action=Action.VISITLIST_CREATED, obj=visit_list, request=request,
             summary=f"{actor.full_name} compiled the visit list {title!r} with {len(locked)} visit(s)",
             data={"visits": [v.pk for v in locked]},
         )
@@ -857,7 +858,7 @@ def add_to_visit_list(actor, visit_list, visit, request=None) -> VisitList:
         _check_listable(locked_list, locked)
         Visit.objects.filter(pk=locked.pk).update(visit_list=locked_list, updated_at=timezone.now())
         audit.record(
-            actor=actor, school=locked_list.school, action="visitlist.visit_added", obj=locked_list, request=request,
+            actor=actor, school=locked_list.school, action=Action.VISITLIST_VISIT_ADDED, obj=locked_list, request=request,
             summary=f"{actor.full_name} added the visit for {locked.pupil.full_name} to {locked_list.title!r}",
             data={"visit": locked.pk},
         )
@@ -881,7 +882,7 @@ def sign_visit_list(actor, visit_list, request=None) -> VisitList:
             raise NotAllowed(_signed_message(VisitList.objects.select_related("signed_by").get(pk=locked.pk)))
         locked.signed_by, locked.signed_at = actor, now
         audit.record(
-            actor=actor, school=locked.school, action="visitlist.signed", obj=locked, request=request,
+            actor=actor, school=locked.school, action=Action.VISITLIST_SIGNED, obj=locked, request=request,
             summary=f"{actor.full_name} signed the visit list {locked.title!r} ({count} visit(s))",
             data={"visits": list(locked.visits.values_list("pk", flat=True))},
         )

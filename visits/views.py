@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit.actions import Action
 from audit.services import history, record_read_today
 from core.forms import errors_onto
 from core.errors import NoPolicy
@@ -302,7 +303,7 @@ def _render_detail(request, visit, bound=None, refusal=None, status=200):
 def detail(request, pk):
     visit = _get_visit(request, pk)
     # Read here, not in _render_detail: a refused action re-renders the page, and that is not a new read.
-    record_read_today(request, visit, "a visit (the home address and who is going)", action="visit.viewed")
+    record_read_today(request, visit, "a visit (the home address and who is going)", action=Action.VISIT_VIEWED)
     return _render_detail(request, visit)
 
 
@@ -442,7 +443,7 @@ def list_detail(request, pk):
     require(me, "visit.view")
     visit_list = get_object_or_404(VisitList.objects.select_related("created_by", "signed_by"), pk=pk, school=me.school)
     visits = visit_list.visits.select_related("pupil").prefetch_related("pupil__contacts", "assignments__staff").order_by("starts_at")
-    record_read_today(request, visit_list, "a visit list (addresses and parents' numbers)", action="visitlist.viewed")
+    record_read_today(request, visit_list, "a visit list (addresses and parents' numbers)", action=Action.VISITLIST_VIEWED)
     return render(request, "visits/list_detail.html", {
         "nav": "lists", "visit_list": visit_list, "visits": visits,
         "may_sign": not visit_list.is_signed and can(me, "visitlist.sign", visit_list),

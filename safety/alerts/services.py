@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit import services as audit
+from audit.actions import Action
 from safety.checkins.models import VisitEvent, Watch
 from core.text import and_list
 from people.models import StaffMember
@@ -171,7 +172,7 @@ def _notify_step(alert, visit, step, now, staff=None, due_at=None):
         notify(people, kind=f"alert.{alert.kind}", subject=subject, body=body, link=board_link(alert),
                school=visit.school, alert=alert, idempotency_key=f"alert:{alert.pk}:step:{step}")
     audit.record(
-        actor=None, school=visit.school, action="alert.step", obj=alert,
+        actor=None, school=visit.school, action=Action.ALERT_STEP, obj=alert,
         summary=f"Alert step {step + 1} of {len(alert.ladder)}: told {', '.join(rung.get('notify', []))} "
                 f"({len(people)} people)" + (f", {_minutes_words(delay)} after the policy's time" if late else ""),
         data={"step": step, "notify": rung.get("notify", []), "recipients": [p.pk for p in people],
@@ -208,7 +209,7 @@ def raise_alert(visit, *, kind, now=None, event=None, missed="", missed_due_at=N
     if top:
         Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(status=Watch.Status.ALARM)
     audit.record(
-        actor=None, school=visit.school, action="alert.raised", obj=alert,
+        actor=None, school=visit.school, action=Action.ALERT_RAISED, obj=alert,
         summary=f"{alert.get_kind_display()} alert raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else "")
                 + (f", {_minutes_words(now - ladder_from)} after the policy's time"
                    if now - ladder_from >= LATE_ENOUGH_TO_SAY else ""),
@@ -309,7 +310,7 @@ def acknowledge(alert, *, by, request=None) -> Alert:
         )
         if hit != 1:  # pragma: no cover - the row is locked
             raise NotAllowed("This alert changed while you were acknowledging it; look again.")
-        audit.record(actor=by, school=locked.school, action="alert.acknowledged", obj=locked, request=request,
+        audit.record(actor=by, school=locked.school, action=Action.ALERT_ACKNOWLEDGED, obj=locked, request=request,
                      summary=f"{by.full_name} acknowledged the {locked.get_kind_display().lower()} alert and took it on",
                      data={"step": locked.step, "seconds_to_acknowledge": (now - locked.raised_at).total_seconds()})
     alert.refresh_from_db()
@@ -340,7 +341,7 @@ def resolve(alert, *, by, reason, note="", request=None) -> Alert:
             state=Alert.State.RESOLVED, resolved_by=by, resolved_at=now, resolution=reason, note=note,
             owner=locked.owner or by, step_token=new_token(), step_due_at=None,
         )
-        audit.record(actor=by, school=locked.school, action="alert.resolved", obj=locked, request=request,
+        audit.record(actor=by, school=locked.school, action=Action.ALERT_RESOLVED, obj=locked, request=request,
                      summary=f"{by.full_name} resolved the {locked.get_kind_display().lower()} alert: "
                              f"{Alert.Resolution(reason).label.lower()}",
                      reason=note, data={"reason": reason, "step": locked.step})
@@ -374,7 +375,7 @@ def contact_restored(visit, *, by, now, note):
             contact_at=now, step_token=new_token(), step_due_at=None,
         )
         if hit:
-            audit.record(actor=by, school=visit.school, action="alert.contact_restored", obj=alert,
+            audit.record(actor=by, school=visit.school, action=Action.ALERT_CONTACT_RESTORED, obj=alert,
                          summary=f"Contact restored: {note}; the escalation stopped", reason=note,
                          data={"step": alert.step})
 
@@ -428,7 +429,7 @@ def police_card(alert, *, by, request=None) -> dict:
             "ladder_says_call_police": any(s.get("call_police") for s in alert.ladder[: alert.step + 1]),
         },
     }
-    audit.record(actor=by, school=visit.school, action="alert.police_card_read", obj=alert, request=request,
+    audit.record(actor=by, school=visit.school, action=Action.ALERT_POLICE_CARD_READ, obj=alert, request=request,
                  summary=f"{by.full_name} opened the police card (staff, address, vehicles, household risks)",
                  data={"visit": visit.pk})
     return card

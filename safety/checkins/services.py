@@ -37,6 +37,7 @@ from django.utils import timezone
 from safety.alerts import services as alert_services
 from safety.alerts.models import Alert
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEntry
 from core.text import and_list
 from notify.services import notify
@@ -233,7 +234,7 @@ def _check_pin(event_type, by, via, pin, visit=None, request=None):
         raise PinsPaused(duress=result == "duress")
     if result is None:
         with transaction.atomic():
-            audit.record(actor=by, school=by.school, action="checkin.pin_wrong", obj=by, request=request,
+            audit.record(actor=by, school=by.school, action=Action.CHECKIN_PIN_WRONG, obj=by, request=request,
                          summary=f"A wrong PIN was entered on {by.full_name}'s phone",
                          data={"visit": visit.pk if visit is not None else None, "in_a_row": wrong + 1})
             if wrong + 1 >= PIN_TRIES and visit is not None:
@@ -493,7 +494,7 @@ def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concer
         deadline = refresh_watch(watch, locked, policy, events, now)
 
         audit.record(
-            actor=by, school=locked.school, action="visit.event", obj=locked, request=request,
+            actor=by, school=locked.school, action=Action.VISIT_EVENT, obj=locked, request=request,
             summary=f"{by.full_name} recorded {T(event_type).label.lower()}"
                     + (f" for {staff.full_name}" if staff is not None and staff.pk != by.pk else "")
                     + (" (office call)" if via == Via.OFFICE_CALL else ""),
@@ -613,7 +614,7 @@ def close_not_seen(visit, *, by, via=Via.PHONE, note="", at=None, request=None) 
         _after_door_decision(locked, watch, policy, events + [event], by, now)
         card = status["card"]
         audit.record(
-            actor=by, school=locked.school, action="visit.closed_not_seen", obj=locked, request=request,
+            actor=by, school=locked.school, action=Action.VISIT_CLOSED_NOT_SEEN, obj=locked, request=request,
             summary=f"{by.full_name} closed the visit as not seen" + (" and left a card" if card else ""),
             reason=event.note, data={"event": event.pk, "clause": status["clause"], "card": card,
                                      "card_clause": status["card_clause"]},
@@ -692,7 +693,7 @@ def abandon(visit, reason, *, by, note, via=Via.PHONE, at=None, request=None) ->
                 link=_link(locked), idempotency_key=f"visit:{locked.pk}:abandoned:{event.pk}",
             )
         audit.record(
-            actor=by, school=locked.school, action="visit.abandon_reported", obj=locked, request=request,
+            actor=by, school=locked.school, action=Action.VISIT_ABANDON_REPORTED, obj=locked, request=request,
             summary=f"{by.full_name} abandoned the visit ({ABANDON_REASONS[reason].lower()})",
             reason=note, data={"private_reason": True, "event": event.pk, "reason": reason, "report": report,
                                "clause": clause,

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit import services as audit
+from audit.actions import Action
 from core.forms import errors_onto
 from people import services as people_services
 from people.decorators import require, staff_required
@@ -107,7 +108,7 @@ def visit(request, pk):
     # The briefing holds the pupil's address, needs and medical notes and the household's
     # risks: opening it is a read of sensitive records (issue 5 §2). Every button on the
     # page comes back here, so it is written once per person per visit per day.
-    audit.record_read_once(request, visit, "the home-visit briefing", action="visit.briefing_viewed",
+    audit.record_read_once(request, visit, "the home-visit briefing", action=Action.VISIT_BRIEFING_VIEWED,
                            since=brief.day_bounds()[0], data={"pupil": visit.pupil_id})
     return _render_visit(request, visit)
 

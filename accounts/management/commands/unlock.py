@@ -3,6 +3,7 @@ checking with the person that it was them), and say so in the audit trail."""
 from axes.utils import reset
 from django.core.management.base import BaseCommand
 
+from audit.actions import Action
 from audit.services import record
 
 from ...signals import _named_user, school_of_user
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, username, **options):
         removed = reset(username=username)
         user = _named_user(username)
-        record(actor=None, school=school_of_user(user), action="signin.unlocked", obj=user,
+        record(actor=None, school=school_of_user(user), action=Action.SIGNIN_UNLOCKED, obj=user,
                summary=f"Sign-in lock-out of “{username}” lifted from the command line",
                data={"username": username, "attempts_removed": removed})
         self.stdout.write(f"Unlocked “{username}” ({removed} locked address{'es' if removed != 1 else ''} cleared).")

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from policy_engine.schema import PRESET_DIR
+from audit.actions import Action
 from audit.services import record
 
 
@@ -72,7 +73,7 @@ def store_policy(school, source_name, text, created_by=None, via="the command li
         stored = SchoolPolicy.objects.create(
             school=school, version=latest + 1, source_name=source_name, toml_text=text, created_by=created_by
         )
-        record(actor=created_by, school=school, action="policy.adopted", obj=stored,
+        record(actor=created_by, school=school, action=Action.POLICY_ADOPTED, obj=stored,
                summary=f"Policy version {stored.version} adopted from {source_name} ({via})",
                data={"version": stored.version, "source": source_name, "via": via,
                      "operator": getpass.getuser() if created_by is None else ""})

@@ -7,12 +7,13 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from audit.actions import Action
+from audit.services import record_read
 from core import csvsafe
 from core.downloads import download
 from people.decorators import require, staff_required
 
-from . import search as audit_search
-from .services import record_read
+from . import audit_search
 
 PAGE_SIZE = 100
 
@@ -26,11 +27,11 @@ def trail(request):
     entries = audit_search.search(me.school, form).select_related("actor")
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     # Recorded after the query, so this search's own entry is not among its results.
-    record_read(request, me.school, "the audit trail", action="audit.viewed",
+    record_read(request, me.school, "the audit trail", action=Action.AUDIT_VIEWED,
                 data={"filters": form.filters(), "page": page.number})
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "audit/trail.html", {
+    return render(request, "retention/audit_trail.html", {
         "nav": "audit", "form": form, "page": page, "query": query.urlencode(),
     }, status=200 if form.is_valid() else 400)
 
@@ -42,7 +43,7 @@ def export(request):
     require(me, "audit.view", me.school)
     form = audit_search.AuditSearchForm(request.GET)
     if not form.is_valid():
-        return render(request, "audit/trail.html", {"nav": "audit", "form": form, "page": None, "query": ""},
+        return render(request, "retention/audit_trail.html", {"nav": "audit", "form": form, "page": None, "query": ""},
                       status=400)
     entries = audit_search.search(me.school, form)
     count = entries.count()
@@ -50,7 +51,7 @@ def export(request):
     writer = csvsafe.writer(buffer)
     writer.writerow(audit_search.CSV_COLUMNS)
     writer.writerows(audit_search.csv_rows(entries))
-    record_read(request, me.school, "the audit trail (CSV export)", action="audit.exported",
+    record_read(request, me.school, "the audit trail (CSV export)", action=Action.AUDIT_EXPORTED,
                 data={"filters": form.filters(), "rows": count})
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = download(buffer.getvalue(), filename=f"audit-trail-{stamp}.csv", content_type="text/csv; charset=utf-8")

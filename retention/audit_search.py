@@ -1,12 +1,19 @@
 """Searching the audit trail (issue 5 §2): one school's entries, narrowed by person, pupil,
-action, date range and free text. The page and the CSV export share this."""
+action, date range and free text. The page and the CSV export share this.
+
+It lives in retention, the data-protection app, rather than in audit: finding the entries about
+a pupil means reading pupils, visits and reports, which all write to the trail and so sit above
+audit."""
 import datetime
 
 from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import AuditEntry
+from audit.models import AuditEntry
+from pupils.models import Pupil
+from reports.models import Concern, VisitReport
+from visits.models import Visit
 
 
 class AuditSearchForm(forms.Form):
@@ -41,10 +48,6 @@ def _day_start(day):
 
 def pupil_refs(school, words):
     """(object_type, ids) pairs of the records about the pupils matching `words`."""
-    from pupils.models import Pupil
-    from reports.models import Concern, VisitReport
-    from visits.models import Visit
-
     pupils = Pupil.objects.filter(school=school)
     for word in words.split():
         pupils = pupils.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(upn__iexact=word))
