@@ -6,7 +6,10 @@ from __future__ import annotations
 from django.utils import timezone
 
 from core.pdf import render_pdf
+from people.models import StaffMember
+from people.permissions import can
 from policies.services import recorded_policy
+from safety.checkins.models import VisitEvent
 
 from . import chronology
 from .services import cite, policy_clause
@@ -44,23 +47,14 @@ def letter_pdf(letter) -> bytes:
 
 
 def _headteacher(school):
-    from people.models import StaffMember
-
     return StaffMember.objects.filter(school=school, active=True, roles__role="headteacher").first()
 
 
 def abandonment_record(visit):
-    """The event the checkins app wrote when the visit was abandoned or closed as not seen, if
-    that app is installed (read defensively: it is built alongside this one)."""
-    try:
-        from safety.checkins.models import VisitEvent
-    except ImportError:
-        return None
-    try:
-        return (VisitEvent.objects.filter(visit=visit, type__in=["abandoned", "not_seen"])
-                .select_related("recorded_by").order_by("-at").first())
-    except Exception:
-        return None
+    """The event recorded when the visit was abandoned or closed as not seen (None if it was
+    neither: a cancelled visit has no such event)."""
+    return (VisitEvent.objects.filter(visit=visit, type__in=["abandoned", "not_seen"])
+            .select_related("recorded_by").order_by("-at").first())
 
 
 def closure_reason_pdf(visit) -> bytes:
@@ -89,6 +83,4 @@ def chronology_pdf(pupil, viewer) -> bytes:
 
 
 def _may_see_concerns(viewer, pupil):
-    from people.permissions import can
-
     return can(viewer, "concern.view", pupil)

@@ -12,10 +12,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from policy_engine.schema import PRESET_DIR
 from audit.actions import Action
 from audit.services import record
-
+from policies.models import SchoolPolicy
+from policy_engine import Policy
+from policy_engine.schema import PRESET_DIR
+from schools.models import School
 
 
 def read_policy_source(name_or_path):
@@ -37,8 +39,6 @@ def read_policy_source(name_or_path):
 
 def validate_policy(source_name, text):
     """Parse with the policy engine; a PolicyError names the file and the key."""
-    from policy_engine import Policy
-
     try:
         return Policy.from_toml(text, source=source_name)
     except ValueError as exc:  # PolicyError is a ValueError
@@ -49,8 +49,6 @@ def validate_policy(source_name, text):
 
 
 def find_school(name):
-    from schools.models import School
-
     matches = list(School.objects.filter(name__iexact=name.strip()))
     if len(matches) == 1:
         return matches[0]
@@ -64,8 +62,6 @@ def store_policy(school, source_name, text, created_by=None, via="the command li
     """A new SchoolPolicy version for the school (versions are never edited), written to the
     school's audit trail in the same transaction: the policy decides who may go where, so a
     change of policy is a change like any other, whoever made it and however."""
-    from policies.models import SchoolPolicy
-
     with transaction.atomic():
         # Lock the school row so two operators cannot both take the same version number.
         type(school).objects.select_for_update().get(pk=school.pk)
