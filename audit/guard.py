@@ -1,4 +1,4 @@
-"""The database's own guard on the audit trail (issue 5 §2).
+"""The database's own guard on the audit trail (docs/security.md, "Audit").
 
 Doorstep's code never updates or deletes an audit entry (audit.models refuses it for a row,
 a queryset and the admin). Behind that, the database refuses too, so that a slip in some

@@ -122,7 +122,7 @@ def _request_actor(request):
 def record_read(request, obj, what, *, action: Action | None = None, actor=None, school=None,
                 data=None) -> AuditEntry:
     """Note that someone looked at (or exported) something sensitive: a pupil's details, a
-    concern, a report, the police card, an export, a subject access pack (issue 5 §2).
+    concern, a report, the police card, an export, a subject access pack (docs/security.md, "Audit").
 
     `what` is a short noun phrase ("pupil details", "police card", "chronology CSV"); `action`
     says what kind of look it was (Action.PUPIL_VIEWED); a look at nothing in particular is

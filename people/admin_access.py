@@ -1,4 +1,4 @@
-"""Who may use which Django admin screen (issue 5 §1).
+"""Who may use which Django admin screen (docs/security.md, "Who may see what").
 
 The admin is for running the installation: a trust administrator (schools.Trust.admins)
 manages its trust's schools, staff register and policy versions (people.permissions
@@ -18,7 +18,7 @@ from .permissions import administered_school_ids
 
 
 class SuperuserOnlyAdminMixin:
-    """Pupils' records: not a trust administrator's to read (issue 5 §1)."""
+    """Pupils' records: not a trust administrator's to read (docs/security.md, "Who may see what")."""
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_superuser

@@ -49,22 +49,23 @@ ROLE_MATRIX = {
     "policy.change": {"headteacher", "business_manager"},
     # Term dates and closures: school days count reports due and follow-up visits.
     "calendar.manage": {"headteacher", "business_manager", "office"},
-    # The audit trail: the headteacher and the DSL search and export it (issue 5 §2).
+    # The audit trail: the headteacher and the DSL search and export it (docs/security.md, "Audit").
     "audit.view": {"headteacher", "dsl"},
-    # Subject access exports (issue 5 §4): everything held about one person; the school's
+    # Subject access exports (docs/security.md, "Subject access"): everything held about one person; the school's
     # leaders for data protection.
     "records.subject_access": {"headteacher", "dsl"},
-    # Attendance (issue 4 §3): the office or attendance officer imports marks; the referral
+    # Attendance (docs/attendance.md): the office or attendance officer imports marks; the referral
     # queue is the headteacher's, who alone decides (C 4.4, P §7¶4); others may look.
     "attendance.import": {"headteacher", "deputy_headteacher", "office", "attendance_officer"},
     "referral.view": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer"},
     "referral.decide": {"headteacher"},
-    # The safety core (issue 3). Staff record their own visit's events from their phone (checked
+    # The safety core (docs/safety-core.md). Staff record their own visit's events from their phone (checked
     # in checkins.services: they must be on the visit); the office and leaders record calls.
     "checkin.record": set(VISITORS),
     "checkin.record_call": {"headteacher", "deputy_headteacher", "dsl", "office"},
     # The phone briefing (household notes, risks, contacts): only for staff on the visit, and
-    # only while it is relevant (see briefing_is_relevant). Default (issue 5 §1).
+    # only while it is relevant (see briefing_is_relevant). Doorstep's own default, not a policy's clause (docs/security.md,
+    # "Who may see what").
     "briefing.view": set(VISITORS),
     # Watching visits under way and answering alerts: the office first, then leaders and the DSL
     # (every preset's ladder names these roles).
@@ -73,7 +74,7 @@ ROLE_MATRIX = {
     "alert.resolve": {"headteacher", "deputy_headteacher", "dsl", "office"},
     "alert.police_card": {"headteacher", "deputy_headteacher", "dsl", "office"},
     # The headteacher's page of alerts and the written reasons visits were cancelled or
-    # abandoned (issue 3 §3): leaders and the DSL; the office answers alerts on the board.
+    # abandoned (docs/safety-core.md, "Screens"): leaders and the DSL; the office answers alerts on the board.
     "alert.review": {"headteacher", "deputy_headteacher", "dsl"},
     # After the visit (reports app). Staff on the visit write its report; leaders and the DSL may too.
     "report.write": set(VISITORS),
@@ -90,7 +91,7 @@ ROLE_MATRIX = {
     "letter.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer"},
     "letter.send": {"headteacher"},
     "calendar.subscribe": set(VISITORS),
-    # API tokens (issue 5 §3): everyone makes and revokes their own; leaders revoke anyone's at the school.
+    # API tokens (docs/security.md, "API tokens"): everyone makes and revokes their own; leaders revoke anyone's at the school.
     "apitoken.revoke_any": set(LEADERS),
 }
 

@@ -1,4 +1,4 @@
-"""Searching the audit trail (issue 5 §2): one school's entries, narrowed by person, pupil,
+"""Searching the audit trail (docs/security.md, "Audit"): one school's entries, narrowed by person, pupil,
 action, date range and free text. The page and the CSV export share this.
 
 It lives in retention, the data-protection app, rather than in audit: finding the entries about

@@ -1,4 +1,4 @@
-"""The audit trail page for the headteacher and the DSL (issue 5 §2): search and export.
+"""The audit trail page for the headteacher and the DSL (docs/security.md, "Audit"): search and export.
 Looking at the trail, and exporting it, are themselves written to the trail."""
 import io
 
