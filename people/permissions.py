@@ -64,8 +64,8 @@ ROLE_MATRIX = {
     "checkin.record": set(VISITORS),
     "checkin.record_call": {"headteacher", "deputy_headteacher", "dsl", "office"},
     # The phone briefing (household notes, risks, contacts): only for staff on the visit, and
-    # only while it is relevant (see briefing_is_relevant). Doorstep's own default, not a policy's clause (docs/security.md,
-    # "Who may see what").
+    # only while it is relevant (see briefing_is_relevant). Doorstep's own default, not a
+    # policy's clause (docs/security.md, "Who may see what").
     "briefing.view": set(VISITORS),
     # Watching visits under way and answering alerts: the office first, then leaders and the DSL
     # (every preset's ladder names these roles).
