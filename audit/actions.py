@@ -13,7 +13,9 @@ from enum import StrEnum
 class Action(StrEnum):
     sentence: str
 
-    def __new__(cls, value: str, sentence: str) -> Action:
+    # Each member is (value, sentence). Action("visit.approved") looks a member up by its value,
+    # as with any enum; the default only lets type checkers see that one-argument call.
+    def __new__(cls, value: str, sentence: str = "") -> Action:
         member = str.__new__(cls, value)
         member._value_ = value
         member.sentence = sentence

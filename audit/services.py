@@ -13,8 +13,15 @@ from django.utils import timezone
 from .actions import Action
 from .models import AuditEntry
 
-SUMMARY_LENGTH = AuditEntry._meta.get_field("summary").max_length
-USER_AGENT_LENGTH = AuditEntry._meta.get_field("user_agent").max_length
+
+def _max_length(name: str) -> int:
+    field = AuditEntry._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length is not None, name
+    return field.max_length
+
+
+SUMMARY_LENGTH = _max_length("summary")
+USER_AGENT_LENGTH = _max_length("user_agent")
 
 
 def _actor(actor):

@@ -29,7 +29,8 @@ class AuditSearchForm(forms.Form):
                            help_text="Words in the summary or the reason given.")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
