@@ -3,12 +3,16 @@
 Headteachers, deputies, designated safeguarding leads, office staff and administrators
 (superusers and trust administrators) must sign in with a one-time code; everyone else may
 choose to. Anyone who has confirmed a device is asked for a code, whatever their role."""
+import base64
+import io
 import secrets
 
+import segno
 from django_otp import devices_for_user, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from people.models import StaffRole
 from people.permissions import ROLE_MATRIX
 
 # Who must have a second factor follows what a role can read, not a list kept by hand: anyone
@@ -28,8 +32,6 @@ def must_use_2fa(user):
         return False
     if user.is_superuser or user.administered_trusts.exists():
         return True
-    from people.models import StaffRole
-
     return StaffRole.objects.filter(staff__user=user, staff__active=True, role__in=ROLES_NEEDING_2FA).exists()
 
 
@@ -71,17 +73,11 @@ def _backup_code():
 
 
 def totp_secret_base32(device):
-    import base64
-
     return base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
 
 
 def qr_svg(uri):
     """The otpauth:// URI as an inline SVG QR code: drawn here, so no request leaves the page."""
-    import io
-
-    import segno
-
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False, svgns=True,
                                     title="QR code for your authenticator app", dark="#0b0c0c", light="#ffffff")

@@ -15,6 +15,7 @@ from audit.actions import Action
 from audit.models import AuditEntry
 from audit.services import record
 from people.permissions import can
+from schools.models import School
 
 from .importer import _audit_entry
 from .models import AttendanceMark, ReferralCase, below, penalty_counts, summaries, window
@@ -105,8 +106,6 @@ def scan_school(school, today=None):
 
 def referral_scan(today=None, schools=None):
     """Scan every school (or the ones given). Returns a ScanResult per school."""
-    from schools.models import School
-
     return [scan_school(s, today) for s in (schools if schools is not None else School.objects.all())]
 
 

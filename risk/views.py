@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -145,9 +146,4 @@ def household_note_new(request, pupil_pk):
 
 
 def _pupil_url(pupil):
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        return reverse("pupils:detail", args=[pupil.pk])
-    except NoReverseMatch:
-        return reverse("risk:list")
+    return reverse("pupils:detail", args=[pupil.pk])

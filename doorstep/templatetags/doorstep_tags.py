@@ -2,6 +2,8 @@
 people.permissions.can, so templates never decide permissions themselves."""
 from django import template
 
+from core.text import and_list
+from people.models import ROLE_LABELS
 from people.permissions import can as _can
 
 register = template.Library()
@@ -14,8 +16,6 @@ def can(staff, action, obj=None):
 
 @register.filter
 def role_label(role):
-    from people.models import ROLE_LABELS
-
     return ROLE_LABELS.get(role, role)
 
 
@@ -23,6 +23,4 @@ def role_label(role):
 def names(people, attribute="full_name"):
     """`{{ team|names }}`: "Sam Ali, Priya Sharma and Jo Bell" (core.text.and_list). The
     board and the police card hold people as dicts: `{{ row.staff|names:"name" }}`."""
-    from core.text import and_list
-
     return and_list(p[attribute] if isinstance(p, dict) else getattr(p, attribute) for p in people)
