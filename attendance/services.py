@@ -34,11 +34,11 @@ def threshold_for(school):
     if version is None:
         return None
     policy = version.load()
-    percent = policy.value("attendance.referral_below_percent")
-    months = policy.value("attendance.referral_window_months")
-    if percent is None or months is None:
+    percent = policy.attendance.referral_below_percent
+    months = policy.attendance.referral_window_months.value
+    if percent.value is None or months is None:
         return None
-    return Threshold(percent, months, policy.clause("attendance.referral_below_percent"))
+    return Threshold(percent.value, months, percent.clause)
 
 
 @dataclass

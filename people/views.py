@@ -32,8 +32,8 @@ def recheck_months(school):
     if version is None:
         return DEFAULT_RECHECK_MONTHS
     try:
-        return version.load().value("vetting.recheck_months")
-    except (KeyError, ValueError):
+        return version.load().vetting.recheck_months.value
+    except ValueError:  # a stored version that no longer parses (PolicyError)
         return DEFAULT_RECHECK_MONTHS
 
 

@@ -15,6 +15,9 @@ INTERFACE (other modules rely on exactly these names):
         def clause(key: str) -> str          # e.g. "C 2.4", or "default" where the policy is silent
         def to_dict() -> dict                # resolved policy as JSON-able nested dict (see docs/policy-format.md)
         def rules() -> list[dict]            # [{"key", "value", "clause", "description"}] for the policy page
+        approval, staffing, check_in, ...    # typed reads, one view per section (policy_engine.sections):
+                                             # policy.check_in.interval_minutes -> Rule(value=20, clause="C 2.4", note="")
+    def cite(clause: str) -> str             # a clause as messages quote it; "Doorstep's default rule" where silent
     def load_policy(name_or_path: str) -> Policy
 
     class PlanError(ValueError)              # .field names the offending field, e.g. "staff[0].dbs.issued_on"
@@ -32,8 +35,9 @@ The format is policy_engine.schema (docs/policy-format.md); plans and rules are 
 """
 from .rules import Evaluation, Finding, Plan, PlanError, STAGES, evaluate
 from .schema import KEYS, PRESETS, RULE_IDS, RULES, Policy, PolicyError, load_policy
+from .sections import LadderStep, Rule, cite
 
 __all__ = [
     "PRESETS", "PolicyError", "Policy", "load_policy", "PlanError", "Plan", "Finding", "Evaluation", "evaluate",
-    "STAGES", "KEYS", "RULES", "RULE_IDS",
+    "STAGES", "KEYS", "RULES", "RULE_IDS", "Rule", "LadderStep", "cite",
 ]

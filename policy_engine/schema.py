@@ -22,6 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .sections import (
+    SECTION_VIEWS, After, Appointment, Approval, Attendance, CheckIn, Doorstep, Escalation, Hours, Overrides,
+    Review, RiskAssessment, Staffing, Vehicles, Vetting,
+)
+
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ["coteford", "potton", "priory", "willows", "st-hughs"]
 
@@ -421,6 +426,17 @@ def _keys() -> list[Key]:
 KEYS: list[Key] = _keys()
 KEY_INDEX: dict[str, Key] = {k.dotted: k for k in KEYS}
 SECTIONS: list[str] = list(dict.fromkeys(k.section for k in KEYS))
+
+
+def _check_section_views() -> None:
+    """Every key of the format has one typed setting in .sections, and nothing else does."""
+    declared = {f"{view.SECTION}.{name}" for view in SECTION_VIEWS for name in view.setting_names()}
+    if declared != set(KEY_INDEX):
+        raise RuntimeError("policy_engine.sections is out of step with the format: missing "
+                           f"{sorted(set(KEY_INDEX) - declared)}, unknown {sorted(declared - set(KEY_INDEX))}")
+
+
+_check_section_views()
 META_KEYS = {
     "name": "a short name of lowercase letters, digits and hyphens, e.g. \"coteford\"",
     "school": "the school's name",
@@ -550,6 +566,63 @@ class Policy:
 
     def is_default(self, key: str) -> bool:
         return self.clause(key) == "default"
+
+    # Typed reads, one view per section: policy.check_in.interval_minutes.value / .clause
+    @property
+    def approval(self) -> Approval:
+        return Approval(self)
+
+    @property
+    def risk_assessment(self) -> RiskAssessment:
+        return RiskAssessment(self)
+
+    @property
+    def staffing(self) -> Staffing:
+        return Staffing(self)
+
+    @property
+    def vetting(self) -> Vetting:
+        return Vetting(self)
+
+    @property
+    def vehicles(self) -> Vehicles:
+        return Vehicles(self)
+
+    @property
+    def appointment(self) -> Appointment:
+        return Appointment(self)
+
+    @property
+    def hours(self) -> Hours:
+        return Hours(self)
+
+    @property
+    def check_in(self) -> CheckIn:
+        return CheckIn(self)
+
+    @property
+    def doorstep(self) -> Doorstep:
+        return Doorstep(self)
+
+    @property
+    def escalation(self) -> Escalation:
+        return Escalation(self)
+
+    @property
+    def after(self) -> After:
+        return After(self)
+
+    @property
+    def attendance(self) -> Attendance:
+        return Attendance(self)
+
+    @property
+    def review(self) -> Review:
+        return Review(self)
+
+    @property
+    def overrides(self) -> Overrides:
+        return Overrides(self)
 
     @property
     def label(self) -> str:

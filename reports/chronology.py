@@ -15,15 +15,12 @@ from django.utils import timezone
 
 from core import csvsafe
 from core.csvsafe import neutralise  # noqa: F401 (kept importable: tests and callers use it)
+from policy_engine import cite
 from safety.checkins.models import VisitEvent
 from people.permissions import can
 from visits.models import Visit
 
 from .models import Agreement, ChronologyNote, Concern, Filing, Letter, VisitReport
-
-
-def _cite(clause):
-    return "Doorstep's default" if not clause or clause == "default" else clause
 
 
 @dataclass
@@ -97,7 +94,7 @@ def entries(pupil, viewer) -> list[Entry]:
             out.append(Entry(at=c.raised_at, kind="concern", restricted=True,
                              title=f"{c.get_kind_display()} raised by {c.raised_by.full_name}; told "
                                    f"{', '.join(c.sent_to) or 'nobody'}",
-                             detail=c.details, clause=_cite(c.clause), link=reverse("reports:concern", args=[c.pk])))
+                             detail=c.details, clause=cite(c.clause), link=reverse("reports:concern", args=[c.pk])))
 
     for a in Agreement.objects.filter(pupil=pupil).select_related("made_by", "reviewed_by"):
         out.append(Entry(at=a.made_at, kind="agreement",
@@ -110,17 +107,17 @@ def entries(pupil, viewer) -> list[Entry]:
                              title=f"Agreement {a.get_status_display().lower()} ({who})", detail=a.outcome))
 
     for letter in Letter.objects.filter(pupil=pupil).select_related("sent_by"):
-        out.append(Entry(at=letter.prepared_at, kind="letter", clause=_cite(letter.clause),
+        out.append(Entry(at=letter.prepared_at, kind="letter", clause=cite(letter.clause),
                          title=f"{letter.get_kind_display()} letter to {letter.addressee} prepared",
                          link=reverse("reports:letter", args=[letter.pk])))
         if letter.sent_at:
             assert letter.sent_by is not None  # sending a letter records who sent it
-            out.append(Entry(at=letter.sent_at, kind="letter", clause=_cite(letter.clause),
+            out.append(Entry(at=letter.sent_at, kind="letter", clause=cite(letter.clause),
                              title=f"{letter.get_kind_display()} letter sent by {letter.sent_by.full_name}",
                              link=reverse("reports:letter", args=[letter.pk])))
 
     for n in ChronologyNote.objects.filter(pupil=pupil):
-        out.append(Entry(at=n.at, kind="note", title=n.get_kind_display(), detail=n.text, clause=_cite(n.clause)))
+        out.append(Entry(at=n.at, kind="note", title=n.get_kind_display(), detail=n.text, clause=cite(n.clause)))
 
     for f in Filing.objects.filter(visit__pupil=pupil).select_related("by", "visit"):
         out.append(Entry(at=f.at, kind="filing",

@@ -9,19 +9,20 @@ from core.pdf import render_pdf
 from people.models import StaffMember
 from people.permissions import can
 from policies.services import recorded_policy
+from policy_engine import cite
 from safety.checkins.models import VisitEvent
 
 from . import chronology
-from .services import cite, policy_clause
 
 
 def visit_report_pdf(report) -> bytes:
     original = report.original
+    policy = recorded_policy(report.visit)
     return render_pdf("reports/pdf/visit_report.html", {
         "school": report.school, "report": report, "pupil": report.pupil, "visit": report.visit,
         "original": original if report.corrects_id else None,
         "corrections": list(original.corrections.order_by("completed_at")) if not report.corrects_id else [],
-        "clause": policy_clause(recorded_policy(report.visit), "after.report"),
+        "clause": policy.after.report.clause if policy is not None else "default",
     })
 
 
@@ -33,7 +34,7 @@ def not_seen_card_pdf(visit) -> bytes:
     policy = recorded_policy(visit)
     return render_pdf("reports/pdf/not_seen_card.html", {
         "school": visit.school, "visit": visit, "date": local.date(), "time": local.time(),
-        "reference": f"V{visit.pk:05d}", "clause": policy_clause(policy, "doorstep.not_seen_card"),
+        "reference": f"V{visit.pk:05d}", "clause": policy.doorstep.not_seen_card.clause if policy is not None else "default",
     })
 
 
@@ -63,11 +64,13 @@ def closure_reason_pdf(visit) -> bytes:
     policy = recorded_policy(visit)
     event = abandonment_record(visit)
     reason_code = getattr(event, "reason", "") or ""
-    key = "doorstep.animals_written_reason" if reason_code == "animals" else "doorstep.unsafe_report"
+    clause = "default"
+    if policy is not None:
+        clause = (policy.doorstep.animals_written_reason if reason_code == "animals" else policy.doorstep.unsafe_report).clause
     return render_pdf("reports/pdf/closure_reason.html", {
         "school": visit.school, "visit": visit, "event": event,
         "reason_label": event.get_reason_display() if event is not None and reason_code else "",
-        "clause": cite(policy_clause(policy, key)),
+        "clause": cite(clause),
         "assignments": list(visit.assignments.select_related("staff")),
         "local_start": timezone.localtime(visit.starts_at),
     })

@@ -26,11 +26,12 @@ from audit.actions import Action
 from safety.checkins.models import VisitEvent
 from core.text import and_list
 from core.errors import NoPolicy, NotAllowed
+from policy_engine import Policy, cite
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
+from policies.services import policy_now, recorded_policy
 from schools.calendar import add_school_days
 from people.permissions import can
-from policies.services import policy_now, recorded_policy
 from visits.models import Visit
 
 from .models import Agreement, CalendarFeed, ChronologyNote, Concern, Filing, Letter, VisitReport
@@ -61,31 +62,6 @@ DATA_URL_PREFIX = "data:image/png;base64,"
 def _require(actor, action, obj=None, words="do this"):
     if not can(actor, action, obj):
         raise NotAllowed(f"Your role at this school does not allow you to {words}.")
-
-
-# ------------------------------------------------------------------------- policy
-
-def policy_value(policy, key, default=None):
-    if policy is None:
-        return default
-    try:
-        value = policy.value(key)
-    except KeyError:
-        return default
-    return default if value is None else value
-
-
-def policy_clause(policy, key):
-    if policy is None:
-        return "default"
-    try:
-        return policy.clause(key)
-    except KeyError:
-        return "default"
-
-
-def cite(clause):
-    return "Doorstep's default" if not clause or clause == "default" else clause
 
 
 # ------------------------------------------------------------------------- attendance
@@ -138,7 +114,7 @@ def report_required(visit, policy=None) -> bool:
     if visit.state not in ENDED_STATES:
         return False
     policy = policy if policy is not None else recorded_policy(visit)
-    if policy_value(policy, "after.report", "every_visit") == "after_danger":
+    if policy is not None and policy.after.report.value == "after_danger":
         return visit.state == State.ABANDONED or bool(danger_alarms(visit))
     return True
 
@@ -151,9 +127,10 @@ def danger_report_rule(visit, policy=None) -> dict | None:
     if not alarms:
         return None
     policy = policy if policy is not None else recorded_policy(visit)
-    key = "after.report" if policy_value(policy, "after.report", "every_visit") == "after_danger" \
-        else "after.incident_report_to"
-    return {"alarms": alarms, "clause": policy_clause(policy, key)}
+    if policy is None:  # the school has no policy yet: Doorstep's default (every visit is reported)
+        return {"alarms": alarms, "clause": "default"}
+    rule = policy.after.report if policy.after.report.value == "after_danger" else policy.after.incident_report_to
+    return {"alarms": alarms, "clause": rule.clause}
 
 
 def report_owner(visit):
@@ -189,8 +166,9 @@ def signatures_required(visit, policy=None) -> dict:
     signatures in what a visit's record holds (W 2.3, appointment.record_includes), they are
     required on an attendance visit; the parent signs only if they were met (a completed visit)."""
     policy = policy if policy is not None else recorded_policy(visit)
-    items = policy_value(policy, "appointment.record_includes", []) or []
-    clause = policy_clause(policy, "appointment.record_includes")
+    record = policy.appointment.record_includes if policy is not None else None
+    items = record.value if record is not None else []
+    clause = record.clause if record is not None else "default"
     applies = visit.purpose in SIGNATURE_PURPOSES
     return {
         "parent": ("parent_signature" in items and applies and visit.state == State.COMPLETED, clause),
@@ -386,13 +364,15 @@ def current_version(report):
 
 # ------------------------------------------------------------------------- concerns
 
-CONCERN_ROUTES = {
-    # kind -> (policy key naming who is told, audit action)
-    Concern.Kind.SAFEGUARDING: "after.safeguarding_concern_to",
-    Concern.Kind.INCIDENT: "after.incident_report_to",
-    Concern.Kind.PHYSICAL_INTERVENTION: "after.incident_report_to",
-}
-DEFAULT_ROUTE = {"after.safeguarding_concern_to": ["dsl"], "after.incident_report_to": ["headteacher"]}
+def concern_route(policy: Policy | None, kind: str) -> tuple[list[str], str]:
+    """(roles told of a concern of this kind, the clause saying so). A safeguarding concern goes
+    to after.safeguarding_concern_to, an incident or a physical intervention to
+    after.incident_report_to; a school with no policy yet gets Doorstep's defaults."""
+    safeguarding = kind == Concern.Kind.SAFEGUARDING
+    if policy is None:
+        return (["dsl"] if safeguarding else ["headteacher"]), "default"
+    rule = policy.after.safeguarding_concern_to if safeguarding else policy.after.incident_report_to
+    return rule.value, rule.clause
 
 
 def raise_concern(actor, visit, *, kind, details, report=None, request=None) -> Concern:
@@ -405,9 +385,7 @@ def raise_concern(actor, visit, *, kind, details, report=None, request=None) -> 
     if not (details or "").strip():
         raise ValidationError({"details": "Describe the concern."})
     policy = recorded_policy(visit)
-    key = CONCERN_ROUTES[kind]
-    roles = policy_value(policy, key, DEFAULT_ROUTE[key])
-    clause = policy_clause(policy, key)
+    roles, clause = concern_route(policy, kind)
     recipients = staff_with_roles(visit.school, roles)
     with transaction.atomic():
         concern = Concern.objects.create(
@@ -503,7 +481,7 @@ def record_agreement(actor, visit, *, text, review_on, check_kind=Agreement.Chec
     if errors:
         raise ValidationError(errors)
     policy = recorded_policy(visit)
-    clause = policy_clause(policy, "after.agreements_recorded_in")
+    clause = policy.after.agreements_recorded_in.clause if policy is not None else "default"
     with transaction.atomic():
         agreement = Agreement.objects.create(
             school=visit.school, pupil=visit.pupil, visit=visit, text=text, review_on=review_on, check_kind=check_kind,
@@ -564,9 +542,12 @@ def _when_broken(agreement):
     headteacher to send (C 4.2, P §7¶3, Pr 5.2), a note in the attendance record (C 4.3,
     Pr 5.2, H §5¶4), and on continued failure a follow-up visit (C 4.3, P §7¶3)."""
     policy = recorded_policy(agreement.visit) if agreement.visit is not None else policy_now(agreement.school)
+    if policy is None:  # the school has no policy yet: Doorstep's defaults ask for none of these
+        return
+    after = policy.after
     pupil = agreement.pupil
-    if policy_value(policy, "after.reminder_letters", False):
-        clause = policy_clause(policy, "after.reminder_letters")
+    if after.reminder_letters.value:
+        clause = after.reminder_letters.clause
         contact = pupil.contacts.filter(parental_responsibility=True).first() or pupil.contacts.first()
         letter = Letter.objects.create(
             school=agreement.school, pupil=pupil, agreement=agreement, addressee=contact.name if contact else "Parent/Carer",
@@ -579,16 +560,16 @@ def _when_broken(agreement):
         _notify(heads, kind="letter.draft", subject="A reminder letter is waiting for you",
                 body=f"An agreement with a family was not kept; a reminder letter is ready to approve ({cite(clause)}).",
                 link=reverse("reports:letter", args=[letter.pk]), school=agreement.school, key=f"letter-{letter.pk}")
-    if policy_value(policy, "after.note_in_attendance_record", False):
-        clause = policy_clause(policy, "after.note_in_attendance_record")
+    if after.note_in_attendance_record.value:
+        clause = after.note_in_attendance_record.clause
         ChronologyNote.objects.create(
             school=agreement.school, pupil=pupil, kind=ChronologyNote.Kind.ATTENDANCE, agreement=agreement,
             text=f"Agreement not kept (made {timezone.localdate(agreement.made_at):%d %b %Y}, reviewed "
                  f"{agreement.review_on:%d %b %Y}): {agreement.text} — {agreement.outcome}",
             clause=clause, at=timezone.now(), by=agreement.reviewed_by,
         )
-    if policy_value(policy, "after.follow_up_visit", False) and _continued_failure(agreement):
-        _propose_follow_up(agreement, policy_clause(policy, "after.follow_up_visit"))
+    if after.follow_up_visit.value and _continued_failure(agreement):
+        _propose_follow_up(agreement, after.follow_up_visit.clause)
 
 
 def _continued_failure(agreement) -> bool:

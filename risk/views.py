@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from audit.actions import Action
 from audit.services import record, record_read_today
+from policies.services import policy_now
 from policy_engine.schema import ROLE_LABELS
 from pupils.models import Pupil
 from people.access import current_staff
@@ -29,14 +30,13 @@ def _staff_or_403(request, action):
 def _author_rule(school) -> dict | None:
     """Who the school's policy says writes home-visit risk assessments (C 2.5: business manager;
     P §4¶4: headteacher) as {"role", "label", "clause"}; None where the policy names nobody."""
-    policy_version = school.current_policy()
-    if policy_version is None:
+    policy = policy_now(school)
+    if policy is None:
         return None
-    policy = policy_version.load()
-    role = policy.value("risk_assessment.author_role")
-    if role is None:
+    author = policy.risk_assessment.author_role
+    if author.value is None:
         return None
-    return {"role": role, "label": ROLE_LABELS[role], "clause": policy.clause("risk_assessment.author_role")}
+    return {"role": author.value, "label": ROLE_LABELS[author.value], "clause": author.clause}
 
 
 def _author_problem(ra: RiskAssessment) -> str:

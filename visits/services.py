@@ -23,7 +23,7 @@ from audit.actions import Action
 from core.errors import NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
-from policy_engine import RULES
+from policy_engine import RULES, Policy, cite
 from policies.services import policy_version_for, recorded_policy_version, school_policy
 from pupils.models import HouseholdNote
 from risk.models import RiskAssessment
@@ -91,7 +91,7 @@ class Refused(Exception):
         self.action = action
         blocking = self.blocking or self.findings
         lines = [f"This visit cannot {action}, because of the school's policy:"]
-        lines += [f"- {f.message} ({_cite(f.clause)})" for f in blocking]
+        lines += [f"- {f.message} ({cite(f.clause)})" for f in blocking]
         self.message = "\n".join(lines)
         super().__init__(self.message)
 
@@ -101,12 +101,6 @@ class Refused(Exception):
 
     def __str__(self):
         return self.message
-
-
-def _cite(clause):
-    if not clause or clause == "default":
-        return "Doorstep's default rule"
-    return clause
 
 
 # ------------------------------------------------------------------------- small helpers
@@ -153,21 +147,6 @@ def _local_date(dt):
 
 def _iso(day):
     return day.isoformat() if day else None
-
-
-def _policy_value(policy, key, default=None):
-    try:
-        value = policy.value(key)
-    except (KeyError, ValueError, AttributeError):
-        return default
-    return default if value is None else value
-
-
-def _policy_clause(policy, key):
-    try:
-        return policy.clause(key)
-    except (KeyError, ValueError, AttributeError):
-        return "default"
 
 
 # ------------------------------------------------------------------------- the plan
@@ -284,7 +263,7 @@ def evaluate_visit(visit, stage="schedule", policy=None):
         policy = policy_version_for(visit).load()
     plan = visit_plan(visit)
     if stage == "approve" and not plan["approvals"]:
-        approvers = _approver_roles(policy)[0]
+        approvers = policy.approval.approver_roles.value
         if approvers:
             plan["approvals"] = [{"role": approvers[0], "on": timezone.localdate().isoformat()}]
     return evaluate(policy, plan, stage=stage)
@@ -337,25 +316,14 @@ def _past(verb):
             "abandon": "abandoned"}.get(verb, verb)
 
 
-def _approver_roles(policy):
-    """(roles that may approve under this policy, the key naming them)."""
-    for key in ("approval.approver_roles", "approval.approvers"):
-        approvers = _policy_value(policy, key)
-        if approvers:
-            return ([approvers] if isinstance(approvers, str) else list(approvers)), key
-    return [], "approval.approver_roles"
-
-
-def _check_approver(actor, policy):
-    """The policy names who may approve (approval.approvers); cite its clause when refusing."""
-    approvers, key = _approver_roles(policy)
-    if not approvers:
+def _check_approver(actor, policy: Policy) -> None:
+    """The policy names who may approve (approval.approver_roles, never empty); cite its clause
+    when refusing."""
+    approvers = policy.approval.approver_roles
+    if set(actor.role_names) & set(approvers.value):
         return
-    if set(actor.role_names) & set(approvers):
-        return
-    clause = _policy_clause(policy, key)
     raise NotAllowed(
-        f"Under this school's policy ({_cite(clause)}) visits are approved by the {_roles_text(approvers)}. "
+        f"Under this school's policy ({cite(approvers.clause)}) visits are approved by the {_roles_text(approvers.value)}. "
         f"As {_roles_text(actor.role_names)} you cannot approve this visit."
     )
 
@@ -696,15 +664,15 @@ def _tell_about_appointment(visit, actor, *, kind, key, subject, what):
     cannot be written, the change still stands and the audit trail says so."""
     version = policy_version_for(visit)
     policy = version.load()
-    roles = _policy_value(policy, "appointment.changes_notify_roles", ["office"])
-    clause = _policy_clause(policy, "appointment.changes_notify_roles")
+    roles = policy.appointment.changes_notify_roles.value
+    clause = policy.appointment.changes_notify_roles.clause
     people = [s for s in StaffMember.objects.filter(school=visit.school, active=True, roles__role__in=roles)
               .distinct().order_by("full_name") if s.pk != actor.pk]
     told, problem = [], ""
     try:
         with transaction.atomic():
             messages = notify(people, kind=kind, subject=subject,
-                              body=f"{what} ({_cite(clause)}). The reason is recorded on the visit in Doorstep.",
+                              body=f"{what} ({cite(clause)}). The reason is recorded on the visit in Doorstep.",
                               link=reverse("visits:detail", args=[visit.pk]), school=visit.school, idempotency_key=key)
         told = sorted({m.recipient.full_name for m in messages})
     except (ValueError, DatabaseError) as exc:
@@ -717,8 +685,8 @@ def _tell_about_appointment(visit, actor, *, kind, key, subject, what):
     # On the visit's own trail, so its page shows who heard of the change (or that nobody did).
     audit.record(
         actor=actor, school=visit.school, action=Action.VISIT_APPOINTMENT_TOLD, obj=visit,
-        summary=(f"Told {', '.join(told)} of the change to the appointment ({_cite(clause)})"
-                 if told else f"Nobody was told of the change to the appointment ({_cite(clause)}: "
+        summary=(f"Told {', '.join(told)} of the change to the appointment ({cite(clause)})"
+                 if told else f"Nobody was told of the change to the appointment ({cite(clause)}: "
                               f"the {_roles_text(roles)} should hear of it): {problem}"),
         data={"visit": visit.pk, "roles": roles, "clause": clause, "told": told, "problem": problem},
     )
@@ -757,19 +725,21 @@ def override(actor, visit, *, rule, reason, request=None) -> Override:
             )
         decision = Override.objects.create(visit=locked, rule=rule, reason=reason, by=actor, at=timezone.now())
         what = "authorised a lone visit" if rule == LONE_VISIT_RULE else f"overrode the rule {rule}"
+        # The clause the overridden finding cites: a rule's findings cite its key (RULES).
+        clause = policy.staffing.lone_visit.clause if rule == LONE_VISIT_RULE else policy.clause(RULES[rule][0])
         audit.record(
             actor=actor, school=locked.school, action=Action.VISIT_OVERRIDE, obj=locked, reason=reason, request=request,
             summary=f"{actor.full_name} {what} for the visit to {locked.pupil.full_name}",
-            data={"rule": rule, "clause": _policy_clause(policy, rule), "policy": version.source_name,
+            data={"rule": rule, "clause": clause, "policy": version.source_name,
                   "policy_version": version.version, "override_id": decision.pk},
         )
     return decision
 
 
 def _check_lone_visit_allowed(visit, policy):
-    mode = _policy_value(policy, "staffing.lone_visit")
-    clause = _cite(_policy_clause(policy, "staffing.lone_visit"))
-    if mode == "never":
+    lone_visit = policy.staffing.lone_visit
+    clause = cite(lone_visit.clause)
+    if lone_visit.value == "never":
         raise NotAllowed(
             f"This school's policy ({clause}) never allows a lone visit, so a headteacher cannot authorise one. "
             "Add a second member of staff instead."
@@ -781,8 +751,7 @@ def _check_lone_visit_allowed(visit, policy):
 def _check_rule_overridable(visit, policy, rule):
     """A rule can be overridden only if the policy lists it as overridable (`overrides.rules`)
     and it is among what the engine reports about this visit now."""
-    allowed = _policy_value(policy, "overrides.rules", default=[])
-    allowed = [allowed] if isinstance(allowed, str) else list(allowed)
+    allowed = policy.overrides.rules.value
     if rule not in allowed:
         raise NotAllowed(
             f"This school's policy does not let a headteacher override the rule {rule!r}"

@@ -250,8 +250,8 @@ def _overridable_rules(visit):
     if version is None:
         return set()
     try:
-        return set(version.load().value("overrides.rules") or [])
-    except (KeyError, ValueError):
+        return set(version.load().overrides.rules.value)
+    except ValueError:  # a stored version that no longer parses (PolicyError)
         return set()
 
 
@@ -261,8 +261,8 @@ def _lone_visits_possible(school):
     if version is None:
         return False
     try:
-        return version.load().value("staffing.lone_visit") != "never"
-    except (KeyError, ValueError):
+        return version.load().staffing.lone_visit.value != "never"
+    except ValueError:  # a stored version that no longer parses (PolicyError)
         return True
 
 

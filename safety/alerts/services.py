@@ -27,6 +27,7 @@ from safety.checkins.models import VisitEvent, Watch
 from core.text import and_list
 from people.models import StaffMember
 from people.permissions import HELPERS, can
+from policy_engine import cite
 from visits import services as visit_services
 from visits.models import Visit
 
@@ -79,7 +80,7 @@ def ladder_for(visit):
     version = visit_services.policy_version_for(visit)
     policy = version.load()
     ladder = [dict(step) for step in policy.value("escalation.ladder")]
-    return ladder, visit_services._policy_clause(policy, "escalation.ladder"), version
+    return ladder, policy.escalation.ladder.clause, version
 
 
 def step_due_at(ladder, ladder_from, step):
@@ -424,8 +425,8 @@ def police_card(alert, *, by, request=None) -> dict:
         "school": {"name": visit.school.name, "phone": visit.school.phone, "address": visit.school.address},
         "police": {
             **POLICE_GUIDANCE,
-            "immediate_danger": visit_services._policy_value(policy, "escalation.immediate_danger"),
-            "immediate_danger_clause": visit_services._cite(visit_services._policy_clause(policy, "escalation.immediate_danger")),
+            "immediate_danger": policy.escalation.immediate_danger.value,
+            "immediate_danger_clause": cite(policy.escalation.immediate_danger.clause),
             "ladder_says_call_police": any(s.get("call_police") for s in alert.ladder[: alert.step + 1]),
         },
     }

@@ -43,6 +43,7 @@ from core.text import and_list
 from notify.services import notify
 from people.models import StaffMember
 from people.permissions import can
+from policy_engine import cite
 from visits import services as visit_services
 from visits.models import Visit, VisitStaff
 
@@ -113,11 +114,12 @@ def policy_for(visit):
 
 
 def _value(policy, key, default=None):
-    return visit_services._policy_value(policy, key, default)
+    value = policy.value(key)
+    return default if value is None else value
 
 
 def _clause(policy, key):
-    return visit_services._cite(visit_services._policy_clause(policy, key))
+    return cite(policy.clause(key))
 
 
 def _timing_events(events):
@@ -602,7 +604,7 @@ def close_not_seen(visit, *, by, via=Via.PHONE, note="", at=None, request=None) 
         if not status["may_close_not_seen"]:
             if status["from"] is not None:
                 raise NotAllowed(
-                    f"The school's policy ({visit_services._cite(status['clause'])}) asks you to wait: you can close "
+                    f"The school's policy ({cite(status['clause'])}) asks you to wait: you can close "
                     f"this visit as not seen from {timezone.localtime(status['from']):%H:%M}."
                 )
             raise NotAllowed("Record that the parent is not at home (or phoned to say they are late) first.")
