@@ -14,7 +14,8 @@ import datetime
 import email.utils
 import logging
 import smtplib
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -22,6 +23,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
 from .models import Message
+
+if TYPE_CHECKING:
+    from notifications_python_client.notifications import NotificationsAPIClient
 
 logger = logging.getLogger("notify")
 console_logger = logging.getLogger("notify.console")
@@ -36,7 +40,7 @@ class ProviderError(Exception):
     retry_after  seconds the provider asked us to wait (HTTP 429), if it said
     """
 
-    def __init__(self, message, *, permanent=False, retry_after=None):
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
@@ -46,7 +50,7 @@ def provider_timeout() -> float:
     return float(getattr(settings, "DOORSTEP_PROVIDER_TIMEOUT", DEFAULT_TIMEOUT))
 
 
-def absolute_link(link):
+def absolute_link(link: str) -> str:
     if not link or link.startswith(("http://", "https://")):
         return link
     return getattr(settings, "DOORSTEP_BASE_URL", "http://127.0.0.1:8000").rstrip("/") + "/" + link.lstrip("/")
@@ -55,7 +59,7 @@ def absolute_link(link):
 SMS_MAX = 612  # four text segments; Notify refuses more than 918 characters
 
 
-def sms_text(message):
+def sms_text(message: Message) -> str:
     """The whole text message: what happened, in the caller's words, and the link. A long
     body is shortened, never the link: the link is how the reader finds the details."""
     head = f"Doorstep: {message.subject}."
@@ -67,7 +71,7 @@ def sms_text(message):
     return " ".join(p for p in (head, body, link) if p)
 
 
-def e164(number):
+def e164(number: str) -> str:
     """A UK mobile as entered on the register (07700 900123, +44 7700 900123) in the
     international form providers expect (+447700900123)."""
     digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
@@ -78,17 +82,20 @@ def e164(number):
     return "+" + digits
 
 
-def _status_error(provider, status, detail, retry_after=None):
+def _status_error(provider: str, status: int, detail: object, retry_after: float | None = None) -> ProviderError:
     # 429 and 5xx are the provider's trouble and pass; other 4xx mean this request will
     # never be accepted as it stands (bad number, bad key), so trying again is pointless.
     permanent = 400 <= status < 500 and status not in (408, 429)
     return ProviderError(f"{provider} answered HTTP {status}: {detail}"[:500], permanent=permanent, retry_after=retry_after)
 
 
-def _retry_after(headers):
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
     try:
-        return float(headers.get("Retry-After"))
-    except (TypeError, ValueError):
+        return float(value)
+    except ValueError:
         return None
 
 
@@ -133,18 +140,20 @@ class NotifySms:
     def configured(self) -> bool:
         return bool(getattr(settings, "NOTIFY_API_KEY", "") and getattr(settings, "NOTIFY_SMS_TEMPLATE_ID", ""))
 
-    def _client(self):
+    def _client(self) -> "NotificationsAPIClient":
         from notifications_python_client.notifications import NotificationsAPIClient
 
         return NotificationsAPIClient(
             settings.NOTIFY_API_KEY, base_url=settings.NOTIFY_BASE_URL, timeout=provider_timeout()
         )
 
-    def _call(self, fn, *args, **kwargs):
+    # The client's methods answer with the parsed JSON of Notify's response.
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         from notifications_python_client.errors import APIError
 
         try:
-            return fn(*args, **kwargs)
+            result: dict[str, Any] | None = fn(*args, **kwargs)
+            return result
         except APIError as exc:
             response = getattr(exc, "response", None)
             status = exc.status_code
@@ -153,14 +162,15 @@ class NotifySms:
                 raise ProviderError(f"notify did not answer: {type(cause).__name__}") from exc
             raise _status_error("notify", status, exc.message, _retry_after(response.headers)) from exc
 
-    def find_sent(self, message):
+    def find_sent(self, message: Message) -> str | None:
         client = self._client()
         found = self._call(client.get_all_notifications, reference=message.reference)
         for notification in (found or {}).get("notifications", []):
             if notification.get("reference") == message.reference and notification.get("status") not in (
                 "permanent-failure", "technical-failure", "validation-failed",
             ):
-                return notification.get("id")
+                found_id: str | None = notification.get("id")
+                return found_id
         return None
 
     def send(self, message: Message, text: str, *, sent_before: datetime.datetime | None = None) -> str:
@@ -178,7 +188,8 @@ class NotifySms:
             personalisation={"body": text},
             reference=message.reference,
         )
-        return (result or {}).get("id", "")
+        sent_id: str = (result or {}).get("id", "")
+        return sent_id
 
 
 class TwilioSms:
@@ -190,11 +201,11 @@ class TwilioSms:
     def configured(self) -> bool:
         return all(getattr(settings, k, "") for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"))
 
-    def _url(self):
+    def _url(self) -> str:
         base = settings.TWILIO_BASE_URL.rstrip("/")
         return f"{base}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}/Messages.json"
 
-    def _request(self, method, **kwargs):
+    def _request(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = requests.request(
                 method, self._url(), auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
@@ -208,9 +219,10 @@ class TwilioSms:
             except ValueError:
                 detail = response.text
             raise _status_error("twilio", response.status_code, detail, _retry_after(response.headers))
-        return response.json()
+        answer: dict[str, Any] = response.json()
+        return answer
 
-    def find_sent(self, message, text, since):
+    def find_sent(self, message: Message, text: str, since: datetime.datetime) -> str | None:
         """The sid of a message to the same number with the same text created since our
         first try, if Twilio has one: that send was accepted and its answer lost."""
         found = self._request("GET", params={"To": e164(message.to_address), "From": settings.TWILIO_FROM, "PageSize": 50})
@@ -220,7 +232,8 @@ class TwilioSms:
             except (TypeError, ValueError):
                 continue
             if sent.get("body") == text and created >= since and sent.get("status") not in ("failed", "undelivered"):
-                return sent.get("sid")
+                sid: str | None = sent.get("sid")
+                return sid
         return None
 
     def send(self, message: Message, text: str, *, sent_before: datetime.datetime | None = None) -> str:
@@ -231,7 +244,8 @@ class TwilioSms:
             if earlier:
                 return earlier
         result = self._request("POST", data={"To": e164(message.to_address), "From": settings.TWILIO_FROM, "Body": text})
-        return result.get("sid", "")
+        sent_sid: str = result.get("sid", "")
+        return sent_sid
 
 
 SMS_PROVIDERS: dict[str, SmsProvider] = {p.name: p for p in (ConsoleSms(), NotifySms(), TwilioSms())}
@@ -254,7 +268,7 @@ def sms_providers() -> list[SmsProvider]:
 
 # ----------------------------------------------------------------------------- email
 
-def email_text(message):
+def email_text(message: Message) -> str:
     lines = [message.body.strip(), ""]
     if message.link:
         lines += [f"Open Doorstep: {absolute_link(message.link)}", ""]
@@ -262,7 +276,7 @@ def email_text(message):
     return "\n".join(lines)
 
 
-def send_email(message):
+def send_email(message: Message) -> str:
     """Send over the configured Django email backend (SMTP in production). The Message-ID
     is derived from the row, so a mail system that sees a retried copy can tell it is the same."""
     host = urlsplit(getattr(settings, "DOORSTEP_BASE_URL", "")).hostname or "doorstep.invalid"
