@@ -20,7 +20,8 @@ class AccessLog(glogging.Logger):
     """gunicorn's access log (`doorstep start` passes --logger-class), tokens cut out."""
 
     def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
+        # Every atom, the request's headers too: gunicorn's types name only the fixed ones.
+        atoms: dict[str, object] = dict(super().atoms(resp, req, environ, request_time))
         for key, value in atoms.items():
             if isinstance(value, str) and "/calendar/" in value:
                 atoms[key] = without_secrets(value)
