@@ -1,6 +1,6 @@
 """The safety core's JSON API (docs/safety-core.md, "The JSON API"): recording what happens on a visit under way, the
-office board, and answering alerts. Thin: every change is a call into checkins.services or
-alerts.services, which check roles and the policy and write the audit trail.
+office board, and answering alerts. Thin: every change is a call into safety.recording or
+safety.alerting, which check roles and the policy and write the audit trail.
 
 Registered on the main API by api/urls.py. Errors have the shared shape of api/api.py.
 The answer to a recorded event is exactly what the member of staff's phone shows: it is the
@@ -14,9 +14,10 @@ from typing import Any, Literal
 from django.http import Http404
 from ninja import Field, Router, Schema, Status
 
-from safety.alerts import services as alerts
+from safety import alerting, journey, recording
+from safety import board as board_data
 from safety.alerts.models import Alert
-from safety.checkins import services as checkins
+from safety.police_card import police_card as read_police_card
 from people.models import StaffMember
 from people.permissions import can
 from visits.models import Visit
@@ -25,7 +26,7 @@ from .api import ErrorOut, _memberships, _school_ids, _staff_at
 
 router = Router(tags=["safety"])
 
-EVENT_TYPES = sorted(checkins.TIMING_TYPES)
+EVENT_TYPES = sorted(journey.TIMING_TYPES)
 
 
 class EventIn(Schema):
@@ -136,13 +137,13 @@ def record_event(request, visit_id: int, payload: EventIn):
 
             raise ValidationError({"staff_id": "No such member of staff on this visit."})
     if payload.type == "not_seen":
-        result = checkins.close_not_seen(visit, by=me, via=payload.via, note=payload.note, at=_aware(payload.at),
+        result = recording.close_not_seen(visit, by=me, via=payload.via, note=payload.note, at=_aware(payload.at),
                                          request=request)
     elif payload.type == "abandoned":
-        result = checkins.abandon(visit, payload.reason or "", by=me, via=payload.via, note=payload.note,
+        result = recording.abandon(visit, payload.reason or "", by=me, via=payload.via, note=payload.note,
                                   at=_aware(payload.at), request=request)
     else:
-        result = checkins.record_event(
+        result = recording.record_event(
             visit, payload.type, by=me, staff=staff, via=payload.via, pin=payload.pin, concerns=payload.concerns,
             note=payload.note, expected_return=_aware(payload.expected_return), location=payload.location,
             at=_aware(payload.at), request=request,
@@ -160,7 +161,7 @@ def board(request):
         from django.core.exceptions import PermissionDenied
 
         raise PermissionDenied("Only the office, the headteacher, the deputy or the DSL can see the office board.")
-    return alerts.board(schools)
+    return board_data.board(schools)
 
 
 @router.get("/alerts/{int:alert_id}", response={200: AlertOut, 404: ErrorOut}, summary="One alert")
@@ -173,7 +174,7 @@ def alert_detail(request, alert_id: int):
              summary="Take ownership of an alert: its pending steps are cancelled")
 def acknowledge(request, alert_id: int):
     alert, me = _alert(request, alert_id, "alert.acknowledge")
-    return _alert_out(alerts.acknowledge(alert, by=me, request=request))
+    return _alert_out(alerting.acknowledge(alert, by=me, request=request))
 
 
 @router.post("/alerts/{int:alert_id}/resolve", response={200: AlertOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
@@ -181,7 +182,7 @@ def acknowledge(request, alert_id: int):
 def resolve(request, alert_id: int, payload: ResolveIn):
     """`reason`: false_alarm, staff_safe, police_called or other (then `note` is required)."""
     alert, me = _alert(request, alert_id, "alert.resolve")
-    return _alert_out(alerts.resolve(alert, by=me, reason=payload.reason, note=payload.note, request=request))
+    return _alert_out(alerting.resolve(alert, by=me, reason=payload.reason, note=payload.note, request=request))
 
 
 @router.get("/alerts/{int:alert_id}/police-card", response={200: dict[str, Any], 404: ErrorOut},
@@ -189,5 +190,5 @@ def resolve(request, alert_id: int, payload: ResolveIn):
 def police_card(request, alert_id: int):
     """Reading it is written to the audit trail."""
     alert, me = _alert(request, alert_id, "alert.police_card")
-    return alerts.police_card(alert, by=me, request=request)
+    return read_police_card(alert, by=me, request=request)
 

@@ -432,12 +432,12 @@ def phase_profile(count, sort="cumulative"):
     setup_django()
     from django.utils import timezone
 
-    from safety.alerts import services
+    from safety import watchdog
 
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
-    done = services.poll(timezone.now() + datetime.timedelta(seconds=120), batch=int(count))
+    done = watchdog.poll(timezone.now() + datetime.timedelta(seconds=120), batch=int(count))
     profiler.disable()
     seconds = time.perf_counter() - started
     out = io.StringIO()

@@ -19,7 +19,7 @@ What it does to Doorstep, with visits under way and their deadlines falling duri
   sms      the watchdog and delivery workers with the SMS providers fine, then with both
            hanging, then (full run, SQLite) both refusing with HTTP 500: email delay in each
            case (email must not wait on SMS), and seconds until the office board
-           (alerts/board_view.board_context rendered with alerts/_board.html, as the board
+           (safety.board.board_context rendered with alerts/_board.html, as the board
            page fetches it) warns that texts are not going out.
   faults   (full run, SQLite) the fake SMTP and SMS servers refuse, hang, greylist /
            rate-limit and lose answers, each for a quarter of the recipients for a while:
@@ -156,7 +156,7 @@ def phase_board(bound: float, interval: float = 1.0) -> dict:
     from django.db import close_old_connections
     from django.template.loader import render_to_string
 
-    from safety.alerts import board_view
+    from safety import board as board_view
     from notify.models import Message
     from people.models import StaffMember
 

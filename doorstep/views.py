@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from safety.alerts.board_view import home_tile
+from safety.board import home_tile
 from reports.services import reports_owed
 from people.access import SESSION_KEY, current_staff, schools_for, staff_records
 from people.permissions import VISITORS, can

@@ -2,7 +2,7 @@
 police card, scoped to the caller's school; and the duress answer identical to a normal one."""
 import pytest
 
-from safety.alerts import services as alerts
+from safety import board as board_data
 from safety.alerts.models import Alert
 from audit.models import AuditEntry
 from safety.checkins.models import VisitEvent
@@ -114,7 +114,7 @@ def test_the_office_acknowledges_resolves_and_reads_the_police_card(coteford, cl
     assert response.status_code == 400 and response.json()["field"] == "note"
     response = post(office, f"/api/alerts/{alert_id}/resolve", {"reason": "police_called", "note": "999 at 10:03"})
     assert response.status_code == 200 and response.json()["state"] == "resolved"
-    assert alerts.board([coteford.school.pk])["visits"][0]["alerts"] == []
+    assert board_data.board([coteford.school.pk])["visits"][0]["alerts"] == []
 
 
 def test_abandoning_and_closing_not_seen_through_the_api(coteford, clock):  # noqa: F811

@@ -6,10 +6,10 @@ import re
 import pytest
 from django.urls import reverse
 
-from safety.alerts import services as alerts
+from safety import alerting, recording
+from safety import watchdog as watchdog_loop
 from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from safety.checkins import services as checkins
 from safety.checkins.models import VisitEvent, Watch
 from notify.models import Message
 
@@ -29,15 +29,15 @@ def inside(coteford, clock):  # noqa: F811
     """A Coteford pair inside the home since 10:00: check-in due 10:20, alert at 10:25."""
     visit = scheduled_visit(coteford, [coteford.officer, coteford.teacher], minutes=90)
     clock.move_to(local(10, 0))
-    checkins.record_event(visit, "arrived", by=coteford.officer, location="Outside the house")
-    checkins.record_event(visit, "entered", by=coteford.officer)
+    recording.record_event(visit, "arrived", by=coteford.officer, location="Outside the house")
+    recording.record_event(visit, "entered", by=coteford.officer)
     return visit
 
 
 @pytest.fixture
 def overdue(inside, clock):
     clock.move_to(local(10, 25))
-    alerts.poll()
+    watchdog_loop.poll()
     return Alert.objects.get(visit=inside)
 
 
@@ -54,15 +54,15 @@ def test_the_board_lists_visits_most_urgent_first(coteford, client, clock):
     visits = [scheduled_visit(coteford, [coteford.officer, coteford.teacher], start=(10, m)) for m in (0, 1, 2, 3)]
     clock.move_to(local(10, 5))
     for v in visits:
-        checkins.record_event(v, "arrived", by=coteford.officer)
-        checkins.record_event(v, "entered", by=coteford.officer)
+        recording.record_event(v, "arrived", by=coteford.officer)
+        recording.record_event(v, "entered", by=coteford.officer)
     clock.move_to(local(10, 15))
-    checkins.record_event(visits[3], "check_in", by=coteford.officer)   # due 10:35: due soon at 10:31
+    recording.record_event(visits[3], "check_in", by=coteford.officer)   # due 10:35: due soon at 10:31
     clock.move_to(local(10, 20))
-    checkins.record_event(visits[2], "panic", by=coteford.teacher)      # alarm
-    checkins.record_event(visits[0], "check_in", by=coteford.officer)   # due 10:40: fine
+    recording.record_event(visits[2], "panic", by=coteford.teacher)      # alarm
+    recording.record_event(visits[0], "check_in", by=coteford.officer)   # due 10:40: fine
     clock.move_to(local(10, 31))
-    alerts.poll()                                                       # visits[1]: overdue
+    watchdog_loop.poll()                                                       # visits[1]: overdue
     page = text(as_(client, coteford.office).get(reverse("alerts:board")))
     order = [int(pk) for pk in re.findall(r'<article class="board-row board-row--\w+" id="visit-(\d+)"', page)]
     assert order == [visits[2].pk, visits[1].pk, visits[3].pk, visits[0].pk]
@@ -80,7 +80,7 @@ def test_the_live_part_is_the_rows_alone_for_htmx_to_swap_in(coteford, inside, c
 
 
 def test_the_office_sees_no_safeguarding_concerns_and_the_pupil_only_as_initials(coteford, inside, client, clock):
-    checkins.record_event(inside, "check_in", by=coteford.officer, concerns="Bruising on the child's arm")
+    recording.record_event(inside, "check_in", by=coteford.officer, concerns="Bruising on the child's arm")
     for url in (reverse("alerts:board"), reverse("alerts:live")):
         page = text(as_(client, coteford.office).get(url))
         assert "Bruising" not in page and "concern" not in page.lower()
@@ -198,7 +198,7 @@ def test_a_stopped_watchdog_and_undelivered_messages_show_loudly(coteford, overd
     c = as_(client, coteford.office)
     page = text(c.get(reverse("alerts:live")))
     assert "Doorstep is NOT watching visits:" in page and "the watchdog is not running" in page
-    alerts.beat("host:1")
+    watchdog_loop.beat("host:1")
     assert "NOT watching" not in text(c.get(reverse("alerts:live")))
     clock.move_to(local(10, 40))
     page = text(c.get(reverse("alerts:live")))
@@ -214,7 +214,7 @@ def test_potton_shows_the_office_call_out_with_the_number(clock, client):  # noq
     potton = Staffed("potton", name="Potton Primary School")
     visit = scheduled_visit(potton, [potton.officer, potton.dsl])
     clock.move_to(local(10, 0))
-    checkins.record_event(visit, "arrived", by=potton.officer)
+    recording.record_event(visit, "arrived", by=potton.officer)
     clock.move_to(local(10, 7))
     page = text(as_(client, potton.office).get(reverse("alerts:board")))
     mobile = potton.officer.mobile
@@ -225,10 +225,10 @@ def test_potton_shows_the_office_call_out_with_the_number(clock, client):  # noq
 def test_the_headteachers_page_has_open_and_closed_alerts_and_written_reasons(coteford, overdue, client, clock):
     other = scheduled_visit(coteford, [coteford.family], start=(11, 0))
     clock.move_to(local(10, 50))
-    checkins.record_event(other, "arrived", by=coteford.family)
-    checkins.abandon(other, "animals", by=coteford.family, note="Three dogs loose in the garden.")
-    alerts.resolve(overdue, by=coteford.office, reason="false_alarm", note="Signal dropped")
-    checkins.record_event(other, "panic", by=coteford.family)
+    recording.record_event(other, "arrived", by=coteford.family)
+    recording.abandon(other, "animals", by=coteford.family, note="Three dogs loose in the garden.")
+    alerting.resolve(overdue, by=coteford.office, reason="false_alarm", note="Signal dropped")
+    recording.record_event(other, "panic", by=coteford.family)
     page = text(as_(client, coteford.head).get(reverse("alerts:review")))
     for expected in ["Three dogs loose in the garden.", "Animals not shut away", "False alarm", "Signal dropped",
                      f"Panic: {coteford.family.full_name}", "Visit to Ava Brown, 11:00", "nobody has taken it on"]:
@@ -250,7 +250,7 @@ def test_the_headteacher_takes_an_alert_on_from_their_own_page_and_stays_there(c
     # Anything else sent back goes to the board, never to an address from the request.
     other = scheduled_visit(coteford, [coteford.family], start=(11, 0))
     clock.move_to(local(11, 0))
-    checkins.record_event(other, "panic", by=coteford.family)
+    recording.record_event(other, "panic", by=coteford.family)
     panic = Alert.objects.get(visit=other)
     response = head.post(reverse("alerts:acknowledge", args=[panic.pk]), {"back": "https://elsewhere.example/"})
     assert response["Location"] == reverse("alerts:board")

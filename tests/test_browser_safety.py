@@ -10,9 +10,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from safety.alerts import services as alerts
+from safety import recording
+from safety import watchdog as watchdog_loop
 from safety.alerts.models import Alert
-from safety.checkins import services as checkins
 from safety.checkins.models import VisitEvent, Watch
 from people.services import set_pins
 from visits.models import Visit
@@ -48,9 +48,9 @@ def test_the_office_board_turns_overdue_by_itself_and_opens_the_police_card(brow
     calm = visit_today(school, [school.family])
     watched = visit_today(school, [school.officer, school.teacher])
     for visit, who in ((calm, school.family), (watched, school.officer)):
-        checkins.record_event(visit, "arrived", by=who, location="Outside number 1")
-        checkins.record_event(visit, "entered", by=who)
-    alerts.beat("browser-test:1")
+        recording.record_event(visit, "arrived", by=who, location="Outside number 1")
+        recording.record_event(visit, "entered", by=who)
+    watchdog_loop.beat("browser-test:1")
 
     page = sign_in(browser, live_server, school.office, DESKTOP)
     page.goto(live_server.url + reverse("alerts:board"))
@@ -63,8 +63,8 @@ def test_the_office_board_turns_overdue_by_itself_and_opens_the_police_card(brow
     # The check-in is missed: its deadline passed and the watchdog polls. No reload.
     past = timezone.now() - datetime.timedelta(seconds=1)
     Watch.objects.filter(visit=watched).update(due_at=past - datetime.timedelta(minutes=5), alert_at=past)
-    alerts.beat("browser-test:1")
-    assert alerts.poll()["raised"] == 1
+    watchdog_loop.beat("browser-test:1")
+    assert watchdog_loop.poll()["raised"] == 1
     page.wait_for_selector(f'#visit-{watched.pk}[data-urgency="overdue"]', timeout=8000)
     assert page.locator("article.board-row").first.get_attribute("id") == f"visit-{watched.pk}"  # most urgent first
     assert "nobody has taken it on" in row.inner_text()
@@ -159,7 +159,7 @@ def test_panic_on_a_phone_needs_a_press_and_hold(browser, live_server):
     school = Staffed("coteford", name="Coteford Junior School")
     me = school.officer
     visit = visit_today(school, [me])
-    checkins.record_event(visit, "arrived", by=me)
+    recording.record_event(visit, "arrived", by=me)
 
     page = sign_in(browser, live_server, me, PHONE)
     page.goto(live_server.url + reverse("checkins:visit", args=[visit.pk]))

@@ -1,4 +1,4 @@
-"""Recording what happens on a visit under way (docs/safety-core.md, "Events and the watch"): checkins.services with a
+"""Recording what happens on a visit under way (docs/safety-core.md, "Events and the watch"): safety.recording with a
 controlled clock. The timings themselves are policy_engine.timing's (tests/test_timing.py); these
 tests check that the events, the visit's state and the watch row follow them."""
 import datetime
@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from safety.checkins import services
+from safety import alerting, journey, recording
+from safety import watchdog as watchdog_loop
 from safety.checkins.models import VisitEvent, Watch
 from notify.models import Message
 from people.services import set_pins
@@ -69,7 +70,7 @@ def watch_of(visit):
 
 def test_leaving_school_starts_the_visit_and_watches_for_the_arrival_check_in(coteford, visit, clock):
     clock.move_to(local(9, 40))
-    result = services.record_event(visit, "left_school", by=coteford.officer,
+    result = recording.record_event(visit, "left_school", by=coteford.officer,
                                    expected_return=local(11, 0), location="School car park")
     visit.refresh_from_db()
     assert visit.state == Visit.State.UNDER_WAY
@@ -97,10 +98,10 @@ def test_every_event_type_is_recorded_in_the_order_a_visit_runs(coteford, visit,
     ]
     for hour, minute, kind, who, via in steps:
         clock.move_to(local(hour, minute))
-        services.record_event(visit, kind, by=who or office, via=via)
+        recording.record_event(visit, kind, by=who or office, via=via)
     types = list(VisitEvent.objects.filter(visit=visit).values_list("type", flat=True))
     assert types == [s[2] for s in steps]
-    assert set(types) == services.TIMING_TYPES
+    assert set(types) == journey.TIMING_TYPES
     assert VisitEvent.objects.get(visit=visit, type="code_word").via == "office_call"
     # The alarms are still open, so the visit is not closed quietly over them.
     visit.refresh_from_db()
@@ -109,12 +110,12 @@ def test_every_event_type_is_recorded_in_the_order_a_visit_runs(coteford, visit,
 
 def test_events_out_of_order_are_refused_and_change_nothing(coteford, visit, clock):
     with pytest.raises(NotAllowed, match="has not started"):
-        services.record_event(visit, "check_in", by=coteford.officer)
-    services.record_event(visit, "left_school", by=coteford.officer)
+        recording.record_event(visit, "check_in", by=coteford.officer)
+    recording.record_event(visit, "left_school", by=coteford.officer)
     with pytest.raises(NotAllowed, match="Record arriving before"):
-        services.record_event(visit, "entered", by=coteford.officer)
+        recording.record_event(visit, "entered", by=coteford.officer)
     with pytest.raises(NotAllowed, match="already recorded"):
-        services.record_event(visit, "left_school", by=coteford.officer)
+        recording.record_event(visit, "left_school", by=coteford.officer)
     assert VisitEvent.objects.filter(visit=visit).count() == 1
 
 
@@ -122,16 +123,16 @@ def test_a_visit_that_is_not_scheduled_cannot_start(coteford, clock):
     proposed = scheduled_visit(coteford, [coteford.officer])
     Visit.objects.filter(pk=proposed.pk).update(state=Visit.State.APPROVED)
     with pytest.raises(NotAllowed):
-        services.record_event(proposed, "left_school", by=coteford.officer)
+        recording.record_event(proposed, "left_school", by=coteford.officer)
     assert not Watch.objects.filter(visit=proposed).exists()
 
 
 def test_only_the_staff_on_the_visit_record_from_their_phone_and_the_office_records_calls(coteford, visit, clock):
     with pytest.raises(NotAllowed, match="Only the staff on this visit"):
-        services.record_event(visit, "left_school", by=coteford.family)
+        recording.record_event(visit, "left_school", by=coteford.family)
     with pytest.raises(NotAllowed, match="Only the office"):
-        services.record_event(visit, "left_school", by=coteford.family, via="office_call")
-    services.record_event(visit, "left_school", by=coteford.office, via="office_call", staff=coteford.officer)
+        recording.record_event(visit, "left_school", by=coteford.family, via="office_call")
+    recording.record_event(visit, "left_school", by=coteford.office, via="office_call", staff=coteford.officer)
     event = VisitEvent.objects.get(visit=visit)
     assert (event.recorded_by, event.staff, event.via) == (coteford.office, coteford.officer, "office_call")
 
@@ -139,19 +140,19 @@ def test_only_the_staff_on_the_visit_record_from_their_phone_and_the_office_reco
 def test_another_schools_staff_cannot_record_events(coteford, visit, clock):
     other = Staffed("potton", name="Potton Primary School")
     with pytest.raises(NotAllowed):
-        services.record_event(visit, "left_school", by=other.office, via="office_call")
+        recording.record_event(visit, "left_school", by=other.office, via="office_call")
     assert not VisitEvent.objects.exists()
 
 
 def test_a_check_in_inside_the_home_moves_the_next_deadline_by_the_policy_interval(coteford, visit, clock):
     clock.move_to(local(9, 40))
-    services.record_event(visit, "left_school", by=coteford.officer)
+    recording.record_event(visit, "left_school", by=coteford.officer)
     clock.move_to(local(10, 0))
-    services.record_event(visit, "arrived", by=coteford.officer)
-    services.record_event(visit, "entered", by=coteford.officer)
+    recording.record_event(visit, "arrived", by=coteford.officer)
+    recording.record_event(visit, "entered", by=coteford.officer)
     assert watch_of(visit).due_at == local(10, 20)  # every 20 minutes inside (C 2.4)
     clock.move_to(local(10, 12))
-    services.record_event(visit, "check_in", by=coteford.teacher, concerns="None")
+    recording.record_event(visit, "check_in", by=coteford.teacher, concerns="None")
     watch = watch_of(visit)
     assert (watch.due_at, watch.clause) == (local(10, 32), "C 2.4")
     assert watch.reminder_at == local(10, 27)
@@ -159,7 +160,7 @@ def test_a_check_in_inside_the_home_moves_the_next_deadline_by_the_policy_interv
 
 def test_an_event_cannot_be_recorded_in_the_future(coteford, visit, clock):
     with pytest.raises(ValidationError):
-        services.record_event(visit, "left_school", by=coteford.officer, at=local(9, 30))
+        recording.record_event(visit, "left_school", by=coteford.officer, at=local(9, 30))
     assert not VisitEvent.objects.exists()
 
 
@@ -173,52 +174,52 @@ def test_the_visit_can_be_closed_as_not_seen_only_after_the_policys_wait(clock, 
     school = Staffed(preset, name=f"{preset} school")
     visit = scheduled_visit(school, [school.officer, school.dsl])
     clock.move_to(local(10, 0))
-    services.record_event(visit, "arrived", by=school.officer)
+    recording.record_event(visit, "arrived", by=school.officer)
     clock.move_to(local(10, 1))
-    services.record_event(visit, "parent_not_home", by=school.officer)
+    recording.record_event(visit, "parent_not_home", by=school.officer)
     if wait:
         clock.move_to(local(10, 1) + datetime.timedelta(minutes=wait, seconds=-1))
         with pytest.raises(NotAllowed, match="asks you to wait"):
-            services.close_not_seen(visit, by=school.officer)
-        assert services.doorstep_status(visit)["waiting"]
+            recording.close_not_seen(visit, by=school.officer)
+        assert recording.doorstep_status(visit)["waiting"]
     clock.move_to(local(10, 1) + datetime.timedelta(minutes=wait))
-    result = services.close_not_seen(visit, by=school.officer)
+    result = recording.close_not_seen(visit, by=school.officer)
     assert result.card is card
     assert ("card" in result.message) is card
     assert watch_of(visit).outcome == "not_seen"
     # The watch goes on until they are back; then the visit is closed as not seen.
-    services.record_event(visit, "back_safe", by=school.officer)
-    services.record_event(visit, "back_safe", by=school.dsl)
+    recording.record_event(visit, "back_safe", by=school.officer)
+    recording.record_event(visit, "back_safe", by=school.dsl)
     visit.refresh_from_db()
     assert visit.state == Visit.State.NOT_SEEN
 
 
 def test_after_a_late_notice_staff_wait_up_to_the_limit_and_are_told_not_to_go_in(coteford, visit, clock):
     clock.move_to(local(10, 0))
-    services.record_event(visit, "arrived", by=coteford.officer)
-    result = services.record_event(visit, "parent_late_notice", by=coteford.officer)
+    recording.record_event(visit, "arrived", by=coteford.officer)
+    result = recording.record_event(visit, "parent_late_notice", by=coteford.officer)
     assert "do not go in before the parent" in result.message
-    status = services.doorstep_status(visit)
+    status = recording.doorstep_status(visit)
     assert status["do_not_enter_before_parent"] and status["clause"] == "C 3.5"
     clock.move_to(local(10, 29, 59))
     with pytest.raises(NotAllowed, match=r"from 10:30"):
-        services.close_not_seen(visit, by=coteford.officer)
+        recording.close_not_seen(visit, by=coteford.officer)
     clock.move_to(local(10, 30))
-    services.close_not_seen(visit, by=coteford.officer)
+    recording.close_not_seen(visit, by=coteford.officer)
     assert watch_of(visit).outcome == "not_seen"
 
 
 def test_a_visit_cannot_be_closed_as_not_seen_without_the_parent_missing(coteford, visit, clock):
-    services.record_event(visit, "arrived", by=coteford.officer)
+    recording.record_event(visit, "arrived", by=coteford.officer)
     with pytest.raises(NotAllowed, match="parent is not at home"):
-        services.close_not_seen(visit, by=coteford.officer)
+        recording.close_not_seen(visit, by=coteford.officer)
 
 
 def test_abandoning_sends_the_written_reason_to_the_headteacher_without_the_pupils_name(coteford, visit, clock):
-    services.record_event(visit, "arrived", by=coteford.officer)
+    recording.record_event(visit, "arrived", by=coteford.officer)
     with pytest.raises(ValidationError):
-        services.abandon(visit, "felt_unsafe", by=coteford.officer, note="")
-    services.abandon(visit, "animals", by=coteford.officer,
+        recording.abandon(visit, "felt_unsafe", by=coteford.officer, note="")
+    recording.abandon(visit, "animals", by=coteford.officer,
                      note=f"The dog was loose at {coteford.pupil.address_line1} and would not be shut away.")
     event = VisitEvent.objects.get(visit=visit, type="abandoned")
     assert event.reason == "animals" and "dog was loose" in event.note
@@ -231,7 +232,7 @@ def test_abandoning_sends_the_written_reason_to_the_headteacher_without_the_pupi
     entry = AuditEntry.objects.get(action="visit.abandon_reported")
     assert "dog was loose" in entry.reason
     for person in (coteford.officer, coteford.teacher):
-        services.record_event(visit, "back_safe", by=person)
+        recording.record_event(visit, "back_safe", by=person)
     visit.refresh_from_db()
     assert visit.state == Visit.State.ABANDONED and "dog was loose" in visit.closed_reason
 
@@ -239,8 +240,8 @@ def test_abandoning_sends_the_written_reason_to_the_headteacher_without_the_pupi
 def test_abandoning_for_feeling_unsafe_follows_the_unsafe_report_rule(clock):
     potton = Staffed("potton", name="Potton Primary School")
     visit = scheduled_visit(potton, [potton.officer, potton.dsl])
-    services.record_event(visit, "arrived", by=potton.officer)
-    services.abandon(visit, "felt_unsafe", by=potton.officer, note="Shouting inside; we did not knock.")
+    recording.record_event(visit, "arrived", by=potton.officer)
+    recording.abandon(visit, "felt_unsafe", by=potton.officer, note="Shouting inside; we did not knock.")
     message = Message.objects.get(recipient=potton.head, kind="visit.abandoned", channel="in_app")
     assert "P §3¶7" in message.body
 
@@ -249,10 +250,10 @@ def test_abandoning_for_feeling_unsafe_follows_the_unsafe_report_rule(clock):
 
 def test_a_pair_visit_is_safe_only_when_both_have_checked_out(coteford, visit, clock):
     clock.move_to(local(10, 0))
-    services.record_event(visit, "arrived", by=coteford.officer)
-    services.record_event(visit, "entered", by=coteford.teacher)
+    recording.record_event(visit, "arrived", by=coteford.officer)
+    recording.record_event(visit, "entered", by=coteford.teacher)
     clock.move_to(local(10, 40))
-    services.record_event(visit, "back_safe", by=coteford.officer)
+    recording.record_event(visit, "back_safe", by=coteford.officer)
     visit.refresh_from_db()
     assert visit.state == Visit.State.UNDER_WAY
     watch = watch_of(visit)
@@ -260,7 +261,7 @@ def test_a_pair_visit_is_safe_only_when_both_have_checked_out(coteford, visit, c
     people = {p.staff_id: p.back_safe_at for p in watch.people.all()}
     assert people == {coteford.officer.pk: local(10, 40), coteford.teacher.pk: None}
     clock.move_to(local(10, 45))
-    result = services.record_event(visit, "back_safe", by=coteford.teacher)
+    result = recording.record_event(visit, "back_safe", by=coteford.teacher)
     visit.refresh_from_db()
     assert visit.state == Visit.State.COMPLETED
     assert watch_of(visit).status == "safe" and watch_of(visit).alert_at is None
@@ -268,10 +269,10 @@ def test_a_pair_visit_is_safe_only_when_both_have_checked_out(coteford, visit, c
 
 
 def test_either_member_of_a_pair_may_check_in_for_the_party(coteford, visit, clock):
-    services.record_event(visit, "arrived", by=coteford.officer)
-    services.record_event(visit, "entered", by=coteford.officer)
+    recording.record_event(visit, "arrived", by=coteford.officer)
+    recording.record_event(visit, "entered", by=coteford.officer)
     clock.move_to(local(9, 10))
-    services.record_event(visit, "check_in", by=coteford.teacher)
+    recording.record_event(visit, "check_in", by=coteford.teacher)
     assert watch_of(visit).due_at == local(9, 30)
 
 
@@ -295,9 +296,9 @@ def test_pins_are_hashed_and_the_duress_pin_must_differ(coteford):
 
 def test_a_wrong_pin_is_refused_and_records_nothing(coteford, visit, clock):
     with_pins(coteford.officer)
-    services.record_event(visit, "arrived", by=coteford.officer, pin="1234")
+    recording.record_event(visit, "arrived", by=coteford.officer, pin="1234")
     with pytest.raises(ValidationError, match="PIN is not right"):
-        services.record_event(visit, "check_in", by=coteford.officer, pin="5555")
+        recording.record_event(visit, "check_in", by=coteford.officer, pin="5555")
     assert VisitEvent.objects.filter(visit=visit).count() == 1
 
 
@@ -315,9 +316,9 @@ def test_the_duress_pin_looks_like_an_ordinary_check_in_and_raises_the_top_alert
         visit = scheduled_visit(school, [school.officer, school.teacher])
         with_pins(school.officer)
         clock.move_to(local(10, 0))
-        services.record_event(visit, "arrived", by=school.officer, pin="1234")
+        recording.record_event(visit, "arrived", by=school.officer, pin="1234")
         clock.move_to(local(10, 15))
-        result = services.record_event(visit, "check_in", by=school.officer, pin=pin, concerns="None")
+        result = recording.record_event(visit, "check_in", by=school.officer, pin=pin, concerns="None")
         view = _phone_view(result)
         view["visit"].pop("id")
         view["event"].pop("staff_id")
@@ -338,20 +339,20 @@ def test_the_duress_pin_looks_like_an_ordinary_check_in_and_raises_the_top_alert
 def test_a_pin_is_not_taken_from_the_office(coteford, visit, clock):
     with_pins(coteford.officer)
     with pytest.raises(ValidationError, match="own phone"):
-        services.record_event(visit, "left_school", by=coteford.office, via="office_call", pin="1234")
+        recording.record_event(visit, "left_school", by=coteford.office, via="office_call", pin="1234")
 
 
 def test_the_code_word_is_recorded_by_the_office_and_raises_the_top_alert(coteford, visit, clock):
-    services.record_event(visit, "arrived", by=coteford.officer)
+    recording.record_event(visit, "arrived", by=coteford.officer)
     with pytest.raises(ValidationError, match="office"):
-        services.record_event(visit, "code_word", by=coteford.officer)
-    services.record_event(visit, "code_word", by=coteford.office, via="office_call", note="Said 'the blue folder'")
+        recording.record_event(visit, "code_word", by=coteford.officer)
+    recording.record_event(visit, "code_word", by=coteford.office, via="office_call", note="Said 'the blue folder'")
     alert = Alert.objects.get(visit=visit)
     assert alert.kind == "code_word" and alert.step == len(alert.ladder) - 1
 
 
 def test_panic_raises_the_top_alert_even_before_the_visit_has_started(coteford, visit, clock):
-    services.record_event(visit, "panic", by=coteford.teacher)
+    recording.record_event(visit, "panic", by=coteford.teacher)
     visit.refresh_from_db()
     assert visit.state == Visit.State.UNDER_WAY
     alert = Alert.objects.get(visit=visit)
@@ -360,34 +361,32 @@ def test_panic_raises_the_top_alert_even_before_the_visit_has_started(coteford, 
 
 def test_staff_with_no_pins_set_are_told_to_set_them(coteford, visit, clock):
     with pytest.raises(ValidationError, match="not set your PINs"):
-        services.record_event(visit, "arrived", by=coteford.officer, pin="1234")
+        recording.record_event(visit, "arrived", by=coteford.officer, pin="1234")
 
 
 def test_inactive_staff_cannot_record(coteford, visit, clock):
     gone = StaffFactory(school=coteford.school, roles=["office"], active=False)
     with pytest.raises(NotAllowed):
-        services.record_event(visit, "left_school", by=gone, via="office_call")
+        recording.record_event(visit, "left_school", by=gone, via="office_call")
     assert timezone.now() == local(9, 0)
 
 
 def test_after_closing_as_not_seen_the_watch_moves_on_to_the_leaving_check_in(coteford, visit, clock):
-    from safety.alerts import services as alerts
 
     clock.move_to(local(10, 0))
-    services.record_event(visit, "arrived", by=coteford.officer)
-    services.record_event(visit, "parent_not_home", by=coteford.officer)
+    recording.record_event(visit, "arrived", by=coteford.officer)
+    recording.record_event(visit, "parent_not_home", by=coteford.officer)
     assert watch_of(visit).due_at == local(10, 20)  # word from the door when the wait ends
     clock.move_to(local(10, 20))
-    services.close_not_seen(visit, by=coteford.officer)
+    recording.close_not_seen(visit, by=coteford.officer)
     with pytest.raises(NotAllowed, match="closed as not seen"):
-        services.record_event(visit, "entered", by=coteford.officer)
+        recording.record_event(visit, "entered", by=coteford.officer)
     clock.move_to(local(10, 26))
-    assert alerts.poll()["raised"] == 0
+    assert watchdog_loop.poll()["raised"] == 0
     assert watch_of(visit).status == "ok" and watch_of(visit).due_at > local(10, 26)
 
 
 def test_duress_on_the_last_check_out_still_shows_the_visit_closed_while_the_office_has_the_alarm(clock):
-    from safety.alerts import services as alerts
 
     answers = []
     for pin in ("1234", "9876"):
@@ -395,9 +394,9 @@ def test_duress_on_the_last_check_out_still_shows_the_visit_closed_while_the_off
         visit = scheduled_visit(school, [school.officer])
         with_pins(school.officer)
         clock.move_to(local(10, 0))
-        services.record_event(visit, "arrived", by=school.officer)
+        recording.record_event(visit, "arrived", by=school.officer)
         clock.move_to(local(10, 40))
-        answers.append((school, visit, _phone_view(services.record_event(visit, "back_safe", by=school.officer, pin=pin))))
+        answers.append((school, visit, _phone_view(recording.record_event(visit, "back_safe", by=school.officer, pin=pin))))
     (_, calm, safe), (school, visit, duress) = answers
     for view in (safe, duress):
         view["visit"].pop("id"), view["event"].pop("staff_id")
@@ -405,7 +404,7 @@ def test_duress_on_the_last_check_out_still_shows_the_visit_closed_while_the_off
     calm.refresh_from_db(), visit.refresh_from_db()
     assert calm.state == Visit.State.COMPLETED
     assert visit.state == Visit.State.UNDER_WAY and watch_of(visit).status == "alarm"
-    alerts.resolve(Alert.objects.get(visit=visit), by=school.head, reason="staff_safe", note="Spoke to Ali in person.")
+    alerting.resolve(Alert.objects.get(visit=visit), by=school.head, reason="staff_safe", note="Spoke to Ali in person.")
     visit.refresh_from_db()
     assert visit.state == Visit.State.COMPLETED and watch_of(visit).status == "safe"
 

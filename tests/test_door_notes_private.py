@@ -5,7 +5,7 @@ on the visit, though the check-in form promises the office does not see it."""
 import pytest
 from django.test import Client
 
-from safety.checkins import services
+from safety import recording
 
 from .test_checkins import _quick_pin_hashing, clock, coteford, local, scheduled_visit, visit  # noqa: F401
 
@@ -22,14 +22,14 @@ def page(staff, visit):
 
 def at_the_door(school, visit, clock):  # noqa: F811
     clock.move_to(local(9, 50))
-    services.record_event(visit, "left_school", by=school.officer, expected_return=local(11, 0))
+    recording.record_event(visit, "left_school", by=school.officer, expected_return=local(11, 0))
     clock.move_to(local(10, 0))
-    services.record_event(visit, "arrived", by=school.officer)
+    recording.record_event(visit, "arrived", by=school.officer)
 
 
 def test_any_concerns_at_the_door_are_on_the_visit_page_only_for_those_who_read_concerns(coteford, visit, clock):  # noqa: F811
     at_the_door(coteford, visit, clock)
-    services.record_event(visit, "check_in", by=coteford.officer, concerns=CONCERN)
+    recording.record_event(visit, "check_in", by=coteford.officer, concerns=CONCERN)
     for reader in (coteford.dsl, coteford.head, coteford.deputy, coteford.officer):
         assert CONCERN in page(reader, visit), reader
     for other in (coteford.office, coteford.sbm):
@@ -40,7 +40,7 @@ def test_any_concerns_at_the_door_are_on_the_visit_page_only_for_those_who_read_
 
 def test_an_abandoned_visits_own_words_are_kept_to_those_who_read_concerns_and_the_staff_there(coteford, visit, clock):  # noqa: F811
     at_the_door(coteford, visit, clock)
-    services.abandon(visit, "felt_unsafe", by=coteford.officer, note=WHY)
+    recording.abandon(visit, "felt_unsafe", by=coteford.officer, note=WHY)
     assert WHY in page(coteford.dsl, visit) and WHY in page(coteford.teacher, visit)  # the teacher was there
     shown = page(coteford.office, visit)
     assert WHY not in shown and "Felt unsafe" in shown

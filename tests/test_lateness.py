@@ -11,8 +11,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from safety.alerts import services as alerts
-from safety.checkins import services as checkins
+from safety import recording
+from safety import board as board_data
 from policy_engine.schema import load_policy
 from policy_engine.timing import Event, next_deadline, simulate, timeline
 from visits.models import Visit
@@ -93,29 +93,29 @@ def text(response) -> str:
 def test_staff_warned_at_09_45_cannot_close_the_visit_as_not_seen_until_10_30(coteford, client):
     visit = scheduled(coteford)
     with time_machine.travel(local(9, 40), tick=False) as clock:
-        checkins.record_event(visit, "left_school", by=coteford.officer)
+        recording.record_event(visit, "left_school", by=coteford.officer)
         clock.move_to(local(9, 45))
-        checkins.record_event(visit, "parent_late_notice", by=coteford.officer)
+        recording.record_event(visit, "parent_late_notice", by=coteford.officer)
         clock.move_to(local(10))
-        checkins.record_event(visit, "arrived", by=coteford.officer)
+        recording.record_event(visit, "arrived", by=coteford.officer)
         clock.move_to(local(10, 16))
         with pytest.raises(NotAllowed, match="from 10:30"):
-            checkins.close_not_seen(visit, by=coteford.officer)
+            recording.close_not_seen(visit, by=coteford.officer)
         client.force_login(coteford.officer.user)
         page = text(client.get(reverse("checkins:visit", args=[visit.pk])))
         assert "Wait until" in page and "10:30</time>" in page and "data-enable-at" in page  # the button waits
         clock.move_to(local(10, 30))
-        checkins.close_not_seen(visit, by=coteford.officer)
+        recording.close_not_seen(visit, by=coteford.officer)
 
 
 @pytest.mark.django_db
 def test_the_board_expects_word_from_the_door_at_the_arranged_time_plus_the_limit(willows, client):
     visit = scheduled(willows)
     with time_machine.travel(local(10), tick=False) as clock:
-        checkins.record_event(visit, "arrived", by=willows.officer)
+        recording.record_event(visit, "arrived", by=willows.officer)
         clock.move_to(local(10, 10))
-        checkins.record_event(visit, "parent_late_notice", by=willows.officer)
-        [row] = alerts.board([willows.school.pk])["visits"]
+        recording.record_event(visit, "parent_late_notice", by=willows.officer)
+        [row] = board_data.board([willows.school.pk])["visits"]
         assert (row["due_at"], row["clause"]) == (local(10, 30), "W 3.3")  # not 10:40
         client.force_login(willows.office.user)
         page = text(client.get(reverse("alerts:board")))

@@ -7,10 +7,10 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from safety.alerts import services as alerts
+from safety import recording
+from safety import watchdog as watchdog_loop
 from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from safety.checkins import services as checkins
 from safety.checkins.models import VisitEvent, Watch
 from notify import delivery
 from notify.models import Message
@@ -35,8 +35,8 @@ def namesakes(clock):  # noqa: F811
     school.officer.save()
     visit = scheduled_visit(school, [school.officer, school.teacher], minutes=90)
     clock.move_to(local(10, 0))
-    checkins.record_event(visit, "arrived", by=school.officer)
-    checkins.record_event(visit, "entered", by=school.officer)
+    recording.record_event(visit, "arrived", by=school.officer)
+    recording.record_event(visit, "entered", by=school.officer)
     school.visit = visit
     return school
 
@@ -53,7 +53,7 @@ def test_the_watchdog_raises_the_overdue_alert_for_a_namesake_and_texts_carry_no
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     clock.move_to(local(10, 25))
 
-    assert alerts.poll()["raised"] == 1
+    assert watchdog_loop.poll()["raised"] == 1
 
     alert = Alert.objects.get(visit=namesakes.visit)
     assert (alert.kind, alert.state) == ("overdue", "open")
@@ -85,7 +85,7 @@ def test_the_watchdog_raises_the_overdue_alert_for_a_namesake_and_texts_carry_no
 def test_a_panic_press_by_a_namesake_is_recorded_and_raises_the_alarm(namesakes, clock):
     clock.move_to(local(10, 10))
 
-    checkins.record_event(namesakes.visit, "panic", by=namesakes.officer)
+    recording.record_event(namesakes.visit, "panic", by=namesakes.officer)
 
     assert VisitEvent.objects.filter(visit=namesakes.visit, type="panic").count() == 1
     alert = Alert.objects.get(visit=namesakes.visit, kind="panic")
@@ -97,7 +97,7 @@ def test_a_panic_press_by_a_namesake_is_recorded_and_raises_the_alarm(namesakes,
 
 def test_the_office_board_shows_the_alert_and_says_the_texts_went_out_in_the_fixed_wording(namesakes, clock, client):
     clock.move_to(local(10, 25))
-    alerts.poll()
+    watchdog_loop.poll()
     alert = Alert.objects.get(visit=namesakes.visit)
 
     client.force_login(namesakes.office.user)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from safety.checkins import services
+from safety import recording
 from safety.checkins.models import VisitEvent
 from notify.models import Message
 from people.services import set_pins
@@ -32,14 +32,14 @@ def coteford(clock):  # noqa: F811
 def inside(coteford, clock):  # noqa: F811
     visit = scheduled_visit(coteford, [coteford.officer, coteford.teacher])
     clock.move_to(local(10, 0))
-    services.record_event(visit, "arrived", by=coteford.officer, pin=SAFE)
+    recording.record_event(visit, "arrived", by=coteford.officer, pin=SAFE)
     clock.move_to(local(10, 5))
     return visit
 
 
 def check_in(school, visit, pin):
     try:
-        services.record_event(visit, "check_in", by=school.officer, pin=pin)
+        recording.record_event(visit, "check_in", by=school.officer, pin=pin)
     except ValidationError as refused:
         return refused.message_dict["pin"][0]
     return "recorded"

@@ -9,10 +9,9 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from safety.alerts import services as alert_services
+from safety import alerting, recording
 from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from safety.checkins import services as checkins
 from safety.checkins.models import Watch
 from notify.models import Message
 from policy_engine import evaluate, load_policy
@@ -194,17 +193,17 @@ def test_a_priory_visit_with_a_panic_that_ended_well_still_owes_a_full_report_th
                              approved_by=priory.head, approved_at=timezone.now(),
                              policy_version=priory.school.current_policy())
         _moved(clock, 10)
-        checkins.record_event(visit, "arrived", by=priory.officer)
+        recording.record_event(visit, "arrived", by=priory.officer)
         _moved(clock, 12)
-        checkins.record_event(visit, "panic", by=priory.officer)
+        recording.record_event(visit, "panic", by=priory.officer)
         _moved(clock, 3)
         alarm = Alert.objects.get(visit=visit, kind="panic")
-        alert_services.resolve(alarm, by=priory.office, reason="staff_safe")
+        alerting.resolve(alarm, by=priory.office, reason="staff_safe")
         _moved(clock, 20)
-        checkins.record_event(visit, "left_home", by=priory.officer)
+        recording.record_event(visit, "left_home", by=priory.officer)
         visit.refresh_from_db()
         if visit.state == Visit.State.UNDER_WAY:
-            checkins.record_event(visit, "back_safe", by=priory.officer)
+            recording.record_event(visit, "back_safe", by=priory.officer)
             visit.refresh_from_db()
         assert visit.state == Visit.State.COMPLETED
 
@@ -244,18 +243,18 @@ def test_a_priory_visit_abandoned_after_the_code_word_owes_a_report_saying_what_
                              approved_by=priory.head, approved_at=timezone.now(),
                              policy_version=priory.school.current_policy())
         _moved(clock, 10)
-        checkins.record_event(visit, "arrived", by=priory.officer)
+        recording.record_event(visit, "arrived", by=priory.officer)
         _moved(clock, 5)
-        checkins.record_event(visit, "code_word", by=priory.office, via="office_call")
+        recording.record_event(visit, "code_word", by=priory.office, via="office_call")
         _moved(clock, 2)
-        checkins.abandon(visit, "felt_unsafe", by=priory.officer, note="Man at the door was aggressive.")
-        alert_services.resolve(Alert.objects.get(visit=visit, kind="code_word"), by=priory.office,
+        recording.abandon(visit, "felt_unsafe", by=priory.officer, note="Man at the door was aggressive.")
+        alerting.resolve(Alert.objects.get(visit=visit, kind="code_word"), by=priory.office,
                                reason="staff_safe")
         _moved(clock, 15)
-        checkins.record_event(visit, "left_home", by=priory.officer)
+        recording.record_event(visit, "left_home", by=priory.officer)
         visit.refresh_from_db()
         if visit.state == Visit.State.UNDER_WAY:
-            checkins.record_event(visit, "back_safe", by=priory.officer)
+            recording.record_event(visit, "back_safe", by=priory.officer)
             visit.refresh_from_db()
         assert visit.state == Visit.State.ABANDONED
         with pytest.raises(ValidationError) as refused:

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from safety.alerts import services as alerts
-from safety.checkins import services as checkins
+from safety import recording
+from safety import watchdog as watchdog_loop
 from visits.models import Visit
 
 from . import browser_support
@@ -138,8 +138,8 @@ def test_the_pages_work_in_chromium_without_a_single_csp_violation(browser, live
     visit = VisitFactory(school=school.school, pupil=school.pupil, staff=[school.officer, school.teacher],
                          state=Visit.State.SCHEDULED, starts_at=starts, ends_at=starts + datetime.timedelta(minutes=45),
                          proposed_by=school.officer)
-    checkins.record_event(visit, "arrived", by=school.officer, location="Outside")
-    alerts.beat("csp-test:1")
+    recording.record_event(visit, "arrived", by=school.officer, location="Outside")
+    watchdog_loop.beat("csp-test:1")
     problems = []
 
     def watch(page):

@@ -16,10 +16,12 @@ from django.db import DatabaseError, connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
-from safety.alerts import services as alerts
+from safety import alerting, recording
+from safety import board as board_data
+from safety import watch as watching
+from safety import watchdog as watchdog_loop
 from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from safety.checkins import services as checkins
 from safety.checkins.models import Watch, WatchStaff
 from notify.models import Message
 from policy_engine.schema import load_policy
@@ -53,7 +55,7 @@ def office_messages(school):
 
 
 def board_rows(school, now):
-    return {row["visit_id"]: row for row in alerts.board([school.school.pk], now)["visits"]}
+    return {row["visit_id"]: row for row in board_data.board([school.school.pk], now)["visits"]}
 
 
 def test_a_scheduled_visit_is_watched_from_its_start_before_anyone_taps_anything(potton):
@@ -70,10 +72,10 @@ def test_a_scheduled_visit_is_watched_from_its_start_before_anyone_taps_anything
 def test_nobody_starting_the_visit_raises_an_alert_that_says_so(potton):
     visit = scheduled_through_the_office(potton)
     with time_machine.travel(visit.starts_at + 5 * MINUTE - datetime.timedelta(seconds=1), tick=False) as clock:
-        alerts.poll()
+        watchdog_loop.poll()
         assert not Alert.objects.filter(visit=visit).exists()  # still within the grace
         clock.move_to(visit.starts_at + 5 * MINUTE)
-        alerts.poll()
+        watchdog_loop.poll()
         [alert] = Alert.objects.filter(visit=visit)
         assert (alert.kind, alert.missed, alert.missed_due_at) == ("overdue", "check_in_due", visit.starts_at)
         visit.refresh_from_db()
@@ -84,7 +86,7 @@ def test_nobody_starting_the_visit_raises_an_alert_that_says_so(potton):
         assert potton.pupil.last_name not in message.body  # messages leave the school: no pupil's name
         # A second pass raises nothing more: one alert per missed deadline.
         clock.move_to(visit.starts_at + 6 * MINUTE)
-        alerts.poll()
+        watchdog_loop.poll()
         assert Alert.objects.filter(visit=visit).count() == 1
 
 
@@ -95,7 +97,7 @@ def test_a_cancelled_visit_stops_being_watched(potton):
     watch = Watch.objects.get(visit=visit)
     assert (watch.status, watch.alert_at, watch.reminder_at) == ("safe", None, None)
     with time_machine.travel(visit.starts_at + 30 * MINUTE, tick=False):
-        alerts.poll()
+        watchdog_loop.poll()
         assert not Alert.objects.filter(visit=visit).exists()
         assert visit.pk not in board_rows(potton, visit.starts_at + 30 * MINUTE)
 
@@ -110,7 +112,7 @@ def test_the_first_event_takes_the_same_watch_on(coteford):
     visit = scheduled_through_the_office(coteford, sign_list=True)
     before = Watch.objects.get(visit=visit)
     with time_machine.travel(visit.starts_at - 10 * MINUTE, tick=False) as clock:
-        checkins.record_event(visit, "left_school", by=coteford.officer)
+        recording.record_event(visit, "left_school", by=coteford.officer)
         watch = Watch.objects.get(visit=visit)
         assert watch.pk == before.pk
         visit.refresh_from_db()
@@ -118,9 +120,9 @@ def test_the_first_event_takes_the_same_watch_on(coteford):
         assert (watch.what, watch.clause, watch.due_at) == ("arrival check-in", "C 2.4", visit.starts_at)
         assert watch.started_at == visit.starts_at - 10 * MINUTE
         clock.move_to(visit.starts_at + 4 * MINUTE)
-        checkins.record_event(visit, "arrived", by=coteford.officer)
+        recording.record_event(visit, "arrived", by=coteford.officer)
         clock.move_to(visit.starts_at + 6 * MINUTE)
-        alerts.poll()
+        watchdog_loop.poll()
         assert not Alert.objects.filter(visit=visit).exists()
         assert WatchStaff.objects.filter(watch=watch).count() == 2
 
@@ -128,11 +130,11 @@ def test_the_first_event_takes_the_same_watch_on(coteford):
 def test_staff_who_start_late_stop_the_escalation_and_the_watch_goes_on(potton):
     visit = scheduled_through_the_office(potton)
     with time_machine.travel(visit.starts_at + 5 * MINUTE, tick=False) as clock:
-        alerts.poll()
+        watchdog_loop.poll()
         alert = Alert.objects.get(visit=visit)
         assert Watch.objects.get(visit=visit).status == "overdue"
         clock.move_to(visit.starts_at + 8 * MINUTE)
-        checkins.record_event(visit, "left_school", by=potton.officer)
+        recording.record_event(visit, "left_school", by=potton.officer)
         alert.refresh_from_db()
         assert alert.contact_at is not None and alert.step_due_at is None  # the escalation stopped
         watch = Watch.objects.get(visit=visit)
@@ -148,7 +150,7 @@ def test_the_board_shows_a_scheduled_visit_once_it_is_due_and_not_before(potton,
     row = board_rows(potton, start - 4 * MINUTE)[visit.pk]
     assert row["urgency"] == "due_soon"
     with time_machine.travel(start + 5 * MINUTE, tick=False):
-        alerts.poll()
+        watchdog_loop.poll()
         rows = board_rows(potton, start + 5 * MINUTE)
         assert rows[visit.pk]["urgency"] == "overdue" and later.pk not in rows
         client.force_login(potton.office.user)
@@ -160,7 +162,7 @@ def test_the_board_shows_a_scheduled_visit_once_it_is_due_and_not_before(potton,
 def test_the_office_reaching_staff_who_had_not_started_checks_them_in_from_the_board(potton, client):
     visit = scheduled_through_the_office(potton)
     with time_machine.travel(visit.starts_at + 6 * MINUTE, tick=False):
-        alerts.poll()
+        watchdog_loop.poll()
         client.force_login(potton.office.user)
         response = client.post(reverse("alerts:office_call", args=[visit.pk]), {"worried": "no"})
         assert response.status_code == 302
@@ -176,7 +178,7 @@ def test_a_policy_with_no_check_in_at_the_start_is_still_watched_by_the_default(
     # The Willows asks for no check-ins: Doorstep's own back-safe deadline (cited "default").
     assert (watch.next_kind, watch.clause, watch.due_at) == ("back_safe_due", "default", visit.ends_at)
     with time_machine.travel(visit.ends_at + 5 * MINUTE, tick=False):
-        alerts.poll()
+        watchdog_loop.poll()
         assert Alert.objects.filter(visit=visit, kind="overdue").count() == 1
 
 
@@ -193,7 +195,7 @@ def test_visits_scheduled_before_the_upgrade_are_watched_by_the_migration(potton
     assert (watch.what, watch.clause, watch.due_at) == ("leaving-school check-in", "P §4¶3", visit.starts_at)
     assert WatchStaff.objects.filter(watch=watch).count() == 2
     with time_machine.travel(visit.starts_at + 5 * MINUTE, tick=False):
-        alerts.poll()
+        watchdog_loop.poll()
         assert Alert.objects.filter(visit=visit, kind="overdue").count() == 1
 
 
@@ -208,7 +210,7 @@ def test_cancelling_a_visit_while_the_watchdog_raises_its_alert_does_not_deadloc
     visit = scheduled_through_the_office(school)
     due = visit.starts_at + 5 * MINUTE
     watch_held = threading.Event()
-    raise_alert = alerts.raise_alert
+    raise_alert = alerting.raise_alert
     errors = []
 
     def raise_slowly(*args, **kwargs):
@@ -228,8 +230,8 @@ def test_cancelling_a_visit_while_the_watchdog_raises_its_alert_does_not_deadloc
         assert watch_held.wait(10)
         services.cancel(school.office, visit, reason="The family rang: they are away.")
 
-    with time_machine.travel(due, tick=False), mock.patch.object(alerts, "raise_alert", raise_slowly):
-        threads = [threading.Thread(target=run, args=(fn,)) for fn in (lambda: alerts.poll(due), cancel)]
+    with time_machine.travel(due, tick=False), mock.patch.object(alerting, "raise_alert", raise_slowly):
+        threads = [threading.Thread(target=run, args=(fn,)) for fn in (lambda: watchdog_loop.poll(due), cancel)]
         for t in threads:
             t.start()
         for t in threads:
@@ -257,14 +259,14 @@ def test_the_phone_counts_down_to_the_leaving_school_check_in_before_anyone_taps
 def test_a_visit_with_an_open_alert_is_cancelled_only_once_the_alert_is_resolved(potton):
     visit = scheduled_through_the_office(potton)
     with time_machine.travel(visit.starts_at + 5 * MINUTE, tick=False):
-        alerts.poll()
+        watchdog_loop.poll()
         alert = Alert.objects.get(visit=visit)
         # Cancelling would take the row off the board while the alert climbed the ladder.
         with pytest.raises(NotAllowed, match="Resolve it on the office board first"):
             services.cancel(potton.office, visit, reason="The family rang: they are away.")
         visit.refresh_from_db()
         assert visit.state == Visit.State.SCHEDULED and Watch.objects.get(visit=visit).status == "overdue"
-        alerts.resolve(alert, by=potton.office, reason="staff_safe")
+        alerting.resolve(alert, by=potton.office, reason="staff_safe")
         services.cancel(potton.office, visit, reason="The family rang: they are away.")
         assert Watch.objects.get(visit=visit).status == "safe"
 
@@ -272,7 +274,7 @@ def test_a_visit_with_an_open_alert_is_cancelled_only_once_the_alert_is_resolved
 def test_a_visit_that_cannot_be_watched_is_not_scheduled(potton):
     visit = services.propose(potton.officer, **potton.visit_kwargs())
     services.approve(potton.head, visit)
-    with mock.patch.object(checkins, "watch_scheduled", side_effect=DatabaseError("disk full")):
+    with mock.patch.object(watching, "watch_scheduled", side_effect=DatabaseError("disk full")):
         with pytest.raises(DatabaseError):
             services.schedule(potton.officer, visit, appointment_agreed=True, written_confirmation=True)
     visit.refresh_from_db()

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.db import connection, connections
 from unittest import mock
 
-from safety.alerts import services as alerts
+from safety import recording
+from safety import watchdog as watchdog_loop
 from safety.alerts.models import Alert, AlertStep, Heartbeat
-from safety.checkins import services as checkins
 from safety.checkins.models import Watch
 from notify.models import Message
 
@@ -25,8 +25,8 @@ def under_way(school, clock, count=1):  # noqa: F811
     visits = [scheduled_visit(school, [school.officer, school.teacher], minutes=90) for _ in range(count)]
     clock.move_to(local(10, 0))
     for visit in visits:
-        checkins.record_event(visit, "arrived", by=school.officer)
-        checkins.record_event(visit, "entered", by=school.officer)
+        recording.record_event(visit, "arrived", by=school.officer)
+        recording.record_event(visit, "entered", by=school.officer)
     return visits
 
 
@@ -63,7 +63,7 @@ def test_the_watchdog_writes_a_heartbeat_each_pass(clock):  # noqa: F811
     call_command("watchdog", "--once", "--name", "box:7")
     beat.refresh_from_db()
     assert beat.beat_at == local(9, 0, 5) and beat.loops == 1
-    assert not alerts.watchdog_is_stale()
+    assert not watchdog_loop.watchdog_is_stale()
 
 
 def test_doorstep_start_runs_the_watchdog_and_the_delivery_worker():
@@ -93,7 +93,7 @@ def test_two_watchdogs_on_postgresql_raise_each_alert_and_each_step_once(clock):
             try:
                 barrier.wait()
                 for _ in range(3):
-                    alerts.poll(now)
+                    watchdog_loop.poll(now)
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
             finally:
@@ -140,9 +140,9 @@ def test_a_check_in_racing_the_watchdog_on_postgresql_ends_consistent(clock):  #
 
     def check_ins():
         for visit in visits:
-            checkins.record_event(visit, "check_in", by=school.officer)
+            recording.record_event(visit, "check_in", by=school.officer)
 
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in (check_ins, lambda: alerts.poll(local(10, 25)))]
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in (check_ins, lambda: watchdog_loop.poll(local(10, 25)))]
     for t in threads:
         t.start()
     for t in threads:

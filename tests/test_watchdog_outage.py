@@ -10,10 +10,10 @@ import time_machine
 from django.core.management import call_command
 from django.db import OperationalError
 
-from safety.alerts import services as alerts
+from safety import alerting, recording
+from safety import watchdog as watchdog_loop
 from safety.alerts.management.commands import watchdog as watchdog_command
 from safety.alerts.models import Alert, AlertStep, Heartbeat
-from safety.checkins import services as checkins
 from safety.checkins.models import Watch
 from notify.models import Message
 from policy_engine import timing
@@ -51,8 +51,8 @@ def inside_since(school, clock, arrived_at: datetime.datetime, count: int = 1) -
                            proposed_by=school.officer) for _ in range(count)]
     clock.move_to(arrived_at)
     for visit in visits:
-        checkins.record_event(visit, "arrived", by=school.officer)
-        checkins.record_event(visit, "entered", by=school.officer)
+        recording.record_event(visit, "arrived", by=school.officer)
+        recording.record_event(visit, "entered", by=school.officer)
     return visits
 
 
@@ -84,7 +84,7 @@ def test_a_watchdog_back_twenty_minutes_after_the_deadline_tells_every_step_due_
     alert = Alert.objects.get()
     # Coteford's ladder (C 2.4) from alert_at: the office at once, the head and deputy 5
     # minutes later, the DSL and the police step 10 minutes after that, everyone after 10 more.
-    policy_times = [at_ for _, at_, _ in timing.escalation_steps(alerts.ladder_for(visit)[0], alert_at)]
+    policy_times = [at_ for _, at_, _ in timing.escalation_steps(alerting.ladder_for(visit)[0], alert_at)]
     assert policy_times == [alert_at, alert_at + 5 * MINUTE, alert_at + 15 * MINUTE, alert_at + 25 * MINUTE]
     assert told(alert, 0) == {"Olu Office"}
     assert told(alert, 1) == {"Hana Head", "Dev Deputy"}
@@ -101,9 +101,9 @@ def test_a_watchdog_back_twenty_minutes_after_the_deadline_tells_every_step_due_
 
     # Nothing more until the last step's own time, which then comes on time.
     clock.move_to(policy_times[3] - datetime.timedelta(seconds=1))
-    assert alerts.poll()["advanced"] == 0
+    assert watchdog_loop.poll()["advanced"] == 0
     clock.move_to(policy_times[3])
-    assert alerts.poll()["advanced"] == 1
+    assert watchdog_loop.poll()["advanced"] == 1
     last = AlertStep.objects.get(alert=alert, step=3)
     assert last.due_at == last.at == policy_times[3]
     assert list(AlertStep.objects.filter(alert=alert).values_list("step", flat=True)) == [0, 1, 2, 3]
@@ -114,7 +114,7 @@ def test_the_message_says_when_the_check_in_was_due_and_how_late_it_comes(cotefo
     inside_since(coteford, clock, arrived)
     due = arrived + 20 * MINUTE  # 10:26:45
     clock.move_to(due + 20 * MINUTE)
-    alerts.poll()
+    watchdog_loop.poll()
     alert = Alert.objects.get()
     office, = bodies(alert, 0)
     assert office.startswith("Ali Attendance and Tess Teacher have not checked in on a home visit (due at 10:26).")
@@ -130,7 +130,7 @@ def test_an_alert_raised_on_time_says_nothing_about_being_late(coteford, clock, 
     arrived = at(day, 10)
     inside_since(coteford, clock, arrived)
     clock.move_to(arrived + 25 * MINUTE)
-    alerts.poll()
+    watchdog_loop.poll()
     alert = Alert.objects.get()
     office, = bodies(alert, 0)
     assert "(due at 10:20)" in office and "late" not in office
@@ -145,10 +145,10 @@ def test_a_deadline_already_past_when_it_was_recorded_starts_the_ladder_at_the_o
                          state=Visit.State.SCHEDULED, starts_at=at(day, 10), ends_at=at(day, 11, 30),
                          proposed_by=coteford.officer)
     clock.move_to(at(day, 10, 45))
-    checkins.record_event(visit, "arrived", by=coteford.officer, at=at(day, 10))
-    checkins.record_event(visit, "entered", by=coteford.officer, at=at(day, 10))
+    recording.record_event(visit, "arrived", by=coteford.officer, at=at(day, 10))
+    recording.record_event(visit, "entered", by=coteford.officer, at=at(day, 10))
     assert Watch.objects.get(visit=visit).alert_at == at(day, 10, 25)
-    alerts.poll()
+    watchdog_loop.poll()
     alert = Alert.objects.get()
     assert (alert.step, alert.step_due_at) == (0, at(day, 10, 50))
     assert list(AlertStep.objects.filter(alert=alert).values_list("step", flat=True)) == [0]
@@ -164,14 +164,14 @@ def test_the_board_sees_a_heartbeat_all_through_a_long_first_pass(coteford, cloc
     clock.move_to(arrived + 40 * MINUTE)
     assert not Heartbeat.objects.exists()
     stale_when_raising = []
-    real_raise = alerts.raise_overdue
+    real_raise = alerting.raise_overdue
 
     def slow_raise(*args):
-        stale_when_raising.append(alerts.watchdog_is_stale())
+        stale_when_raising.append(watchdog_loop.watchdog_is_stale())
         clock.shift(1)
         return real_raise(*args)
 
-    with mock.patch.object(alerts, "raise_overdue", side_effect=slow_raise):
+    with mock.patch.object(alerting, "raise_overdue", side_effect=slow_raise):
         call_command("watchdog", "--once", "--name", "box:9")
     assert len(stale_when_raising) == 30 and Alert.objects.count() == 30
     assert not any(stale_when_raising)
@@ -180,7 +180,7 @@ def test_the_board_sees_a_heartbeat_all_through_a_long_first_pass(coteford, cloc
 
 
 def test_a_quick_pass_writes_the_heartbeat_once(coteford, clock):
-    with mock.patch.object(alerts, "beat", wraps=alerts.beat) as beat:
+    with mock.patch.object(watchdog_loop, "beat", wraps=watchdog_loop.beat) as beat:
         call_command("watchdog", "--once", "--name", "box:9")
     assert beat.call_count == 1
 
@@ -198,7 +198,7 @@ def test_the_loop_rides_out_database_errors_and_then_raises_what_fell_due(cotefo
     clock.move_to(arrived + 26 * MINUTE)
     locked = OperationalError("database is locked")
     failures = {"close": [locked], "beat": [locked], "poll": [locked, locked], "wait": [locked, locked]}
-    real = {"close": watchdog_command.close_old_connections, "beat": alerts.beat, "poll": alerts.poll,
+    real = {"close": watchdog_command.close_old_connections, "beat": watchdog_loop.beat, "poll": watchdog_loop.poll,
             "wait": watchdog_command._until_next_due}
 
     def flaky(name):
@@ -217,15 +217,15 @@ def test_the_loop_rides_out_database_errors_and_then_raises_what_fell_due(cotefo
             raise Stop
 
     with mock.patch.object(watchdog_command, "close_old_connections", side_effect=flaky("close")), \
-            mock.patch.object(alerts, "beat", side_effect=flaky("beat")), \
-            mock.patch.object(alerts, "poll", side_effect=flaky("poll")), \
+            mock.patch.object(watchdog_loop, "beat", side_effect=flaky("beat")), \
+            mock.patch.object(watchdog_loop, "poll", side_effect=flaky("poll")), \
             mock.patch.object(watchdog_command, "_until_next_due", side_effect=flaky("wait")), \
             mock.patch.object(watchdog_command.time, "sleep", side_effect=sleep), \
             mock.patch.object(watchdog_command.signal, "signal"), pytest.raises(Stop):
         call_command("watchdog", "--name", "box:3")
     assert not any(failures.values())  # every fault was met
     assert Alert.objects.filter(kind="overdue").count() == 1
-    assert not alerts.watchdog_is_stale()
+    assert not watchdog_loop.watchdog_is_stale()
 
 
 def test_a_watchdog_whose_passes_keep_failing_looks_stale_on_the_board(coteford, clock):
@@ -237,19 +237,19 @@ def test_a_watchdog_whose_passes_keep_failing_looks_stale_on_the_board(coteford,
         if len(sleeps) == 3:
             raise Stop
 
-    with mock.patch.object(alerts, "poll", side_effect=OperationalError("server closed the connection")), \
+    with mock.patch.object(watchdog_loop, "poll", side_effect=OperationalError("server closed the connection")), \
             mock.patch.object(watchdog_command.time, "sleep", side_effect=sleep), \
             mock.patch.object(watchdog_command.signal, "signal"), pytest.raises(Stop):
         call_command("watchdog", "--name", "box:4")
     assert Heartbeat.objects.filter(name="box:4").exists()  # it beat once, on starting
-    assert alerts.watchdog_is_stale()
+    assert watchdog_loop.watchdog_is_stale()
 
 
 def test_once_still_makes_its_pass_when_the_heartbeat_fails_and_then_exits_with_the_error(coteford, clock, day):
     arrived = at(day, 10)
     inside_since(coteford, clock, arrived)
     clock.move_to(arrived + 26 * MINUTE)
-    with mock.patch.object(alerts, "beat", side_effect=OperationalError("database is locked")), \
+    with mock.patch.object(watchdog_loop, "beat", side_effect=OperationalError("database is locked")), \
             pytest.raises(OperationalError):
         call_command("watchdog", "--once")
     assert Alert.objects.count() == 1

@@ -42,7 +42,7 @@ LEGAL_MOVES = {
     State.PROPOSED: {State.APPROVED, State.DECLINED, State.WITHDRAWN},
     State.APPROVED: {State.SCHEDULED, State.WITHDRAWN, State.CANCELLED},
     State.SCHEDULED: {State.CANCELLED, State.UNDER_WAY},
-    # Under way and closed only through checkins.services (the first left school or arrival
+    # Under way and closed only through safety.recording (the first left school or arrival
     # starts it; everyone back safe closes it with the outcome decided at the door).
     State.UNDER_WAY: {State.COMPLETED, State.NOT_SEEN, State.ABANDONED},
 }
@@ -61,7 +61,7 @@ MOVES = {
 }
 NEEDS_REASON = {State.DECLINED, State.WITHDRAWN, State.CANCELLED, State.ABANDONED}
 # Moves of a visit under way: the visit was checked against the policy when it was scheduled,
-# and what happens on the doorstep is recorded by checkins.services, so no engine run here.
+# and what happens on the doorstep is recorded by safety.recording, so no engine run here.
 SAFETY_MOVES = {State.UNDER_WAY, State.COMPLETED, State.NOT_SEEN, State.ABANDONED}
 
 ACTION_WORDS = {

@@ -3,7 +3,7 @@ school one visit overdue with an open alert, one going fine, and one on the door
 
 Made the way staff would make them: proposed, approved and scheduled through
 visits.services (the policy engine runs), then events recorded through
-checkins.services.record_event with their times earlier today, and the overdue alert raised
+safety.recording.record_event with their times earlier today, and the overdue alert raised
 by one pass of the watchdog. Called from doorstep/management/commands/load_demo.py.
 """
 import datetime
@@ -75,8 +75,7 @@ def _approve(head, visit):
 
 def load_under_way(demo, school, spec, staff, pupils):
     """Add today's visits under way to one demo school; returns how many."""
-    from safety.alerts import services as alerts
-    from safety.checkins import services as checkins
+    from safety import recording, watchdog
     from visits import services
 
     now = demo.now
@@ -109,12 +108,12 @@ def load_under_way(demo, school, spec, staff, pupils):
             message = getattr(exc, "message", None) or "; ".join(getattr(exc, "messages", [])) or str(exc)
             raise CommandError(f"The demo could not {what}: {message}") from exc
         for kind, minutes, who, via in plan["events"]:
-            checkins.record_event(visit, kind, by=staff[who], via=via,
+            recording.record_event(visit, kind, by=staff[who], via=via,
                                   staff=None if via == "office_call" else staff[who],
                                   at=min(now, starts + datetime.timedelta(minutes=minutes)),
                                   location="Outside the house" if kind == "arrived" else "")
         made.append(visit)
-    alerts.poll(now)  # the watchdog's first pass raises the overdue visit's alert
+    watchdog.poll(now)  # the watchdog's first pass raises the overdue visit's alert
     return len(made)
 
 

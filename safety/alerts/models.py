@@ -1,5 +1,5 @@
 """Alerts raised about a visit under way, the steps of their escalation, and the watchdog's
-heartbeat. Changed only through alerts.services; see docs/safety-core.md."""
+heartbeat. Changed only through safety.alerting and safety.watchdog; see docs/safety-core.md."""
 import uuid
 
 from django.db import models

@@ -1,8 +1,10 @@
-"""The office board, the police card and the headteacher's alerts page (issue 3 §3).
-Thin: every change is a call into alerts.services (acknowledge, resolve) or
-checkins.services.record_event (a call from the staff, the code word heard), which check
-roles and write the audit trail. Another school's visit or alert is a 404, as if it did not
-exist."""
+"""The office board, the police card and the headteacher's alerts page. Thin: their data
+comes from safety.board and safety.police_card, and every change is a call into
+safety.alerting (acknowledge, resolve) or safety.recording.record_event (a call from the
+staff, the code word heard), which check roles and write the audit trail. Another school's
+visit or alert is a 404, as if it did not exist."""
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,23 +12,24 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from safety.checkins import services as checkins
-from safety.checkins.forms import OfficeCallForm
-from safety.checkins.models import VisitEvent
+from core.errors import NotAllowed
 from core.forms import errors_onto
 from core.text import and_list
-from risk.models import RiskAssessment
 from people.decorators import staff_required
+from risk.models import RiskAssessment
+from safety import alerting, recording
+from safety import board as board_data
+from safety.checkins.forms import OfficeCallForm
+from safety.checkins.models import VisitEvent
+from safety.police_card import police_card as read_police_card
 from visits.models import Visit
 from visits.services import visit_staff
 
-from . import board_view
-from . import services as alerts
 from .models import Alert
 
 
 def _board_staff(request):
-    staff = board_view.board_staff(request.user)
+    staff = board_data.board_staff(request.user)
     if not staff:
         raise PermissionDenied("Only the office, the headteacher, the deputy or the DSL can see the office board.")
     return staff
@@ -35,7 +38,7 @@ def _board_staff(request):
 def _visit_for_office(request, pk):
     """A visit under way at one of the user's schools, and their staff record there."""
     visit = Visit.objects.filter(pk=pk).select_related("school", "pupil").first()
-    me = board_view.staff_at(request.user, visit.school_id, "checkin.record_call") if visit else None
+    me = board_data.staff_at(request.user, visit.school_id, "checkin.record_call") if visit else None
     if visit is None or me is None:
         raise Http404("No such visit on your board.")
     return visit, me
@@ -43,7 +46,7 @@ def _visit_for_office(request, pk):
 
 def _alert_for(request, pk, action):
     alert = Alert.objects.filter(pk=pk).select_related("visit", "visit__pupil", "owner").first()
-    me = board_view.staff_at(request.user, alert.school_id, action) if alert else None
+    me = board_data.staff_at(request.user, alert.school_id, action) if alert else None
     if alert is None or me is None:
         raise Http404("No such alert.")
     return alert, me
@@ -55,8 +58,8 @@ class ResolveForm(forms.Form):
     note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 3}),
                            help_text="Required when the reason is 'other'. Do not write safeguarding details here.")
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if data.get("reason") == Alert.Resolution.OTHER and not (data.get("note") or "").strip():
             self.add_error("note", "Say what happened: a note is required when the reason is 'other'.")
         return data
@@ -67,14 +70,14 @@ class ResolveForm(forms.Form):
 @staff_required
 def board(request):
     staff = _board_staff(request)
-    return render(request, "alerts/board.html", {"nav": "board", **board_view.board_context(staff)})
+    return render(request, "alerts/board.html", {"nav": "board", **board_data.board_context(staff)})
 
 
 @staff_required
 def board_live(request):
     """The part of the board that htmx fetches every 2 seconds."""
     staff = _board_staff(request)
-    return render(request, "alerts/_board.html", board_view.board_context(staff))
+    return render(request, "alerts/_board.html", board_data.board_context(staff))
 
 
 @staff_required
@@ -84,9 +87,9 @@ def office_call(request, pk):
     form = OfficeCallForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            checkins.record_event(visit, VisitEvent.Type.CHECK_IN, by=me, via=VisitEvent.Via.OFFICE_CALL,
+            recording.record_event(visit, VisitEvent.Type.CHECK_IN, by=me, via=VisitEvent.Via.OFFICE_CALL,
                                   concerns=form.concerns_text(), note=form.cleaned_data["note"], request=request)
-        except (checkins.NotAllowed, ValidationError) as exc:
+        except (NotAllowed, ValidationError) as exc:
             form.add_error(None, " ".join(getattr(exc, "messages", [str(exc)])))
         else:
             # Says whose check-in it was: from the board it took one click, and a click on
@@ -96,7 +99,7 @@ def office_call(request, pk):
                                       f"{and_list(s.full_name for s in visit_staff(visit))} (visit {visit.pk}).")
             return redirect("alerts:board")
     return render(request, "alerts/office_call.html", {"nav": "board", "visit": visit, "form": form,
-                                                        "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
+                                                        "label": board_data.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
                                                         "team": visit_staff(visit)},
                   status=400 if form.errors else 200)
 
@@ -107,9 +110,9 @@ def code_word(request, pk):
     visit, me = _visit_for_office(request, pk)
     if request.method == "POST" and request.POST.get("confirmed") == "yes":
         try:
-            checkins.record_event(visit, VisitEvent.Type.CODE_WORD, by=me, via=VisitEvent.Via.OFFICE_CALL,
+            recording.record_event(visit, VisitEvent.Type.CODE_WORD, by=me, via=VisitEvent.Via.OFFICE_CALL,
                                   note=(request.POST.get("note") or "").strip(), request=request)
-        except (checkins.NotAllowed, ValidationError) as exc:
+        except (NotAllowed, ValidationError) as exc:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
         else:
             messages.error(request, "Code word recorded: the top alert has gone to everyone who can help. "
@@ -118,7 +121,7 @@ def code_word(request, pk):
     team = visit_staff(visit)
     return render(request, "alerts/code_word.html", {
         "nav": "board", "visit": visit, "team": team, "safe_words": [(p.full_name, w) for p in team if (w := RiskAssessment.safe_word_of(p))],
-        "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
+        "label": board_data.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
     })
 
 
@@ -127,8 +130,8 @@ def code_word(request, pk):
 def acknowledge(request, pk):
     alert, me = _alert_for(request, pk, "alert.acknowledge")
     try:
-        alerts.acknowledge(alert, by=me, request=request)
-    except checkins.NotAllowed as exc:
+        alerting.acknowledge(alert, by=me, request=request)
+    except NotAllowed as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"You have taken on the {alert.get_kind_display().lower()} alert: "
@@ -147,11 +150,11 @@ def resolve(request, pk):
     form = ResolveForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            alerts.resolve(alert, by=me, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+            alerting.resolve(alert, by=me, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
                            request=request)
         except ValidationError as exc:
             errors_onto(form, exc)
-        except checkins.NotAllowed as exc:
+        except NotAllowed as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, "Alert resolved.")
@@ -159,7 +162,7 @@ def resolve(request, pk):
     visit = alert.visit
     return render(request, "alerts/resolve.html", {
         "nav": "board", "alert": alert, "form": form,
-        "label": board_view.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
+        "label": board_data.pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
         "team": visit_staff(visit),
     }, status=400 if form.errors else 200)
 
@@ -177,7 +180,7 @@ IMMEDIATE_DANGER_WORDS = {
 @staff_required
 def police_card(request, pk):
     alert, me = _alert_for(request, pk, "alert.police_card")
-    card = alerts.police_card(alert, by=me, request=request)  # audited by the service
+    card = read_police_card(alert, by=me, request=request)  # audited there
     if card["last_check_in"]:
         card["last_check_in"]["label"] = VisitEvent.Type(card["last_check_in"]["type"]).label
     rule = card["police"]["immediate_danger"]
@@ -190,6 +193,6 @@ def police_card(request, pk):
 @staff_required
 def review(request):
     me = request.staff
-    if not board_view.staff_at(request.user, me.school_id, "alert.review"):
+    if not board_data.staff_at(request.user, me.school_id, "alert.review"):
         raise PermissionDenied("Only the headteacher, the deputy and the DSL see the alerts and written reasons.")
-    return render(request, "alerts/review.html", {"nav": "alerts", **board_view.review_context(me)})
+    return render(request, "alerts/review.html", {"nav": "alerts", **board_data.review_context(me)})

@@ -7,9 +7,10 @@ class CheckinsConfig(AppConfig):
     label = "checkins"
 
     def ready(self) -> None:
+        # Imported here, not at the top: these modules use models, which Django loads only
+        # after every app's config.
+        from safety import watch
         from visits.signals import visit_moved
 
-        from . import services
-
         # A scheduled visit is watched from then on, whether or not anyone taps anything.
-        visit_moved.connect(services.on_visit_moved, dispatch_uid="checkins.watch_scheduled_visits")
+        visit_moved.connect(watch.on_visit_moved, dispatch_uid="checkins.watch_scheduled_visits")

@@ -1,26 +1,25 @@
-"""Read-only queries for the "My visits today" phone pages (issue 3 §3). Nothing here
-changes state: the pages record events only through checkins.services.
+"""Read-only queries for the "My visits today" phone pages. Nothing here changes state: the
+pages record events only through safety.recording, and where each person is on the visit
+comes from safety.journey.progress().
 
 What the phone shows is built from the member of staff's own events and the watch's next
 deadline, never from the watch's status, the visit's alerts or (for a visit that has ended)
 the visit's state. A duress PIN raises a silent alarm that changes exactly those, so the
-phone must not read them: a safe PIN and a duress PIN give the same page (research (d) 2).
+phone must not read them: a safe PIN and a duress PIN give the same page.
 """
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
 
 from django.db.models import Q
 from django.utils import timezone
 
+from people.permissions import can
 from pupils.models import HouseholdNote
 from risk.models import RiskAssessment
 from visits.models import Visit, VisitStaff
 
-from .models import VisitEvent, Watch
-
-T = VisitEvent.Type
+from .models import Watch
 
 # States of a visit the phone lists: ready to go, going, or done today.
 LISTED_STATES = [Visit.State.SCHEDULED, Visit.State.UNDER_WAY, Visit.State.COMPLETED,
@@ -47,65 +46,7 @@ def visit_for_phone(staff, pk, now=None):
     visit = my_visits_today(staff, now).filter(pk=pk).first()
     # The rule itself lives in people.permissions ("briefing.view": on the visit, and today
     # until its report is in, or under way).
-    from people.permissions import can
-
     return visit if visit is not None and can(staff, "briefing.view", visit) else None
-
-
-@dataclass
-class Progress:
-    """Where this member of staff is on the visit, from the events alone."""
-
-    events: list
-    mine: list
-    phase: str                   # not_started, travelling, at_door, inside, left_home, back_safe
-    label: str
-    done: set = field(default_factory=set)  # event types recorded for this person (or everyone)
-    outcome: str = ""            # not_seen | abandoned, once decided at the door
-    at: dict = field(default_factory=dict)  # event type -> time it was recorded (for this person)
-
-
-PHASE_LABELS = {
-    "not_started": "Not started",
-    "travelling": "On the way",
-    "at_door": "At the door",
-    "inside": "In the home",
-    "left_home": "Left the home: record back safe when you are",
-    "back_safe": "Back safe",
-}
-
-
-def progress(visit, staff) -> Progress:
-    events = list(VisitEvent.objects.filter(visit=visit).order_by("at", "id"))
-    # Events about this person, or about everyone on the visit (staff empty).
-    mine = [e for e in events if e.staff_id in (None, staff.pk)]
-    done = {e.type for e in mine}
-    # Going in and the door outcomes are about the whole party, whoever recorded them.
-    party = {e.type for e in events}
-    for t in (T.ENTERED, T.NOT_SEEN, T.ABANDONED, T.PARENT_NOT_HOME, T.PARENT_LATE_NOTICE):
-        if t in party:
-            done.add(t)
-    at = {}
-    for e in events:
-        if e.type in done and (e.staff_id in (None, staff.pk) or e.type not in (T.LEFT_SCHOOL, T.LEFT_HOME, T.BACK_SAFE)):
-            at.setdefault(e.type, e.at)
-    outcome = "abandoned" if T.ABANDONED in done else ("not_seen" if T.NOT_SEEN in done else "")
-    if T.BACK_SAFE in done:
-        phase = "back_safe"
-    elif T.LEFT_HOME in done:
-        phase = "left_home"
-    elif T.ENTERED in done:
-        phase = "inside"
-    elif T.ARRIVED in done:
-        phase = "at_door"
-    elif T.LEFT_SCHOOL in done:
-        phase = "travelling"
-    else:
-        phase = "not_started"
-    label = PHASE_LABELS[phase]
-    if outcome and phase not in ("left_home", "back_safe"):
-        label = ("Closed as not seen" if outcome == "not_seen" else "Abandoned") + ": leave, and record it"
-    return Progress(events=events, mine=mine, phase=phase, label=label, done=done, outcome=outcome, at=at)
 
 
 def next_due(visit):

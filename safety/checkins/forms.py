@@ -1,5 +1,5 @@
 """Forms for the phone pages and the office's "checked in by phone". Kept small: under
-stress people cannot manage fiddly inputs (research (c) 4), so a PIN is one large numeric box
+stress people cannot manage fiddly inputs, so a PIN is one large numeric box
 and "any concerns?" is a yes/no."""
 import datetime
 

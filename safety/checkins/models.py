@@ -1,6 +1,6 @@
 """What happens on a visit under way: the append-only event log and the watch row the
-watchdog polls. Events are written only by checkins.services.record_event() (and its
-siblings close_not_seen() and abandon()); see docs/safety-core.md."""
+watchdog polls. Events are created only in safety.events (recorded through
+safety.recording), and the watch is written only by safety.watch; see docs/safety-core.md."""
 from django.db import models
 
 
@@ -75,7 +75,7 @@ class VisitEvent(models.Model):
 
 
 class Watch(models.Model):
-    """One row per visit from the moment it is scheduled (checkins.services.watch_scheduled)
+    """One row per visit from the moment it is scheduled (safety.watch.watch_scheduled)
     until everyone is back safe or it is cancelled: the next deadline from
     policy_engine.timing.next_deadline(), so a visit nobody starts is watched too. The watchdog finds
     rows by `alert_at` and moves `status` with conditional UPDATEs."""
@@ -114,7 +114,7 @@ class Watch(models.Model):
 
 class WatchStaff(models.Model):
     """Each person's own check-out on a visit under way: a pair visit is safe only when both
-    are back (issue 3 §1; BS 8484 treats pairs as at risk, research (d) gap 2)."""
+    are back (BS 8484 treats each person on a pair visit as at risk)."""
 
     watch = models.ForeignKey(Watch, on_delete=models.CASCADE, related_name="people")
     staff = models.ForeignKey("people.StaffMember", on_delete=models.PROTECT, related_name="+")

@@ -1,16 +1,19 @@
-"""'My visits today' on a phone (issue 3 §3): the briefing and big, plain buttons for the
-next sensible events. Thin: every change is a call into checkins.services (record_event,
-close_not_seen, abandon) or people.services.set_pins, which check who may do it, the order
-of events and the PIN, and write the audit trail.
+"""'My visits today' on a phone: the briefing and big, plain buttons for the next sensible
+events. Thin: every change is a call into safety.recording (record_event, close_not_seen,
+abandon) or people.services.set_pins, which check who may do it, the order of events and the
+PIN, and write the audit trail.
 
 A duress PIN must give exactly the page a safe PIN gives, so after recording, every answer
 is the same redirect back to the visit, and the visit page is built from the member of
-staff's own events and the next deadline (checkins.briefing), never from alerts or the
-watch's status."""
+staff's own events (safety.journey) and the next deadline (checkins.briefing), never from
+alerts or the watch's status."""
 import datetime
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms import Form
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -18,19 +21,21 @@ from django.views.decorators.http import require_POST
 
 from audit import services as audit
 from audit.actions import Action
+from core.errors import NotAllowed
 from core.forms import errors_onto
 from people import services as people_services
 from people.decorators import require, staff_required
+from policies.services import policy_for
+from safety import journey, recording
 
 from . import briefing as brief
-from . import services
 from .forms import AbandonForm, CheckInForm, LeftSchoolForm, NoteForm, PinForm, PinsForm
 from .models import VisitEvent
 
 T = VisitEvent.Type
 
 # The events the phone's buttons record, and whether a PIN is asked for them (check-in and
-# leaving the home: research (d) 2; the duress PIN works wherever a PIN is asked).
+# leaving the home; the duress PIN works wherever a PIN is asked).
 PHONE_EVENTS = {
     T.LEFT_SCHOOL: False, T.ARRIVED: False, T.PARENT_NOT_HOME: False, T.PARENT_LATE_NOTICE: False,
     T.ENTERED: False, T.CHECK_IN: True, T.LEFT_HOME: True, T.BACK_SAFE: False,
@@ -45,17 +50,10 @@ def _visit(request, pk):
     return visit
 
 
-def _policy_flags(visit):
-    _, policy = services.policy_for(visit)
-    on_return = bool(policy.value("check_in.on_return_to_school"))
-    on_leaving = bool(policy.value("check_in.on_leaving_home"))
-    return {"needs_back_safe": on_return or not on_leaving}
-
-
-def _checked_out(prog, needs_back_safe):
-    """Nothing more is owed by this person: back safe, or left the home where the policy
-    asks for no back-safe call. (From their own events only: see the module docstring.)"""
-    return prog.phase == "back_safe" or (prog.phase == "left_home" and not needs_back_safe)
+def _checked_out(visit, prog, me):
+    """Nothing more is owed by this person (from their own events only: see the module
+    docstring), by the rule engine's rule, as the watch has it."""
+    return journey.checked_out(policy_for(visit), prog.events, me.pk)
 
 
 @staff_required
@@ -64,41 +62,41 @@ def today(request):
     require(me, "checkin.record")
     items = []
     for v in brief.my_visits_today(me):
-        prog = brief.progress(v, me)
-        done = _checked_out(prog, _policy_flags(v)["needs_back_safe"])
+        prog = journey.progress(v, me)
+        done = _checked_out(v, prog, me)
         items.append({"visit": v, "progress": prog, "next": None if done else brief.next_due(v), "checked_out": done})
     return render(request, "checkins/today.html", {"nav": "today", "items": items, "has_pins": me.has_pins})
 
 
-def _forms(me, data=None, which=None):
+def _forms(me, data=None, which=None) -> dict[str, Any]:
     """The forms on the visit page; `which` is the one posted (bound to `data`)."""
     need_pin = me.has_pins
-    made = {
-        "left_school": LeftSchoolForm,
-        "check_in": lambda *a, **k: CheckInForm(*a, need_pin=need_pin, prefix="checkin", **k),
-        "left_home": lambda *a, **k: PinForm(*a, need_pin=need_pin, prefix="leaving", **k),
-        "abandon": lambda *a, **k: AbandonForm(*a, prefix="abandon", **k),
-        "not_seen": lambda *a, **k: NoteForm(*a, prefix="notseen", **k),
+    made: dict[str, Callable[[Any], Form]] = {
+        "left_school": lambda d: LeftSchoolForm(d),
+        "check_in": lambda d: CheckInForm(d, need_pin=need_pin, prefix="checkin"),
+        "left_home": lambda d: PinForm(d, need_pin=need_pin, prefix="leaving"),
+        "abandon": lambda d: AbandonForm(d, prefix="abandon"),
+        "not_seen": lambda d: NoteForm(d, prefix="notseen"),
     }
-    return {name: (factory(data) if name == which else factory()) for name, factory in made.items()}
+    return {name: factory(data if name == which else None) for name, factory in made.items()}
 
 
 def _render_visit(request, visit, forms=None, status=200, open_form=None):
     me = request.staff
-    prog = brief.progress(visit, me)
+    prog = journey.progress(visit, me)
     door = None
     if T.PARENT_NOT_HOME in prog.done or T.PARENT_LATE_NOTICE in prog.done:
-        door = services.doorstep_status(visit)
+        door = recording.doorstep_status(visit)
     forms = forms or _forms(me)
     if not forms["left_school"].is_bound:
         back = timezone.localtime(visit.ends_at + datetime.timedelta(minutes=30))
         forms["left_school"].initial = {"expected_return": back.strftime("%H:%M")}
-    flags = _policy_flags(visit)
-    done = _checked_out(prog, flags["needs_back_safe"])
+    done = _checked_out(visit, prog, me)
     return render(request, "checkins/visit.html", {
         "nav": "today", "visit": visit, "progress": prog, "p": prog.phase, "next": None if done else brief.next_due(visit),
         "checked_out": done, "door": door, "brief": brief.briefing(visit, me), "forms": forms, "open_form": open_form,
-        "has_pins": me.has_pins, **flags,
+        # After leaving the home: the back-safe button, unless that checked this person out.
+        "has_pins": me.has_pins, "needs_back_safe": not done,
     }, status=status)
 
 
@@ -106,7 +104,7 @@ def _render_visit(request, visit, forms=None, status=200, open_form=None):
 def visit(request, pk):
     visit = _visit(request, pk)
     # The briefing holds the pupil's address, needs and medical notes and the household's
-    # risks: opening it is a read of sensitive records (issue 5 §2). Every button on the
+    # risks: opening it is a read of sensitive records. Every button on the
     # page comes back here, so it is written once per person per visit per day.
     audit.record_read_once(request, visit, "the home-visit briefing", action=Action.VISIT_BRIEFING_VIEWED,
                            since=brief.day_bounds()[0], data={"pupil": visit.pupil_id})
@@ -117,7 +115,7 @@ def _phone_message(visit, me, result, event_type):
     """What the phone is told. Once nothing more is owed by this person the words depend
     only on their own events, not on whether the visit closed (an open silent alarm keeps it
     open, and the service's message would say so)."""
-    if result.next_kind is None or _checked_out(brief.progress(visit, me), _policy_flags(visit)["needs_back_safe"]):
+    if result.next_kind is None or _checked_out(visit, journey.progress(visit, me), me):
         return f"{T(event_type).label} recorded at {timezone.localtime(result.event.at):%H:%M}. " \
                "Thank you: you are checked out of this visit."
     return result.message
@@ -144,7 +142,7 @@ def record(request, pk, event):
         raise Http404("No such event.")
     which = {T.LEFT_SCHOOL: "left_school", T.CHECK_IN: "check_in", T.LEFT_HOME: "left_home"}.get(event)
     forms = _forms(me, request.POST, which)
-    form = forms.get(which)
+    form = forms.get(which) if which is not None else None
     kwargs = {}
     if form is not None:
         if not form.is_valid():
@@ -156,8 +154,8 @@ def record(request, pk, event):
         if which == "check_in":
             kwargs["concerns"] = form.concerns_text()
     try:
-        result = services.record_event(visit, event, by=me, request=request, **kwargs)
-    except (services.NotAllowed, ValidationError) as exc:
+        result = recording.record_event(visit, event, by=me, request=request, **kwargs)
+    except (NotAllowed, ValidationError) as exc:
         if form is None:
             _service_error(request, exc)
             return redirect("checkins:visit", visit.pk)
@@ -176,8 +174,8 @@ def not_seen(request, pk):
     form = forms["not_seen"]
     form.is_valid()
     try:
-        result = services.close_not_seen(visit, by=me, note=form.cleaned_data.get("note", ""), request=request)
-    except (services.NotAllowed, ValidationError) as exc:
+        result = recording.close_not_seen(visit, by=me, note=form.cleaned_data.get("note", ""), request=request)
+    except (NotAllowed, ValidationError) as exc:
         _service_error(request, exc)
         return redirect("checkins:visit", visit.pk)
     messages.success(request, result.message)
@@ -194,9 +192,9 @@ def abandon(request, pk):
     if not form.is_valid():
         return _render_visit(request, visit, forms, status=400, open_form="abandon")
     try:
-        result = services.abandon(visit, form.cleaned_data["reason"], by=me, note=form.cleaned_data["note"],
+        result = recording.abandon(visit, form.cleaned_data["reason"], by=me, note=form.cleaned_data["note"],
                                   request=request)
-    except (services.NotAllowed, ValidationError) as exc:
+    except (NotAllowed, ValidationError) as exc:
         _service_error(request, exc, form)
         return _render_visit(request, visit, forms, status=400, open_form="abandon")
     messages.success(request, result.message)
@@ -205,14 +203,14 @@ def abandon(request, pk):
 
 @staff_required
 def panic(request, pk):
-    """Panic: the page's button is press-and-hold (so it is not set off by accident, research
-    (c) 2); without JavaScript, or if let go early, this page asks once more."""
+    """Panic: the page's button is press-and-hold (so it is not set off by accident); without
+    JavaScript, or if let go early, this page asks once more."""
     me = request.staff
     visit = _visit(request, pk)
     if request.method == "POST" and request.POST.get("confirmed") == "yes":
         try:
-            services.record_event(visit, T.PANIC, by=me, request=request)
-        except (services.NotAllowed, ValidationError) as exc:
+            recording.record_event(visit, T.PANIC, by=me, request=request)
+        except (NotAllowed, ValidationError) as exc:
             _service_error(request, exc)
             return redirect("checkins:visit", visit.pk)
         messages.error(request, "Panic alarm sent. The school is being told now. If you can, call 999.")

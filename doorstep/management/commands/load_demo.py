@@ -35,7 +35,7 @@ from pupils.upn import make_upn
 from risk.models import Hazard, RiskAssessment
 from schools.models import School, SchoolClosure, Trust
 
-from policies.services import read_policy_source, store_policy, validate_policy
+from .set_policy import read_policy_source, store_policy, validate_policy
 
 TRUST_NAME = "Riverside Learning Trust"
 DEMO_PASSWORD = "doorstep-demo"

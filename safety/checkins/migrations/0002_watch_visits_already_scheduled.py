@@ -1,6 +1,6 @@
 """Visits scheduled before Doorstep watched a visit from its scheduling had no Watch row, so
 one that nobody started would never be alerted. This gives each of them the watch that
-checkins.services.watch_scheduled() gives a visit scheduled now: the deadline
+safety.watch.watch_scheduled() gives a visit scheduled now: the deadline
 policy_engine.timing.next_deadline() sets for a visit with no events, under the policy version
 the visit was approved under. Running it again finds nothing to do."""
 import datetime

@@ -1,5 +1,5 @@
 """The watchdog: every second, raise alerts for missed deadlines, remind staff of check-ins
-due soon, and advance unacknowledged escalations (alerts.services.poll).
+due soon, and advance unacknowledged escalations (safety.watchdog.poll).
 
     doorstep watchdog              # loop until SIGTERM / Ctrl-C
     doorstep watchdog --once       # one pass, then exit (tests, cron-style checks)
@@ -21,7 +21,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Min
 from django.utils import timezone
 
-from safety.alerts import services
+from safety import watchdog
 from safety.alerts.models import Alert
 from safety.checkins.models import Watch
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default=None, help="Heartbeat name (default host:pid)")
 
     def handle(self, *args, once=False, interval=1.0, name=None, **options):
-        name = name or services.heartbeat_name()
+        name = name or watchdog.heartbeat_name()
         started = timezone.now()
         stopping = []
         if not once:
@@ -67,12 +67,12 @@ class Command(BaseCommand):
                 # Beat only while passes succeed: a watchdog whose every pass fails must look
                 # stale on the board, not alive.
                 if healthy:
-                    services.beat(name, started_at=started)
+                    watchdog.beat(name, started_at=started)
             except Exception as exc:  # noqa: BLE001 - the pass below still tries; it matters more
                 failure = exc
                 self.stderr.write(f"doorstep watchdog: heartbeat failed: {exc!r}")
             try:
-                done = services.poll(heartbeat=name, started_at=started)
+                done = watchdog.poll(heartbeat=name, started_at=started)
                 healthy = True
             except Exception as exc:  # noqa: BLE001 - keep watching; the stale heartbeat shows the trouble
                 failure, healthy, done = exc, False, None

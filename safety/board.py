@@ -1,5 +1,6 @@
-"""Read-only queries for the office board and the headteacher's alerts page (issue 3 §3).
-Nothing here changes state; the pages act through alerts.services and checkins.services.
+"""The office board's and the headteacher's alerts page's data (the pages are
+safety/alerts/views.py). Nothing here changes state: the pages act through safety.alerting
+and safety.recording.
 
 Least privilege on the board. The board is often on a screen in a busy office, and the
 office needs to know which visit is which and whom to call, not about the child:
@@ -12,19 +13,91 @@ office needs to know which visit is which and whom to call, not about the child:
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from safety.checkins.models import VisitEvent
 from notify import services as notify
 from notify.models import Channel
 from people.access import staff_records
 from people.permissions import can
+from safety.alerts.models import Alert
+from safety.checkins.models import VisitEvent, Watch
 from visits.models import Visit, VisitStaff
 
-from . import services as alerts
-from .models import Alert
+from .watchdog import last_heartbeat, watchdog_is_stale
+
+State = Visit.State
+
+# A scheduled visit nobody has started joins the office board this long before its start or
+# its first deadline, whichever is sooner: when the board would call its deadline "due soon".
+UNSTARTED_SHOWN_BEFORE = datetime.timedelta(minutes=5)
+
+
+def under_way(school_ids, now=None):
+    """The watches the office board shows: every visit under way, and every scheduled visit
+    nobody has started once it is due (or overdue, or in alarm). Scheduled visits days ahead
+    are watched too, but are not on the board yet."""
+    now = now or timezone.now()
+    soon = now + UNSTARTED_SHOWN_BEFORE
+    shown = (~Q(visit__state=State.SCHEDULED) | ~Q(status=Watch.Status.OK)
+             | Q(visit__starts_at__lte=soon) | Q(due_at__lte=soon))
+    return (Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE).filter(shown)
+            .select_related("visit", "visit__pupil").prefetch_related("people__staff"))
+
+
+URGENCY = {Watch.Status.ALARM: 0, Watch.Status.OVERDUE: 1}
+DUE_SOON = datetime.timedelta(minutes=5)
+
+
+def board(school_ids, now=None) -> dict:
+    """Every visit under way at these schools, most urgent first: alarm, overdue, due soon, fine."""
+    now = now or timezone.now()
+    alerts_by_visit: dict[int, list[Alert]] = {}
+    for alert in (Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED)
+                  .select_related("owner").order_by("raised_at")):
+        alerts_by_visit.setdefault(alert.visit_id, []).append(alert)
+    rows = []
+    for watch in under_way(school_ids, now):
+        visit = watch.visit
+        team = sorted(watch.people.all(), key=lambda p: p.pk)
+        if watch.status in URGENCY:
+            urgency, rank = watch.status, URGENCY[watch.status]
+        elif watch.due_at is not None and watch.due_at - now <= DUE_SOON:
+            urgency, rank = "due_soon", 2
+        else:
+            urgency, rank = "fine", 3
+        action = ""
+        if watch.next_kind == "office_call_due" and watch.due_at is not None and watch.due_at <= now + DUE_SOON:
+            lead = team[0].staff if team else None
+            if lead is not None:
+                action = f"Call {lead.full_name} now on {lead.mobile or 'their mobile'}"
+        rows.append({
+            # Initials and year only, as on the board page: enough to tell two visits apart
+            # (the module docstring says why the office needs no more here).
+            "visit_id": visit.pk, "school_id": visit.school_id,
+            "pupil": pupil_label(visit.pupil.first_name, visit.pupil.last_name, visit.pupil.year_group),
+            "starts_at": visit.starts_at, "ends_at": visit.ends_at, "status": watch.status, "urgency": urgency,
+            "next_kind": watch.next_kind or None, "what": watch.what, "due_at": watch.due_at, "alert_at": watch.alert_at,
+            "clause": watch.clause, "outcome": watch.outcome or None, "action": action,
+            "last_check_in_at": watch.last_check_in_at, "last_location": watch.last_location,
+            "staff": [{"id": p.staff_id, "name": p.staff.full_name, "mobile": p.staff.mobile,
+                       "left_home_at": p.left_home_at, "back_safe_at": p.back_safe_at} for p in team],
+            "alerts": [_alert_row(a) for a in alerts_by_visit.get(visit.pk, [])],
+            "_rank": (rank, watch.due_at or visit.ends_at),
+        })
+    rows.sort(key=lambda r: r.pop("_rank"))
+    last = last_heartbeat()
+    return {"now": now, "watchdog": {"last_beat_at": last, "stale": watchdog_is_stale(now)}, "visits": rows}
+
+
+def _alert_row(alert):
+    return {"id": alert.pk, "kind": alert.kind, "state": alert.state, "raised_at": alert.raised_at,
+            "step": alert.step, "steps": len(alert.ladder), "step_due_at": alert.step_due_at,
+            "red": alert.is_red, "owner": alert.owner.full_name if alert.owner_id else None,
+            "contact_at": alert.contact_at, "missed": alert.missed or None}
+
 
 URGENCY_LABELS = {"alarm": "Alarm", "overdue": "Overdue", "due_soon": "Due soon", "fine": "Fine"}
 KIND_LABELS = dict(Alert.Kind.choices)
@@ -55,9 +128,9 @@ def board_context(staff_list, now=None) -> dict:
     alert (for the sound), and the loud warnings (watchdog stopped, messages not going out)."""
     now = now or timezone.now()
     school_ids = [s.school_id for s in staff_list]
-    data = alerts.board(school_ids, now)
+    data = board(school_ids, now)
     rows = data["visits"]
-    visits = {v["pk"]: v for v in Visit.objects.filter(pk__in=[r["visit_id"] for r in rows])
+    visits: dict[int, Any] = {v["pk"]: v for v in Visit.objects.filter(pk__in=[r["visit_id"] for r in rows])
               .values("pk", "state", "pupil__first_name", "pupil__last_name", "pupil__year_group")}
     pupils = {pk: pupil_label(v["pupil__first_name"], v["pupil__last_name"], v["pupil__year_group"])
               for pk, v in visits.items()}
@@ -67,7 +140,7 @@ def board_context(staff_list, now=None) -> dict:
     for row in rows:
         row.pop("pupil", None)  # least privilege: see the module docstring
         row["pupil_label"] = pupils.get(row["visit_id"], "")
-        # A scheduled visit nobody has started is on the board once it is due (checkins.under_way).
+        # A scheduled visit nobody has started is on the board once it is due (under_way()).
         row["not_started"] = visits.get(row["visit_id"], {}).get("state") == Visit.State.SCHEDULED
         row["school_name"] = schools[row["school_id"]].name if row["school_id"] in schools else ""
         row["urgency_label"] = URGENCY_LABELS.get(row["urgency"], row["urgency"])
@@ -109,7 +182,7 @@ def _delayed_by_channel(messages) -> list[dict]:
         waiting = [m for m in messages if m.channel == channel]
         if not waiting:
             continue
-        people = {}
+        people: dict[int, dict[str, Any]] = {}
         for m in waiting:
             people.setdefault(m.recipient_id, {"name": m.recipient.full_name, "mobile": m.recipient.mobile,
                                                "since": m.created_at, "tries": 0, "count": 0})
@@ -126,7 +199,7 @@ def _reworded_by_message(messages) -> list[dict]:
     """Messages whose texts and emails went out in the fixed wording, one line per message
     (not per person): when, which kind, who got them. Never the original words: those may
     hold a pupil's name, and the board shows only initials."""
-    by_key = {}
+    by_key: dict[str, dict[str, Any]] = {}
     for m in messages:
         entry = by_key.setdefault(m.idempotency_key, {"at": m.created_at, "kind": _kind_label(m.kind), "people": []})
         if m.recipient.full_name not in entry["people"]:
@@ -175,12 +248,10 @@ def review_context(staff, now=None) -> dict:
 def home_tile(staff) -> dict:
     """The home page's tile for the office and leaders: how many visits are under way, how
     many alerts are open, and whether the watchdog is running."""
-    from safety.checkins.services import under_way
-
     visits = under_way([staff.school_id])
     return {
         "under_way": visits.count(),
         "overdue": visits.exclude(status="ok").count(),
         "open_alerts": Alert.objects.filter(school=staff.school_id).exclude(state=Alert.State.RESOLVED).count(),
-        "watchdog_stale": alerts.watchdog_is_stale(),
+        "watchdog_stale": watchdog_is_stale(),
     }

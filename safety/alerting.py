@@ -1,0 +1,329 @@
+"""The alert lifecycle: raising an alert with a snapshot of the policy's ladder, telling each
+step, advancing an escalation nobody has acknowledged, acknowledging, resolving, and stopping
+an escalation when word comes from the staff (docs/safety-core.md).
+
+Concurrency, in short: the watchdog never reads-then-writes. It moves a watch from `ok` to
+`overdue` with a conditional UPDATE (safety.watch.claim_overdue) and raises the alert only if
+that hit a row; it advances a step with `UPDATE ... WHERE id = ? AND step_token = ? AND state =
+'open'` and notifies only if that hit a row (and `AlertStep`'s unique (alert, step) would refuse
+a second notification anyway). Each change and its outbox messages are one transaction, so a
+crash loses nothing and doubles nothing. Locks taken by people (check-ins, acknowledging,
+resolving) go visit, then watch, then alert.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit import services as audit
+from audit.actions import Action
+from core.errors import NotAllowed
+from core.text import and_list
+from notify import services as notify_services
+from people.models import StaffMember
+from people.permissions import HELPERS, can
+from policies.services import policy_for, policy_version_for
+from policy_engine import timing
+from safety.alerts.models import Alert, AlertStep, new_token
+from safety.checkins.models import VisitEvent, Watch
+from visits import services as visit_services
+from visits.models import Visit
+
+from . import events as visit_events
+from . import journey
+from . import watch as watches
+
+log = logging.getLogger("doorstep.watchdog")
+
+# A step told this much later than the policy's timeline says how late it comes, so nobody
+# reading it thinks the deadline was just missed.
+LATE_ENOUGH_TO_SAY = datetime.timedelta(minutes=1)
+
+# What each missed deadline raises.
+MISSED_KIND = {"office_call_due": Alert.Kind.OFFICE_CALL_MISSED}
+KIND_WORDS = {  # {has}: "has" for one person, "have" for a pair
+    Alert.Kind.OVERDUE: "{has} not checked in",
+    Alert.Kind.OFFICE_CALL_MISSED: "{has} not had the office's call",
+    Alert.Kind.CODE_WORD: "used the code word in a call to the office",
+    Alert.Kind.PANIC: "pressed panic",
+    Alert.Kind.DURESS: "may be in danger (silent alarm)",
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def ladder_for(visit):
+    """(ladder copy, clause, policy version) from the version the visit runs under."""
+    version = policy_version_for(visit)
+    policy = version.load()
+    ladder = policy.escalation.ladder
+    return [dict(step) for step in ladder.value], ladder.clause, version
+
+
+def step_due_at(ladder, ladder_from, step):
+    """When `step` gives way to the next if nobody acknowledges (the ladder timed from
+    `ladder_from`, the alert's own due time): None at the last step."""
+    times = timing.escalation_steps(ladder, ladder_from, from_step=0)
+    for index, at, _ in times:
+        if index == step + 1:
+            return at
+    return None
+
+
+def recipients(school_id, roles, visit=None):
+    """Active staff of the school holding any of `roles`; "everyone" means everyone who can
+    help (leaders, DSL, office). Never the staff on the visit itself: a duress message on the
+    phone of the person in danger would give them away."""
+    wanted = set(roles)
+    if "everyone" in wanted:
+        wanted = (wanted - {"everyone"}) | HELPERS
+    people = StaffMember.objects.active().filter(school=school_id, roles__role__in=wanted).distinct()
+    if visit is not None:
+        people = people.exclude(assignments__visit=visit)
+    return list(people.order_by("pk"))
+
+
+def _team(visit):
+    return visit_services.visit_staff(visit)
+
+
+def _names(people):
+    return and_list((p.full_name for p in people), empty="Staff")
+
+
+def board_link(alert):
+    return f"/board/#alert-{alert.pk}"
+
+
+def _clock(at: datetime.datetime, now: datetime.datetime) -> str:
+    """'09:06', or '09:06 on Monday 7 December' when it was not today."""
+    at, today = timezone.localtime(at), timezone.localtime(now).date()
+    return f"{at:%H:%M}" if at.date() == today else f"{at:%H:%M} on {at:%A} {at.day} {at:%B}"
+
+
+def _minutes_words(delay: datetime.timedelta) -> str:
+    minutes = int(delay.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = ([f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []) + \
+            ([f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes or not hours else [])
+    return " ".join(parts)
+
+
+def _when_words(alert, now) -> str:
+    """When it happened, as the message says it: the time the missed check-in was due (not
+    when the watchdog noticed), or the time of the alarm."""
+    if alert.is_top:
+        return f"at {_clock(alert.event.at if alert.event_id else alert.raised_at, now)}"
+    return f"due at {_clock(alert.missed_due_at or alert.ladder_from, now)}"
+
+
+def _notify_step(alert, visit, step, now, staff=None, due_at=None):
+    """Tell this step's roles, once (unique AlertStep), in the caller's transaction. `due_at`
+    is when the policy's timeline has the step (now, unless the watchdog is catching up)."""
+    due_at = due_at or now
+    rung = alert.ladder[step] if step < len(alert.ladder) else {"notify": ["everyone"]}
+    people = recipients(alert.school_id, rung.get("notify", []), visit)
+    AlertStep.objects.create(alert=alert, step=step, at=now, due_at=due_at, notify=rung.get("notify", []),
+                             recipients=len(people))
+    people_meant = staff if staff else _team(visit)
+    who = _names(people_meant)
+    what = KIND_WORDS[alert.kind].format(has="have" if len(people_meant) > 1 else "has")
+    police = " Police guidance is on the alert." if rung.get("call_police") else ""
+    last = " You are the last step: everyone who can help is being told." if step == len(alert.ladder) - 1 and not alert.is_top else ""
+    delay = now - due_at
+    late = (f" This comes {_minutes_words(delay)} late: Doorstep could not send it on time."
+            if delay >= LATE_ENOUGH_TO_SAY else "")
+    if late:
+        log.warning("watchdog: alert %s step %s told %s after the policy's time (%s)",
+                    alert.pk, step + 1, _minutes_words(delay), due_at.isoformat())
+    subject = f"{'URGENT: ' if alert.is_red else ''}{alert.get_kind_display()}: {who}"[:200]
+    opening = f"{who} {what} on a home visit"
+    if alert.kind == Alert.Kind.OVERDUE and visit.state == Visit.State.SCHEDULED:
+        # Watched from the schedule (safety.watch.watch_scheduled): nobody has started it, so say that.
+        opening = (f"{who} {'were' if len(people_meant) > 1 else 'was'} due to start a home visit at "
+                   f"{_clock(visit.starts_at, now)} and nobody has checked in")
+    body = (f"{opening} ({_when_words(alert, now)}). "
+            f"Open the office board and acknowledge.{police}{last}{late}")
+    if people:
+        notify_services.notify(people, kind=f"alert.{alert.kind}", subject=subject, body=body, link=board_link(alert),
+               school=visit.school, alert=alert, idempotency_key=f"alert:{alert.pk}:step:{step}")
+    audit.record(
+        actor=None, school=visit.school, action=Action.ALERT_STEP, obj=alert,
+        summary=f"Alert step {step + 1} of {len(alert.ladder)}: told {', '.join(rung.get('notify', []))} "
+                f"({len(people)} people)" + (f", {_minutes_words(delay)} after the policy's time" if late else ""),
+        data={"step": step, "notify": rung.get("notify", []), "recipients": [p.pk for p in people],
+              "due_at": due_at.isoformat(), "late_seconds": round(max(0.0, delay.total_seconds()), 1),
+              "clause": rung.get("clause", "default"), "call_police": bool(rung.get("call_police"))},
+    )
+    return people
+
+
+# ----------------------------------------------------------------------------- raising
+
+def raise_alert(visit, *, kind, now=None, event=None, missed="", missed_due_at=None, staff=None,
+                ladder_from=None) -> Alert:
+    """Start an alert with a snapshot of the policy's ladder and tell its first step; code word,
+    panic and duress start at the top step. Call inside the transaction of the
+    change that causes it.
+
+    `ladder_from` is when the policy says the alert is due (default: now). A watchdog that
+    raises it late (after an outage) passes the missed deadline's alert time, so the next
+    steps fall due on the policy's timeline from there: those already past are told at once,
+    in order, by the same pass (`poll`)."""
+    now = now or timezone.now()
+    ladder, clause, version = ladder_for(visit)
+    kind = Alert.Kind(kind)
+    top = kind in Alert.TOP_KINDS
+    step = len(ladder) - 1 if top else 0
+    # Danger now starts at the top step at once, whatever the clock says.
+    ladder_from = now if top or ladder_from is None else min(ladder_from, now)
+    alert = Alert.objects.create(
+        school_id=visit.school_id, visit=visit, kind=kind, event=event, missed=missed, missed_due_at=missed_due_at,
+        raised_at=now, ladder_from=ladder_from, ladder=ladder, ladder_clause=clause[:60], policy_version=version,
+        step=step, step_due_at=None if top else step_due_at(ladder, ladder_from, step),
+    )
+    if top:
+        watches.sound_alarm(visit)
+    audit.record(
+        actor=None, school=visit.school, action=Action.ALERT_RAISED, obj=alert,
+        summary=f"{alert.get_kind_display()} alert raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else "")
+                + (f", {_minutes_words(now - ladder_from)} after the policy's time"
+                   if now - ladder_from >= LATE_ENOUGH_TO_SAY else ""),
+        data={"visit": visit.pk, "kind": kind.value, "step": step, "event": event.pk if event else None,
+              "ladder_clause": clause, "policy_version": version.version, "ladder_from": ladder_from.isoformat(),
+              "late_seconds": round((now - ladder_from).total_seconds(), 1)},
+    )
+    _notify_step(alert, visit, step, now, staff=staff, due_at=ladder_from)
+    return alert
+
+
+def raise_overdue(watch_id, alert_at, now) -> Alert | None:
+    """The watchdog's move for one watch: ok -> overdue, and the alert, in one transaction.
+    Returns the alert, or None if another watchdog (or a check-in) got there first."""
+    with transaction.atomic():
+        stored_at = watches.claim_overdue(watch_id, alert_at, now)
+        if stored_at is None:
+            return None
+        watch = Watch.objects.select_related("visit", "visit__school").get(pk=watch_id)
+        kind = MISSED_KIND.get(watch.next_kind, Alert.Kind.OVERDUE)
+        # The ladder runs from alert_at, when the policy says this alert is due, however late
+        # the watchdog got here (an outage). A deadline that was already past when it was
+        # stored (a check-in recorded late, with an earlier time) could not have been alerted
+        # before Doorstep knew of it: its ladder runs from then, the office first.
+        return raise_alert(watch.visit, kind=kind, now=now, missed=watch.next_kind, missed_due_at=watch.due_at,
+                           ladder_from=max(alert_at, stored_at))
+
+
+def advance(alert_id, token, now) -> bool:
+    """Move an unacknowledged alert to its next step: only the process whose UPDATE matched the
+    token notifies, and acknowledging (which changes the token) cancels it."""
+    with transaction.atomic():
+        alert = Alert.objects.select_related("visit", "visit__school").get(pk=alert_id)
+        if alert.state != Alert.State.OPEN or alert.step_token != token or alert.step_due_at is None \
+                or alert.step_due_at > now or alert.step + 1 >= len(alert.ladder):
+            return False
+        step, step_was_due = alert.step + 1, alert.step_due_at
+        due = step_due_at(alert.ladder, alert.ladder_from, step)
+        hit = Alert.objects.filter(pk=alert.pk, step_token=token, state=Alert.State.OPEN).update(
+            step=step, step_token=new_token(), step_due_at=due,
+        )
+        if hit != 1:
+            return False
+        alert.refresh_from_db()
+        _notify_step(alert, alert.visit, step, now, due_at=step_was_due)
+    return True
+
+
+# ----------------------------------------------------------------------------- people acting
+
+def _require(by, action, alert):
+    if not can(by, action, alert):
+        raise NotAllowed("Only the office, the headteacher, the deputy or the DSL of this school can do this.")
+
+
+def acknowledge(alert, *, by, request=None) -> Alert:
+    """Take ownership: the pending steps are cancelled (the token changes)."""
+    _require(by, "alert.acknowledge", alert)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Alert.objects.select_for_update().get(pk=alert.pk)
+        if locked.state != Alert.State.OPEN:
+            owner = locked.owner.full_name if locked.owner is not None else "someone"
+            resolver = locked.resolved_by.full_name if locked.resolved_by is not None else "someone"
+            raise NotAllowed(f"This alert was already {locked.get_state_display().lower()} by "
+                             f"{owner if locked.state == Alert.State.ACKNOWLEDGED else resolver}.")
+        hit = Alert.objects.filter(pk=locked.pk, state=Alert.State.OPEN, step_token=locked.step_token).update(
+            state=Alert.State.ACKNOWLEDGED, owner=by, acknowledged_at=now, step_token=new_token(), step_due_at=None,
+        )
+        if hit != 1:  # pragma: no cover - the row is locked
+            raise NotAllowed("This alert changed while you were acknowledging it; look again.")
+        audit.record(actor=by, school=locked.school, action=Action.ALERT_ACKNOWLEDGED, obj=locked, request=request,
+                     summary=f"{by.full_name} acknowledged the {locked.get_kind_display().lower()} alert and took it on",
+                     data={"step": locked.step, "seconds_to_acknowledge": (now - locked.raised_at).total_seconds()})
+    alert.refresh_from_db()
+    return alert
+
+
+def resolve(alert, *, by, reason, note="", request=None) -> Alert:
+    """Close an alert with a reason (false alarm, staff safe, police called, other with a note).
+    When an overdue alert is closed because the staff were reached (staff safe, false alarm),
+    that contact is recorded as a check-in by the office, so the watch resumes from now."""
+    _require(by, "alert.resolve", alert)
+    note = (note or "").strip()
+    if reason not in Alert.Resolution.values:
+        raise ValidationError({"reason": "Choose why the alert is closed: " +
+                               ", ".join(label.lower() for label in Alert.Resolution.labels) + "."})
+    if reason == Alert.Resolution.OTHER and not note:
+        raise ValidationError({"note": "Say what happened: a note is required when the reason is 'other'."})
+    now = timezone.now()
+    with transaction.atomic():
+        visit, watch = watches.lock(alert.visit)
+        locked = Alert.objects.select_for_update().get(pk=alert.pk)
+        if locked.state == Alert.State.RESOLVED:
+            raise NotAllowed(f"This alert was already resolved by "
+                             f"{locked.resolved_by.full_name if locked.resolved_by is not None else 'Doorstep'}.")
+        Alert.objects.filter(pk=locked.pk).update(
+            state=Alert.State.RESOLVED, resolved_by=by, resolved_at=now, resolution=reason, note=note,
+            owner=locked.owner or by, step_token=new_token(), step_due_at=None,
+        )
+        audit.record(actor=by, school=locked.school, action=Action.ALERT_RESOLVED, obj=locked, request=request,
+                     summary=f"{by.full_name} resolved the {locked.get_kind_display().lower()} alert: "
+                             f"{Alert.Resolution(reason).label.lower()}",
+                     reason=note, data={"reason": reason, "step": locked.step})
+        if watch is not None and watch.status != Watch.Status.SAFE and visit.state == Visit.State.UNDER_WAY:
+            policy = policy_for(visit)
+            events = journey.events_of(visit)
+            if not locked.is_top and locked.contact_at is None and \
+                    reason in (Alert.Resolution.STAFF_SAFE, Alert.Resolution.FALSE_ALARM):
+                # The office reached the staff: that is a check-in by them, from a call.
+                events.append(visit_events.create(
+                    visit, VisitEvent.Type.CHECK_IN, at=now, now=now, by=by, via=VisitEvent.Via.OFFICE_CALL,
+                    note=f"Recorded when {by.full_name} resolved the alert ({Alert.Resolution(reason).label.lower()})",
+                ))
+                watches.note_contact(watch, now)
+            if watches.refresh(watch, visit, policy, events, now) is None:
+                # Everyone had checked out while this alarm was open: the visit can close now.
+                watches.finish_if_everyone_back(visit, watch, policy, events, by, VisitEvent.Via.OFFICE_CALL,
+                                                now, request)
+    alert.refresh_from_db()
+    return alert
+
+
+def contact_restored(visit, *, by, now, note):
+    """Word came from the staff (a check-in, from the phone or by the office from a call): the
+    visit's open overdue / office-call alerts stop escalating (the token changes, as when
+    acknowledging) and say when contact came; a person still resolves them with a reason."""
+    waiting = Alert.objects.filter(visit=visit, kind__in=[Alert.Kind.OVERDUE, Alert.Kind.OFFICE_CALL_MISSED],
+                                   contact_at__isnull=True).exclude(state=Alert.State.RESOLVED)
+    for alert in waiting:
+        hit = Alert.objects.filter(pk=alert.pk, contact_at__isnull=True).exclude(state=Alert.State.RESOLVED).update(
+            contact_at=now, step_token=new_token(), step_due_at=None,
+        )
+        if hit:
+            audit.record(actor=by, school=visit.school, action=Action.ALERT_CONTACT_RESTORED, obj=alert,
+                         summary=f"Contact restored: {note}; the escalation stopped", reason=note,
+                         data={"step": alert.step})

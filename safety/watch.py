@@ -1,0 +1,221 @@
+"""The watch on a visit: the only module that writes `Watch` (and its `WatchStaff` check-outs).
+
+One row per visit from the moment it is scheduled until everyone is back: the next deadline
+(from safety.journey), when to alert and remind, and the status the watchdog and the board
+read (ok, overdue, alarm, safe). People (check-ins, resolving) change it with the row locked,
+visit first, then watch (lock()); the watchdog changes it only through the conditional
+UPDATEs here (claim_overdue, claim_reminder), so two processes can never both act on one
+deadline.
+"""
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Any
+
+from core.errors import NotAllowed
+from policies.services import policy_for
+from policy_engine.timing import Deadline
+from safety.alerts.models import Alert
+from safety.checkins.models import VisitEvent, Watch, WatchStaff
+from visits import services as visit_services
+from visits.models import Visit, VisitStaff
+
+from . import journey
+
+T = VisitEvent.Type
+Via = VisitEvent.Via
+State = Visit.State
+
+
+def lock(visit: Visit) -> tuple[Visit, Watch | None]:
+    """Lock the visit, then its watch, for a change made by a person; inside a transaction."""
+    # FOR NO KEY UPDATE: a watchdog inserting an alert for this visit takes FOR KEY SHARE on it
+    # (the foreign key) while holding the watch row; FOR UPDATE here would deadlock with it.
+    locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
+    watch = Watch.objects.select_for_update().filter(visit=locked).first()
+    return locked, watch
+
+
+def start(visit: Visit, now: datetime.datetime, watch: Watch | None = None) -> Watch:
+    """The watch of a visit as it starts: a new row, or the one it has had since it was
+    scheduled, with one check-out row per person going (added if the team changed since)."""
+    if watch is None:
+        watch = Watch.objects.create(visit=visit, school_id=visit.school_id, started_at=now, updated_at=now)
+    else:
+        Watch.objects.filter(pk=watch.pk).update(started_at=now)
+        watch.started_at = now
+    have = set(WatchStaff.objects.filter(watch=watch).values_list("staff_id", flat=True))
+    WatchStaff.objects.bulk_create(
+        [WatchStaff(watch=watch, staff_id=pk) for pk in
+         VisitStaff.objects.filter(visit=visit).order_by("-lead", "id").values_list("staff_id", flat=True)
+         if pk not in have]
+    )
+    return watch
+
+
+def note_event(watch: Watch, event: VisitEvent) -> None:
+    """What an event changes on the watch besides its deadline: each person's own check-out
+    (pairs are safe only when both are back), the last word and where it came from. Saved
+    by the refresh() that follows, in the same transaction."""
+    people = WatchStaff.objects.filter(watch=watch)
+    if event.staff_id is not None and event.type in journey.PERSONAL_TYPES:
+        people = people.filter(staff_id=event.staff_id)
+    if event.type == T.LEFT_HOME:
+        people.filter(left_home_at__isnull=True).update(left_home_at=event.at)
+    elif event.type == T.BACK_SAFE:
+        people.filter(back_safe_at__isnull=True).update(back_safe_at=event.at)
+    watch.last_event_at = event.at
+    if event.type in journey.CONTACT_TYPES:
+        watch.last_check_in_at = event.at
+        if event.location:
+            watch.last_location = event.location
+
+
+def note_door_decision(watch: Watch, outcome: str, now: datetime.datetime) -> None:
+    """Closed at the door (not seen, abandoned): word from the staff, and the outcome the
+    visit takes once everyone is back. Saved by the refresh() that follows."""
+    watch.outcome = outcome
+    watch.last_event_at = watch.last_check_in_at = now
+
+
+def note_contact(watch: Watch, now: datetime.datetime) -> None:
+    """The office reached the staff (an alert resolved as staff safe or a false alarm)."""
+    watch.last_check_in_at = now
+
+
+def refresh(watch: Watch, visit: Visit, policy: Any, events: Sequence[VisitEvent],
+            now: datetime.datetime) -> Deadline | None:
+    """Set the watch to the next deadline and the status the visit's alerts call for.
+    Called with the watch row locked, inside the caller's transaction."""
+    deadline = journey.next_deadline(visit, policy, events)
+    unresolved = Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED)
+    if unresolved.filter(kind__in=Alert.TOP_KINDS).exists():
+        status = Watch.Status.ALARM
+    elif unresolved.filter(contact_at__isnull=True).exists() or (
+            watch.status == Watch.Status.OVERDUE and not _contact_since_overdue(watch, events)):
+        status = Watch.Status.OVERDUE
+    else:
+        status = Watch.Status.OK
+    changed_deadline = deadline is None or deadline.alert_at != watch.alert_at or deadline.kind != watch.next_kind
+    watch.status = status
+    watch.next_kind = deadline.kind if deadline else ""
+    watch.what = (deadline.what if deadline else "")[:100]
+    watch.due_at = deadline.due_at if deadline else None
+    watch.alert_at = deadline.alert_at if deadline else None
+    watch.reminder_at = deadline.reminder_at if deadline else None
+    if changed_deadline:
+        watch.reminder_sent_at = None
+    watch.clause = (deadline.clause if deadline else "")[:60]
+    watch.deadline_staff = (deadline.staff or "") if deadline else ""
+    watch.updated_at = now
+    watch.save()
+    return deadline
+
+
+def _contact_since_overdue(watch: Watch, events: Sequence[VisitEvent]) -> bool:
+    # An overdue watch whose alert was resolved without the staff being reached stays overdue
+    # (e.g. resolved as "police called") until they or the office record something.
+    return any(e.type in journey.CONTACT_TYPES and e.recorded_at >= watch.updated_at for e in events)
+
+
+def sound_alarm(visit: Visit) -> None:
+    """A code word, panic or duress alert: the watch shows the alarm until it is resolved."""
+    Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(status=Watch.Status.ALARM)
+
+
+def claim_overdue(watch_id: int, alert_at: datetime.datetime, now: datetime.datetime) -> datetime.datetime | None:
+    """The watchdog's move for one due watch: ok -> overdue, only if nobody else moved it.
+    Returns when the missed deadline was stored (the alert's ladder runs from no earlier),
+    or None if another watchdog (or a check-in) got there first. Inside a transaction that
+    then raises the alert, so the two are written together or not at all."""
+    # A row another watchdog (or a check-in) holds is skipped, not waited for: two
+    # watchdogs then split a burst of deadlines instead of queueing on each other's
+    # locks. A skipped row is still due, so the next pass takes it (docs/benchmarks.md).
+    stored_at = Watch.objects.select_for_update(skip_locked=True).filter(
+        pk=watch_id, status=Watch.Status.OK, alert_at=alert_at).values_list("updated_at", flat=True).first()
+    if stored_at is None:
+        return None
+    hit = Watch.objects.filter(pk=watch_id, status=Watch.Status.OK, alert_at=alert_at).update(
+        status=Watch.Status.OVERDUE, updated_at=now,
+    )
+    return stored_at if hit == 1 else None
+
+
+# Reminders go on in alarm too: a phone that stopped getting reminders after a duress PIN
+# would give it away.
+REMINDED = (Watch.Status.OK, Watch.Status.ALARM)
+
+
+def claim_reminder(watch_id: int, reminder_at: datetime.datetime, now: datetime.datetime) -> bool:
+    """Mark this deadline's reminder as sent, once: False if it already was (or the deadline moved)."""
+    hit = Watch.objects.filter(pk=watch_id, reminder_at=reminder_at, reminder_sent_at__isnull=True,
+                               status__in=REMINDED).update(reminder_sent_at=now)
+    return hit == 1
+
+
+def finish_if_everyone_back(visit: Visit, watch: Watch, policy: Any, events: Sequence[VisitEvent], by: Any,
+                            via: str, now: datetime.datetime, request: Any = None) -> bool:
+    """Everyone checked out (back safe, or left the home where the policy asks for no back-safe
+    call): the watch is done and the visit takes its outcome. Never while a code word, panic or
+    duress alert is unresolved: the office resolves it first, then the watch ends."""
+    if not journey.everyone_checked_out(visit, policy, events):
+        return False
+    if Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED).filter(kind__in=Alert.TOP_KINDS).exists():
+        return False
+    outcome = journey.OUTCOME_STATES.get(watch.outcome, State.COMPLETED)
+    Watch.objects.filter(pk=watch.pk).update(status=Watch.Status.SAFE, alert_at=None, reminder_at=None,
+                                             due_at=None, next_kind="", updated_at=now)
+    watch.status = Watch.Status.SAFE
+    reason = visit.closed_reason or ("Everyone back safe" if outcome == State.COMPLETED else watch.outcome)
+    visit_services.transition(
+        visit, outcome, by, request=request, reason=reason if outcome == State.ABANDONED else "",
+        permission="checkin.record" if via == Via.PHONE else "checkin.record_call",
+        note="Everyone on the visit is back safe",
+    )
+    return True
+
+
+# ----------------------------------------------------------------------------- from scheduling to cancelling
+
+def watch_scheduled(visit: Visit, now: datetime.datetime) -> Watch:
+    """Watch a visit from the moment it is scheduled, before anyone taps anything: its deadline
+    is the one the rule engine gives a visit with no events (the leaving-school check-in at the
+    scheduled start, where the policy asks for one), so a visit nobody starts is alerted like
+    any missed check-in. The first event takes the same row on. Called inside the transaction
+    that schedules the visit, with the visit row locked."""
+    policy = policy_for(visit)
+    watch = Watch.objects.select_for_update().filter(visit=visit).first()
+    if watch is None:
+        watch = start(visit, now)
+    refresh(watch, visit, policy, journey.events_of(visit), now)
+    return watch
+
+
+def stop_watching(visit: Visit, now: datetime.datetime) -> int:
+    """A visit cancelled or withdrawn before it started is no longer watched: its watch is
+    closed (no deadline, so no alert and no reminder). Refused while the visit has an alert
+    nobody has resolved: cancelling is not word that the staff are safe, and would take the
+    visit off the office board while its alert went on climbing the ladder. Called inside the
+    transaction that cancels the visit, with the visit row locked; returns the rows closed."""
+    closed = Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(
+        status=Watch.Status.SAFE, next_kind="", what="", due_at=None, alert_at=None, reminder_at=None,
+        clause="", deadline_staff="", updated_at=now,
+    )
+    # Checked after the UPDATE: that waited for a watchdog holding the watch row, so an alert it
+    # was raising at that moment is committed and seen here.
+    if Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED).exists():
+        raise NotAllowed("This visit has an alert nobody has resolved yet. Resolve it on the office board first "
+                         "(say whether the staff are safe), then cancel the visit.")
+    return closed
+
+
+def on_visit_moved(sender: Any, *, visit: Visit, from_state: str, to_state: str, now: datetime.datetime,
+                   **kwargs: Any) -> None:
+    """visits.signals.visit_moved: start watching a visit when it is scheduled, stop when it
+    is cancelled or withdrawn before it started. Connected in CheckinsConfig.ready(); an error
+    here rolls back the move, so a visit is never scheduled unwatched."""
+    if to_state == State.SCHEDULED:
+        watch_scheduled(visit, now)
+    elif to_state in (State.CANCELLED, State.WITHDRAWN):
+        stop_watching(visit, now)
