@@ -60,7 +60,7 @@ class StaffMember(models.Model):
     active = models.BooleanField(default=True)
     # Two PINs, hashed with a key (people/pins.py says why not like passwords). The duress
     # PIN is entered wherever a PIN is asked: the phone shows the ordinary confirmation while
-    # the office gets the top alert (see people.services.set_pins and checkins.services.record_event).
+    # the office gets the top alert (see people.services.set_pins and safety.recording.record_event).
     safe_pin = models.CharField(max_length=200, blank=True, editable=False)
     duress_pin = models.CharField(max_length=200, blank=True, editable=False)
 

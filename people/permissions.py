@@ -60,7 +60,7 @@ ROLE_MATRIX = {
     "referral.view": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer"},
     "referral.decide": {"headteacher"},
     # The safety core (docs/safety-core.md). Staff record their own visit's events from their phone (checked
-    # in checkins.services: they must be on the visit); the office and leaders record calls.
+    # in safety.events: they must be on the visit); the office and leaders record calls.
     "checkin.record": set(VISITORS),
     "checkin.record_call": {"headteacher", "deputy_headteacher", "dsl", "office"},
     # The phone briefing (household notes, risks, contacts): only for staff on the visit, and
