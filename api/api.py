@@ -35,6 +35,7 @@ from core.errors import NoPolicy
 from pupils.models import Contact, Pupil
 from people.access import staff_records
 from people.permissions import can
+import policy_engine as engine
 from visits import services
 from visits.models import PURPOSES, Visit, VisitList
 
@@ -441,16 +442,14 @@ def evaluate_plan(request, payload: EvaluateIn):
     "schedule"}`. 200 with the engine's result whether or not the plan is allowed; 400
     `{"detail", "field"}` for an unknown policy (field `policy`) or an invalid plan (field
     names the place in the plan, e.g. `staff[0].dbs.issued_on`)."""
-    import policy_engine as engine
-
-    presets = list(getattr(engine, "PRESETS", []) or ["coteford", "potton", "priory", "willows", "st-hughs"])
-    if payload.policy not in presets:
-        return Status(400, {"detail": f"Unknown policy {payload.policy!r}: choose one of {', '.join(presets)}.", "field": "policy"})
+    if payload.policy not in engine.PRESETS:
+        return Status(400, {"detail": f"Unknown policy {payload.policy!r}: choose one of {', '.join(engine.PRESETS)}.",
+                            "field": "policy"})
     policy = engine.Policy.preset(payload.policy)
     try:
         evaluation = engine.evaluate(policy, payload.plan, stage=payload.stage)
     except engine.PlanError as exc:
-        return Status(400, {"detail": str(exc), "field": getattr(exc, "field", None)})
+        return Status(400, {"detail": str(exc), "field": exc.field})
     return Status(200, evaluation.to_dict())
 
 

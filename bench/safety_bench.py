@@ -381,7 +381,10 @@ def summary(values):
     if not values:
         return None
     values = sorted(values)
-    pick = lambda q: values[min(len(values) - 1, max(0, int(round(q * len(values))) - 1))]  # noqa: E731
+
+    def pick(q):
+        return values[min(len(values) - 1, max(0, int(round(q * len(values))) - 1))]
+
     return {"n": len(values), "p50": round(statistics.median(values), 3), "p99": round(pick(0.99), 3),
             "max": round(values[-1], 3), "min": round(values[0], 3)}
 

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import safety_bench as bench  # noqa: E402 - the visits under way, the databases, the summaries
-from chaos.fakes import FakeSms, FakeSmtp, staff_number  # noqa: E402
+from chaos.fakes import FakeSms, FakeSmtp, staff_number  # noqa: E402 - after the path is set, as above
 from doorstep.management.commands.start import Command as StartCommand  # noqa: E402 - how a school runs Doorstep
 
 PY = sys.executable

@@ -272,7 +272,7 @@ AUTHENTICATION_BACKENDS = [
 # Lock-out: 5 failed passwords for one username from one address locks that pair for 30
 # minutes (django-axes, in the database so every web process agrees). Unlock early with
 # `doorstep unlock USERNAME` or the Django admin's "Access attempts".
-import datetime as _datetime  # noqa: E402
+import datetime as _datetime  # noqa: E402 - beside the sign-in settings that use it
 
 AXES_FAILURE_LIMIT = int(os.environ.get("DOORSTEP_LOCKOUT_FAILURES", 5))
 AXES_COOLOFF_TIME = _datetime.timedelta(minutes=int(os.environ.get("DOORSTEP_LOCKOUT_MINUTES", 30)))
@@ -292,7 +292,7 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Content-Security-Policy (django-csp): scripts and styles only from Doorstep itself, never
 # inline; nothing framed; forms post only here. data: images for the QR code and signatures.
-from csp.constants import NONE, SELF  # noqa: E402
+from csp.constants import NONE, SELF  # noqa: E402 - beside the policy it writes
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

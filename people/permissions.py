@@ -10,7 +10,7 @@ the visit to be today or under way. The same predicates answer
 so Django, the `{% can %}` tag and `can()` cannot disagree.
 
 Who approves a visit is not fixed here: it is whatever the school's policy names
-(`approval.approvers`), checked in visits.services when the visit is approved.
+(`approval.approver_roles`), checked in visits.services when the visit is approved.
 
 Trust administrators (schools.Trust.admins) are not staff of a school and hold no role: they
 manage the trust's schools, staff register and policy versions in the Django admin and

@@ -103,7 +103,7 @@ class Command(BaseCommand):
                 # dropped here and a new one opened, instead of failing every job after it.
                 drop_broken_connections()
                 call_command(job, stdout=self.stdout, stderr=self.stderr)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - one failing job must not stop the others (above)
                 self.stderr.write(f"daily: {job} failed: {exc!r}")
                 failed.append(job)
             finally:
