@@ -4,6 +4,7 @@ import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from audit.actions import Action
@@ -52,8 +53,6 @@ def revoke_token(staff, token_id, *, request=None):
     token = ApiToken.objects.select_for_update().select_related("staff").filter(
         pk=token_id, staff__school_id=staff.school_id).first()
     if token is None:
-        from django.http import Http404
-
         raise Http404
     if not may_revoke(staff, token):
         raise PermissionDenied("Only the token's owner, the headteacher or a deputy may revoke it.")

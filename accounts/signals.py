@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit.actions import Action
 from audit.models import AuditEntry
 from audit.services import client_ip, record
+from people.models import StaffMember
 
 from .middleware import note_sign_in
 from .services import end_tokens_of
@@ -27,8 +28,6 @@ def school_of_user(user):
     headteacher and DSL see it in their audit trail; None for trust-only accounts."""
     if user is None:
         return None
-    from people.models import StaffMember
-
     staff = StaffMember.objects.filter(user=user, active=True).select_related("school").order_by("pk").first()
     return staff.school if staff else None
 

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -64,8 +65,6 @@ class SignInView(auth_views.LoginView):
 
 def locked_out(request, original_response=None, credentials=None):
     """The sign-in page again, saying why: the same answer whether or not the name exists."""
-    from django.contrib.auth.forms import AuthenticationForm
-
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username", "")})
     return render(request, "registration/login.html", {

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime
 from typing import Any, Literal
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
+from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
 from safety import alerting, journey, recording
@@ -83,8 +85,6 @@ class AlertOut(Schema):
 
 
 def _aware(value):
-    from django.utils import timezone
-
     if value is None:
         return None
     return timezone.make_aware(value) if timezone.is_naive(value) else value
@@ -133,8 +133,6 @@ def record_event(request, visit_id: int, payload: EventIn):
     if payload.staff_id is not None:
         staff = StaffMember.objects.filter(pk=payload.staff_id, school=visit.school_id).first()
         if staff is None:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError({"staff_id": "No such member of staff on this visit."})
     if payload.type == "not_seen":
         result = recording.close_not_seen(visit, by=me, via=payload.via, note=payload.note, at=_aware(payload.at),
@@ -158,8 +156,6 @@ def board(request):
     the headteacher, the deputy and the DSL."""
     schools = _school_ids(request, "board.view")
     if not schools and _memberships(request):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied("Only the office, the headteacher, the deputy or the DSL can see the office board.")
     return board_data.board(schools)
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from audit.actions import Action
 from audit.models import AuditEntry
 from audit.services import _actor, record, registered
+from pupils.models import Pupil
 
 from .models import CODE_INFO, CODE_SET_STARTS, CODES, AttendanceMark, ImportMapping, ImportRun
 
@@ -116,8 +117,6 @@ def _text_lines(binary, on_bytes):
 def parse(school, binary, mapping, on_bytes=None):
     """Check the whole file. Returns (marks, skipped, rows) where marks is {session key: (code,
     line)}; raises ImportFailed with every bad line."""
-    from pupils.models import Pupil
-
     errors: list[str] = []
     total_errors = 0
 

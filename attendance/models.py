@@ -3,6 +3,7 @@
 The codes and their statistical meanings follow the School Attendance (Pupil Registration)
 (England) Regulations 2024; docs/attendance.md ("The codes") lists them and explains the choices (Q and Y1-Y7 as not possible sessions is the
 MIS vendors' reading, not DfE's own sentence, which we could not consult)."""
+import calendar
 import datetime
 from dataclasses import dataclass
 
@@ -165,8 +166,6 @@ def below(summary, percent):
 def months_before(day, months):
     """The same day of the month `months` earlier (clamped to the month's end). The window
     [months_before(d, 3) + 1 day, d] is "the last three months" up to and including d."""
-    import calendar
-
     month = day.month - 1 - months
     year = day.year + month // 12
     month = month % 12 + 1

@@ -19,6 +19,7 @@ from people.decorators import require, staff_required
 from . import services
 from .importer import BUILTIN_MAPPINGS, ImportFailed, Mapping, UnknownMapping, import_marks, mapping_for, mapping_names, save_mapping
 from .models import PENALTY_SESSIONS, AttendanceMark, ImportMapping, ImportRun, ReferralCase, penalty_counts, summaries
+from .pack import referral_pack_pdf
 
 # The web page takes a term's export comfortably; a whole year for a big school goes through
 # `doorstep import_attendance`, which has no upload limit and shows progress.
@@ -179,8 +180,6 @@ def decide(request, pk):
 @staff_required
 def pack(request, pk):
     """The referral pack as a PDF, for the headteacher to attend to and send themselves."""
-    from .pack import referral_pack_pdf
-
     case = _case(request, pk)
     pdf = referral_pack_pdf(case, by=request.staff, request=request)
     return download(pdf, filename=f"referral-pack-{case.pk}.pdf", content_type="application/pdf", inline=True)

@@ -18,6 +18,7 @@ def main(argv=None):
 
         return policy_main(argv[1:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "doorstep.settings")
+    # Django only once its settings module is named, and never for the policy commands above.
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["doorstep", *argv])

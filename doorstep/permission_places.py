@@ -2,6 +2,11 @@
 operations ("METHOD /api/path" as in the OpenAPI document) it guards. docs/permissions.md is
 written from this and ROLE_MATRIX (`doorstep permissions_doc`); tests/test_permissions_matrix.py
 fails when a page or API operation is in neither PLACES nor OPEN, or an action has no row."""
+from django.urls import URLResolver, get_resolver
+
+from api.api import api
+from people.models import ROLE_CHOICES
+from people.permissions import ANY_VISIT_ROLES, ON_VISIT_ACTIONS, OWN_VISIT_ACTIONS, ROLE_MATRIX, TRUST_ADMIN_PERMS
 
 # action -> (what it lets someone do, [pages and API operations it guards])
 PLACES = {
@@ -97,8 +102,6 @@ OPEN = {
 
 def page_paths():
     """{URL name: path pattern} for every page outside the Django admin."""
-    from django.urls import URLResolver, get_resolver
-
     found: dict[str, str] = {}
 
     def walk(patterns, prefix="", ns=""):
@@ -115,8 +118,6 @@ def page_paths():
 
 def api_operations():
     """["METHOD /api/path", ...] from the OpenAPI document."""
-    from api.api import api
-
     schema = api.get_openapi_schema()
     return [f"{method.upper()} {path}" for path, ops in schema["paths"].items() for method in ops]
 
@@ -129,11 +130,6 @@ def _place(place, paths):
 
 def render():
     """docs/permissions.md, from ROLE_MATRIX, the rules and PLACES."""
-    from people.models import ROLE_CHOICES
-
-    from people.permissions import (ANY_VISIT_ROLES, ON_VISIT_ACTIONS, OWN_VISIT_ACTIONS, ROLE_MATRIX,
-                              TRUST_ADMIN_PERMS)
-
     paths = page_paths()
     roles = [r for r, _ in ROLE_CHOICES]
     short = {"headteacher": "Head", "deputy_headteacher": "Deputy", "dsl": "DSL", "business_manager": "SBM",

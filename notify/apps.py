@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class NotifyConfig(AppConfig):
@@ -7,8 +8,7 @@ class NotifyConfig(AppConfig):
     verbose_name = "Messages and delivery"
 
     def ready(self):
-        from django.db.models.signals import post_delete, post_save
-
+        # Only once every app's models are loaded: services imports them.
         from . import checks  # noqa: F401  (registers the delivery configuration checks)
         from .services import forget_school
 

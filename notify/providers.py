@@ -141,6 +141,8 @@ class NotifySms:
         return bool(getattr(settings, "NOTIFY_API_KEY", "") and getattr(settings, "NOTIFY_SMS_TEMPLATE_ID", ""))
 
     def _client(self) -> "NotificationsAPIClient":
+        # GOV.UK Notify's client (and the HTTP and JWT libraries under it) is loaded only by an
+        # installation that sends through Notify.
         from notifications_python_client.notifications import NotificationsAPIClient
 
         return NotificationsAPIClient(
@@ -149,6 +151,7 @@ class NotifySms:
 
     # The client's methods answer with the parsed JSON of Notify's response.
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        # As in _client: only an installation that sends through Notify loads its client.
         from notifications_python_client.errors import APIError
 
         try:

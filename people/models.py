@@ -1,3 +1,4 @@
+import calendar
 import datetime
 
 from django.conf import settings
@@ -8,6 +9,8 @@ from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 
 from schools.models import Trust
+
+from .pins import pin_matches
 
 # Roles as the policies name them. A person may hold several (a headteacher who is also the DSL).
 ROLE_CHOICES = [
@@ -108,8 +111,6 @@ class StaffMember(models.Model):
     def check_pin(self, pin):
         """"safe", "duress" or None (wrong). Both hashes are always checked, so the time the
         answer takes does not give a duress PIN away."""
-        from .pins import pin_matches
-
         pin = str(pin or "").strip()
         safe = pin_matches(pin, self.safe_pin)
         duress = pin_matches(pin, self.duress_pin)
@@ -192,8 +193,6 @@ def _add_months(day: datetime.date, months: int) -> datetime.date:
     month = day.month - 1 + months
     year = day.year + month // 12
     month = month % 12 + 1
-    import calendar
-
     return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 

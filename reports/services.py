@@ -32,8 +32,10 @@ from people.models import ROLE_LABELS, StaffMember
 from policies.services import policy_now, recorded_policy
 from schools.calendar import add_school_days
 from people.permissions import can
+from visits import services as visit_services
 from visits.models import Visit
 
+from .documents import letter_pdf
 from .models import Agreement, CalendarFeed, ChronologyNote, Concern, Filing, Letter, VisitReport
 
 State = Visit.State
@@ -588,8 +590,6 @@ def _propose_follow_up(agreement, clause):
     approved like any other. It is proposed in the name of the person who made the agreement,
     with the staff who went on the original visit, a week of school days ahead; whoever
     approves and schedules it settles the real date."""
-    from visits import services as visit_services
-
     proposer = agreement.made_by
     people = []
     if agreement.visit is not None:
@@ -657,8 +657,6 @@ def review_due_agreements(today=None) -> dict:
 
 def send_letter(actor, letter, *, request=None) -> Letter:
     """The headteacher approves and sends a prepared letter (C 4.2). The PDF as sent is kept."""
-    from .documents import letter_pdf
-
     _require(actor, "letter.send", letter, "approve and send letters")
     with transaction.atomic():
         locked = Letter.objects.select_for_update().get(pk=letter.pk)

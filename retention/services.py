@@ -19,13 +19,22 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Model, Q
 from django.utils import timezone
 
+from attendance.models import AttendanceMark, ImportRun, ReferralCase
 from audit.actions import Action
+from audit.guard import allow_purge
+from audit.models import AuditEntry
 from audit.services import record
+from notify.models import Message
+from pupils.models import Pupil
+from reports.models import Agreement, ChronologyNote, Concern, Filing, Letter, VisitReport
+from schools.models import School
+from visits.models import Visit
 
 from .models import RetentionRule
 from .rules import ORDER, SCHEDULES, add_years, latest_anchor
@@ -110,12 +119,6 @@ def _due_from_written(record_type, rows, field, years, today) -> list[Due]:
 
 
 def _find(record_type, school, years, today) -> list[Due]:
-    from attendance.models import AttendanceMark, ImportRun
-    from notify.models import Message
-    from pupils.models import Pupil
-    from reports.models import Concern
-    from visits.models import Visit
-
     if record_type == "messages":
         rows = Message.objects.filter(school=school, status__in=[Message.Status.SENT, Message.Status.FAILED])
         return _due_from_written(record_type, rows, "created_at", years, today)
@@ -141,8 +144,6 @@ def _find(record_type, school, years, today) -> list[Due]:
 
 
 def _audit_due(school, years, today) -> list[Due]:
-    from audit.models import AuditEntry
-
     rows = (AuditEntry.objects.filter(school=school, at__date__lt=latest_anchor(today, years))
             .order_by("pk").values_list("pk", "at", "object_type", "object_id"))
     out = []
@@ -161,8 +162,6 @@ REMOVES = {"messages": "notify.message", "import_runs": "attendance.importrun", 
 def _hold_audit(found):
     """An audit entry is held while the record it is about still exists and is not being removed
     in this run (an entry about a record that hangs off a removed one goes in the next run)."""
-    from django.apps import apps
-
     removing = {(REMOVES[k], str(d.pk)) for k in REMOVES for d in found[k] if not d.held_by}
     by_type = defaultdict(set)
     for d in found["audit"]:
@@ -173,7 +172,7 @@ def _hold_audit(found):
     for object_type, ids in by_type.items():
         try:
             model = apps.get_model(object_type)
-        except (LookupError, ValueError):  # a type that is no model (any more): nothing holds the entry
+        except (LookupError, ValueError):
             continue
         pks = [int(i) for i in ids if i.isdigit()]
         existing |= {(object_type, str(pk)) for pk in model._base_manager.filter(pk__in=pks).values_list("pk", flat=True)}
@@ -186,10 +185,6 @@ def _hold_audit(found):
 def _mark_held(found: dict[str, list[Due]]):
     """A visit is held while a concern that is kept points at it; a pupil while a kept visit, concern or
     attendance mark is theirs (the register's six years are statutory, whatever the pupil file's period)."""
-    from attendance.models import AttendanceMark
-    from reports.models import Concern
-    from visits.models import Visit
-
     removing = {k: {d.pk for d in v if not d.held_by} for k, v in found.items()}
     visits = [d for d in found["visits"]]
     if visits:
@@ -230,8 +225,6 @@ def _remove_visit(visit):
     """A visit and what hangs off it. Rows that PROTECT the visit go first, newest first (a
     correction points at the report it corrects); check-in events, the watch, alerts and
     assignments go with the visit itself (CASCADE)."""
-    from reports.models import Agreement, ChronologyNote, Filing, Letter, VisitReport
-
     ChronologyNote.objects.filter(agreement__visit=visit).delete()
     Letter.objects.filter(agreement__visit=visit).delete()
     Agreement.objects.filter(visit=visit).delete()
@@ -242,9 +235,6 @@ def _remove_visit(visit):
 
 
 def _remove_pupil(pupil):
-    from attendance.models import ReferralCase
-    from reports.models import Agreement, ChronologyNote, Letter
-
     ChronologyNote.objects.filter(pupil=pupil).delete()
     Letter.objects.filter(pupil=pupil).delete()
     Agreement.objects.filter(pupil=pupil).delete()
@@ -253,8 +243,6 @@ def _remove_pupil(pupil):
 
 
 def _remove(due: Due):
-    from attendance.models import AttendanceMark
-
     if due.record_type == "attendance":
         AttendanceMark.objects.filter(pupil=due.pk).delete()
     elif due.record_type == "visits":
@@ -270,11 +258,6 @@ def _remove_audit(school, items: list[Due], today, actor):
     """Audit entries past their period, through the trail's guarded path, in chunks; then one
     entry saying how many went and the span of their ids and dates (the entries themselves are
     what would otherwise be listed)."""
-    from django.db import connection
-
-    from audit.guard import allow_purge
-    from audit.models import AuditEntry
-
     if not items:
         return
     table = connection.ops.quote_name(AuditEntry._meta.db_table)
@@ -296,8 +279,6 @@ def _subject(due: Due):
     """The model instance the audit entry is about (its type and id); for attendance, the pupil."""
     if due.obj is not None:
         return due.obj
-    from pupils.models import Pupil
-
     return Pupil(pk=due.pk)
 
 
@@ -305,8 +286,6 @@ def apply(school, today: datetime.date | None = None, *, actor=None) -> dict[str
     """Remove what `plan` lists as due and not held. All or nothing for the run: the school row is
     locked so two runs for one school take turns, and the plan is worked out again inside the
     transaction so the second run finds nothing left to remove."""
-    from schools.models import School
-
     today = today or timezone.localdate()
     with transaction.atomic():
         School.objects.select_for_update().get(pk=school.pk)

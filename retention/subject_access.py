@@ -17,10 +17,17 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from attendance.models import AttendanceMark, ReferralCase
 from audit.actions import Action
 from audit.models import AuditEntry
 from audit.services import record
 from core import csvsafe
+from notify.models import Message
+from reports.models import Agreement, ChronologyNote, Concern, Filing, Letter, VisitReport
+from risk.models import Hazard, RiskAssessment
+from safety.alerts.models import Alert, AlertStep
+from safety.checkins.models import VisitEvent
+from visits.models import Override, Visit, VisitStaff
 
 
 def row(obj) -> dict:
@@ -42,13 +49,6 @@ def _audit_about(refs: dict[str, list]) -> models.QuerySet:
 
 
 def pupil_records(pupil) -> dict[str, list[dict]]:
-    from safety.alerts.models import Alert, AlertStep
-    from attendance.models import AttendanceMark, ReferralCase
-    from safety.checkins.models import VisitEvent
-    from reports.models import Agreement, ChronologyNote, Concern, Filing, Letter, VisitReport
-    from risk.models import Hazard, RiskAssessment
-    from visits.models import Override, Visit, VisitStaff
-
     visits = Visit.objects.filter(pupil=pupil)
     out = {
         "pupil": [row(pupil)],
@@ -84,12 +84,6 @@ def pupil_records(pupil) -> dict[str, list[dict]]:
 
 
 def staff_records(staff) -> dict[str, list[dict]]:
-    from safety.alerts.models import Alert
-    from safety.checkins.models import VisitEvent
-    from notify.models import Message
-    from risk.models import RiskAssessment
-    from visits.models import Visit, VisitStaff
-
     visit_ids = list(VisitStaff.objects.filter(staff=staff).values_list("visit", flat=True))
     out = {
         "staff_member": [row(staff)],

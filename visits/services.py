@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actions import Action
+from audit.models import AuditEntry
 from core.errors import NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
@@ -281,8 +282,6 @@ def _findings_data(evaluation):
 # ------------------------------------------------------------------------- the transition
 
 def _last_entry(visit, action):
-    from audit.models import AuditEntry
-
     return (
         AuditEntry.objects.filter(object_type="visits.visit", object_id=str(visit.pk), action=action)
         .order_by("-at", "-id").first()

@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from visits import services
+
 from .calendar import school_days
 
 
@@ -103,8 +105,6 @@ def upcoming_school_day(today, n):
 
 
 def make_visits(demo, school, spec, staff, pupils):
-    from visits import services
-
     def run(what, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)

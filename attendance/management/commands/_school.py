@@ -1,10 +1,10 @@
 from django.core.management.base import CommandError
 
+from schools.models import School
+
 
 def find_school(text):
     """A school by its name (any case), its URN or its id: schools have no slug."""
-    from schools.models import School
-
     text = text.strip()
     matches = list(School.objects.filter(name__iexact=text)) or list(School.objects.filter(urn=text))
     if not matches and text.isdigit():

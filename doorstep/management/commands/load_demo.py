@@ -21,19 +21,25 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from doorstep.demo import second_factors as demo_second_factor
 from attendance.models import AttendanceMark, ImportRun, ReferralCase
 from attendance.services import scan_school
+from audit.guard import allow_purge
+from audit.models import AuditEntry
 from doorstep.demo.calendar import HOLIDAYS, school_days, school_year_closures, school_year_of
 from doorstep.demo.today import load_under_way
 from doorstep.demo.today import remove as remove_safety_data
+from doorstep.demo.visits import make_visits
 from people.models import DbsCheck, StaffMember, StaffRole, Training, Vehicle, _add_months
+from policies.models import SchoolPolicy
 from pupils.models import Contact, HouseholdNote, Pupil
 from pupils.upn import make_upn
 from risk.models import Hazard, RiskAssessment
 from schools.models import School, SchoolClosure, Trust
+from visits.models import Visit, VisitList
 
 from .set_policy import read_policy_source, store_policy, validate_policy
 
@@ -231,12 +237,6 @@ class Command(BaseCommand):
         if trust is None:
             self.stdout.write("No demo to remove.")
             return
-        from django.db.models import ProtectedError
-
-        from audit.models import AuditEntry
-        from policies.models import SchoolPolicy
-        from visits.models import Visit, VisitList
-
         schools = list(trust.schools.all())
         ids = [s.pk for s in schools]
         usernames = [p["username"] for key in STAFF for p in STAFF[key]] + [TRUST_ADMIN["username"]]
@@ -254,8 +254,7 @@ class Command(BaseCommand):
                 SchoolPolicy.objects.filter(school__in=ids).delete()
                 user_ids = list(get_user_model().objects.filter(username__in=usernames).values_list("pk", flat=True))
                 table = connection.ops.quote_name(AuditEntry._meta.db_table)
-                from audit.guard import allow_purge  # the database refuses otherwise
-
+                # The database refuses to delete audit entries otherwise.
                 with allow_purge(), connection.cursor() as cursor:
                     schools_in = ", ".join(["%s"] * len(ids)) or "NULL"
                     users_in = ", ".join(["%s"] * len(user_ids)) or "NULL"
@@ -563,7 +562,5 @@ class Demo:
     # --- visits -----------------------------------------------------------------------
 
     def make_visits(self, school, spec, staff, pupils):
-        from doorstep.demo.visits import make_visits
-
         made = make_visits(self, school, spec, staff, pupils)
         self.count("visits", made)

@@ -67,7 +67,7 @@ def _die_with_parent():
     # live on as orphans holding the port: ask Linux to send them SIGTERM.
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
+            import ctypes  # only where there is a Linux libc to ask
 
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         except OSError:

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from attendance.management.commands._school import find_school
 from retention import services
 from retention.rules import NOT_REMOVED, ORDER, SCHEDULES
+from schools.models import School
 
 
 def _years(n):
@@ -35,8 +36,6 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="", help="Why the period is changed (kept in the audit trail)")
 
     def handle(self, *args, school, apply, today, schedule, set, reason, **options):
-        from schools.models import School
-
         schools = [find_school(school)] if school else list(School.objects.order_by("name"))
         if set:
             if not school:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from people.models import StaffMember
+from pupils.models import Pupil
 from retention import subject_access
 
 
@@ -22,9 +24,6 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Overwrite FILE.zip if it exists")
 
     def handle(self, *args, pupil, staff, out, force, **options):
-        from people.models import StaffMember
-        from pupils.models import Pupil
-
         path = Path(out)
         if path.suffix.lower() != ".zip":
             raise CommandError(f"--out {out!r}: give a file name ending in .zip.")
