@@ -172,7 +172,7 @@ def _hold_audit(found):
     for object_type, ids in by_type.items():
         try:
             model = apps.get_model(object_type)
-        except (LookupError, ValueError):
+        except (LookupError, ValueError):  # a type that is no model (any more): nothing holds the entry
             continue
         pks = [int(i) for i in ids if i.isdigit()]
         existing |= {(object_type, str(pk)) for pk in model._base_manager.filter(pk__in=pks).values_list("pk", flat=True)}
