@@ -1,17 +1,27 @@
 """The weekly attendance chart: figures per school week, and the geometry of an inline SVG
 drawn on the server (no JavaScript), used on the pupil page and in the referral pack."""
+from __future__ import annotations
+
 import datetime
 from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from .models import AEA, AUTHORISED, CODES, PRESENT, UNAUTHORISED, monday
 
+if TYPE_CHECKING:
+    from pupils.models import Pupil
+
+# What the chart template reads: figures and SVG coordinates, keyed by name.
+ChartData = dict[str, Any]
+
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 40, 64, 14, 44  # room for the axis labels, the threshold label and the event marks
 
 
-def weekly(pupil, end=None, weeks=20):
+def weekly(pupil: Pupil, end: datetime.date | None = None,
+           weeks: int = 20) -> tuple[list[ChartData], datetime.date, datetime.date]:
     """[{week, possible, attended, percent}] for each of the last `weeks` Monday-to-Sunday
     weeks up to `end` that had a possible session."""
     end = end or timezone.localdate()
@@ -29,10 +39,10 @@ def weekly(pupil, end=None, weeks=20):
     ], start, end
 
 
-def events(pupil, start, end):
+def events(pupil: Pupil, start: datetime.date, end: datetime.date) -> list[ChartData]:
     """Things to mark on the chart: visits, and the agreements made and letters sent (the
     reports app's rows, reached through the pupil so that attendance need not import it)."""
-    found = []
+    found: list[ChartData] = []
     for visit in pupil.visits.filter(starts_at__date__gte=start, starts_at__date__lte=end).order_by("starts_at"):
         found.append({"kind": "visit", "day": timezone.localdate(visit.starts_at),
                       "label": f"Visit ({visit.get_state_display().lower()})"})
@@ -43,18 +53,19 @@ def events(pupil, start, end):
     return sorted(found, key=lambda e: e["day"])
 
 
-def chart(pupil, threshold_percent=None, end=None, weeks=20, width=WIDTH, height=HEIGHT, variant="wide"):
+def chart(pupil: Pupil, threshold_percent: float | None = None, end: datetime.date | None = None, weeks: int = 20,
+          width: int = WIDTH, height: int = HEIGHT, variant: str = "wide") -> ChartData:
     """Everything _chart.html needs, with SVG coordinates worked out here. A phone gets its
     own narrower drawing (fewer weeks) so that its labels stay readable when scaled down."""
     points, start, end = weekly(pupil, end, weeks)
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     first = monday(start)
 
-    def x_of(day):
+    def x_of(day: datetime.date) -> float:
         offset = (monday(day) - first).days / 7
         return round(LEFT + (offset + 0.5) * plot_w / weeks, 1)
 
-    def y_of(percent):
+    def y_of(percent: float) -> float:
         return round(TOP + plot_h * (1 - percent / 100), 1)
 
     for p in points:
@@ -64,7 +75,7 @@ def chart(pupil, threshold_percent=None, end=None, weeks=20, width=WIDTH, height
     symbol_y = {"visit": height - 22, "agreement": height - 14, "letter": height - 6}
     for e in marks:
         e["x"], e["y"] = x_of(e["day"]), symbol_y[e["kind"]]
-    months = []
+    months: list[ChartData] = []
     day = first
     while day <= end:
         if day.day <= 7 and day > first:
@@ -80,7 +91,7 @@ def chart(pupil, threshold_percent=None, end=None, weeks=20, width=WIDTH, height
     }
 
 
-def charts(pupil, threshold_percent=None, end=None):
+def charts(pupil: Pupil, threshold_percent: float | None = None, end: datetime.date | None = None) -> list[ChartData]:
     """The phone and desk drawings of the same chart; CSS shows the one that fits."""
     return [chart(pupil, threshold_percent, end, weeks=10, width=340, height=250, variant="narrow"),
             chart(pupil, threshold_percent, end, weeks=20, width=WIDTH, height=HEIGHT, variant="wide")]

@@ -179,7 +179,7 @@ def window(end, months):
 
 # --- school weeks and the penalty-notice indicator ------------------------------------------
 
-def monday(day):
+def monday(day: datetime.date) -> datetime.date:
     return day - datetime.timedelta(days=day.weekday())
 
 

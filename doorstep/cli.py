@@ -8,9 +8,10 @@
 """
 import os
 import sys
+from collections.abc import Sequence
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "policy":
         # Pure policy commands need no database or Django settings.

@@ -1,14 +1,18 @@
 """`manage.py check` warns about SMS settings that cannot work; `check --deploy` also warns
 when texts or emails would only be written to the log."""
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import CheckMessage, Warning, register
 
 from .providers import SMS_PROVIDERS
 
 
 @register("doorstep")
-def delivery_configuration(app_configs, **kwargs):
-    problems = []
+def delivery_configuration(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
     names = list(getattr(settings, "DOORSTEP_SMS_PROVIDERS", []))
     for name in names:
         provider = SMS_PROVIDERS.get(name)
@@ -22,9 +26,9 @@ def delivery_configuration(app_configs, **kwargs):
 
 
 @register("doorstep", deploy=True)
-def delivery_leaves_the_machine(app_configs, **kwargs):
+def delivery_leaves_the_machine(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """`check --deploy` only: a school in use needs real SMS and email, a demo does not."""
-    problems = []
+    problems: list[CheckMessage] = []
     if getattr(settings, "DOORSTEP_SMS_PROVIDERS", []) == ["console"]:
         problems.append(Warning("Text messages only go to the log (DOORSTEP_SMS_PROVIDER=console).",
                                 hint="Set DOORSTEP_SMS_PROVIDER=notify or twilio for a school in use.", id="notify.W003"))

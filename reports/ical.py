@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import datetime
 
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event
 
 from visits.models import PURPOSE_CHOICES, Visit
+
+if TYPE_CHECKING:
+    from people.models import StaffMember
 
 # Visits worth a place in someone's diary: agreed and not yet over.
 FEED_STATES = (Visit.State.APPROVED, Visit.State.SCHEDULED, Visit.State.UNDER_WAY)
@@ -23,20 +29,20 @@ NAMED_PURPOSES = {"attendance", "long_absence", "deliver_work", "collect_or_drop
 HISTORY_DAYS = 14
 
 
-def visits_for(staff):
+def visits_for(staff: StaffMember) -> QuerySet[Visit]:
     since = timezone.now() - datetime.timedelta(days=HISTORY_DAYS)
     return (Visit.objects.filter(school=staff.school, assignments__staff=staff, state__in=FEED_STATES,
                                  ends_at__gte=since)
             .select_related("school").order_by("starts_at").distinct())
 
 
-def summary(visit):
+def summary(visit: Visit) -> str:
     if visit.purpose in NAMED_PURPOSES:
         return f"Home visit ({PURPOSES[visit.purpose].lower()})"
     return "Home visit"
 
 
-def feed(staff, base_url: str) -> bytes:
+def feed(staff: StaffMember, base_url: str) -> bytes:
     cal = Calendar()
     cal.add("prodid", "-//Doorstep//Home visits//EN")
     cal.add("version", "2.0")
@@ -54,4 +60,5 @@ def feed(staff, base_url: str) -> bytes:
         event.add("description", f"Open Doorstep for the briefing: {link}")
         event.add("status", "CONFIRMED" if visit.state != Visit.State.APPROVED else "TENTATIVE")
         cal.add_component(event)
-    return cal.to_ical()
+    ical: bytes = cal.to_ical()
+    return ical

@@ -18,9 +18,9 @@ class RetentionRule(models.Model):
         ordering = ["school", "record_type"]
         constraints = [models.UniqueConstraint(fields=["school", "record_type"], name="one_retention_rule_per_type")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_record_type_display()}: {self.years} years"
 
-    def clean(self):
+    def clean(self) -> None:
         if not 1 <= (self.years or 0) <= 100:
             raise ValidationError({"years": "Give a number of years from 1 to 100."})
