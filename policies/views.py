@@ -2,9 +2,9 @@ from itertools import groupby
 
 from django.shortcuts import render
 
-from people.models import ROLE_LABELS
 from people.decorators import require, staff_required
-from visits.models import PURPOSE_CHOICES
+from people.models import ROLE_LABELS
+from policy_engine.schema import PURPOSE_CHOICES
 
 SECTIONS = {
     "approval": "Deciding and approving a visit",

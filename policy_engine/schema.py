@@ -30,17 +30,32 @@ from .sections import (
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ["coteford", "potton", "priory", "willows", "st-hughs"]
 
-# Kept in step with people.models.ROLES and visits.models.PURPOSES (a test checks); repeated
-# here so the engine can run without Django settings.
+# Kept in step with people.models.ROLES (a test checks); repeated here so the engine can run
+# without Django settings.
 ROLES = [
     "headteacher", "deputy_headteacher", "dsl", "business_manager", "office",
     "attendance_officer", "teacher", "family_support",
 ]
-PURPOSES = [
-    "attendance", "welfare_check", "safeguarding", "child_protection", "early_help", "tuition",
-    "meeting_at_home", "school_refusal", "home_education", "deliver_work", "collect_or_drop_off",
-    "long_absence", "suspected_holiday", "other",
+# The reasons for a visit, with the label staff choose from (visits.models.Visit.purpose takes
+# its choices from here, so the engine and the visit form cannot drift apart). PURPOSE_LABELS
+# below is how the engine's own messages name them, mid-sentence.
+PURPOSE_CHOICES: list[tuple[str, str]] = [
+    ("attendance", "Attendance"),
+    ("welfare_check", "Welfare check"),
+    ("safeguarding", "Safeguarding concern"),
+    ("child_protection", "Child protection process"),
+    ("early_help", "Early help"),
+    ("tuition", "Tuition at home"),
+    ("meeting_at_home", "Meeting at home (parent cannot come to school)"),
+    ("school_refusal", "School refusal"),
+    ("home_education", "Home education"),
+    ("deliver_work", "Deliver or collect work"),
+    ("collect_or_drop_off", "Collect or drop off the child"),
+    ("long_absence", "Long absence (keeping in touch)"),
+    ("suspected_holiday", "Suspected holiday"),
+    ("other", "Other"),
 ]
+PURPOSES = [p for p, _ in PURPOSE_CHOICES]
 ROLE_LABELS = {
     "headteacher": "headteacher", "deputy_headteacher": "deputy headteacher",
     "dsl": "designated safeguarding lead", "business_manager": "school business manager",

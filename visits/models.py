@@ -1,22 +1,9 @@
 from django.db import models
 
-PURPOSE_CHOICES = [
-    ("attendance", "Attendance"),
-    ("welfare_check", "Welfare check"),
-    ("safeguarding", "Safeguarding concern"),
-    ("child_protection", "Child protection process"),
-    ("early_help", "Early help"),
-    ("tuition", "Tuition at home"),
-    ("meeting_at_home", "Meeting at home (parent cannot come to school)"),
-    ("school_refusal", "School refusal"),
-    ("home_education", "Home education"),
-    ("deliver_work", "Deliver or collect work"),
-    ("collect_or_drop_off", "Collect or drop off the child"),
-    ("long_absence", "Long absence (keeping in touch)"),
-    ("suspected_holiday", "Suspected holiday"),
-    ("other", "Other"),
-]
-PURPOSES = [p for p, _ in PURPOSE_CHOICES]
+# The purposes live with the policy engine, which judges them; re-exported here for the
+# visit's forms, services and API.
+from policy_engine.schema import PURPOSE_CHOICES as PURPOSE_CHOICES
+from policy_engine.schema import PURPOSES as PURPOSES
 
 
 class Visit(models.Model):

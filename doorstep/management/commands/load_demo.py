@@ -41,7 +41,7 @@ from risk.models import Hazard, RiskAssessment
 from schools.models import School, SchoolClosure, Trust
 from visits.models import Visit, VisitList
 
-from .set_policy import read_policy_source, store_policy, validate_policy
+from policies.services import read_policy_source, store_policy, validate_policy
 
 TRUST_NAME = "Riverside Learning Trust"
 DEMO_PASSWORD = "doorstep-demo"
