@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 import os
 import sys
+from typing import Any, NoReturn
 
 from .gaps import describe, find_gaps, gaps_text
 from .rules import STAGES, PlanError, evaluate
@@ -19,7 +20,7 @@ from .timing import SimulationError, simulate
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse exits 2 on usage errors too; keep its message on stderr
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 on usage errors too; keep its message on stderr
         self.print_usage(sys.stderr)
         raise _Usage(f"{self.prog}: error: {message}")
 
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
         return 0
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)
     defaults = sum(1 for key in KEYS if policy.is_default(key.dotted))
     print(f"{policy.source}: valid. {policy.school}, policy {policy.name} version {policy.version}; "
@@ -78,7 +79,7 @@ def cmd_check(args) -> int:
     return 0
 
 
-def cmd_show(args) -> int:
+def cmd_show(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     if args.json:
         print(json.dumps(policy.to_dict(), indent=2, ensure_ascii=False))
@@ -100,7 +101,7 @@ def cmd_show(args) -> int:
     return 0
 
 
-def cmd_gaps(args) -> int:
+def cmd_gaps(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     gaps = find_gaps(policy)
     if args.json:
@@ -114,7 +115,7 @@ class _Unreadable(Exception):
     """The input file could not be read or is not JSON; the message says which and where."""
 
 
-def _read_json(path: str, what: str):
+def _read_json(path: str, what: str) -> Any:
     """Read JSON from a file or stdin ("-"), for the commands that take a plan or events."""
     name = "<stdin>" if path == "-" else path
     try:
@@ -127,13 +128,13 @@ def _read_json(path: str, what: str):
         raise _Unreadable(f"{name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
 
 
-def _report_errors(name: str, what: str, errors) -> int:
+def _report_errors(name: str, what: str, errors: list[tuple[str, str]]) -> int:
     for field, message in errors:
         print(f"{name}: {field or f'(the {what})'}: {message}", file=sys.stderr)
     return 2
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     try:
         name, data = _read_json(args.plan, "plan")
@@ -147,7 +148,7 @@ def cmd_evaluate(args) -> int:
     return 0 if result.allowed else 1
 
 
-def cmd_simulate(args) -> int:
+def cmd_simulate(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     try:
         name, data = _read_json(args.events, "events")

@@ -2,10 +2,12 @@
 aloud (shared by `doorstep policy show` and `doorstep policy gaps`)."""
 from __future__ import annotations
 
+from typing import Any
+
 from .schema import KEY_INDEX, KEYS, PRESETS, PURPOSE_LABELS, ROLE_LABELS, PURPOSES, Policy
 
 
-def describe(key: str, value) -> str:
+def describe(key: str, value: Any) -> str:
     """A resolved value as a headteacher would read it."""
     spec = KEY_INDEX[key]
     if spec.kind == "ladder":
@@ -39,7 +41,7 @@ def describe(key: str, value) -> str:
     return str(value)
 
 
-def find_gaps(policy: Policy, references: list[Policy] | None = None) -> list[dict]:
+def find_gaps(policy: Policy, references: list[Policy] | None = None) -> list[dict[str, Any]]:
     """[{"key", "description", "default", "references": [{"policy", "school", "value", "clause"}]}] for every
     key this policy leaves to Doorstep's default while at least one reference policy decides it."""
     if references is None:
@@ -60,7 +62,7 @@ def find_gaps(policy: Policy, references: list[Policy] | None = None) -> list[di
     return gaps
 
 
-def gaps_text(policy: Policy, gaps: list[dict]) -> str:
+def gaps_text(policy: Policy, gaps: list[dict[str, Any]]) -> str:
     if not gaps:
         return f"{policy.label} decides everything the reference policies decide. No gaps.\n"
     lines = [

@@ -8,6 +8,7 @@ import calendar
 import datetime
 import re
 from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from core.text import and_list
@@ -112,6 +113,7 @@ class Plan:
         plan = reader.plan(data)
         if reader.errors:
             raise PlanError(reader.errors)
+        assert plan is not None  # the reader returns None only with errors
         return plan
 
 
@@ -123,13 +125,13 @@ _MISSING = object()
 class _Reader:
     """Reads a plan dict, collecting every error with the path of the field at fault."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.errors: list[tuple[str, str]] = []
 
-    def fail(self, path, message):
+    def fail(self, path: str, message: str) -> None:
         self.errors.append((path, message))
 
-    def table(self, value, path, allowed, required=()):
+    def table(self, value: Any, path: str, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any] | None:
         if not isinstance(value, dict):
             self.fail(path, f"expected an object, got {_kind(value)}")
             return None
@@ -141,7 +143,7 @@ class _Reader:
                 self.fail(_join(path, name), "missing")
         return value
 
-    def boolean(self, obj, name, path):
+    def boolean(self, obj: dict[str, Any], name: str, path: str) -> bool:
         value = obj.get(name)
         if value is None:
             return False
@@ -150,7 +152,7 @@ class _Reader:
             return False
         return value
 
-    def text(self, obj, name, path, required=False):
+    def text(self, obj: dict[str, Any], name: str, path: str, required: bool = False) -> str | None:
         value = obj.get(name)
         if value is None:
             if required:
@@ -164,7 +166,7 @@ class _Reader:
             self.fail(_join(path, name), "expected some text, got an empty string")
         return value or None
 
-    def date(self, obj, name, path, required=False):
+    def date(self, obj: dict[str, Any], name: str, path: str, required: bool = False) -> datetime.date | None:
         value = obj.get(name)
         if value is None:
             if required:
@@ -178,7 +180,7 @@ class _Reader:
         self.fail(_join(path, name), f'expected a date as "YYYY-MM-DD", got {_kind(value)}')
         return None
 
-    def moment(self, obj, name, path):
+    def moment(self, obj: dict[str, Any], name: str, path: str) -> datetime.datetime | None:
         value = obj.get(name)
         if isinstance(value, str) and _DATETIME.fullmatch(value):
             try:
@@ -188,7 +190,7 @@ class _Reader:
         self.fail(_join(path, name), f'expected a local date and time as "YYYY-MM-DDTHH:MM", got {_kind(value)}')
         return None
 
-    def plan(self, data):
+    def plan(self, data: Any) -> Plan | None:
         allowed = ["purpose", "starts_at", "ends_at", "staff", "approvals", "visit_list_signed_by_headteacher",
                    "risk_assessment", "appointment", "emergency", "lone_visit_authorised_by_headteacher",
                    "responsible_contact", "household", "overrides"]
@@ -202,7 +204,7 @@ class _Reader:
         if starts_at and ends_at and ends_at <= starts_at:
             self.fail("ends_at", f"expected a time after starts_at ({data['starts_at']}), got {_kind(data['ends_at'])}")
 
-        staff = []
+        staff: list[Staff] = []
         raw_staff = data.get("staff")
         if raw_staff is None:
             raw_staff = []
@@ -214,7 +216,7 @@ class _Reader:
             if member:
                 staff.append(member)
 
-        approvals = []
+        approvals: list[Approval] = []
         for i, item in self.items(data, "approvals"):
             path = f"approvals[{i}]"
             if self.table(item, path, ["role", "on"], required=["role", "on"]) is None:
@@ -241,7 +243,7 @@ class _Reader:
         if self.table(household, "household", ["dangerous_animals"]) is None:
             household = {}
 
-        overrides = []
+        overrides: list[OverrideRequest] = []
         for i, item in self.items(data, "overrides"):
             path = f"overrides[{i}]"
             if self.table(item, path, ["rule", "reason"], required=["rule", "reason"]) is None:
@@ -259,6 +261,7 @@ class _Reader:
         self._check_leaves(data, ra, appointment, household)
         if self.errors:
             return None
+        assert starts_at is not None and ends_at is not None  # missing or unreadable, they are errors
         return Plan(
             purpose=purpose, starts_at=starts_at, ends_at=ends_at, staff=tuple(staff), approvals=tuple(approvals),
             visit_list_signed_by_headteacher=self.boolean(data, "visit_list_signed_by_headteacher", ""),
@@ -276,7 +279,8 @@ class _Reader:
             overrides=tuple(overrides),
         )
 
-    def _check_leaves(self, data, ra, appointment, household):
+    def _check_leaves(self, data: dict[str, Any], ra: dict[str, Any], appointment: dict[str, Any],
+                      household: dict[str, Any]) -> None:
         """Type-check the optional leaves before building, so every error is reported."""
         for name in ("visit_list_signed_by_headteacher", "emergency", "lone_visit_authorised_by_headteacher"):
             self.boolean(data, name, "")
@@ -289,18 +293,18 @@ class _Reader:
         self.boolean(appointment, "written_confirmation", "appointment")
         self.boolean(household, "dangerous_animals", "household")
 
-    def author(self, value, path) -> Author | None:
+    def author(self, value: Any, path: str) -> Author | None:
         """{"name": ..., "roles": [...]}: who wrote an assessment. Null when not known."""
         if value is None or self.table(value, path, ["name", "roles"], required=["name"]) is None:
             return None
         before = len(self.errors)
         name = self.text(value, "name", path, required=True) if "name" in value else None
         roles = self.roles(value, path)
-        if len(self.errors) > before:
+        if len(self.errors) > before or name is None:  # no name is an error
             return None
         return Author(name, tuple(roles))
 
-    def roles(self, person, path):
+    def roles(self, person: dict[str, Any], path: str) -> list[str]:
         """A person's `roles`: a list of known roles, each wrong one reported at its place."""
         roles = person.get("roles")
         if roles is None:
@@ -313,7 +317,7 @@ class _Reader:
                 self.fail(f"{path}.roles[{j}]", f"expected one of {', '.join(ROLES)}, got {_kind(role)}")
         return roles
 
-    def items(self, data, name):
+    def items(self, data: dict[str, Any], name: str) -> list[tuple[int, Any]]:
         value = data.get(name)
         if value is None:
             return []
@@ -322,7 +326,7 @@ class _Reader:
             return []
         return list(enumerate(value))
 
-    def staff(self, person, path):
+    def staff(self, person: Any, path: str) -> Staff | None:
         allowed = ["name", "roles", "dbs", "trained_home_visitor", "mobile", "vehicle"]
         if self.table(person, path, allowed, required=["name"]) is None:
             return None
@@ -340,20 +344,21 @@ class _Reader:
         raw = person.get("vehicle")
         if raw is not None and self.table(raw, f"{path}.vehicle", ["make", "model", "colour", "registration", "insurance_expires_on"]) is not None:
             vpath = f"{path}.vehicle"
-            vehicle = Vehicle(*(self.text(raw, f, vpath) for f in ("make", "model", "colour", "registration")),
+            vehicle = Vehicle(self.text(raw, "make", vpath), self.text(raw, "model", vpath),
+                              self.text(raw, "colour", vpath), self.text(raw, "registration", vpath),
                               self.date(raw, "insurance_expires_on", vpath))
         trained = self.boolean(person, "trained_home_visitor", path)
         mobile = self.text(person, "mobile", path)
-        if len(self.errors) > before:
+        if len(self.errors) > before or name is None:  # no name is an error
             return None
         return Staff(name, tuple(roles), dbs, trained, mobile, vehicle)
 
 
-def _join(path, name):
+def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _kind(value):
+def _kind(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -378,7 +383,7 @@ class Finding:
     clause: str
     message: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "severity": self.severity, "clause": self.clause, "message": self.message}
 
 
@@ -389,7 +394,7 @@ class Evaluation:
     allowed: bool
     findings: list[Finding] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "policy_version": self.policy_version, "allowed": self.allowed,
                 "findings": [f.to_dict() for f in self.findings]}
 
@@ -398,13 +403,13 @@ class Evaluation:
         return [f for f in self.findings if f.severity == "block"]
 
 
-def evaluate(policy: Policy, plan: Plan | dict, *, stage: str = "schedule") -> Evaluation:
+def evaluate(policy: Policy, plan: Plan | dict[str, Any], *, stage: str = "schedule") -> Evaluation:
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
     if not isinstance(plan, Plan):
         plan = Plan.from_dict(plan)
     overrides = {o.rule: o.reason for o in plan.overrides}
-    overridable = set(policy.value("overrides.rules"))
+    overridable = set(policy.overrides.rules.value)
     findings = []
     for check in CHECKS:
         for rule, severity, message, *key in check(policy, plan):
@@ -432,14 +437,18 @@ def evaluate(policy: Policy, plan: Plan | dict, *, stage: str = "schedule") -> E
 
 
 # Rules -------------------------------------------------------------------------------------
-# Each check yields (rule id, "block"|"warn", message). evaluate() adds the clause and applies
-# the stage and any headteacher override.
+# Each check yields (rule id, "block"|"warn", message), and the key whose clause to cite where
+# it is not the rule's own (RULES). evaluate() adds the clause and applies the stage and any
+# headteacher override.
 
-def _names(people) -> str:
+Found = Iterator[tuple[str, ...]]
+
+
+def _names(people: Iterable[Staff]) -> str:
     return and_list(p.name for p in people)
 
 
-def _roles(roles) -> str:
+def _roles(roles: Sequence[str]) -> str:
     labels = [ROLE_LABELS.get(r, r) for r in roles]
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
 
@@ -456,8 +465,8 @@ def _visit_day(plan: Plan) -> datetime.date:
     return plan.starts_at.date()
 
 
-def check_approval(policy, plan):
-    approvers = policy.value("approval.approver_roles")
+def check_approval(policy: Policy, plan: Plan) -> Found:
+    approvers = policy.approval.approver_roles.value
     valid = [a for a in plan.approvals if a.role in approvers and a.on <= _visit_day(plan)]
     if not valid:
         recorded = ""
@@ -469,8 +478,8 @@ def check_approval(policy, plan):
                f"this visit has no such approval dated on or before the visit.{recorded}")
 
 
-def check_purpose(policy, plan):
-    recognised = policy.value("approval.recognised_purposes")
+def check_purpose(policy: Policy, plan: Plan) -> Found:
+    recognised = policy.approval.recognised_purposes.value
     if plan.purpose not in recognised:
         yield ("approval.purpose", "warn",
                f"{policy.label} does not list {PURPOSE_LABELS[plan.purpose]} among its reasons for a home visit "
@@ -478,15 +487,15 @@ def check_purpose(policy, plan):
                "in the pupil's best interests.")
 
 
-def check_visit_list(policy, plan):
-    if policy.value("approval.visit_list_signed_by_headteacher") and not plan.visit_list_signed_by_headteacher:
+def check_visit_list(policy: Policy, plan: Plan) -> Found:
+    if policy.approval.visit_list_signed_by_headteacher.value and not plan.visit_list_signed_by_headteacher:
         yield ("approval.visit_list_signed", "block",
                f"{policy.label} requires the headteacher to sign the list of visits before any visit on it takes place; "
                "this visit is not on a signed list.")
 
 
-def check_staffing(policy, plan):
-    minimum, lone = policy.value("staffing.minimum"), policy.value("staffing.lone_visit")
+def check_staffing(policy: Policy, plan: Plan) -> Found:
+    minimum, lone = policy.staffing.minimum.value, policy.staffing.lone_visit.value
     count = len(plan.staff)
     if count == 0:
         yield ("staffing.minimum", "block", "No member of staff is assigned to this visit yet.")
@@ -510,16 +519,16 @@ def check_staffing(policy, plan):
            "staffing.lone_visit" if count == 1 else "staffing.minimum")
 
 
-def check_dsl(policy, plan):
-    purposes = policy.value("staffing.dsl_attends_purposes")
+def check_dsl(policy: Policy, plan: Plan) -> Found:
+    purposes = policy.staffing.dsl_attends_purposes.value
     if plan.purpose in purposes and not any("dsl" in s.roles for s in plan.staff):
         yield ("staffing.dsl", "block",
                f"{policy.label} requires the designated safeguarding lead to go on every {PURPOSE_LABELS[plan.purpose]} "
                f"visit; no one with the DSL role is among the staff ({_names(plan.staff) or 'none assigned'}).")
 
 
-def check_training(policy, plan):
-    rule = policy.value("staffing.trained_home_visitor")
+def check_training(policy: Policy, plan: Plan) -> Found:
+    rule = policy.staffing.trained_home_visitor.value
     if rule == "none" or not plan.staff:
         return
     untrained = [s for s in plan.staff if not s.trained_home_visitor]
@@ -534,8 +543,8 @@ def check_training(policy, plan):
                f"none of {_names(plan.staff)} is recorded as trained.")
 
 
-def check_transport(policy, plan):
-    if (plan.purpose == "collect_or_drop_off" and policy.value("staffing.escort_when_transporting")
+def check_transport(policy: Policy, plan: Plan) -> Found:
+    if (plan.purpose == "collect_or_drop_off" and policy.staffing.escort_when_transporting.value
             and len(plan.staff) < 2):
         yield ("staffing.transport_escort", "block",
                f"{policy.label} requires an additional adult in the car as escort when staff transport a pupil; "
@@ -543,20 +552,20 @@ def check_transport(policy, plan):
                f"{' (' + _names(plan.staff) + ')' if plan.staff else ''}.")
 
 
-def check_mobile(policy, plan):
-    if not policy.value("staffing.mobile_required"):
+def check_mobile(policy: Policy, plan: Plan) -> Found:
+    if not policy.staffing.mobile_required.value:
         return
     missing = [s for s in plan.staff if not s.mobile]
     if missing:
-        held = ROLE_LABELS[policy.value("staffing.mobile_held_by")]
+        held = ROLE_LABELS[policy.staffing.mobile_held_by.value]
         yield ("staffing.mobile", "block",
                f"{policy.label} requires the mobile number of everyone on a visit to be held by the {held}; "
                f"there is no mobile number on record for {_names(missing)}.")
 
 
-def check_vetting(policy, plan):
+def check_vetting(policy: Policy, plan: Plan) -> Found:
     order = ["basic", "standard", "enhanced"]
-    level, barred = policy.value("vetting.dbs_level"), policy.value("vetting.barred_list_check")
+    level, barred = policy.vetting.dbs_level.value, policy.vetting.barred_list_check.value
     day = _visit_day(plan)
     problems, barred_only = [], True
     for s in plan.staff:
@@ -579,35 +588,36 @@ def check_vetting(policy, plan):
                "vetting.barred_list_check" if barred_only else "vetting.dbs_level")
 
 
-def check_dbs_age(policy, plan):
-    months = policy.value("vetting.recheck_months")
+def check_dbs_age(policy: Policy, plan: Plan) -> Found:
+    months = policy.vetting.recheck_months.value
     if months is None:
         return
     day = _visit_day(plan)
-    old = [s for s in plan.staff if s.dbs and s.dbs.issued_on and _add_months(s.dbs.issued_on, months) < day]
+    old = [(s.name, s.dbs.issued_on) for s in plan.staff
+           if s.dbs and s.dbs.issued_on and _add_months(s.dbs.issued_on, months) < day]
     if old:
         yield ("vetting.dbs_recheck", "warn",
                f"DBS certificates older than {months} months should be rechecked; "
-               + "; ".join(f"{s.name}'s was issued on {_day(s.dbs.issued_on)}" for s in old) + ".")
+               + "; ".join(f"{name}'s was issued on {_day(issued)}" for name, issued in old) + ".")
 
 
-def check_vehicles(policy, plan):
-    drivers = [s for s in plan.staff if s.vehicle is not None]
-    if policy.value("vehicles.details_required"):
+def check_vehicles(policy: Policy, plan: Plan) -> Found:
+    drivers = [(s, s.vehicle) for s in plan.staff if s.vehicle is not None]
+    if policy.vehicles.details_required.value:
         gaps = []
-        for s in drivers:
-            missing = [f for f in ("make", "model", "colour", "registration") if not getattr(s.vehicle, f)]
+        for s, vehicle in drivers:
+            missing = [f for f in ("make", "model", "colour", "registration") if not getattr(vehicle, f)]
             if missing:
                 gaps.append(f"{s.name}'s car has no {', '.join(missing)}")
         if gaps:
             yield ("vehicles.details", "block",
                    f"{policy.label} requires the make, model, colour and registration of every car used on a visit "
                    "to be on record; " + "; ".join(gaps) + ".")
-    if policy.value("vehicles.insurance_required"):
+    if policy.vehicles.insurance_required.value:
         day = plan.ends_at.date()
         gaps = []
-        for s in drivers:
-            expires = s.vehicle.insurance_expires_on
+        for s, vehicle in drivers:
+            expires = vehicle.insurance_expires_on
             if expires is None:
                 gaps.append(f"{s.name}'s car has no insurance expiry date on record")
             elif expires < day:
@@ -617,26 +627,26 @@ def check_vehicles(policy, plan):
                    f"{policy.label} requires every car used on a visit to be insured; " + "; ".join(gaps) + ".")
 
 
-def check_risk_assessments(policy, plan):
+def check_risk_assessments(policy: Policy, plan: Plan) -> Found:
     day = _visit_day(plan)
-    if policy.value("risk_assessment.home_visit_required"):
+    if policy.risk_assessment.home_visit_required.value:
         done = plan.home_visit_ra_on
         if done is None or done > day:
             detail = "none is recorded" if done is None else f"the one recorded is dated {_day(done)}, after the visit"
             yield ("risk_assessment.home_visit", "block",
                    f"{policy.label} requires a home-visit risk assessment before the visit; {detail}.")
-        elif plan.new_risk_since and policy.value("risk_assessment.update_on_new_risk"):
+        elif plan.new_risk_since and policy.risk_assessment.update_on_new_risk.value:
             yield ("risk_assessment.new_risk", "block",
                    f"A new risk has been recorded since the home-visit risk assessment of {_day(done)}; "
                    f"{policy.label} requires the assessment to be updated before the visit.")
-    lone = policy.value("risk_assessment.lone_working")
+    lone = policy.risk_assessment.lone_working.value
     # Where lone visits are never allowed, staffing.minimum already says so.
-    if len(plan.staff) == 1 and lone != "not_required" and policy.value("staffing.lone_visit") != "never":
+    if len(plan.staff) == 1 and lone != "not_required" and policy.staffing.lone_visit.value != "never":
         done = plan.lone_working_ra_on
         if done is not None and done <= day:
             # The office must know the word that means danger (H summary, Before; H threatened ¶5),
             # and the lone-working assessment is where the policy keeps it.
-            if policy.value("risk_assessment.safe_word_on_lone_working") and not plan.lone_working_safe_word:
+            if policy.risk_assessment.safe_word_on_lone_working.value and not plan.lone_working_safe_word:
                 yield ("risk_assessment.safe_word", "block",
                        f"{policy.label} asks for a lone visitor's safe word to be recorded on their lone-working "
                        f"risk assessment before the visit; the assessment for {plan.staff[0].name} dated "
@@ -653,14 +663,14 @@ def check_risk_assessments(policy, plan):
                        f"lone-working and risk assessment policies; no lone-working risk assessment is recorded for this visit.")
 
 
-def check_ra_author(policy, plan):
+def check_ra_author(policy: Policy, plan: Plan) -> Found:
     """An assessment written by someone the policy does not name is not the assessment it asks
     for (C 2.5: the business manager; P §4¶4: the headteacher). A plan that does not say who
     wrote it (an older plan file) is not judged on this."""
-    role = policy.value("risk_assessment.author_role")
+    role = policy.risk_assessment.author_role.value
     done, author = plan.home_visit_ra_on, plan.home_visit_ra_by
     if (role is None or author is None or done is None or done > _visit_day(plan)
-            or not policy.value("risk_assessment.home_visit_required") or role in author.roles):
+            or not policy.risk_assessment.home_visit_required.value or role in author.roles):
         return
     held = _roles(author.roles) if author.roles else "no role on record"
     yield ("risk_assessment.author", "block",
@@ -669,8 +679,8 @@ def check_ra_author(policy, plan):
            f"The {ROLE_LABELS[role]} needs to write a new one.")
 
 
-def check_appointment(policy, plan):
-    required = policy.value("appointment.required")
+def check_appointment(policy: Policy, plan: Plan) -> Found:
+    required = policy.appointment.required.value
     if required == "not_required":
         pass
     elif not plan.appointment_agreed:
@@ -682,7 +692,7 @@ def check_appointment(policy, plan):
             yield ("appointment.agreed", "block",
                    f"{policy.label} requires home visits to be agreed with the parents in advance unless it is an "
                    "emergency or immediate concern; no appointment is recorded and the visit is not marked as an emergency.")
-    if policy.value("appointment.written_confirmation") and plan.appointment_agreed and not plan.written_confirmation:
+    if policy.appointment.written_confirmation.value and plan.appointment_agreed and not plan.written_confirmation:
         yield ("appointment.written_confirmation", "block",
                f"{policy.label} requires written confirmation of the appointment to be held in the school office; "
                "none is recorded for this visit.")
@@ -692,9 +702,9 @@ def _parse_time(text: str) -> datetime.time:
     return datetime.time.fromisoformat(text)
 
 
-def check_hours(policy, plan):
-    start, end = _parse_time(policy.value("hours.school_day_start")), _parse_time(policy.value("hours.school_day_end"))
-    days = policy.value("hours.school_days")
+def check_hours(policy: Policy, plan: Plan) -> Found:
+    start, end = _parse_time(policy.hours.school_day_start.value), _parse_time(policy.hours.school_day_end.value)
+    days = policy.hours.school_days.value
     day = plan.starts_at.date()
     weekday = WEEKDAYS[day.weekday()]
     outside = (weekday not in days or plan.starts_at.time() < start
@@ -702,7 +712,7 @@ def check_hours(policy, plan):
     window = f"{start:%H:%M}–{end:%H:%M}"
     when = (f"{plan.starts_at:%A} {_day(day)}, {plan.starts_at:%H:%M}–{plan.ends_at:%H:%M}")
     if outside:
-        rule = policy.value("hours.outside_school_hours")
+        rule = policy.hours.outside_school_hours.value
         if rule == "not_allowed":
             yield ("hours.outside_school_hours", "block",
                    f"{policy.label} does not allow visits outside school hours ({window} on school days); this visit is on {when}.")
@@ -711,13 +721,13 @@ def check_hours(policy, plan):
                    f"{policy.label} allows a visit outside school hours ({window} on school days) only when it is "
                    f"absolutely necessary and there is no reasonable alternative; this visit is on {when}. "
                    "The headteacher can record why with an override.")
-        if policy.value("hours.responsible_contact_outside_hours") and not plan.responsible_contact:
+        if policy.hours.responsible_contact_outside_hours.value and not plan.responsible_contact:
             yield ("hours.responsible_contact", "block",
                    f"{policy.label} requires a named responsible contact to check on the staff's welfare during a visit "
                    f"outside school hours; this visit on {when} has none.")
-    evening = policy.value("hours.evening_visits")
+    evening = policy.hours.evening_visits.value
     if evening != "allowed":
-        evening_start = datetime.datetime.combine(day, _parse_time(policy.value("hours.evening_starts")))
+        evening_start = datetime.datetime.combine(day, _parse_time(policy.hours.evening_starts.value))
         if plan.ends_at > evening_start:
             if evening == "discouraged":
                 yield ("hours.evening", "warn",
@@ -728,25 +738,25 @@ def check_hours(policy, plan):
                        f"{policy.label} does not allow evening home visits; this visit runs past {evening_start:%H:%M} ({when}).")
 
 
-def check_animals(policy, plan):
+def check_animals(policy: Policy, plan: Plan) -> Found:
     if not plan.dangerous_animals:
         return
-    rule = policy.value("doorstep.dangerous_animals")
+    rule = policy.doorstep.dangerous_animals.value
     ask = {
         "separate_room": "ask for them to be kept in a separate room",
         "separate_room_or_outside": "ask for them to be kept in a separate room or outside",
         "avoid_contact": "seek local advice before going in and avoid contact with them",
     }[rule]
-    then = " If the family will not, cancel the visit." if policy.value("doorstep.animals_refusal_cancels") else ""
-    if policy.value("doorstep.animals_written_reason"):
+    then = " If the family will not, cancel the visit." if policy.doorstep.animals_refusal_cancels.value else ""
+    if policy.doorstep.animals_written_reason.value:
         then += " Give the headteacher the reason in writing."
     yield ("doorstep.dangerous_animals", "warn",
            f"The household has potentially dangerous animals: under {policy.label} staff {ask}.{then}")
 
 
-def _review_due(policy) -> datetime.date | None:
+def _review_due(policy: Policy) -> datetime.date | None:
     """The last day on which the policy is still within its review date."""
-    text = policy.value("review.next_review")
+    text = policy.review.next_review.value
     if text is None:
         return None
     if len(text) == 7:
@@ -755,7 +765,7 @@ def _review_due(policy) -> datetime.date | None:
     return datetime.date.fromisoformat(text)
 
 
-def check_review(policy, plan):
+def check_review(policy: Policy, plan: Plan) -> Found:
     due = _review_due(policy)
     if due is not None and _visit_day(plan) > due:
         yield ("review.overdue", "warn",
@@ -770,7 +780,7 @@ def _add_months(day: datetime.date, months: int) -> datetime.date:
     return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-CHECKS = [
+CHECKS: list[Callable[[Policy, Plan], Found]] = [
     check_approval, check_purpose, check_visit_list, check_staffing, check_dsl, check_training, check_transport,
     check_mobile, check_vetting, check_dbs_age, check_vehicles, check_risk_assessments, check_ra_author, check_appointment,
     check_hours, check_animals, check_review,

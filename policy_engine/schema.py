@@ -20,10 +20,11 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from .sections import (
-    SECTION_VIEWS, After, Appointment, Approval, Attendance, CheckIn, Doorstep, Escalation, Hours, Overrides,
+    SECTION_VIEWS, After, LadderStep, Appointment, Approval, Attendance, CheckIn, Doorstep, Escalation, Hours, Overrides,
     Review, RiskAssessment, Staffing, Vehicles, Vetting,
 )
 
@@ -195,7 +196,10 @@ class Key:
                 raise Invalid(f"expected {self.expected()}{got}")
             return value
         if self.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int) or not (self.minimum <= value <= self.maximum):
+            # Every int key sets both bounds; a missing one would bound nothing.
+            low, high = self.minimum, self.maximum
+            if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) \
+                    or (high is not None and value > high):
                 raise Invalid(f"expected {self.expected()}{got}")
             return value
         if self.kind in ("enum", "role"):
@@ -240,7 +244,7 @@ class Key:
         raise AssertionError(self.kind)  # pragma: no cover
 
 
-def _suggest(value: Any, choices) -> str:
+def _suggest(value: Any, choices: Iterable[str]) -> str:
     if not isinstance(value, str):
         return ""
     close = difflib.get_close_matches(value, list(choices), n=1)
@@ -250,10 +254,10 @@ def _suggest(value: Any, choices) -> str:
 LADDER_ROLES = tuple(ROLES) + ("everyone",)
 
 
-def _check_ladder(value: Any) -> list[dict]:
+def _check_ladder(value: Any) -> list[LadderStep]:
     if not isinstance(value, list) or not value:
         raise Invalid(f"expected a non-empty list of steps, got {_show(value)}")
-    steps = []
+    steps: list[LadderStep] = []
     for i, step in enumerate(value):
         where = f"step {i + 1}"
         if not isinstance(step, dict):
@@ -281,8 +285,8 @@ def _check_ladder(value: Any) -> list[dict]:
 
 
 def _keys() -> list[Key]:
-    roles = dict(kind="list", choices=tuple(ROLES), what="roles")
-    purposes = dict(kind="list", choices=tuple(PURPOSES), what="visit purposes")
+    roles: dict[str, Any] = dict(kind="list", choices=tuple(ROLES), what="roles")
+    purposes: dict[str, Any] = dict(kind="list", choices=tuple(PURPOSES), what="visit purposes")
     return [
         # Deciding and approving (matrix section 1)
         Key("approval", "approver_roles", default=["headteacher"], min_items=1, **roles,
@@ -477,7 +481,8 @@ def possessive(name: str) -> str:
 class Policy:
     """A loaded, validated policy: every key resolved to the file's value or Doorstep's default."""
 
-    def __init__(self, *, meta: dict, values: dict, clauses: dict, notes: dict, source: str):
+    def __init__(self, *, meta: dict[str, str], values: dict[str, Any], clauses: dict[str, str], notes: dict[str, str],
+                 source: str) -> None:
         self.name: str = meta["name"]
         self.version: str = meta["version"]
         self.school: str = meta["school"]
@@ -490,7 +495,7 @@ class Policy:
         self._clauses = clauses
         self._notes = notes
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Policy {self.name} {self.version} from {self.source}>"
 
     # Loading -------------------------------------------------------------------------------
@@ -503,7 +508,7 @@ class Policy:
         return cls.from_data(data, source)
 
     @classmethod
-    def from_file(cls, path) -> "Policy":
+    def from_file(cls, path: str | Path) -> "Policy":
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -521,7 +526,7 @@ class Policy:
         return cls.from_toml(path.read_text(encoding="utf-8"), source=f"presets/{name}.toml")
 
     @classmethod
-    def from_data(cls, data: dict, source: str) -> "Policy":
+    def from_data(cls, data: dict[str, Any], source: str) -> "Policy":
         errors: list[tuple[str, str]] = []
         meta = _load_meta(data.get("policy"), errors)
         values: dict[str, Any] = {}
@@ -558,11 +563,11 @@ class Policy:
         return cls(meta=meta, values=values, clauses=clauses, notes=notes, source=source)
 
     # Reading -------------------------------------------------------------------------------
-    def _meta_value(self, name):
+    def _meta_value(self, name: str) -> str | None:
         return {"name": self.name, "school": self.school, "short_name": self.short_name, "version": self.version,
                 "document": self.document, "published": self.published, "clause_prefix": self.clause_prefix}[name]
 
-    def value(self, key: str):
+    def value(self, key: str) -> Any:
         if key.startswith("policy.") and key[7:] in META_KEYS:
             return self._meta_value(key[7:])
         if key not in self._values:
@@ -644,7 +649,7 @@ class Policy:
         """"Coteford's policy", for messages."""
         return f"{possessive(self.short_name)} policy"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "policy": self.name, "version": self.version, "school": self.school, "short_name": self.short_name,
             "document": self.document, "published": self.published, "clause_prefix": self.clause_prefix,
@@ -656,7 +661,7 @@ class Policy:
         out["notes"] = dict(self._notes)
         return out
 
-    def rules(self) -> list[dict]:
+    def rules(self) -> list[dict[str, Any]]:
         return [
             {"key": key.dotted, "value": copy.deepcopy(self._values[key.dotted]), "clause": self._clauses[key.dotted],
              "description": key.description, "note": self._notes.get(key.dotted, "")}
@@ -667,7 +672,7 @@ class Policy:
 _MISSING = object()
 
 
-def _load_meta(raw, errors) -> dict:
+def _load_meta(raw: Any, errors: list[tuple[str, str]]) -> dict[str, str]:
     if raw is None:
         errors.append(("policy", "missing [policy] section; it needs at least name, school and version"))
         return {"name": "", "school": "", "version": ""}
@@ -695,7 +700,8 @@ def _load_meta(raw, errors) -> dict:
     return meta
 
 
-def _load_rule(key: Key, raw, prefix, values, clauses, notes, errors):
+def _load_rule(key: Key, raw: Any, prefix: str | None, values: dict[str, Any], clauses: dict[str, str],
+               notes: dict[str, str], errors: list[tuple[str, str]]) -> None:
     where = key.dotted
     example = f'{{ value = {_example(key)}, clause = "{prefix + " 2.4" if prefix else "2.4"}" }}'
     if not isinstance(raw, dict):
@@ -755,7 +761,8 @@ def _example(key: Key) -> str:
     return '"..."'
 
 
-def _cross_checks(values, clauses, prefix, errors):
+def _cross_checks(values: dict[str, Any], clauses: dict[str, str], prefix: str | None,
+                  errors: list[tuple[str, str]]) -> None:
     """Combinations that cannot both be what a policy means."""
     minimum, lone = values["staffing.minimum"], values["staffing.lone_visit"]
     if minimum == 1 and lone != "lone_working_rules":

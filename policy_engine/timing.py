@@ -30,10 +30,22 @@ INTERFACE (the watchdog relies on exactly these names):
 from __future__ import annotations
 
 import datetime
+import difflib
+import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from core.text import and_list
+
+from .schema import ROLE_LABELS, Policy
+from .sections import LadderStep
+
+# A member of staff on the visit by name, or None for the whole party (visits without names).
+Member = str | None
+# An obligation still open: (order, kind, due_at, clause, staff, what).
+Duty = tuple[int, str, datetime.datetime, str, str | None, str]
 
 EVENT_TYPES = (
     "left_school", "arrived", "parent_not_home", "parent_late_notice", "entered", "check_in",
@@ -66,7 +78,7 @@ class Entry:
     clause: str
     message: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"at": _iso(self.at), "kind": self.kind, "level": self.level, "clause": self.clause,
                 "message": self.message}
 
@@ -82,11 +94,11 @@ class Deadline:
     what: str = ""                  # e.g. "arrival check-in", for messages
 
     @property
-    def key(self):
+    def key(self) -> tuple[str, datetime.datetime, str]:
         """What makes two deadlines the same obligation (so its alert keeps escalating)."""
         return (self.kind, self.due_at, self.what)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "what": self.what, "due_at": _iso(self.due_at), "alert_at": _iso(self.alert_at),
                 "reminder_at": _iso(self.reminder_at) if self.reminder_at else None, "clause": self.clause,
                 "staff": self.staff}
@@ -116,7 +128,7 @@ def _hm(at: datetime.datetime) -> str:
     return at.strftime("%H:%M:%S" if at.second else "%H:%M")
 
 
-def _who(names) -> str:
+def _who(names: Iterable[str]) -> str:
     return and_list(names, empty="the visiting staff")
 
 
@@ -124,33 +136,32 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _roles(roles) -> str:
-    from .schema import ROLE_LABELS
-
+def _roles(roles: Iterable[str]) -> str:
     labels = [ROLE_LABELS.get(r, r) for r in roles]
     if labels == ["everyone"]:
         return "everyone who can help"
     return and_list(f"the {label}" for label in labels)
 
 
-def reminder_lead(policy, kind: str) -> int | None:
+def reminder_lead(policy: Policy, kind: str) -> int | None:
     """Minutes before a deadline of `kind` that the member of staff is reminded (Doorstep's
     default, 5 minutes, never more than half the policy's check-in interval); None for the
     office's own call-out, which staff do not owe."""
     if kind == "office_call_due":
         return None
     lead = REMINDER_LEAD_MINUTES
-    interval = policy.value("check_in.interval_minutes")
+    interval = policy.check_in.interval_minutes.value
     if interval:
         lead = min(lead, interval // 2)
     return lead if lead >= 1 else None
 
 
-def escalation_steps(ladder, started_at: datetime.datetime, from_step: int = 0) -> list[tuple[int, datetime.datetime, dict]]:
+def escalation_steps(ladder: Sequence[LadderStep], started_at: datetime.datetime,
+                     from_step: int = 0) -> list[tuple[int, datetime.datetime, LadderStep]]:
     """When each step of the ladder fires if nobody acknowledges: step `from_step` at
     `started_at`, each next step after the previous step's acknowledge_within_minutes. A step
     without an acknowledge deadline is the last."""
-    out = []
+    out: list[tuple[int, datetime.datetime, LadderStep]] = []
     at = started_at
     for index in range(max(0, from_step), len(ladder)):
         step = ladder[index]
@@ -180,11 +191,12 @@ class _Visit:
     the last word from them, the doorstep wait. Pair visits: an event naming a member is
     about them alone; an event without staff is about the whole party."""
 
-    def __init__(self, policy, starts_at, ends_at, staff):
+    def __init__(self, policy: Policy, starts_at: datetime.datetime | None, ends_at: datetime.datetime | None,
+                 staff: Sequence[str]) -> None:
         self.policy = policy
         self.starts_at = starts_at
         self.ends_at = ends_at
-        self.members: tuple = tuple(staff) or (None,)
+        self.members: tuple[Member, ...] = tuple(staff) or (None,)
         self.named = bool(staff)
         self.any_event = False
         self.arrival_done = False
@@ -196,13 +208,13 @@ class _Visit:
         self.at_home = {m: False for m in self.members}
         self.left_home = {m: False for m in self.members}
         self.back_safe = {m: False for m in self.members}
-        self.door: tuple | None = None   # (kind, started_at, ends_at, clause, minutes)
-        self.return_to_school = bool(policy.value("check_in.on_return_to_school"))
+        self.door: tuple[str, datetime.datetime, datetime.datetime, str, int] | None = None   # (kind, started_at, ends_at, clause, minutes)
+        self.return_to_school = bool(policy.check_in.on_return_to_school.value)
 
-    def targets(self, event: Event):
+    def targets(self, event: Event) -> tuple[Member, ...]:
         return (event.staff,) if event.staff in self.at_home and event.staff is not None else self.members
 
-    def apply(self, event: Event):
+    def apply(self, event: Event) -> None:
         t, kind = event.at, event.type
         self.latest = t
         self.any_event = True
@@ -222,18 +234,18 @@ class _Visit:
         if kind == "check_in" and (self.starts_at is None or t >= self.starts_at):
             self.office_call_done = True
         if kind == "parent_not_home":
-            wait = self.policy.value("doorstep.absent_parent_wait_minutes")
+            wait = self.policy.doorstep.absent_parent_wait_minutes.value
             if wait is None:
                 self.door = ("not_home", t, t + _minutes(DOOR_WATCH_MINUTES), "default", DOOR_WATCH_MINUTES)
             else:
-                self.door = ("not_home", t, t + _minutes(wait), self.policy.clause("doorstep.absent_parent_wait_minutes"), wait)
+                self.door = ("not_home", t, t + _minutes(wait), self.policy.doorstep.absent_parent_wait_minutes.clause, wait)
         elif kind == "parent_late_notice":
-            limit = self.policy.value("doorstep.late_notice_limit_minutes")
+            limit = self.policy.doorstep.late_notice_limit_minutes.value
             if limit is None:
                 self.door = ("late", t, t + _minutes(LATE_WATCH_MINUTES), "default", LATE_WATCH_MINUTES)
             else:
                 self.door = ("late", t, late_limit_at(self.starts_at, t, limit),
-                             self.policy.clause("doorstep.late_notice_limit_minutes"), limit)
+                             self.policy.doorstep.late_notice_limit_minutes.clause, limit)
         elif kind == "entered":
             self.door = None
         elif kind == "check_in" and self.door and t >= self.door[2]:
@@ -250,31 +262,33 @@ class _Visit:
         if kind in ("left_home", "back_safe") and not any(self.at_home.values()):
             self.door = None
 
-    def out(self, m) -> bool:
+    def out(self, m: Member) -> bool:
         """Left the home or back safe."""
         return self.left_home[m] or self.back_safe[m]
 
-    def checked_out(self, m) -> bool:
+    def checked_out(self, m: Member) -> bool:
         """Back safe, or left the home where the policy asks for no back-safe check-in."""
         return self.back_safe[m] or (self.left_home[m] and not self.return_to_school)
 
     def safe(self) -> bool:
         return all(self.checked_out(m) for m in self.members)
 
-    def one(self, members) -> str | None:
-        members = [m for m in members if m is not None]
-        return members[0] if len(members) == 1 else None
+    def one(self, members: Iterable[Member]) -> str | None:
+        named = [m for m in members if m is not None]
+        return named[0] if len(named) == 1 else None
 
-    def duties(self) -> list[tuple[int, str, datetime.datetime, str, str | None, str]]:
+    def duties(self) -> list[Duty]:
         """Every obligation still open: (order, kind, due_at, clause, staff, what)."""
         p = self.policy
-        out = []
+        # Only checked_out() replays without the scheduled times, and it asks for no duties.
+        assert self.starts_at is not None and self.ends_at is not None, "duties need the scheduled times"
+        out: list[Duty] = []
         everyone_out = all(self.out(m) for m in self.members)
-        if p.value("check_in.on_leaving_school") and not self.any_event:
-            out.append((0, "check_in_due", self.starts_at, p.clause("check_in.on_leaving_school"), None,
+        if p.check_in.on_leaving_school.value and not self.any_event:
+            out.append((0, "check_in_due", self.starts_at, p.check_in.on_leaving_school.clause, None,
                         "leaving-school check-in"))
-        if p.value("check_in.on_arrival") and not self.arrival_done:
-            out.append((1, "check_in_due", self.starts_at, p.clause("check_in.on_arrival"), None, "arrival check-in"))
+        if p.check_in.on_arrival.value and not self.arrival_done:
+            out.append((1, "check_in_due", self.starts_at, p.check_in.on_arrival.clause, None, "arrival check-in"))
         if self.door:
             kind, _started, door_end, clause, minutes = self.door
             if kind == "not_home":
@@ -284,20 +298,20 @@ class _Visit:
                 what = (f"word from the door (the {minutes}-minute limit for the late parent)" if clause != "default"
                         else f"word from the door ({minutes} minutes after the parent's late notice)")
             out.append((2, "check_in_due", door_end, clause, None, what))
-        interval = p.value("check_in.interval_minutes")
+        interval = p.check_in.interval_minutes.value
         home = [m for m in self.members if self.at_home[m]]
         if interval and home and self.last_contact:
-            out.append((3, "check_in_due", self.last_contact + _minutes(interval), p.clause("check_in.interval_minutes"),
+            out.append((3, "check_in_due", self.last_contact + _minutes(interval), p.check_in.interval_minutes.clause,
                         self.one(home), f"check-in (every {interval} minutes)"))
-        after = p.value("check_in.office_call_after_start_minutes")
+        after = p.check_in.office_call_after_start_minutes.value
         if after and not self.office_call_done and not everyone_out:
             out.append((4, "office_call_due", self.starts_at + _minutes(after),
-                        p.clause("check_in.office_call_after_start_minutes"), None,
+                        p.check_in.office_call_after_start_minutes.clause, None,
                         f"office call {after} minutes after the start"))
         base = self.expected_return or self.ends_at
-        if p.value("check_in.on_leaving_home") and not everyone_out:
+        if p.check_in.on_leaving_home.value and not everyone_out:
             waiting = [m for m in self.members if not self.out(m)]
-            out.append((5, "check_in_due", self.ends_at, p.clause("check_in.on_leaving_home"), self.one(waiting),
+            out.append((5, "check_in_due", self.ends_at, p.check_in.on_leaving_home.clause, self.one(waiting),
                         "leaving-home check-in"))
         if self.return_to_school:
             waiting = [m for m in self.members if not self.back_safe[m]]
@@ -305,9 +319,9 @@ class _Visit:
                 due = base
                 if self.last_left_home:
                     due = max(due, self.last_left_home + _minutes(RETURN_TRAVEL_MINUTES))
-                out.append((6, "back_safe_due", due, p.clause("check_in.on_return_to_school"), self.one(waiting),
+                out.append((6, "back_safe_due", due, p.check_in.on_return_to_school.clause, self.one(waiting),
                             "back-safe check-in"))
-        elif not p.value("check_in.on_leaving_home"):
+        elif not p.check_in.on_leaving_home.value:
             # The policy asks for no check-out at all: Doorstep's default keeps the visit watched
             # until staff say they are back safe or have left, by their expected return.
             waiting = [m for m in self.members if not self.checked_out(m)]
@@ -316,21 +330,23 @@ class _Visit:
         return out
 
 
-def _replay(policy, starts_at, ends_at, events, staff) -> _Visit:
+def _replay(policy: Policy, starts_at: datetime.datetime | None, ends_at: datetime.datetime | None,
+            events: Iterable[Event], staff: Sequence[str]) -> _Visit:
     visit = _Visit(policy, starts_at, ends_at, staff)
     for event in sorted(events, key=lambda e: e.at):
         visit.apply(event)
     return visit
 
 
-def checked_out(policy, events, staff=()) -> bool:
+def checked_out(policy: Policy, events: Iterable[Event], staff: Sequence[str] = ()) -> bool:
     """Every member of staff is back safe, or has left the home where the policy asks for no
     back-safe check-in: the visit needs no more watching."""
     # Checking out does not depend on the scheduled times, so naive or aware event times both do.
     return _replay(policy, None, None, events, staff).safe()
 
 
-def next_deadline(policy, starts_at, ends_at, events, staff=()) -> Deadline | None:
+def next_deadline(policy: Policy, starts_at: datetime.datetime, ends_at: datetime.datetime, events: Iterable[Event],
+                  staff: Sequence[str] = ()) -> Deadline | None:
     """The next thing the office must hear by, after these events; None once the visit is safe.
     While a visit is under way there is always one (Doorstep's default back-safe deadline where
     the policy asks for nothing else). Ties go to the earlier step of the journey."""
@@ -340,7 +356,7 @@ def next_deadline(policy, starts_at, ends_at, events, staff=()) -> Deadline | No
     duties = visit.duties()
     assert duties, "a visit under way always has a deadline"
     order, kind, due, clause, who, what = min(duties, key=lambda d: (d[2], d[0]))
-    grace = policy.value("check_in.grace_minutes")
+    grace = policy.check_in.grace_minutes.value
     lead = reminder_lead(policy, kind)
     reminder = due - _minutes(lead) if lead else None
     if reminder is not None and visit.latest is not None and reminder <= visit.latest:
@@ -355,7 +371,7 @@ _RANK = {"alarm": 0, "contact_restored": 1, "not_seen_allowed": 2, "late_limit_r
          "check_in_due": 5, "office_call_due": 5, "back_safe_due": 5, "overdue": 6, "escalation": 7}
 
 
-def _step_entry(ladder, index, at, step, why) -> Entry:
+def _step_entry(ladder: Sequence[LadderStep], index: int, at: datetime.datetime, step: LadderStep, why: str) -> Entry:
     last = index == len(ladder) - 1
     level = "red" if step.get("call_police") or last else "amber"
     parts = [f"{why}: escalation step {index + 1} of {len(ladder)}: {_roles(step['notify'])} told"]
@@ -366,7 +382,8 @@ def _step_entry(ladder, index, at, step, why) -> Entry:
     return Entry(at, "escalation", level, step.get("clause") or "default", _cap("; ".join(parts) + "."))
 
 
-def _deadline_entries(policy, d: Deadline, party: str, raised_at, not_started_at=None) -> list[Entry]:
+def _deadline_entries(policy: Policy, d: Deadline, party: str, raised_at: datetime.datetime,
+                      not_started_at: datetime.datetime | None = None) -> list[Entry]:
     """The entries of one deadline: reminder, due, overdue (at `raised_at`, when the watchdog
     raises it: alert_at, or at once for a deadline already past when it came into force) and
     the ladder from there. `not_started_at`: the scheduled start of a visit nobody has started
@@ -376,12 +393,12 @@ def _deadline_entries(policy, d: Deadline, party: str, raised_at, not_started_at
         "office_call_due": f"Office: call {who} now ({d.what}).",
         "back_safe_due": f"{_cap(who)} should be back safe now ({d.what} due).",
     }.get(d.kind, f"{_cap(d.what)} due now from {who}.")
-    out = []
+    out: list[Entry] = []
     if d.reminder_at:
         out.append(Entry(d.reminder_at, "reminder", "info", "default",
                          f"Reminder to {who}: {d.what} due at {_hm(d.due_at)}."))
     out.append(Entry(d.due_at, d.kind, "info", d.clause, due_message))
-    grace = policy.value("check_in.grace_minutes")
+    grace = policy.check_in.grace_minutes.value
     missed = "no answer to the " + d.what if d.kind == "office_call_due" else f"no {d.what} from {who}"
     if not_started_at is not None:
         # Watched from the schedule, not from the first tap: nobody starting is itself the alarm.
@@ -390,23 +407,23 @@ def _deadline_entries(policy, d: Deadline, party: str, raised_at, not_started_at
     else:
         overdue = f"Overdue: {missed} (due {_hm(d.due_at)}, {grace} minutes' grace); the office is alerted."
     out.append(Entry(raised_at, "overdue", "amber", d.clause, overdue))
-    ladder = policy.value("escalation.ladder")
+    ladder = policy.escalation.ladder.value
     for index, at, step in escalation_steps(ladder, raised_at):
         out.append(_step_entry(ladder, index, at, step, f"Nobody has acknowledged the missed {d.what}"))
     return out
 
 
-def _door_entries(policy, starts_at, events: list[Event], until) -> list[Entry]:
+def _door_entries(policy: Policy, starts_at: datetime.datetime, events: list[Event], until: datetime.datetime) -> list[Entry]:
     """The doorstep timers: the end of the wait for an absent parent, and the limit for a late
     one (counted from the arranged start, late_limit_at()). Each fires unless the party went
     in, left, or a newer doorstep event replaced it first."""
-    out = []
-    card = policy.value("doorstep.not_seen_card") or policy.value("doorstep.absent_parent_action") == "leave_card"
+    out: list[Entry] = []
+    card = policy.doorstep.not_seen_card.value or policy.doorstep.absent_parent_action.value == "leave_card"
     for i, event in enumerate(events):
         if event.type == "parent_not_home":
-            wait = policy.value("doorstep.absent_parent_wait_minutes")
+            wait = policy.doorstep.absent_parent_wait_minutes.value
             at = event.at + _minutes(wait or 0)
-            clause = policy.clause("doorstep.absent_parent_wait_minutes" if wait is not None else "doorstep.absent_parent_action")
+            clause = (policy.doorstep.absent_parent_wait_minutes if wait is not None else policy.doorstep.absent_parent_action).clause
             if wait:
                 message = f"The {wait}-minute wait for the parent is over: the visit may be closed as not seen"
             else:
@@ -414,11 +431,11 @@ def _door_entries(policy, starts_at, events: list[Event], until) -> list[Entry]:
             message += ", leaving the card." if card else "."
             kind = "not_seen_allowed"
         elif event.type == "parent_late_notice":
-            limit = policy.value("doorstep.late_notice_limit_minutes")
+            limit = policy.doorstep.late_notice_limit_minutes.value
             if limit is None:
                 continue
             at = late_limit_at(starts_at, event.at, limit)
-            clause = policy.clause("doorstep.late_notice_limit_minutes")
+            clause = policy.doorstep.late_notice_limit_minutes.clause
             message = (f"The parent is now {limit} minutes late for the {_hm(starts_at)} appointment: the visit "
                        "should be cancelled; staff must not go in before the parent arrives.")
             kind = "late_limit_reached"
@@ -435,7 +452,8 @@ def _door_entries(policy, starts_at, events: list[Event], until) -> list[Entry]:
     return out
 
 
-def timeline(policy, starts_at, ends_at, events, until, staff=()) -> list[Entry]:
+def timeline(policy: Policy, starts_at: datetime.datetime, ends_at: datetime.datetime, events: Iterable[Event],
+             until: datetime.datetime, staff: Sequence[str] = ()) -> list[Entry]:
     """Everything Doorstep would do from these events up to `until`, assuming nobody
     acknowledges an alert. Built by replaying next_deadline() after each event: between one
     event and the next, the deadline then in force produces its reminder, due, overdue and
@@ -447,29 +465,29 @@ def timeline(policy, starts_at, ends_at, events, until, staff=()) -> list[Entry]
     if events and events[-1].at > until:
         raise ValueError("events after `until`")
     party = _who(staff)
-    ladder = policy.value("escalation.ladder")
+    ladder = policy.escalation.ladder.value
     entries: list[Entry] = []
     previous: Deadline | None = None
-    raised_at = None   # when the alert for `previous` was raised, if it was
+    raised_at: datetime.datetime | None = None   # when the alert for `previous` was raised, if it was
     for k in range(len(events) + 1):
         start = events[k - 1].at if k else None
         end = events[k].at if k < len(events) else None
 
-        def inside(at):  # called only within this iteration, so start and end are this span's
+        def inside(at: datetime.datetime) -> bool:  # called only within this iteration, so start and end are this span's
             return ((start is None or at >= start) and (end is None or at < end) and at <= until)  # noqa: B023
 
         if k:
             event = events[k - 1]
             if event.type in ALARMS:
                 who = event.staff or party
-                clause = policy.clause("check_in.code_word" if event.type == "code_word" else "escalation.immediate_danger")
+                clause = (policy.check_in.code_word.clause if event.type == "code_word" else policy.escalation.immediate_danger.clause)
                 word = "Code word" if event.type == "code_word" else "Panic alarm"
                 entries.append(Entry(event.at, "alarm", "red", clause, f"{word} from {who}: alarm raised at the top of the ladder."))
                 for index, at, step in escalation_steps(ladder, event.at, len(ladder) - 1):
                     entries.append(_step_entry(ladder, index, at, step, word))
         d = next_deadline(policy, starts_at, ends_at, events[:k], staff)
         if previous is not None and (d is None or d.key != previous.key):
-            if raised_at is not None:
+            if raised_at is not None and start is not None:  # an alert is raised only after an event
                 entries.append(Entry(start, "contact_restored", "info", previous.clause,
                                      f"Word from {events[k - 1].staff or party} at {_hm(start)} after the alert for the "
                                      f"{previous.what}: its escalation stops (the office still resolves the alert)."))
@@ -503,9 +521,7 @@ _TOP_FIELDS = ("starts_at", "ends_at", "events", "until", "staff")
 _EVENT_FIELDS = ("at", "type", "staff", "expected_return")
 
 
-def _show(value) -> str:
-    import json
-
+def _show(value: Any) -> str:
     if value is None:
         return "null"
     try:
@@ -514,7 +530,7 @@ def _show(value) -> str:
         return repr(value)
 
 
-def _moment(value, field, errors) -> datetime.datetime | None:
+def _moment(value: Any, field: str, errors: list[tuple[str, str]]) -> datetime.datetime | None:
     if isinstance(value, str) and _MOMENT.fullmatch(value):
         try:
             return datetime.datetime.fromisoformat(value)
@@ -524,19 +540,17 @@ def _moment(value, field, errors) -> datetime.datetime | None:
     return None
 
 
-def parse(data) -> dict:
+def parse(data: Any) -> dict[str, Any]:
     """Validate simulate's input: unknown fields, bad times, unknown event types, events out of
     order or after `until` are refused, every problem naming its field. Returns the parsed
     starts_at, ends_at, until, staff and events."""
-    import difflib
-
     errors: list[tuple[str, str]] = []
     if not isinstance(data, dict):
         raise SimulationError([("", f"expected a JSON object with {', '.join(_TOP_FIELDS)}, got {_show(data)}")])
     for name in data:
         if name not in _TOP_FIELDS:
             errors.append((name, f"unknown field; expected one of {', '.join(_TOP_FIELDS)}"))
-    found = {}
+    found: dict[str, datetime.datetime | None] = {}
     for name in ("starts_at", "ends_at", "until"):
         if name not in data:
             errors.append((name, 'missing; expected a local date and time as "YYYY-MM-DDTHH:MM"'))
@@ -614,13 +628,14 @@ def parse(data) -> dict:
             errors.append((f"{where}.at", f"after until ({data['until']}): the simulation stops there"))
         previous = at if previous is None or at > previous else previous
         if not bad:
+            assert isinstance(kind, str)  # an unknown type made the event bad
             events.append(Event(at=at, type=kind, staff=who, expected_return=back))
     if errors:
         raise SimulationError(errors)
     return {"starts_at": starts_at, "ends_at": ends_at, "until": until, "staff": tuple(staff), "events": events}
 
 
-def simulate(policy, data: dict) -> dict:
+def simulate(policy: Policy, data: dict[str, Any]) -> dict[str, Any]:
     """The JSON of `doorstep policy simulate`: the timeline, and the deadline the watchdog would
     hold after the last event (null once the visit is safe)."""
     p = parse(data)
