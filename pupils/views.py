@@ -1,27 +1,12 @@
-import datetime
-
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 
-from attendance.models import attendance_summary
 from audit.actions import Action
 from audit.services import record_read, record_read_today
 from people.permissions import can
 from people.decorators import require, staff_required
 
 from .models import Pupil
-
-ATTENDANCE_WINDOW_MONTHS = 3
-
-
-def _months_ago(day, months):
-    month = day.month - 1 - months
-    year = day.year + month // 12
-    month = month % 12 + 1
-    import calendar
-
-    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @staff_required
@@ -41,21 +26,6 @@ def index(request):
     return render(request, "pupils/index.html", {"nav": "pupils", "pupils": pupils[:200], "q": q, "count": pupils.count()})
 
 
-def _referral_threshold(school):
-    """The school's attendance referral threshold and its clause, if its policy sets one."""
-    version = school.current_policy()
-    if version is None:
-        return None
-    policy = version.load()
-    try:
-        percent = policy.value("attendance.referral_below_percent")
-    except KeyError:
-        return None
-    if percent is None:
-        return None
-    return {"percent": percent, "clause": policy.clause("attendance.referral_below_percent")}
-
-
 @staff_required
 def detail(request, pk):
     me = request.staff
@@ -63,11 +33,6 @@ def detail(request, pk):
     pupil = get_object_or_404(Pupil, pk=pk, school=me.school)
     # A pupil's details (address, medical needs, household notes) are a sensitive read.
     record_read(request, pupil, "pupil details", action=Action.PUPIL_VIEWED)
-    today = timezone.localdate()
-    since = _months_ago(today, ATTENDANCE_WINDOW_MONTHS)
-    codes = pupil.attendance_marks.filter(date__gte=since, date__lte=today).values_list("code", flat=True)
-    attendance = attendance_summary(codes)
-    threshold = _referral_threshold(me.school)
     notes = list(pupil.household_notes.select_related("recorded_by"))
     assessments = pupil.risk_assessments.select_related("author").prefetch_related("hazards")
     return render(request, "pupils/detail.html", {
@@ -76,8 +41,6 @@ def detail(request, pk):
         "risk_notes": [n for n in notes if n.is_risk],
         "other_notes": [n for n in notes if not n.is_risk],
         "assessments": assessments,
-        "attendance": attendance, "attendance_since": since, "threshold": threshold,
-        "below_threshold": bool(threshold and attendance["percent"] is not None and attendance["percent"] < threshold["percent"]),
         "visits": pupil.visits.filter(school=me.school).prefetch_related("assignments__staff").order_by("-starts_at"),
         "may_propose": can(me, "visit.propose"),
         "may_edit_risk": can(me, "risk.edit"),
