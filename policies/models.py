@@ -3,6 +3,8 @@ import functools
 from django.conf import settings
 from django.db import models
 
+from policy_engine import Policy
+
 
 class SchoolPolicy(models.Model):
     """One version of a school's policy file. Versions are never edited: a change is a new
@@ -22,19 +24,17 @@ class SchoolPolicy(models.Model):
     def __str__(self):
         return f"{self.school} policy v{self.version} ({self.source_name})"
 
-    def load(self):
+    def load(self) -> Policy:
         """The parsed, validated policy (see policy_engine)."""
-        from policy_engine import Policy
-
-        cached = getattr(self, "_loaded", None)
+        cached: Policy | None = getattr(self, "_loaded", None)
         if cached is None:
-            cached = self._loaded = _parse(self.pk, self.toml_text, f"{self.source_name} (v{self.version})", Policy)
+            cached = self._loaded = _parse(self.pk, self.toml_text, f"{self.source_name} (v{self.version})")
         return cached
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(pk, toml_text, source, policy_class):
+def _parse(pk: int, toml_text: str, source: str) -> Policy:
     # A version is never edited, so its parsed form can be kept per process: the watchdog
     # reads the visit's policy for every alert it raises (docs/benchmarks.md). The text is
     # part of the key all the same, so a row changed behind Doorstep's back is parsed anew.
-    return policy_class.from_toml(toml_text, source=source)
+    return Policy.from_toml(toml_text, source=source)

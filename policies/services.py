@@ -29,7 +29,7 @@ from schools.models import School
 from .models import SchoolPolicy
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 # The state a visit is in before anyone approves it. policies sits below visits, so it reads
 # the state's stored value rather than importing visits.models.Visit.State.
@@ -126,7 +126,7 @@ def validate_policy(source_name: str, text: str) -> Policy:
         raise PolicyRejected(f"Policy not changed. {message}") from exc
 
 
-def store_policy(school: School, source_name: str, text: str, created_by: AbstractBaseUser | None = None,
+def store_policy(school: School, source_name: str, text: str, created_by: User | None = None,
                  via: str = "the command line") -> SchoolPolicy:
     """A new SchoolPolicy version for the school (versions are never edited), written to the
     school's audit trail in the same transaction: the policy decides who may go where, so a
