@@ -13,6 +13,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from notify.models import Message
+from safety import recording, watchdog
+from safety.alerts.models import Alert
+from visits import services
 
 
 class Plan(TypedDict):
@@ -59,8 +63,6 @@ def _approve(head, visit):
     hours (an evening `make run`, a CI run in the afternoon) gets visits outside them: where the
     policy lets the headteacher set the hours rule aside with a reason (Potton, P §3¶5), the
     demo records that override, as a school would for a visit that cannot wait."""
-    from visits import services
-
     try:
         services.approve(head, visit)
     except services.Refused as exc:
@@ -75,9 +77,6 @@ def _approve(head, visit):
 
 def load_under_way(demo, school, spec, staff, pupils):
     """Add today's visits under way to one demo school; returns how many."""
-    from safety import recording, watchdog
-    from visits import services
-
     now = demo.now
     made = []
     for plan in PLANS[spec["key"]]:
@@ -120,8 +119,5 @@ def load_under_way(demo, school, spec, staff, pupils):
 def remove(school_ids):
     """What the safety core and its messages hold for the demo schools, before the demo's
     staff and visits are removed (`load_demo --reset`)."""
-    from safety.alerts.models import Alert
-    from notify.models import Message
-
     Message.objects.filter(school__in=school_ids).delete()
     Alert.objects.filter(school__in=school_ids).delete()
