@@ -24,8 +24,8 @@ from audit.models import AuditEntry
 from core.errors import NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
-from policy_engine import RULES, Policy, cite
-from policies.services import policy_version_for, recorded_policy_version, school_policy
+from policy_engine import RULES, Policy, cite, evaluate
+from policies.services import policy_for, policy_version_for, recorded_policy_version, school_policy
 from pupils.models import HouseholdNote
 from risk.models import RiskAssessment
 from people.permissions import ROLE_MATRIX, can
@@ -258,10 +258,8 @@ def evaluate_visit(visit, stage="schedule", policy=None):
     At the "approve" stage a visit nobody has approved yet is judged as if one of the policy's
     approvers approved it today: the question a headteacher asks there is what, besides their
     own approval, stands in the way."""
-    from policy_engine import evaluate
-
     if policy is None:
-        policy = policy_version_for(visit).load()
+        policy = policy_for(visit)
     plan = visit_plan(visit)
     if stage == "approve" and not plan["approvals"]:
         approvers = policy.approval.approver_roles.value
