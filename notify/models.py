@@ -5,11 +5,18 @@ reminder), so a crash can never lose one. In-app messages are delivered the mome
 row exists (the office board and the person's inbox read this table); email and SMS rows
 wait for the `doorstep deliver` worker, which leases a row, sends it, and marks it sent
 only after the provider has accepted it (see notify/delivery.py)."""
+from __future__ import annotations
+
+import datetime
 import hashlib
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from people.models import StaffMember
 
 
 class Channel(models.TextChoices):
@@ -18,8 +25,8 @@ class Channel(models.TextChoices):
     SMS = "sms", "Text message"
 
 
-class MessageQuerySet(models.QuerySet):
-    def due(self, now=None):
+class MessageQuerySet(models.QuerySet["Message"]):
+    def due(self, now: datetime.datetime | None = None) -> MessageQuerySet:
         """Email and SMS rows the worker may take now: pending, due, and not leased by a
         live worker (a lease that has run out belongs to a worker that died)."""
         now = now or timezone.now()
@@ -27,7 +34,7 @@ class MessageQuerySet(models.QuerySet):
             status=Message.Status.PENDING, next_attempt_at__lte=now
         ).filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
 
-    def in_app_for(self, staff):
+    def in_app_for(self, staff: StaffMember) -> MessageQuerySet:
         return self.filter(recipient=staff, channel=Channel.IN_APP)
 
 
@@ -88,18 +95,18 @@ class Message(models.Model):
             models.Index(fields=["recipient", "channel", "read_at"], name="notify_message_inbox"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_channel_display()} to {self.recipient_id}: {self.subject}"
 
     @property
-    def reference(self):
+    def reference(self) -> str:
         """A stable reference for providers that deduplicate or can be searched by one
         (GOV.UK Notify's `reference`, the email Message-ID): the same on every retry."""
         digest = hashlib.sha256(f"{self.idempotency_key}|{self.recipient_id}|{self.channel}".encode()).hexdigest()[:16]
         return f"doorstep-{self.pk}-{digest}"
 
     @property
-    def is_unread(self):
+    def is_unread(self) -> bool:
         return self.channel == Channel.IN_APP and self.read_at is None
 
 
@@ -126,5 +133,5 @@ class DeliveryHeartbeat(models.Model):
     sent = models.PositiveIntegerField(default=0)
     failed_attempts = models.PositiveIntegerField(default=0)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.worker} at {self.last_run:%H:%M:%S}"

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -30,18 +32,18 @@ class Pupil(models.Model):
         ordering = ["last_name", "first_name"]
         constraints = [models.UniqueConstraint(fields=["school", "upn"], name="unique_upn_per_school")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.full_name
 
     @property
-    def full_name(self):
+    def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
     @property
-    def address(self):
+    def address(self) -> str:
         return ", ".join(p for p in [self.address_line1, self.address_line2, self.town, self.postcode] if p)
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.upn = self.upn.strip().upper()
         self.postcode = self.postcode.strip().upper()
         super().save(*args, **kwargs)
@@ -62,7 +64,7 @@ class Contact(models.Model):
     class Meta:
         ordering = ["priority", "name"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.relationship})"
 
 
@@ -88,5 +90,5 @@ class HouseholdNote(models.Model):
         ordering = ["-recorded_at"]
 
     @property
-    def is_risk(self):
+    def is_risk(self) -> bool:
         return self.dangerous or self.kind in (self.Kind.RISK, self.Kind.ANIMALS)

@@ -4,7 +4,10 @@ Records here are kept, not edited: a submitted report is corrected by a new repo
 points at the one it corrects (the chronology shows both); a concern, a note, a filing
 or a sent letter is never changed. Every change goes through reports.services, which
 checks permission and policy and writes the audit trail in the same transaction."""
+from __future__ import annotations
+
 import hashlib
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -64,16 +67,16 @@ class VisitReport(models.Model):
                                     name="one_original_report_per_visit"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{'Correction to the visit report' if self.corrects_id else 'Visit report'}, {self.visit_date:%d %b %Y}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise PermissionError("A submitted visit report is not edited; submit a correction instead.")
         super().save(*args, **kwargs)
 
     @property
-    def original(self):
+    def original(self) -> VisitReport:
         return self.corrects or self
 
 
@@ -101,7 +104,7 @@ class Concern(models.Model):
     class Meta:
         ordering = ["raised_at", "id"]
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise PermissionError("A concern is not edited once raised; raise a further one instead.")
         super().save(*args, **kwargs)
@@ -144,14 +147,14 @@ class Agreement(models.Model):
     class Meta:
         ordering = ["made_at", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Agreement to review on {self.review_on:%d %b %Y}"
 
     @property
-    def measurable(self):
+    def measurable(self) -> bool:
         return self.check_kind != self.Check.PERSON
 
-    def describe_check(self):
+    def describe_check(self) -> str:
         if self.check_kind == self.Check.MIN_PERCENT:
             return f"attendance of at least {self.min_percent}% from {self.window_from:%d %b %Y} to {self.window_to:%d %b %Y}"
         if self.check_kind == self.Check.NO_UNAUTHORISED:
@@ -238,9 +241,9 @@ class CalendarFeed(models.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @property
-    def active(self):
+    def active(self) -> bool:
         return self.revoked_at is None
 
-    def revoke(self):
+    def revoke(self) -> None:
         self.revoked_at = timezone.now()
         self.save(update_fields=["revoked_at"])

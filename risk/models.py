@@ -1,5 +1,14 @@
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING
+
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from people.models import StaffMember
+    from pupils.models import HouseholdNote
 
 
 class RiskAssessment(models.Model):
@@ -31,7 +40,7 @@ class RiskAssessment(models.Model):
     class Meta:
         ordering = ["-reviewed_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} RA {self.assessed_on}"
 
     @property
@@ -41,29 +50,29 @@ class RiskAssessment(models.Model):
         return bool(self.safe_word) or self.safe_word_recorded
 
     @classmethod
-    def safe_word_of(cls, staff) -> str:
+    def safe_word_of(cls, staff: StaffMember) -> str:
         """The safe word on this person's latest lone-working assessment, or ''. The office
         listens for it in a call: said to the school, it means danger (St Hugh's)."""
         return (cls.objects.filter(kind=cls.Kind.LONE_WORKING, staff=staff).exclude(safe_word="")
                 .order_by("-reviewed_at").values_list("safe_word", flat=True).first() or "")
 
-    def new_risks(self):
+    def new_risks(self) -> list[HouseholdNote]:
         """Household notes recording a risk after this assessment was last reviewed."""
         if self.kind != self.Kind.HOME_VISIT or self.pupil is None:
             return []
         return [n for n in self.pupil.household_notes.filter(recorded_at__gt=self.reviewed_at) if n.is_risk]
 
     @property
-    def is_stale(self):
+    def is_stale(self) -> bool:
         return bool(self.new_risks())
 
     @property
-    def highest_risk(self):
+    def highest_risk(self) -> str | None:
         levels = [h.risk_level for h in self.hazards.all()]
         order = ["low", "medium", "high", "very high"]
         return max(levels, key=order.index) if levels else None
 
-    def mark_reviewed(self, when=None):
+    def mark_reviewed(self, when: datetime.datetime | None = None) -> None:
         self.reviewed_at = when or timezone.now()
         self.save(update_fields=["reviewed_at"])
 
@@ -81,11 +90,11 @@ class Hazard(models.Model):
     controls = models.TextField(blank=True)
 
     @property
-    def score(self):
+    def score(self) -> int:
         return self.severity * self.likelihood
 
     @property
-    def risk_level(self):
+    def risk_level(self) -> str:
         score = self.score
         if score >= 15:
             return "very high"

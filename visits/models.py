@@ -57,7 +57,7 @@ class Visit(models.Model):
     class Meta:
         ordering = ["starts_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_purpose_display()} visit, {self.starts_at:%d %b %Y %H:%M}"
 
 
@@ -98,9 +98,9 @@ class VisitList(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.title
 
     @property
-    def is_signed(self):
+    def is_signed(self) -> bool:
         return self.signed_at is not None
