@@ -40,7 +40,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
 
-.PHONY: help run test test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety clean-venv chaos
+.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety clean-venv chaos
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -110,12 +110,28 @@ deps:
 # Both passes always run, so one report shows both databases; either failing fails make.
 test: deps $(STAMP_DEV)
 	@failed=""; \
+	$(MAKE) --no-print-directory check || failed="$$failed checks"; \
 	$(MAKE) --no-print-directory test-sqlite || failed="$$failed SQLite"; \
 	$(MAKE) --no-print-directory test-clocks || failed="$$failed other-dates"; \
 	$(MAKE) --no-print-directory test-postgres || failed="$$failed PostgreSQL"; \
 	echo; \
 	if [ -n "$$failed" ]; then echo "==> make test FAILED on:$$failed"; exit 1; fi; \
 	echo "==> make test passed (SQLite, then PostgreSQL unless SKIPPED above)"
+
+# The architecture contract and the code checks, before any test (docs/architecture.md):
+# no import cycle between apps, the layers in order (import-linter), ruff, and mypy with
+# django-stubs (strict for the modules in the ratchet). All run; any failing fails make.
+check: $(STAMP_DEV)
+	@echo; echo "==> Checks: app graph, layers, ruff, mypy"
+	@start=$$SECONDS; failed=""; \
+	$(PY) tools/app_graph.py >/tmp/doorstep-app-graph.$$$$ 2>&1 || { cat /tmp/doorstep-app-graph.$$$$; failed="$$failed app-graph"; }; \
+	rm -f /tmp/doorstep-app-graph.$$$$; \
+	$(VENV)/bin/lint-imports --no-cache || failed="$$failed import-linter"; \
+	$(VENV)/bin/ruff check --quiet . || failed="$$failed ruff"; \
+	env -u DATABASE_URL $(VENV)/bin/mypy || failed="$$failed mypy"; \
+	$(PY) tools/typing_ratchet.py || failed="$$failed typing-ratchet"; \
+	if [ -n "$$failed" ]; then echo "==> Checks FAILED:$$failed ($$((SECONDS - start)) s)"; exit 1; fi; \
+	echo "==> Checks passed in $$((SECONDS - start)) s"
 
 # Exit code 5 (no tests collected) is a failure like any other non-zero code.
 run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile $(2) $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
