@@ -7,7 +7,7 @@ class NotifyConfig(AppConfig):
     name = "notify"
     verbose_name = "Messages and delivery"
 
-    def ready(self):
+    def ready(self) -> None:
         # Only once every app's models are loaded: services imports them.
         from . import checks  # noqa: F401  (registers the delivery configuration checks)
         from .services import forget_school

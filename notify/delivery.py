@@ -36,10 +36,12 @@ import random
 import socket
 import threading
 import uuid
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -59,16 +61,24 @@ LEASE_SECONDS = 30      # the shortest lease; see lease_seconds()
 DB_BACKOFF_CAP = 5      # seconds: the longest serve() waits after a database error before trying again
 SENT_CHANNELS = (Channel.EMAIL, Channel.SMS)  # in-app rows are delivered when written
 
+Counts = dict[str, int]  # a round's outcomes: "sent", "retry", "failed", "lost"
 
-def max_age():
+
+class Uniform(Protocol):
+    """What backoff() asks of its random source: the random module, or a seeded Random."""
+
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+def max_age() -> datetime.timedelta:
     return datetime.timedelta(seconds=int(getattr(settings, "DOORSTEP_DELIVERY_MAX_AGE", 3600)))
 
 
-def attempts_per_provider():
+def attempts_per_provider() -> int:
     return max(1, int(getattr(settings, "DOORSTEP_SMS_ATTEMPTS_PER_PROVIDER", 2)))
 
 
-def default_worker_name():
+def default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -79,21 +89,22 @@ def lease_seconds() -> float:
     return max(LEASE_SECONDS, 2 * provider_timeout() + 10)
 
 
-def backoff(attempts, rng=random, cap=BACKOFF_CAP):
+def backoff(attempts: int, rng: Uniform = random, cap: float = BACKOFF_CAP) -> float:
     """Seconds to wait after the `attempts`-th failure: 5, 10, 20, ... capped at `cap`,
     each scaled by a random 50-100% so that many rows failing together do not return
     together."""
-    delay = min(cap, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    delay: float = min(cap, BACKOFF_BASE * 2 ** max(0, attempts - 1))
     return delay * rng.uniform(0.5, 1.0)
 
 
-def backoff_cap(message) -> int:
+def backoff_cap(message: Message) -> int:
     """Alerts and check-in reminders are retried at least every 15 s, so they go out soon
     after a provider recovers; anything else can wait up to 5 minutes between tries."""
     return URGENT_BACKOFF_CAP if message.kind.startswith(URGENT_KINDS) else BACKOFF_CAP
 
 
-def claim(*, limit=20, now=None, lease_for=None, channel=None, exclude=()):
+def claim(*, limit: int = 20, now: datetime.datetime | None = None, lease_for: float | None = None,
+          channel: str | None = None, exclude: Collection[int] = ()) -> tuple[uuid.UUID, list[Message]]:
     """Lease up to `limit` due email/SMS rows (of one channel, if given) for this caller.
     Returns (token, messages). The worker takes one at a time (run_once).
 
@@ -112,11 +123,11 @@ def claim(*, limit=20, now=None, lease_for=None, channel=None, exclude=()):
     return token, list(Message.objects.filter(lease_token=token).select_related("recipient", "school").order_by("next_attempt_at", "id"))
 
 
-def _held(message, token):
+def _held(message: Message, token: uuid.UUID) -> QuerySet[Message]:
     return Message.objects.filter(pk=message.pk, lease_token=token)
 
 
-def _give_up(message, token, reason, now):
+def _give_up(message: Message, token: uuid.UUID, reason: str, now: datetime.datetime) -> bool:
     with transaction.atomic():
         hit = _held(message, token).update(
             status=Message.Status.FAILED, failed_at=now, last_error=reason[:1000], lease_token=None, lease_expires_at=None
@@ -141,7 +152,7 @@ def _provider_for(message: Message) -> tuple[SmsProvider, str, list[str]]:
     return providers[names.index(current)], current, names
 
 
-def deliver(message, token, *, worker=""):
+def deliver(message: Message, token: uuid.UUID, *, worker: str = "") -> str:
     """Send one leased message. Returns "sent", "retry", "failed" or "lost" (our lease
     was taken over by another worker while we were sending)."""
     now = timezone.now()
@@ -188,7 +199,8 @@ def deliver(message, token, *, worker=""):
     return "sent"
 
 
-def _failed_attempt(message, token, provider_name, names, error, worker, now):
+def _failed_attempt(message: Message, token: uuid.UUID, provider_name: str, names: list[str], error: ProviderError,
+                    worker: str, now: datetime.datetime) -> str:
     attempts = message.attempts + 1
     failures = message.provider_failures + 1
     next_provider = provider_name
@@ -205,7 +217,7 @@ def _failed_attempt(message, token, provider_name, names, error, worker, now):
 
     with transaction.atomic():
         DeliveryAttempt.objects.create(message=message, at=now, provider=provider_name, ok=False, error=str(error)[:1000], worker=worker)
-        changes = dict(
+        changes: dict[str, Any] = dict(
             attempts=attempts, provider_failures=failures, provider=next_provider if message.channel == Channel.SMS else provider_name,
             last_error=f"{provider_name}: {error}"[:1000], next_attempt_at=now + wait,
         )
@@ -220,7 +232,7 @@ def _failed_attempt(message, token, provider_name, names, error, worker, now):
     return "retry" if hit else "lost"
 
 
-def expire_stale(now=None, channel=None):
+def expire_stale(now: datetime.datetime | None = None, channel: str | None = None) -> int:
     """Fail unleased pending rows that are past the age limit even if their next try is
     still some way off, so that the board hears about them on time."""
     now = now or timezone.now()
@@ -237,7 +249,7 @@ def expire_stale(now=None, channel=None):
     return count
 
 
-def beat(worker, *, sent=0, failed=0):
+def beat(worker: str, *, sent: int = 0, failed: int = 0) -> None:
     now = timezone.now()
     updated = DeliveryHeartbeat.objects.filter(worker=worker).update(
         last_run=now, sent=F("sent") + sent, failed_attempts=F("failed_attempts") + failed
@@ -246,7 +258,7 @@ def beat(worker, *, sent=0, failed=0):
         DeliveryHeartbeat.objects.get_or_create(worker=worker, defaults={"last_run": now, "sent": sent, "failed_attempts": failed})
 
 
-def run_once(*, worker=None, limit=20, channel=None):
+def run_once(*, worker: str | None = None, limit: int = 20, channel: str | None = None) -> Counts:
     """One round of the worker: up to `limit` messages (of one channel, if given), each
     leased just before it is sent; each is tried at most once a round. Returns counts."""
     worker = worker or default_worker_name()
@@ -263,7 +275,8 @@ def run_once(*, worker=None, limit=20, channel=None):
     return counts
 
 
-def serve(*, worker, channel=None, limit=20, interval=1.0, stop=None, report=None):
+def serve(*, worker: str, channel: str | None = None, limit: int = 20, interval: float = 1.0,
+          stop: threading.Event | None = None, report: Callable[[Counts], object] | None = None) -> None:
     """Run rounds until `stop` is set: the body of `doorstep deliver` for one channel (or
     both, in turn, when channel is None). Never returns on an error: a database that is
     locked or away (SQLite busy past its timeout, a PostgreSQL restart) or a bad row is
@@ -291,7 +304,7 @@ def serve(*, worker, channel=None, limit=20, interval=1.0, stop=None, report=Non
             stop.wait(interval)
 
 
-def _tidy_connection():
+def _tidy_connection() -> None:
     """close_old_connections(): drop this thread's connection if it is broken (a server
     restart) or old; a merely busy SQLite connection is kept. Not inside a caller's
     transaction (a test's), which is not ours to end. Closing a dead connection can itself
@@ -304,14 +317,15 @@ def _tidy_connection():
         logger.warning("Delivery: could not close a broken database connection", exc_info=True)
 
 
-def serve_channels(*, worker, channels=SENT_CHANNELS, limit=20, interval=1.0, stop=None, report=None):
+def serve_channels(*, worker: str, channels: Iterable[str] = SENT_CHANNELS, limit: int = 20, interval: float = 1.0,
+                   stop: threading.Event | None = None, report: Callable[[Counts], object] | None = None) -> None:
     """serve() each channel in its own thread, with its own database connection, so that a
     provider hanging for its whole timeout on every text never delays an email. A thread
     that dies all the same is started again. Returns when `stop` is set and every thread
     has finished its current message."""
     stop = stop or threading.Event()
 
-    def start(channel):
+    def start(channel: str) -> threading.Thread:
         thread = threading.Thread(
             target=_serve_in_thread, name=f"deliver-{channel}", daemon=True,
             kwargs=dict(worker=f"{worker} {channel}", channel=channel, limit=limit, interval=interval, stop=stop,
@@ -330,7 +344,7 @@ def serve_channels(*, worker, channels=SENT_CHANNELS, limit=20, interval=1.0, st
                 threads[channel] = start(channel)
 
 
-def _serve_in_thread(**kwargs):
+def _serve_in_thread(**kwargs: Any) -> None:
     try:
         serve(**kwargs)
     finally:

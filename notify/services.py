@@ -35,13 +35,16 @@ of staff ("Ann Smith", "Mary Ann Smith") must never stop an alarm being raised. 
 sent in the fixed wording is reported loudly instead: an error in the log, an entry in the
 audit trail and a warning on the office board (`reworded_recent()`).
 """
+from __future__ import annotations
+
 import datetime
 import logging
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Field, Max
+from django.db.models import Count, Field, Max, Model, QuerySet
 from django.utils import timezone
 
 from audit.actions import Action
@@ -49,6 +52,13 @@ from audit.services import record
 from pupils.models import Pupil
 
 from .models import Channel, DeliveryHeartbeat, Message
+
+if TYPE_CHECKING:
+    from people.models import StaffMember
+    from schools.models import School
+
+# (field, "name" | "address" | "postcode", pupil record id): a pupil's detail found in a text.
+Found = list[tuple[str, str, int]]
 
 logger = logging.getLogger("notify")
 
@@ -71,13 +81,13 @@ _CACHE_SECONDS = 60
 _phrases_cache: dict[int, tuple[tuple[int, int | None], datetime.datetime, list[tuple[str, str, int]]]] = {}
 
 
-def _normal(text):
+def _normal(text: str) -> str:
     """Lower case, punctuation and runs of spaces folded to one space, padded with spaces
     so that a phrase matches only as whole words: "Brown, Ava" -> " brown ava "."""
     return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
 
 
-def _pupil_phrases(school):
+def _pupil_phrases(school: School) -> list[tuple[str, str, int]]:
     """(phrase, what, pupil id) for every pupil of the school: the name both ways round,
     the first address line, the postcode with and without its space. Plain substring
     tests on normalised text: cheap enough to run inside every alert's transaction.
@@ -99,7 +109,7 @@ def _pupil_phrases(school):
     if cached and cached[0] == stamp and (now - cached[1]).total_seconds() < _CACHE_SECONDS:
         return cached[2]
 
-    phrases = []
+    phrases: list[tuple[str, str, int]] = []
     for pk, first, last, line1, postcode in pupils.values_list("pk", "first_name", "last_name", "address_line1", "postcode"):
         phrases += [(_normal(f"{first} {last}"), "name", pk), (_normal(f"{last} {first}"), "name", pk)]
         if len(line1.strip()) > 2:
@@ -112,19 +122,19 @@ def _pupil_phrases(school):
     return phrases
 
 
-def forget_school(sender, instance, **kwargs):
+def forget_school(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     """Signal receiver (see NotifyConfig.ready): a pupil changed."""
     school_id = getattr(instance, "school_id", None)
     if school_id is not None:
         _phrases_cache.pop(school_id, None)
 
 
-def pupil_details_in(school, **texts: str) -> list[tuple[str, str, int]]:
+def pupil_details_in(school: School, **texts: str) -> Found:
     """What in the named texts (subject=..., body=..., link=...) reads as a pupil's details:
     (field, "name" | "address" | "postcode", pupil record id), at most one per field. Empty
     when the texts may leave the school as they are."""
     phrases = _pupil_phrases(school)
-    found = []
+    found: Found = []
     for field, text in texts.items():
         if not text:
             continue
@@ -152,12 +162,12 @@ def safe_wording(kind: str) -> tuple[str, str]:
     return SAFE_WORDING["alert" if kind.startswith("alert.") else "other"]
 
 
-def _describe(found: list[tuple[str, str, int]]) -> str:
+def _describe(found: Found) -> str:
     """'a pupil's name in the subject; a pupil's postcode in the body': no pupil in it."""
     return "; ".join(f"a pupil's {what} in the {field}" for field, what, _ in found)[:200]
 
 
-def _report_reworded(school, kind: str, idempotency_key: str, found, rows: list[Message]) -> None:
+def _report_reworded(school: School, kind: str, idempotency_key: str, found: Found, rows: list[Message]) -> None:
     """Loudly: an error in the log, an audit entry, and (through the rows' `reworded`) a
     warning on the office board. Names the pupil record, never the pupil."""
     reason = _describe(found)
@@ -175,8 +185,8 @@ def _report_reworded(school, kind: str, idempotency_key: str, found, rows: list[
     )
 
 
-def _channels_for(staff):
-    channels = [(Channel.IN_APP, "")]
+def _channels_for(staff: StaffMember) -> list[tuple[str, str]]:
+    channels: list[tuple[str, str]] = [(Channel.IN_APP, "")]
     if staff.mobile:
         channels.append((Channel.SMS, staff.mobile.strip()))
     if staff.email:
@@ -184,7 +194,8 @@ def _channels_for(staff):
     return channels
 
 
-def notify(recipients, *, kind, subject, body, link="", school, alert=None, idempotency_key) -> list[Message]:
+def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: str, link: str = "", school: School,
+           alert: int | Model | None = None, idempotency_key: str) -> list[Message]:
     """Write the outbox rows for a message to each recipient; see the module docstring.
 
     Returns every row for this key and these recipients, new or already written.
@@ -209,7 +220,7 @@ def notify(recipients, *, kind, subject, body, link="", school, alert=None, idem
     alert_id = alert if isinstance(alert, int) or alert is None else alert.pk
 
     now = timezone.now()
-    people = []
+    people: list[StaffMember] = []
     for staff in recipients:
         if staff.school_id != school.pk:
             raise ValueError(f"notify(): {staff} is on the staff of another school, not {school}.")
@@ -226,11 +237,11 @@ def notify(recipients, *, kind, subject, body, link="", school, alert=None, idem
     # and makes one otherwise, so a half-written set of messages cannot be committed.
     with transaction.atomic():
         existing = _existing(idempotency_key, people)
-        new = []
+        new: list[Message] = []
         for staff, channel, address in wanted:
             if (staff.pk, channel) in existing:
                 continue
-            fields = dict(
+            fields: dict[str, Any] = dict(
                 idempotency_key=idempotency_key, recipient=staff, channel=channel, school=school, kind=kind,
                 alert_id=alert_id, to_address=address, created_at=now, next_attempt_at=now,
             )
@@ -264,24 +275,24 @@ def notify(recipients, *, kind, subject, body, link="", school, alert=None, idem
     return [existing.get((staff.pk, channel)) or made[(staff.pk, channel)] for staff, channel, _ in wanted]
 
 
-def _existing(idempotency_key, people):
+def _existing(idempotency_key: str, people: Iterable[StaffMember]) -> dict[tuple[int, str], Message]:
     rows = Message.objects.filter(idempotency_key=idempotency_key, recipient__in=[p.pk for p in people])
     return {(m.recipient_id, m.channel): m for m in rows}
 
 
 # ----------------------------------------------------------------------------- in-app inbox
 
-def inbox(staff, *, unread_only=False):
+def inbox(staff: StaffMember, *, unread_only: bool = False) -> QuerySet[Message]:
     """The person's in-app messages, newest first."""
     messages = Message.objects.in_app_for(staff)
     return messages.filter(read_at__isnull=True) if unread_only else messages
 
 
-def unread_count(staff):
+def unread_count(staff: StaffMember) -> int:
     return Message.objects.in_app_for(staff).filter(read_at__isnull=True).count()
 
 
-def mark_read(staff, message=None):
+def mark_read(staff: StaffMember, message: Message | None = None) -> int:
     """Mark one of the person's own in-app messages read (or all of them, with no message).
     Nobody can mark someone else's message read: the row must be theirs. Returns how many
     changed; writes one audit entry if any did."""
@@ -302,7 +313,7 @@ def mark_read(staff, message=None):
 
 # ----------------------------------------------------------------------------- for the office board
 
-def failed_recent(school, *, hours=24):
+def failed_recent(school: School, *, hours: int = 24) -> QuerySet[Message]:
     """Messages of this school that Doorstep gave up on in the last `hours`: the board
     shows them so that nobody believes a text went out when it did not."""
     since = timezone.now() - datetime.timedelta(hours=hours)
@@ -315,7 +326,7 @@ def failed_recent(school, *, hours=24):
 DELAY_WARNING_SECONDS = 30  # a text or email normally goes within a second or two of being written
 
 
-def delayed(school, *, seconds=DELAY_WARNING_SECONDS):
+def delayed(school: School, *, seconds: int = DELAY_WARNING_SECONDS) -> QuerySet[Message]:
     """Texts and emails of this school still not sent `seconds` after they were written: a
     provider failing or refusing, or no worker running for that channel. The board names
     these people well inside a minute, long before DOORSTEP_DELIVERY_MAX_AGE gives up on
@@ -327,7 +338,7 @@ def delayed(school, *, seconds=DELAY_WARNING_SECONDS):
     )
 
 
-def reworded_recent(school, *, hours=24):
+def reworded_recent(school: School, *, hours: int = 24) -> QuerySet[Message]:
     """Texts and emails of this school that went out in the fixed wording in the last
     `hours` because the caller's words read as a pupil's details (notify())."""
     since = timezone.now() - datetime.timedelta(hours=hours)
@@ -337,20 +348,21 @@ def reworded_recent(school, *, hours=24):
     )
 
 
-def pending_count(school):
+def pending_count(school: School) -> int:
     return Message.objects.filter(school=school, status=Message.Status.PENDING).count()
 
 
-def messages_for_alert(alert_id):
+def messages_for_alert(alert_id: int) -> QuerySet[Message]:
     return Message.objects.filter(alert_id=alert_id).select_related("recipient").order_by("created_at", "id")
 
 
-def last_delivery_run():
+def last_delivery_run() -> datetime.datetime | None:
     """When a delivery worker last went round its loop (None if one never has)."""
-    return DeliveryHeartbeat.objects.aggregate(last=Max("last_run"))["last"]
+    last: datetime.datetime | None = DeliveryHeartbeat.objects.aggregate(last=Max("last_run"))["last"]
+    return last
 
 
-def delivery_is_stale(seconds=30):
+def delivery_is_stale(seconds: int = 30) -> bool:
     """True when no delivery worker has run for `seconds`: email and SMS are not going out."""
     last = last_delivery_run()
     return last is None or timezone.now() - last > datetime.timedelta(seconds=seconds)

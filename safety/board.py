@@ -19,7 +19,7 @@ from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from notify import services as notify
-from notify.models import Channel
+from notify.models import Channel, Message
 from people.access import staff_records
 from people.permissions import can
 from safety.alerts.models import Alert
@@ -151,7 +151,9 @@ def board_context(staff_list, now=None) -> dict:
             latest_open = max(latest_open, alert["id"])
             if alert["state"] == Alert.State.OPEN and alert["contact_at"] is None:
                 unacknowledged = True
-    failed, delayed, reworded = [], [], []
+    failed: list[Message] = []
+    delayed: list[Message] = []
+    reworded: list[Message] = []
     for school in schools.values():
         failed.extend(notify.failed_recent(school)[:20])
         delayed.extend(notify.delayed(school)[:50])

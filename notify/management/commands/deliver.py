@@ -11,17 +11,19 @@ exits on an error (a locked or restarting database): it logs it, waits and carri
 (notify.delivery.serve). Several may run at once against PostgreSQL: rows are leased."""
 import signal
 import threading
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from notify import delivery
+from notify.delivery import Counts
 from notify.models import Channel
 
 
 class Command(BaseCommand):
     help = "Send pending email and SMS messages, with leases, retries and provider fallback."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Run one round and exit.")
         parser.add_argument("--channel", choices=[Channel.EMAIL, Channel.SMS],
                             help="Send only this channel (default: both, each from its own thread).")
@@ -29,7 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=20, help="Messages to send per round (default 20).")
         parser.add_argument("--worker", default="", help="Name for this worker's heartbeat (default host:pid).")
 
-    def handle(self, *args, once=False, channel=None, interval=1.0, batch=20, worker="", **options):
+    def handle(self, *args: Any, once: bool = False, channel: str | None = None, interval: float = 1.0, batch: int = 20,
+               worker: str = "", **options: Any) -> None:
         worker = worker or delivery.default_worker_name()
         if channel:
             worker = f"{worker} {channel}"
@@ -46,7 +49,7 @@ class Command(BaseCommand):
         what = f"{channel} only" if channel else "email and SMS side by side"
         self.stdout.write(f"Delivery worker {worker} running ({what}); every {interval}s when idle. Stop with Ctrl-C.")
 
-        def report(counts):
+        def report(counts: Counts) -> None:
             self._report(counts, always=verbose)
 
         if channel:
@@ -55,7 +58,7 @@ class Command(BaseCommand):
             delivery.serve_channels(worker=worker, limit=batch, interval=interval, stop=stop, report=report)
         self.stdout.write("Delivery worker stopped.")
 
-    def _report(self, counts, *, always):
+    def _report(self, counts: Counts, *, always: bool) -> None:
         if always or counts["sent"] or counts["failed"]:
             self.stdout.write(
                 f"sent {counts['sent']}, to retry {counts['retry']}, failed {counts['failed']}, lost lease {counts['lost']}"
