@@ -63,7 +63,6 @@ Found = list[tuple[str, str, int]]
 logger = logging.getLogger("notify")
 
 
-
 def _max_length(field: Field[Any, Any]) -> int:
     assert field.max_length is not None, field.name  # a CharField always has one
     return field.max_length

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max, Model, Q
+from django.db.models import Count, Max, Model, Q, QuerySet
 from django.utils import timezone
 
 from attendance.models import AttendanceMark, ImportRun, ReferralCase
@@ -37,7 +38,10 @@ from schools.models import School
 from visits.models import Visit
 
 from .models import RetentionRule
-from .rules import ORDER, SCHEDULES, add_years, latest_anchor
+from .rules import ORDER, SCHEDULES, Schedule, add_years, latest_anchor
+
+if TYPE_CHECKING:
+    from people.models import StaffMember
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Due:
     obj: Model | None = field(default=None, repr=False)  # the record itself (not for attendance or audit)
 
     @property
-    def schedule(self):
+    def schedule(self) -> Schedule:
         return SCHEDULES[self.record_type]
 
     def audit_summary(self) -> str:
@@ -65,14 +69,15 @@ class Due:
                 f"{s.counted_from}{counted}; due {self.due_on.isoformat()}")
 
 
-def years_for(school) -> dict[str, int]:
+def years_for(school: School) -> dict[str, int]:
     """The school's periods: its own RetentionRule rows over the defaults."""
     years = {key: s.years for key, s in SCHEDULES.items()}
     years.update(dict(RetentionRule.objects.filter(school=school).values_list("record_type", "years")))
     return years
 
 
-def set_rule(school, record_type: str, years: int, *, actor, reason: str = "") -> RetentionRule | None:
+def set_rule(school: School, record_type: str, years: int, *, actor: StaffMember | None,
+             reason: str = "") -> RetentionRule | None:
     """Change one period for one school (audited). Setting the default again removes the school's own row."""
     if record_type not in SCHEDULES:
         raise ValidationError({"record_type": f"Unknown record type {record_type!r}; one of {', '.join(SCHEDULES)}."})
@@ -94,23 +99,24 @@ def set_rule(school, record_type: str, years: int, *, actor, reason: str = "") -
 
 # --------------------------------------------------------------------------- finding what is due
 
-def _dob_due(school, model, years, today, pupil_path="pupil"):
-    """Rows of `model` whose pupil's date of birth + years has passed."""
-    rows = (model.objects.filter(**{f"{pupil_path}__school": school,
-                                    f"{pupil_path}__date_of_birth__lt": latest_anchor(today, years)})
-            .select_related(pupil_path).order_by("pk"))
-    out = []
+def _dob_due(school: School, model: type[Concern] | type[Visit], years: int,
+             today: datetime.date) -> list[tuple[Concern | Visit, datetime.date, datetime.date]]:
+    """Rows of `model` whose pupil's date of birth + years has passed: (row, date of birth, due)."""
+    rows = (model.objects.filter(pupil__school=school, pupil__date_of_birth__lt=latest_anchor(today, years))
+            .select_related("pupil").order_by("pk"))
+    out: list[tuple[Concern | Visit, datetime.date, datetime.date]] = []
     for row in rows:
-        dob = getattr(row, pupil_path).date_of_birth if pupil_path else row.date_of_birth
+        dob = row.pupil.date_of_birth
         due = add_years(dob, years)
         if due <= today:
             out.append((row, dob, due))
     return out
 
 
-def _due_from_written(record_type, rows, field, years, today) -> list[Due]:
+def _due_from_written(record_type: str, rows: QuerySet[Message] | QuerySet[ImportRun], field: str, years: int,
+                      today: datetime.date) -> list[Due]:
     """Records kept `years` from the day they were written (`field`, a datetime)."""
-    out = []
+    out: list[Due] = []
     for row in rows.filter(**{f"{field}__date__lt": latest_anchor(today, years)}).order_by("pk"):
         anchor = timezone.localdate(getattr(row, field))
         if add_years(anchor, years) <= today:
@@ -118,7 +124,7 @@ def _due_from_written(record_type, rows, field, years, today) -> list[Due]:
     return out
 
 
-def _find(record_type, school, years, today) -> list[Due]:
+def _find(record_type: str, school: School, years: int, today: datetime.date) -> list[Due]:
     if record_type == "messages":
         rows = Message.objects.filter(school=school, status__in=[Message.Status.SENT, Message.Status.FAILED])
         return _due_from_written(record_type, rows, "created_at", years, today)
@@ -143,10 +149,10 @@ def _find(record_type, school, years, today) -> list[Due]:
     raise KeyError(record_type)
 
 
-def _audit_due(school, years, today) -> list[Due]:
+def _audit_due(school: School, years: int, today: datetime.date) -> list[Due]:
     rows = (AuditEntry.objects.filter(school=school, at__date__lt=latest_anchor(today, years))
             .order_by("pk").values_list("pk", "at", "object_type", "object_id"))
-    out = []
+    out: list[Due] = []
     for pk, at, object_type, object_id in rows:
         anchor = timezone.localdate(at)
         if add_years(anchor, years) <= today:
@@ -159,16 +165,16 @@ REMOVES = {"messages": "notify.message", "import_runs": "attendance.importrun", 
            "visits": "visits.visit", "pupils": "pupils.pupil"}
 
 
-def _hold_audit(found):
+def _hold_audit(found: dict[str, list[Due]]) -> None:
     """An audit entry is held while the record it is about still exists and is not being removed
     in this run (an entry about a record that hangs off a removed one goes in the next run)."""
     removing = {(REMOVES[k], str(d.pk)) for k in REMOVES for d in found[k] if not d.held_by}
-    by_type = defaultdict(set)
+    by_type: defaultdict[str, set[str]] = defaultdict(set)
     for d in found["audit"]:
         object_type, _, object_id = d.what.partition(":")
         if object_type and object_id and (object_type, object_id) not in removing:
             by_type[object_type].add(object_id)
-    existing = set()
+    existing: set[tuple[str, str]] = set()
     for object_type, ids in by_type.items():
         try:
             model = apps.get_model(object_type)
@@ -182,7 +188,7 @@ def _hold_audit(found):
             d.held_by = "the record it describes is still kept"
 
 
-def _mark_held(found: dict[str, list[Due]]):
+def _mark_held(found: dict[str, list[Due]]) -> None:
     """A visit is held while a concern that is kept points at it; a pupil while a kept visit, concern or
     attendance mark is theirs (the register's six years are statutory, whatever the pupil file's period)."""
     removing = {k: {d.pk for d in v if not d.held_by} for k, v in found.items()}
@@ -208,7 +214,7 @@ def _mark_held(found: dict[str, list[Due]]):
                          f"{'the' if marks_kept else 'no'} attendance marks about the pupil are kept longer")
 
 
-def plan(school, today: datetime.date | None = None) -> dict[str, list[Due]]:
+def plan(school: School, today: datetime.date | None = None) -> dict[str, list[Due]]:
     """Everything of this school's whose retention period has ended by `today`, by record type
     (in removal order). Held records are included with `held_by` set."""
     today = today or timezone.localdate()
@@ -221,7 +227,7 @@ def plan(school, today: datetime.date | None = None) -> dict[str, list[Due]]:
 
 # --------------------------------------------------------------------------- removing it
 
-def _remove_visit(visit):
+def _remove_visit(visit: Visit) -> None:
     """A visit and what hangs off it. Rows that PROTECT the visit go first, newest first (a
     correction points at the report it corrects); check-in events, the watch, alerts and
     assignments go with the visit itself (CASCADE)."""
@@ -234,7 +240,7 @@ def _remove_visit(visit):
     visit.delete()
 
 
-def _remove_pupil(pupil):
+def _remove_pupil(pupil: Pupil) -> None:
     ChronologyNote.objects.filter(pupil=pupil).delete()
     Letter.objects.filter(pupil=pupil).delete()
     Agreement.objects.filter(pupil=pupil).delete()
@@ -242,19 +248,21 @@ def _remove_pupil(pupil):
     pupil.delete()  # contacts, household notes, attendance marks and risk assessments go with it (CASCADE)
 
 
-def _remove(due: Due):
+def _remove(due: Due) -> None:
     if due.record_type == "attendance":
         AttendanceMark.objects.filter(pupil=due.pk).delete()
     elif due.record_type == "visits":
+        assert isinstance(due.obj, Visit)  # _find puts the visit itself on its Due
         _remove_visit(due.obj)
     elif due.record_type == "pupils":
+        assert isinstance(due.obj, Pupil)  # and the pupil on a pupil's
         _remove_pupil(due.obj)
     else:  # messages (with their delivery attempts), import runs, concerns
         assert due.obj is not None  # found with the record itself
         due.obj.delete()
 
 
-def _remove_audit(school, items: list[Due], today, actor):
+def _remove_audit(school: School, items: list[Due], today: datetime.date, actor: StaffMember | None) -> None:
     """Audit entries past their period, through the trail's guarded path, in chunks; then one
     entry saying how many went and the span of their ids and dates (the entries themselves are
     what would otherwise be listed)."""
@@ -275,14 +283,15 @@ def _remove_audit(school, items: list[Due], today, actor):
                  "rule_years": years, "run_on": today})
 
 
-def _subject(due: Due):
+def _subject(due: Due) -> Model:
     """The model instance the audit entry is about (its type and id); for attendance, the pupil."""
     if due.obj is not None:
         return due.obj
     return Pupil(pk=due.pk)
 
 
-def apply(school, today: datetime.date | None = None, *, actor=None) -> dict[str, list[Due]]:
+def apply(school: School, today: datetime.date | None = None, *,
+          actor: StaffMember | None = None) -> dict[str, list[Due]]:
     """Remove what `plan` lists as due and not held. All or nothing for the run: the school row is
     locked so two runs for one school take turns, and the plan is worked out again inside the
     transaction so the second run finds nothing left to remove."""
