@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -27,6 +29,7 @@ from notify import services as notify_services
 from people.models import StaffMember
 from people.permissions import HELPERS, can
 from policies.services import policy_for, policy_version_for
+from policies.models import SchoolPolicy
 from policy_engine import timing
 from safety.alerts.models import Alert, AlertStep, new_token
 from safety.checkins.models import VisitEvent, Watch
@@ -36,6 +39,9 @@ from visits.models import Visit
 from . import events as visit_events
 from . import journey
 from . import watch as watches
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 log = logging.getLogger("doorstep.watchdog")
 
@@ -56,7 +62,7 @@ KIND_WORDS = {  # {has}: "has" for one person, "have" for a pair
 
 # ----------------------------------------------------------------------------- helpers
 
-def ladder_for(visit):
+def ladder_for(visit: Visit) -> tuple[list[dict[str, Any]], str, SchoolPolicy]:
     """(ladder copy, clause, policy version) from the version the visit runs under."""
     version = policy_version_for(visit)
     policy = version.load()
@@ -64,7 +70,8 @@ def ladder_for(visit):
     return [dict(step) for step in ladder.value], ladder.clause, version
 
 
-def step_due_at(ladder, ladder_from, step):
+def step_due_at(ladder: Sequence[Any], ladder_from: datetime.datetime,
+                step: int) -> datetime.datetime | None:
     """When `step` gives way to the next if nobody acknowledges (the ladder timed from
     `ladder_from`, the alert's own due time): None at the last step."""
     times = timing.escalation_steps(ladder, ladder_from, from_step=0)
@@ -74,7 +81,7 @@ def step_due_at(ladder, ladder_from, step):
     return None
 
 
-def recipients(school_id, roles, visit=None):
+def recipients(school_id: int, roles: Iterable[str], visit: Visit | None = None) -> list[StaffMember]:
     """Active staff of the school holding any of `roles`; "everyone" means everyone who can
     help (leaders, DSL, office). Never the staff on the visit itself: a duress message on the
     phone of the person in danger would give them away."""
@@ -87,15 +94,15 @@ def recipients(school_id, roles, visit=None):
     return list(people.order_by("pk"))
 
 
-def _team(visit):
+def _team(visit: Visit) -> list[StaffMember]:
     return visit_services.visit_staff(visit)
 
 
-def _names(people):
+def _names(people: Iterable[StaffMember]) -> str:
     return and_list((p.full_name for p in people), empty="Staff")
 
 
-def board_link(alert):
+def board_link(alert: Alert) -> str:
     return f"/board/#alert-{alert.pk}"
 
 
@@ -113,15 +120,17 @@ def _minutes_words(delay: datetime.timedelta) -> str:
     return " ".join(parts)
 
 
-def _when_words(alert, now) -> str:
+def _when_words(alert: Alert, now: datetime.datetime) -> str:
     """When it happened, as the message says it: the time the missed check-in was due (not
     when the watchdog noticed), or the time of the alarm."""
     if alert.is_top:
-        return f"at {_clock(alert.event.at if alert.event_id else alert.raised_at, now)}"
+        return f"at {_clock(alert.event.at if alert.event is not None else alert.raised_at, now)}"
     return f"due at {_clock(alert.missed_due_at or alert.ladder_from, now)}"
 
 
-def _notify_step(alert, visit, step, now, staff=None, due_at=None):
+def _notify_step(alert: Alert, visit: Visit, step: int, now: datetime.datetime,
+                 staff: Sequence[StaffMember] | None = None,
+                 due_at: datetime.datetime | None = None) -> list[StaffMember]:
     """Tell this step's roles, once (unique AlertStep), in the caller's transaction. `due_at`
     is when the policy's timeline has the step (now, unless the watchdog is catching up)."""
     due_at = due_at or now
@@ -131,7 +140,7 @@ def _notify_step(alert, visit, step, now, staff=None, due_at=None):
                              recipients=len(people))
     people_meant = staff if staff else _team(visit)
     who = _names(people_meant)
-    what = KIND_WORDS[alert.kind].format(has="have" if len(people_meant) > 1 else "has")
+    what = KIND_WORDS[Alert.Kind(alert.kind)].format(has="have" if len(people_meant) > 1 else "has")
     police = " Police guidance is on the alert." if rung.get("call_police") else ""
     last = " You are the last step: everyone who can help is being told." if step == len(alert.ladder) - 1 and not alert.is_top else ""
     delay = now - due_at
@@ -164,8 +173,9 @@ def _notify_step(alert, visit, step, now, staff=None, due_at=None):
 
 # ----------------------------------------------------------------------------- raising
 
-def raise_alert(visit, *, kind, now=None, event=None, missed="", missed_due_at=None, staff=None,
-                ladder_from=None) -> Alert:
+def raise_alert(visit: Visit, *, kind: str, now: datetime.datetime | None = None, event: VisitEvent | None = None,
+                missed: str = "", missed_due_at: datetime.datetime | None = None,
+                staff: Sequence[StaffMember] | None = None, ladder_from: datetime.datetime | None = None) -> Alert:
     """Start an alert with a snapshot of the policy's ladder and tell its first step; code word,
     panic and duress start at the top step. Call inside the transaction of the
     change that causes it.
@@ -201,7 +211,7 @@ def raise_alert(visit, *, kind, now=None, event=None, missed="", missed_due_at=N
     return alert
 
 
-def raise_overdue(watch_id, alert_at, now) -> Alert | None:
+def raise_overdue(watch_id: int, alert_at: datetime.datetime, now: datetime.datetime) -> Alert | None:
     """The watchdog's move for one watch: ok -> overdue, and the alert, in one transaction.
     Returns the alert, or None if another watchdog (or a check-in) got there first."""
     with transaction.atomic():
@@ -218,7 +228,7 @@ def raise_overdue(watch_id, alert_at, now) -> Alert | None:
                            ladder_from=max(alert_at, stored_at))
 
 
-def advance(alert_id, token, now) -> bool:
+def advance(alert_id: int, token: str, now: datetime.datetime) -> bool:
     """Move an unacknowledged alert to its next step: only the process whose UPDATE matched the
     token notifies, and acknowledging (which changes the token) cancels it."""
     with transaction.atomic():
@@ -240,12 +250,12 @@ def advance(alert_id, token, now) -> bool:
 
 # ----------------------------------------------------------------------------- people acting
 
-def _require(by, action, alert):
+def _require(by: StaffMember, action: str, alert: Alert) -> None:
     if not can(by, action, alert):
         raise NotAllowed("Only the office, the headteacher, the deputy or the DSL of this school can do this.")
 
 
-def acknowledge(alert, *, by, request=None) -> Alert:
+def acknowledge(alert: Alert, *, by: StaffMember, request: HttpRequest | None = None) -> Alert:
     """Take ownership: the pending steps are cancelled (the token changes)."""
     _require(by, "alert.acknowledge", alert)
     now = timezone.now()
@@ -268,7 +278,8 @@ def acknowledge(alert, *, by, request=None) -> Alert:
     return alert
 
 
-def resolve(alert, *, by, reason, note="", request=None) -> Alert:
+def resolve(alert: Alert, *, by: StaffMember, reason: str, note: str = "",
+            request: HttpRequest | None = None) -> Alert:
     """Close an alert with a reason (false alarm, staff safe, police called, other with a note).
     When an overdue alert is closed because the staff were reached (staff safe, false alarm),
     that contact is recorded as a check-in by the office, so the watch resumes from now."""
@@ -313,7 +324,7 @@ def resolve(alert, *, by, reason, note="", request=None) -> Alert:
     return alert
 
 
-def contact_restored(visit, *, by, now, note):
+def contact_restored(visit: Visit, *, by: StaffMember, now: datetime.datetime, note: str) -> None:
     """Word came from the staff (a check-in, from the phone or by the office from a call): the
     visit's open overdue / office-call alerts stop escalating (the token changes, as when
     acknowledging) and say when contact came; a person still resolves them with a reason."""

@@ -149,13 +149,14 @@ def refuse_out_of_order(visit: Visit, events: Sequence[VisitEvent], event_type: 
 class Progress:
     """Where this member of staff is on the visit, from the events alone."""
 
-    events: list
-    mine: list
+    events: list[VisitEvent]
+    mine: list[VisitEvent]
     phase: str                   # not_started, travelling, at_door, inside, left_home, back_safe
     label: str
-    done: set = field(default_factory=set)  # event types recorded for this person (or everyone)
+    done: set[str] = field(default_factory=set)  # event types recorded for this person (or everyone)
     outcome: str = ""            # not_seen | abandoned, once decided at the door
-    at: dict = field(default_factory=dict)  # event type -> time it was recorded (for this person)
+    # event type -> when it was recorded (for this person)
+    at: dict[str, datetime.datetime] = field(default_factory=dict)
 
 
 PHASE_LABELS = {
@@ -178,7 +179,7 @@ def progress(visit: Visit, staff: Any) -> Progress:
     for t in (T.ENTERED, T.NOT_SEEN, T.ABANDONED, T.PARENT_NOT_HOME, T.PARENT_LATE_NOTICE):
         if t in party:
             done.add(t)
-    at: dict = {}
+    at: dict[str, datetime.datetime] = {}
     for e in events:
         if e.type in done and (e.staff_id in (None, staff.pk) or e.type not in PERSONAL_TYPES):
             at.setdefault(e.type, e.at)

@@ -3,9 +3,12 @@ safety/alerts/views.py, the API api/safety.py). Reading it is a sensitive read, 
 the audit trail."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from audit import services as audit
 from audit.actions import Action
 from core.errors import NotAllowed
+from people.models import StaffMember
 from people.permissions import can
 from policies.services import policy_for
 from policy_engine import cite
@@ -16,6 +19,9 @@ from visits import services as visit_services
 from visits.models import Visit
 
 from .journey import last_contact
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 # The police: 999 when life is at risk, 101 (a welfare check) for an overdue worker. A school
 # has no police URN, so there is no alarm-receiving-centre route (NPCC policy).
@@ -28,7 +34,7 @@ POLICE_GUIDANCE = {
 }
 
 
-def police_card(alert: Alert, *, by, request=None) -> dict:
+def police_card(alert: Alert, *, by: StaffMember, request: HttpRequest | None = None) -> dict[str, Any]:
     """Everything the police will ask, on one screen: the staff (names, appearance, mobiles,
     vehicles), the address and how to get in, household risks, the last word from the staff
     and where, the school's phone, and the police guidance."""

@@ -28,7 +28,9 @@ Decisions written down here because the policies leave them to us:
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -43,14 +45,18 @@ from core.text import and_list
 from notify import services as notify_services
 from people.models import StaffMember
 from policies.services import policy_for
-from policy_engine import cite
-from safety.checkins.models import VisitEvent
+from policy_engine import Policy, cite
+from policy_engine.timing import Deadline
+from safety.checkins.models import VisitEvent, Watch
 from visits import services as visit_services
 from visits.models import Visit
 
 from . import alerting, journey
 from . import events as visit_events
 from . import watch as watches
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 T = VisitEvent.Type
 Via = VisitEvent.Via
@@ -72,7 +78,7 @@ class Recorded:
     message: str
     card: bool = False
 
-    def to_phone(self) -> dict:
+    def to_phone(self) -> dict[str, Any]:
         return {
             "event": {
                 "id": self.event.pk, "type": self.event.type, "at": self.event.at.isoformat(),
@@ -87,14 +93,14 @@ class Recorded:
         }
 
 
-def _link(visit):
+def _link(visit: Visit) -> str:
     try:
         return reverse("visits:detail", args=[visit.pk])
     except NoReverseMatch:  # pragma: no cover - the visits app always has it
         return f"/visits/{visit.pk}/"
 
 
-def _names(staff):
+def _names(staff: Iterable[StaffMember]) -> str:
     return and_list((s.full_name for s in staff), empty="staff")
 
 
@@ -115,12 +121,12 @@ class PinsPaused(ValidationError):
     though the phone shows the same pause as for any other PIN, so the pause never tells an
     onlooker which PIN was which."""
 
-    def __init__(self, duress: bool):
+    def __init__(self, duress: bool) -> None:
         super().__init__({"pin": PIN_PAUSED})
         self.duress = duress
 
 
-def _wrong_pins(by) -> int:
+def _wrong_pins(by: StaffMember) -> int:
     """Wrong PINs in a row: since the last good one, within the pause."""
     since = timezone.now() - PIN_PAUSE
     last_good = VisitEvent.objects.filter(recorded_by=by, via=Via.PHONE, recorded_at__gte=since) \
@@ -129,7 +135,8 @@ def _wrong_pins(by) -> int:
                                      object_id=str(by.pk), at__gt=last_good or since).count()
 
 
-def _check_pin(event_type, by, via, pin, visit=None, request=None):
+def _check_pin(event_type: str, by: StaffMember, via: str, pin: str | None, visit: Visit | None = None,
+               request: HttpRequest | None = None) -> str | None:
     """None (no PIN given), "safe" or "duress". A wrong PIN changes nothing but the count of
     wrong PINs; the fifth in a row pauses PIN entry and tells the office (PinsPaused)."""
     if pin is None or pin == "":
@@ -157,7 +164,7 @@ def _check_pin(event_type, by, via, pin, visit=None, request=None):
     return result
 
 
-def _duress_while_paused(visit, by) -> None:
+def _duress_while_paused(visit: Visit, by: StaffMember) -> None:
     """The duress PIN typed while PIN entry is paused: nothing is recorded as the person asked,
     and the phone shows the pause as for any PIN, but the office gets the silent top alarm."""
     with transaction.atomic():
@@ -165,7 +172,7 @@ def _duress_while_paused(visit, by) -> None:
         alerting.raise_alert(locked, kind="duress", now=timezone.now(), staff=[by])
 
 
-def _tell_the_office_pins_paused(visit, by) -> None:
+def _tell_the_office_pins_paused(visit: Visit, by: StaffMember) -> None:
     """Five wrong PINs at a front door may be a mistyping or someone else holding the phone:
     the office is told to call."""
     office = alerting.recipients(visit.school_id, ["office", "headteacher"], visit)
@@ -178,8 +185,10 @@ def _tell_the_office_pins_paused(visit, by) -> None:
 
 # ----------------------------------------------------------------------------- recording
 
-def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concerns="", note="",
-                 expected_return=None, location="", at=None, request=None) -> Recorded:
+def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember | None = None, via: str = Via.PHONE,
+                 pin: str | None = None, concerns: str = "", note: str = "",
+                 expected_return: datetime.datetime | None = None, location: str = "",
+                 at: datetime.datetime | None = None, request: HttpRequest | None = None) -> Recorded:
     """Record one event of a visit under way; see the module docstring. Raises NotAllowed
     (who, the visit's state, the order of events) or ValidationError (bad input, wrong PIN),
     and then nothing is written."""
@@ -266,7 +275,7 @@ def record_event(visit, type, *, by, staff=None, via=Via.PHONE, pin=None, concer
                     next_due_at=deadline.due_at if deadline else None, message=message)
 
 
-def _phone_message(event_type, deadline, policy, finished):
+def _phone_message(event_type: str, deadline: Deadline | None, policy: Policy, finished: bool) -> str:
     if finished:
         return "Thank you: everyone on this visit has checked out safely."
     text = f"{T(event_type).label} recorded."
@@ -281,7 +290,7 @@ def _phone_message(event_type, deadline, policy, finished):
 
 # ----------------------------------------------------------------------------- on the doorstep
 
-def doorstep_status(visit, now=None) -> dict:
+def doorstep_status(visit: Visit, now: datetime.datetime | None = None) -> dict[str, Any]:
     """What the phone shows on the doorstep: the wait for an absent parent or a late one, when
     the visit may be closed as not seen, and whether a card is left (from policy_engine.timing)."""
     now = now or timezone.now()
@@ -308,7 +317,8 @@ def doorstep_status(visit, now=None) -> dict:
     }
 
 
-def close_not_seen(visit, *, by, via=Via.PHONE, note="", at=None, request=None) -> Recorded:
+def close_not_seen(visit: Visit, *, by: StaffMember, via: str = Via.PHONE, note: str = "",
+                   at: datetime.datetime | None = None, request: HttpRequest | None = None) -> Recorded:
     """The family did not come to the door: close the visit as not seen once the policy's wait
     (or the late-notice limit) is over, with the card to leave where the policy asks for one."""
     now = timezone.now()
@@ -350,7 +360,8 @@ def close_not_seen(visit, *, by, via=Via.PHONE, note="", at=None, request=None) 
                     next_due_at=watch.due_at, message=text, card=card)
 
 
-def _after_door_decision(visit, watch, outcome, policy, events, by, now):
+def _after_door_decision(visit: Visit, watch: Watch, outcome: str, policy: Policy, events: Sequence[VisitEvent],
+                         by: StaffMember, now: datetime.datetime) -> None:
     """Closing at the door is word from the staff: settle a missed check-in, and move the
     watch to the next deadline of the plan (leaving, back safe)."""
     alerting.contact_restored(visit, by=by, now=now, note=f"{by.full_name} closed the visit at the door")
@@ -358,7 +369,8 @@ def _after_door_decision(visit, watch, outcome, policy, events, by, now):
     watches.refresh(watch, visit, policy, events, now)
 
 
-def abandon(visit, reason, *, by, note, via=Via.PHONE, at=None, request=None) -> Recorded:
+def abandon(visit: Visit, reason: str, *, by: StaffMember, note: str, via: str = Via.PHONE,
+            at: datetime.datetime | None = None, request: HttpRequest | None = None) -> Recorded:
     """Leave without doing the visit (felt unsafe, animals not shut away, no appropriate adult,
     other). The written reason is required and reaches the headteacher as the policy asks
     (doorstep.unsafe_report, doorstep.animals_written_reason). The watch goes on until

@@ -13,6 +13,8 @@ import datetime
 import logging
 import os
 import socket
+from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -64,8 +66,8 @@ class _Pulse:
 CATCH_UP_ROUNDS = 20
 
 
-def poll(now=None, *, batch=500, heartbeat: str | None = None,
-         started_at: datetime.datetime | None = None) -> dict:
+def poll(now: datetime.datetime | None = None, *, batch: int = 500, heartbeat: str | None = None,
+         started_at: datetime.datetime | None = None) -> dict[str, int]:
     """One pass of the watchdog: raise overdue alerts, send reminders, advance escalations.
     Each item is its own transaction, so one failure cannot hold back the others. With
     `heartbeat` (the watchdog's name) a long pass beats every few seconds as it goes."""
@@ -98,7 +100,7 @@ def poll(now=None, *, batch=500, heartbeat: str | None = None,
     return done
 
 
-def _safely(fn, *args):
+def _safely(fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
     except Exception:  # one bad row must not stop the watchdog; it is retried next loop
@@ -106,11 +108,12 @@ def _safely(fn, *args):
         return None
 
 
-def heartbeat_name():
+def heartbeat_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def beat(name=None, *, started_at=None, now=None, loop=True) -> Heartbeat:
+def beat(name: str | None = None, *, started_at: datetime.datetime | None = None,
+         now: datetime.datetime | None = None, loop: bool = True) -> Heartbeat:
     """Say this watchdog is alive. `loop`: this beat starts a pass (counted in `loops`); the
     beats inside a long pass are not counted."""
     now = now or timezone.now()
@@ -126,11 +129,11 @@ def beat(name=None, *, started_at=None, now=None, loop=True) -> Heartbeat:
     return Heartbeat.objects.get(name=name)
 
 
-def last_heartbeat():
+def last_heartbeat() -> datetime.datetime | None:
     return Heartbeat.objects.order_by("-beat_at").values_list("beat_at", flat=True).first()
 
 
-def watchdog_is_stale(now=None) -> bool:
+def watchdog_is_stale(now: datetime.datetime | None = None) -> bool:
     """True when no watchdog has beaten in the last 15 seconds (or none ever has)."""
     now = now or timezone.now()
     last = last_heartbeat()
@@ -139,7 +142,7 @@ def watchdog_is_stale(now=None) -> bool:
 
 # ----------------------------------------------------------------------------- reminders
 
-def send_reminder(watch_id, reminder_at, now) -> bool:
+def send_reminder(watch_id: int, reminder_at: datetime.datetime, now: datetime.datetime) -> bool:
     """Remind the staff on the visit that a check-in is nearly due, once per deadline."""
     with transaction.atomic():
         if not watches.claim_reminder(watch_id, reminder_at, now):
