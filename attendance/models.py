@@ -3,13 +3,21 @@
 The codes and their statistical meanings follow the School Attendance (Pupil Registration)
 (England) Regulations 2024; docs/attendance.md ("The codes") lists them and explains the choices (Q and Y1-Y7 as not possible sessions is the
 MIS vendors' reading, not DfE's own sentence, which we could not consult)."""
+from __future__ import annotations
+
 import calendar
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
+
+if TYPE_CHECKING:
+    from pupils.models import Pupil
+    from schools.models import School
 
 # Statistical meaning of each mark (2024 code set); see docs/attendance.md.
 PRESENT, AEA, AUTHORISED, UNAUTHORISED, NOT_POSSIBLE = "present", "aea", "authorised", "unauthorised", "not_possible"
@@ -103,11 +111,28 @@ class AttendanceMark(models.Model):
         indexes = [models.Index(fields=["pupil", "date"])]
 
     @property
-    def meaning(self):
+    def meaning(self) -> str | None:
         return CODES.get(self.code)
 
 
-def _summary(present, aea, authorised, unauthorised, not_possible=0):
+class Summary(TypedDict):
+    """A pupil's attendance over a span: sessions by meaning, and what they add up to."""
+
+    possible: int
+    attended: int
+    present: int
+    aea: int
+    authorised: int
+    unauthorised: int
+    missed: int
+    not_possible: int
+    percent: float | None       # of possible sessions attended; None when none was possible
+    persistent: bool
+    severe: bool
+    code_set: str
+
+
+def _summary(present: int, aea: int, authorised: int, unauthorised: int, not_possible: int = 0) -> Summary:
     possible = present + aea + authorised + unauthorised
     attended = present + aea
     missed = authorised + unauthorised
@@ -129,7 +154,7 @@ def _summary(present, aea, authorised, unauthorised, not_possible=0):
     }
 
 
-def attendance_summary(marks):
+def attendance_summary(marks: Iterable[str]) -> Summary:
     """Counts and percentage for an iterable of codes. Sessions that are not possible are left out."""
     counts = {PRESENT: 0, AEA: 0, AUTHORISED: 0, UNAUTHORISED: 0, NOT_POSSIBLE: 0}
     for code in marks:
@@ -137,11 +162,11 @@ def attendance_summary(marks):
     return _summary(counts[PRESENT], counts[AEA], counts[AUTHORISED], counts[UNAUTHORISED], counts[NOT_POSSIBLE])
 
 
-def _meaning_counts():
+def _meaning_counts() -> dict[str, Count]:
     return {m: Count("id", filter=Q(code__in=codes)) for m, codes in CODES_BY_MEANING.items()}
 
 
-def summaries(marks, start, end):
+def summaries(marks: QuerySet[AttendanceMark], start: datetime.date, end: datetime.date) -> dict[int, Summary]:
     """{pupil_id: summary} for the marks queryset between start and end (both inclusive),
     counted by the database in one grouped query."""
     rows = (
@@ -150,20 +175,22 @@ def summaries(marks, start, end):
         .values("pupil_id")
         .annotate(**_meaning_counts())
     )
-    return {r["pupil_id"]: _summary(r[PRESENT], r[AEA], r[AUTHORISED], r[UNAUTHORISED], r[NOT_POSSIBLE]) for r in rows}
+    # One count per meaning, named by the meaning: annotate(**...) hides the names from the types.
+    counted = cast(Iterable[dict[str, int]], rows)
+    return {r["pupil_id"]: _summary(r[PRESENT], r[AEA], r[AUTHORISED], r[UNAUTHORISED], r[NOT_POSSIBLE]) for r in counted}
 
 
-def summary_for(pupil, start, end):
+def summary_for(pupil: Pupil, start: datetime.date, end: datetime.date) -> Summary:
     """One pupil's summary between start and end inclusive (empty counts if no marks)."""
     return summaries(AttendanceMark.objects.filter(pupil=pupil), start, end).get(pupil.pk) or _summary(0, 0, 0, 0)
 
 
-def below(summary, percent):
+def below(summary: Summary, percent: float) -> bool:
     """Is attendance strictly below `percent`? Exact arithmetic, no rounding: 90 % is not below 90."""
     return bool(summary["possible"]) and summary["attended"] * 100 < percent * summary["possible"]
 
 
-def months_before(day, months):
+def months_before(day: datetime.date, months: int) -> datetime.date:
     """The same day of the month `months` earlier (clamped to the month's end). The window
     [months_before(d, 3) + 1 day, d] is "the last three months" up to and including d."""
     month = day.month - 1 - months
@@ -172,7 +199,7 @@ def months_before(day, months):
     return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def window(end, months):
+def window(end: datetime.date, months: int) -> tuple[datetime.date, datetime.date]:
     """(start, end) of the `months` up to and including `end`."""
     return months_before(end, months) + datetime.timedelta(days=1), end
 
@@ -183,7 +210,8 @@ def monday(day: datetime.date) -> datetime.date:
     return day - datetime.timedelta(days=day.weekday())
 
 
-def school_weeks(school, until, count=PENALTY_WEEKS, lookback_weeks=60):
+def school_weeks(school: School, until: datetime.date, count: int = PENALTY_WEEKS,
+                 lookback_weeks: int = 60) -> list[datetime.date]:
     """The Mondays of the last `count` school weeks up to `until`, oldest first. A school week
     is a Monday-to-Sunday week in which the school recorded at least one mark other than a
     closure code (see docs/attendance.md): weeks of holiday have no marks and do not count."""
@@ -199,7 +227,7 @@ def school_weeks(school, until, count=PENALTY_WEEKS, lookback_weeks=60):
     return weeks[-count:]
 
 
-def penalty_window(school, until):
+def penalty_window(school: School, until: datetime.date) -> tuple[datetime.date, datetime.date] | None:
     """(start, end) of the rolling 10 school weeks ending with the week of `until`, or None
     when the school has no marks."""
     weeks = school_weeks(school, until)
@@ -208,7 +236,8 @@ def penalty_window(school, until):
     return weeks[0], until
 
 
-def penalty_counts(school, until, pupils=None):
+def penalty_counts(school: School, until: datetime.date, pupils: Iterable[Pupil] | None = None,
+                   ) -> tuple[dict[int, int], tuple[datetime.date, datetime.date] | None]:
     """{pupil_id: unauthorised G/N/O/U sessions in the rolling 10 school weeks to `until`}."""
     span = penalty_window(school, until)
     if span is None:
@@ -245,7 +274,7 @@ class ImportMapping(models.Model):
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["school", "name"], name="unique_mapping_name_per_school")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -271,7 +300,7 @@ class ImportRun(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.file_name} ({self.at:%d %b %Y %H:%M})"
 
 
@@ -318,9 +347,9 @@ class ReferralCase(models.Model):
                                     name="one_live_referral_case_per_pupil"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Referral case for {self.pupil} opened {self.opened_on:%d %b %Y}"
 
     @property
-    def penalty_indicator(self):
+    def penalty_indicator(self) -> bool:
         return self.penalty_sessions >= PENALTY_SESSIONS

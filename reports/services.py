@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from safety.alerts.models import Alert
-from attendance.models import CODES, AttendanceMark, attendance_summary
+from attendance.models import CODES, AttendanceMark, Summary, attendance_summary
 from audit import services as audit
 from audit.actions import Action
 from safety.checkins.models import VisitEvent
@@ -80,7 +80,7 @@ def attendance_window(visit) -> tuple[datetime.date, datetime.date]:
     return school_year_start(day), day
 
 
-def attendance_figures(pupil, start: datetime.date, end: datetime.date) -> dict:
+def attendance_figures(pupil, start: datetime.date, end: datetime.date) -> Summary:
     """attendance_summary over the pupil's marks from start to end inclusive. Marks with a code
     Doorstep does not know are left out (the attendance import refuses them)."""
     codes = AttendanceMark.objects.filter(pupil=pupil, date__gte=start, date__lte=end).values_list("code", flat=True)
