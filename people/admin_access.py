@@ -7,6 +7,8 @@ TRUST_ADMIN_PERMS, decided per object by django-rules). Screens holding pupils' 
 to everyone but the installation's superuser: a trust administrator is never one, and is
 refused even if someone hands them Django model permissions by mistake. Reports, concerns
 and attendance marks have no admin screen at all."""
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Q
@@ -16,8 +18,15 @@ from schools.models import School, Trust
 
 from .permissions import administered_school_ids
 
+# The mixins below are mixed into ModelAdmin classes and call its methods through super():
+# for the type checker they are ModelAdmins; at run time they stay plain mixins.
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = object
 
-class SuperuserOnlyAdminMixin:
+
+class SuperuserOnlyAdminMixin(_ModelAdmin):
     """Pupils' records: not a trust administrator's to read (docs/security.md, "Who may see what")."""
 
     def has_module_permission(self, request):
@@ -36,7 +45,7 @@ class SuperuserOnlyAdminMixin:
         return request.user.is_active and request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
-class TrustScopedAdminMixin(ObjectPermissionsModelAdminMixin):
+class TrustScopedAdminMixin(ObjectPermissionsModelAdminMixin, _ModelAdmin):
     """Rows of the trust administrator's own schools only; choices narrowed the same way.
     `school_path` is the lookup from the model to its school ("" for School itself)."""
 

@@ -80,7 +80,7 @@ class StaffMember(models.Model):
 
     def clean(self):
         super().clean()
-        if self.user_id and self.user.administered_trusts.exists():
+        if self.user is not None and self.user.administered_trusts.exists():
             raise ValidationError({"user": ADMINISTRATOR_ON_STAFF})
 
     def save(self, *args, **kwargs):

@@ -175,12 +175,12 @@ def briefing_is_relevant(staff, obj):
 
 
 def has_role(*roles):
-    roles = frozenset(roles)
-    name = "has_role:" + ",".join(sorted(roles))
+    wanted = frozenset(roles)
+    name = "has_role:" + ",".join(sorted(wanted))
 
     @rules.predicate(name)
     def predicate(staff):
-        return bool(roles & set(staff.role_names))
+        return bool(wanted & set(staff.role_names))
 
     return predicate
 
