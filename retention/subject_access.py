@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -29,17 +31,27 @@ from safety.alerts.models import Alert, AlertStep
 from safety.checkins.models import VisitEvent
 from visits.models import Override, Visit, VisitStaff
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
-def row(obj) -> dict:
+    from people.models import StaffMember
+    from pupils.models import Pupil
+    from schools.models import School
+
+# One stored record: field name -> value as stored.
+Record = dict[str, Any]
+
+
+def row(obj: models.Model) -> Record:
     """Every stored field of a record, as stored (foreign keys as ids, with `_id`)."""
     return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
 
 
-def rows(queryset) -> list[dict]:
+def rows(queryset: models.QuerySet[Any]) -> list[Record]:
     return [row(o) for o in queryset.order_by("pk")]
 
 
-def _audit_about(refs: dict[str, list]) -> models.QuerySet:
+def _audit_about(refs: Mapping[str, Sequence[int]]) -> models.QuerySet[AuditEntry]:
     """Audit entries whose subject is one of these records ({"visits.visit": [ids], ...})."""
     q = Q(pk__in=[])
     for label, ids in refs.items():
@@ -48,7 +60,7 @@ def _audit_about(refs: dict[str, list]) -> models.QuerySet:
     return AuditEntry.objects.filter(q)
 
 
-def pupil_records(pupil) -> dict[str, list[dict]]:
+def pupil_records(pupil: Pupil) -> dict[str, list[Record]]:
     visits = Visit.objects.filter(pupil=pupil)
     out = {
         "pupil": [row(pupil)],
@@ -83,7 +95,7 @@ def pupil_records(pupil) -> dict[str, list[dict]]:
     return out
 
 
-def staff_records(staff) -> dict[str, list[dict]]:
+def staff_records(staff: StaffMember) -> dict[str, list[Record]]:
     visit_ids = list(VisitStaff.objects.filter(staff=staff).values_list("visit", flat=True))
     out = {
         "staff_member": [row(staff)],
@@ -124,7 +136,7 @@ professionals) whose information may need redacting. Counts:
 """
 
 
-def build_zip(records: dict[str, list[dict]], *, subject: str, school, by: str) -> bytes:
+def build_zip(records: dict[str, list[Record]], *, subject: str, school: School, by: str) -> bytes:
     buffer = io.BytesIO()
     made = timezone.localtime().strftime("%Y-%m-%d %H:%M")
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -145,7 +157,8 @@ def build_zip(records: dict[str, list[dict]], *, subject: str, school, by: str) 
     return buffer.getvalue()
 
 
-def _export(kind, subject, records, *, actor, request=None) -> bytes:
+def _export(kind: str, subject: Pupil | StaffMember, records: dict[str, list[Record]], *,
+            actor: StaffMember | None, request: HttpRequest | None = None) -> bytes:
     total = sum(len(v) for v in records.values())
     actor_name = getattr(actor, "full_name", "") or "Doorstep (console)"
     # The entry says a subject access export was made, of whom (type and id) and how much: no name.
@@ -156,9 +169,9 @@ def _export(kind, subject, records, *, actor, request=None) -> bytes:
                      by=actor_name)
 
 
-def export_pupil(pupil, *, actor, request=None) -> bytes:
+def export_pupil(pupil: Pupil, *, actor: StaffMember | None, request: HttpRequest | None = None) -> bytes:
     return _export("pupil", pupil, pupil_records(pupil), actor=actor, request=request)
 
 
-def export_staff(staff, *, actor, request=None) -> bytes:
+def export_staff(staff: StaffMember, *, actor: StaffMember | None, request: HttpRequest | None = None) -> bytes:
     return _export("staff", staff, staff_records(staff), actor=actor, request=request)
