@@ -1,5 +1,11 @@
 """The referral pack: what the local authority will ask for, on paper, for the headteacher
 to check and send. Doorstep renders it; it never sends it."""
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Model
 from django.utils import timezone
 
 from audit.actions import Action
@@ -7,10 +13,18 @@ from audit.services import record
 from core.pdf import render_pdf
 
 from .charts import chart
-from .models import CODE_INFO, CODES_BY_MEANING, MEANINGS, PENALTY_SESSIONS, AttendanceMark, penalty_counts, summaries
+from .models import (
+    CODE_INFO, CODES_BY_MEANING, MEANINGS, PENALTY_SESSIONS, AttendanceMark, ReferralCase, penalty_counts, summaries,
+)
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from people.models import StaffMember
+    from pupils.models import Pupil
 
 
-def _reports_items(pupil):
+def _reports_items(pupil: Pupil) -> dict[str, list[Model]]:
     """The pupil's agreements and the letters sent (the reports app's rows, reached through
     the pupil so that attendance need not import it)."""
     return {
@@ -19,7 +33,7 @@ def _reports_items(pupil):
     }
 
 
-def pack_context(case, today=None):
+def pack_context(case: ReferralCase, today: datetime.date | None = None) -> dict[str, Any]:
     today = today or timezone.localdate()
     pupil, school = case.pupil, case.school
     start, end = case.window_start, case.window_end
@@ -42,7 +56,7 @@ def pack_context(case, today=None):
     }
 
 
-def referral_pack_pdf(case, by=None, request=None):
+def referral_pack_pdf(case: ReferralCase, by: StaffMember | None = None, request: HttpRequest | None = None) -> bytes:
     pdf = render_pdf("attendance/pdf/referral_pack.html", pack_context(case))
     record(actor=by, school=case.school, action=Action.REFERRAL_PACK_RENDERED, obj=case,
            summary=f"Referral pack produced for case {case.pk}", request=request)

@@ -5,9 +5,11 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .access import current_staff
+from .models import StaffMember
 from .permissions import can
 
 
@@ -26,12 +28,12 @@ def staff_required(view):
     return wrapper
 
 
-def require(staff, action, obj=None):
+def require(staff: StaffMember | None, action: str, obj: object = None) -> None:
     if not can(staff, action, obj):
         raise PermissionDenied("Your role at this school does not allow this.")
 
 
-def safe_next(request, default):
+def safe_next(request: HttpRequest, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next")
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target

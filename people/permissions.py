@@ -202,7 +202,7 @@ for _action in ROLE_MATRIX:
     staff_rules.add_rule(_action, rule_for(_action))
 
 
-def can(staff, action, obj=None):
+def can(staff: StaffMember | None, action: str, obj: object = None) -> bool:
     """May this staff record do `action` (on `obj`, which must belong to the same school)?"""
     if action not in ROLE_MATRIX:
         raise KeyError(f"unknown action {action!r}")

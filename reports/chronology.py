@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +24,10 @@ from visits.models import Visit
 
 from .models import Agreement, ChronologyNote, Concern, Filing, Letter, VisitReport
 
+if TYPE_CHECKING:
+    from people.models import StaffMember
+    from pupils.models import Pupil
+
 
 @dataclass
 class Entry:
@@ -32,10 +38,10 @@ class Entry:
     link: str = ""
     clause: str = ""
     restricted: bool = False   # a concern: only for concern.view
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def kind_label(self):
+    def kind_label(self) -> str:
         return KIND_LABELS.get(self.kind, self.kind)
 
 
@@ -46,9 +52,9 @@ KIND_LABELS = {
 }
 
 
-def _check_in_summaries(visits):
+def _check_in_summaries(visits: Iterable[Visit]) -> list[Entry]:
     """One line per visit from the visit's event log (check-ins, check-outs, alerts...)."""
-    out = []
+    out: list[Entry] = []
     for visit in visits:
         events = list(VisitEvent.objects.filter(visit=visit).order_by("at", "pk"))
         if not events:
@@ -63,7 +69,7 @@ def _check_in_summaries(visits):
     return out
 
 
-def entries(pupil, viewer) -> list[Entry]:
+def entries(pupil: Pupil, viewer: StaffMember) -> list[Entry]:
     """The chronology as `viewer` may see it, oldest first."""
     out: list[Entry] = []
     visits = list(Visit.objects.filter(pupil=pupil).order_by("starts_at"))
@@ -128,7 +134,7 @@ def entries(pupil, viewer) -> list[Entry]:
     return out
 
 
-def as_csv(pupil, viewer) -> str:
+def as_csv(pupil: Pupil, viewer: StaffMember) -> str:
     buffer = io.StringIO()
     writer = csvsafe.writer(buffer)  # neutralises cells a spreadsheet would run as formulas
     writer.writerow(["date", "time", "kind", "entry", "detail", "clause", "link"])
