@@ -1,11 +1,13 @@
 """What every page of a school's staff starts with: who is acting, at which school, and may
 they do this. Views of every app use these."""
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Concatenate, ParamSpec, cast
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .access import current_staff
@@ -13,17 +15,30 @@ from .models import StaffMember
 from .permissions import can
 
 
-def staff_required(view):
+P = ParamSpec("P")
+
+
+class StaffRequest(HttpRequest):
+    """The request a view behind staff_required receives (for the type checker only: at run
+    time it is Django's request with `staff` set on it)."""
+
+    staff: StaffMember
+
+
+def staff_required(
+    view: Callable[Concatenate[StaffRequest, P], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
     """Signed in, and acting as a member of a school's staff: sets request.staff."""
 
     @login_required
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         staff = current_staff(request)
         if staff is None:
             raise PermissionDenied("You are not on the staff of any school in Doorstep.")
-        request.staff = staff
-        return view(request, *args, **kwargs)
+        staff_request = cast(StaffRequest, request)  # the same object, with staff set next
+        staff_request.staff = staff
+        return view(staff_request, *args, **kwargs)
 
     return wrapper
 
