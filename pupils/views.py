@@ -1,16 +1,17 @@
 from django.db.models import Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from audit.actions import Action
 from audit.services import record_read, record_read_today
 from people.permissions import can
-from people.decorators import require, staff_required
+from people.decorators import StaffRequest, require, staff_required
 
 from .models import Pupil
 
 
 @staff_required
-def index(request):
+def index(request: StaffRequest) -> HttpResponse:
     me = request.staff
     require(me, "pupil.view")
     q = request.GET.get("q", "").strip()
@@ -27,7 +28,7 @@ def index(request):
 
 
 @staff_required
-def detail(request, pk):
+def detail(request: StaffRequest, pk: int) -> HttpResponse:
     me = request.staff
     require(me, "pupil.view")
     pupil = get_object_or_404(Pupil, pk=pk, school=me.school)

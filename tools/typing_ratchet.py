@@ -27,7 +27,7 @@ STRICT = [
     "notify.*",
     "attendance.charts", "attendance.models", "attendance.pack",
     "doorstep.cli",
-    "pupils.models", "pupils.upn",
+    "pupils.models", "pupils.upn", "pupils.views",
     "reports.chronology", "reports.ical", "reports.models",
     "retention.models", "retention.rules", "retention.services", "retention.subject_access",
     "retention.management.commands.subject_access",
