@@ -5,14 +5,17 @@ It lives in retention, the data-protection app, rather than in audit: finding th
 a pupil means reading pupils, visits and reports, which all write to the trail and so sit above
 audit."""
 import datetime
+from collections.abc import Iterator
+from typing import Any
 
 from django import forms
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from pupils.models import Pupil
 from reports.models import Concern, VisitReport
+from schools.models import School
 from visits.models import Visit
 
 
@@ -28,7 +31,7 @@ class AuditSearchForm(forms.Form):
     text = forms.CharField(required=False, max_length=100, label="Words",
                            help_text="Words in the summary or the reason given.")
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
@@ -36,18 +39,18 @@ class AuditSearchForm(forms.Form):
             self.add_error("date_to", "The end date is before the start date.")
         return data
 
-    def filters(self):
+    def filters(self) -> dict[str, Any]:
         """What was searched for, for the audit entry that records the search itself."""
         if not self.is_valid():
             return {}
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
 
 
-def _day_start(day):
+def _day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-def pupil_refs(school, words):
+def pupil_refs(school: School, words: str) -> list[tuple[str, list[int]]]:
     """(object_type, ids) pairs of the records about the pupils matching `words`."""
     pupils = Pupil.objects.filter(school=school)
     for word in words.split():
@@ -61,7 +64,7 @@ def pupil_refs(school, words):
     ]
 
 
-def search(school, form):
+def search(school: School, form: AuditSearchForm) -> QuerySet[AuditEntry]:
     """The school's entries matching the form (all of them if it is empty or invalid)."""
     entries = AuditEntry.objects.filter(school=school)
     if not form.is_valid():
@@ -94,7 +97,7 @@ def search(school, form):
 CSV_COLUMNS = ["when", "who", "action", "record", "record id", "summary", "reason", "ip address", "user agent"]
 
 
-def csv_rows(entries):
+def csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[object]]:
     for e in entries.iterator(chunk_size=1000):
         yield [timezone.localtime(e.at).isoformat(timespec="seconds"), e.actor_name, e.action, e.object_type,
                e.object_id, e.summary, e.reason, e.ip_address or "", e.user_agent]

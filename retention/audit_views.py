@@ -3,6 +3,7 @@ Looking at the trail, and exporting it, are themselves written to the trail."""
 import io
 
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -11,7 +12,7 @@ from audit.actions import Action
 from audit.services import record_read
 from core import csvsafe
 from core.downloads import download
-from people.decorators import require, staff_required
+from people.decorators import StaffRequest, require, staff_required
 
 from . import audit_search
 
@@ -20,7 +21,7 @@ PAGE_SIZE = 100
 
 @staff_required
 @require_GET
-def trail(request):
+def trail(request: StaffRequest) -> HttpResponse:
     me = request.staff
     require(me, "audit.view", me.school)
     form = audit_search.AuditSearchForm(request.GET)  # bound even when empty: no filter is valid
@@ -38,7 +39,7 @@ def trail(request):
 
 @staff_required
 @require_GET
-def export(request):
+def export(request: StaffRequest) -> HttpResponse:
     me = request.staff
     require(me, "audit.view", me.school)
     form = audit_search.AuditSearchForm(request.GET)

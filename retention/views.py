@@ -3,12 +3,14 @@ access export for one pupil or one member of staff. Thin: retention.subject_acce
 from typing import Any, cast
 
 from django import forms
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from core.downloads import download
 from people.models import StaffMember
 from pupils.models import Pupil
-from people.decorators import require, staff_required
+from schools.models import School
+from people.decorators import StaffRequest, require, staff_required
 
 from . import services, subject_access
 from .rules import NOT_REMOVED, ORDER, SCHEDULES
@@ -20,7 +22,7 @@ class SubjectAccessForm(forms.Form):
     staff = forms.ModelChoiceField(queryset=StaffMember.objects.none(), required=False, label="Member of staff",
                                    empty_label="(choose a member of staff)")
 
-    def __init__(self, *args, school, **kwargs):
+    def __init__(self, *args: Any, school: School, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only this school's people can be chosen: another school's id is "not one of the choices".
         cast("forms.ModelChoiceField[Pupil]", self.fields["pupil"]).queryset = (
@@ -37,7 +39,7 @@ class SubjectAccessForm(forms.Form):
 
 
 @staff_required
-def index(request):
+def index(request: StaffRequest) -> HttpResponse:
     me = request.staff
     require(me, "records.subject_access")
     form = SubjectAccessForm(request.POST if request.method == "POST" else None, school=me.school)

@@ -29,8 +29,7 @@ STRICT = [
     "doorstep.cli",
     "pupils.models", "pupils.upn", "pupils.views",
     "reports.chronology", "reports.ical", "reports.models",
-    "retention.models", "retention.rules", "retention.services", "retention.subject_access",
-    "retention.management.commands.subject_access",
+    "retention.*",
     "risk.models",
     "visits.models",
 ]

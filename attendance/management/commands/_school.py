@@ -3,7 +3,7 @@ from django.core.management.base import CommandError
 from schools.models import School
 
 
-def find_school(text):
+def find_school(text: str) -> School:
     """A school by its name (any case), its URN or its id: schools have no slug."""
     text = text.strip()
     matches = list(School.objects.filter(name__iexact=text)) or list(School.objects.filter(urn=text))

@@ -9,9 +9,11 @@
 
 Periods and their sources: retention/rules.py and docs/security.md."""
 import datetime
+from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from attendance.management.commands._school import find_school
 from retention import services
@@ -19,14 +21,14 @@ from retention.rules import NOT_REMOVED, ORDER, SCHEDULES
 from schools.models import School
 
 
-def _years(n):
+def _years(n: int) -> str:
     return f"{n} year{'' if n == 1 else 's'}"
 
 
 class Command(BaseCommand):
     help = "List what is due under each school's retention schedule; --apply removes it (audited)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--school", help="One school (name, URN or id); default every school")
         parser.add_argument("--apply", action="store_true", help="Remove what is listed (default: only list it)")
         parser.add_argument("--today", help="Work out what is due as on this date (YYYY-MM-DD); for checking ahead")
@@ -35,12 +37,14 @@ class Command(BaseCommand):
                             help=f"Change a period for --school; TYPE is one of {', '.join(SCHEDULES)}")
         parser.add_argument("--reason", default="", help="Why the period is changed (kept in the audit trail)")
 
-    def handle(self, *args, school, apply, today, schedule, set, reason, **options):
+    def handle(self, *args: Any, school: str | None, apply: bool, today: str | None, schedule: bool, set: list[str],
+               reason: str, **options: Any) -> None:
         schools = [find_school(school)] if school else list(School.objects.order_by("name"))
         if set:
             if not school:
                 raise CommandError("--set needs --school: periods are set per school.")
-            return self.set_rules(schools[0], set, reason)
+            self.set_rules(schools[0], set, reason)
+            return
         try:
             day = datetime.date.fromisoformat(today) if today else None
         except ValueError:
@@ -48,7 +52,8 @@ class Command(BaseCommand):
         if apply and day and day > datetime.date.today():
             raise CommandError("--apply with a --today in the future would remove records before they are due.")
         if schedule:
-            return self.show_schedule(schools)
+            self.show_schedule(schools)
+            return
         total = held = 0
         for s in schools:
             found = services.apply(s, day) if apply else services.plan(s, day)
@@ -81,7 +86,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"{total} record(s) due, {held} held. Nothing was changed; run with --apply to remove them.")
 
-    def show_schedule(self, schools):
+    def show_schedule(self, schools: Iterable[School]) -> None:
         for s in schools:
             years = services.years_for(s)
             self.stdout.write(f"{s.name}:")
@@ -94,7 +99,7 @@ class Command(BaseCommand):
         for key, why in NOT_REMOVED.items():
             self.stdout.write(f"  {key}: {why}")
 
-    def set_rules(self, school, pairs, reason):
+    def set_rules(self, school: School, pairs: Iterable[str], reason: str) -> None:
         for pair in pairs:
             key, _, value = pair.partition("=")
             if not value.strip().isdigit():
