@@ -30,8 +30,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 from accounts.api_auth import API_AUTH
 from audit.actions import Action
 from audit.services import record_read, record_read_today
-from people.models import StaffMember
 from core.errors import NoPolicy
+from people.models import StaffMember
 from pupils.models import Contact, Pupil
 from people.access import staff_records
 from people.permissions import can

@@ -16,12 +16,12 @@ from django.http import Http404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
+from people.models import StaffMember
+from people.permissions import can
 from safety import alerting, journey, recording
 from safety import board as board_data
 from safety.alerts.models import Alert
 from safety.police_card import police_card as read_police_card
-from people.models import StaffMember
-from people.permissions import can
 from visits.models import Visit
 
 from .api import ErrorOut, _memberships, _school_ids, _staff_at

@@ -133,7 +133,7 @@ def decide(case, by, *, referred, note, referred_on=None, request=None):
         if not hit:
             raise ValidationError("This case has already been decided.")
         case.refresh_from_db()
-        record(actor=by, school=case.school, action=Action(f"referral.{state}"), obj=case,
+        record(actor=by, school=case.school, action=Action.REFERRAL_REFERRED if referred else Action.REFERRAL_NOT_REFERRED, obj=case,
                summary=(f"Referred on {referred_on:%d %b %Y}" if referred else "Decided not to refer")
                + f" (attendance {case.percent}%, threshold {case.threshold_percent}%, {case.clause})",
                reason=note, data={"pupil": case.pupil_id, "referred_on": referred_on}, request=request)

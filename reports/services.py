@@ -24,8 +24,8 @@ from attendance.models import CODES, AttendanceMark, Summary, attendance_summary
 from audit import services as audit
 from audit.actions import Action
 from safety.checkins.models import VisitEvent
-from core.text import and_list
 from core.errors import NoPolicy, NotAllowed
+from core.text import and_list
 from policy_engine import Policy, cite
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
@@ -532,7 +532,7 @@ def review_agreement(agreement, *, kept: bool, outcome: str, actor=None, request
             raise ValidationError({"__all__": f"This agreement was already reviewed ({agreement.get_status_display().lower()})."})
         agreement.refresh_from_db()
         who = actor.full_name if actor else "Doorstep's daily check"
-        audit.record(actor=actor, school=agreement.school, action=Action(f"agreement.{status}"), obj=agreement,
+        audit.record(actor=actor, school=agreement.school, action=Action.AGREEMENT_KEPT if kept else Action.AGREEMENT_BROKEN, obj=agreement,
                      summary=f"{who} found the agreement {status}", reason=agreement.outcome, request=request)
         if not kept:
             _when_broken(agreement)

@@ -15,10 +15,10 @@ from django.views.decorators.http import require_POST
 
 from audit.actions import Action
 from audit.services import history, record_read_today
-from core.forms import errors_onto
 from core.errors import NoPolicy
-from schools import calendar
+from core.forms import errors_onto
 from policies.services import recorded_policy_version
+from schools import calendar
 from people.permissions import can
 from people.decorators import require, safe_next, staff_required
 
