@@ -1,6 +1,6 @@
 """Answers every endpoint can give that its own decorator does not list, added to the OpenAPI
 document in one place so the document says what the API really does (the schemathesis run in
-tests/test_api_fuzz.py checks every answer against it):
+tests/api/test_api_fuzz.py checks every answer against it):
 
   400  a parameter or body that does not validate ({"detail", "field", "errors"})
   401  not signed in, second factor not given, or an API token that is unknown, revoked or expired

@@ -4,7 +4,7 @@ NUL (U+0000): PostgreSQL text cannot contain it, so a search box or an API field
 would fail in the database (a server error) rather than say what is wrong; SQLite would
 store it and show it nowhere. Django's form fields already refuse it; this covers the
 search boxes and views that read the query string or the body directly, and JSON bodies.
-Found by tests/test_hostile_input.py on PostgreSQL."""
+Found by tests/security/test_hostile_input.py on PostgreSQL."""
 import re
 
 from django.conf import settings

@@ -1,6 +1,6 @@
 """Where each action of people.permissions is asked: the pages (by URL name) and API
 operations ("METHOD /api/path" as in the OpenAPI document) it guards. docs/permissions.md is
-written from this and ROLE_MATRIX (`doorstep permissions_doc`); tests/test_permissions_matrix.py
+written from this and ROLE_MATRIX (`doorstep permissions_doc`); tests/security/test_permissions_matrix.py
 fails when a page or API operation is in neither PLACES nor OPEN, or an action has no row."""
 from django.urls import URLResolver, get_resolver
 
@@ -138,7 +138,7 @@ def render():
         "# Who may do and see what",
         "",
         "<!-- Written by `doorstep permissions_doc` from people/permissions.py and",
-        "     doorstep/permission_places.py. Do not edit by hand: tests/test_permissions_matrix.py",
+        "     doorstep/permission_places.py. Do not edit by hand: tests/security/test_permissions_matrix.py",
         "     fails when this file and the code disagree. -->",
         "",
         "Every check in Doorstep asks `people.permissions.can(staff, action, obj)` (the `{% can %}`",

@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import second_factor
 
-from .pages_support import PASSWORD
+from tests.pages_support import PASSWORD
 
 SLOW = 90_000  # ms
 
@@ -74,3 +74,10 @@ def sign_in(page, live_server, username, password=PASSWORD, next_url=None):
         page.get_by_role("button", name="Continue").click()
     page.wait_for_url(after, timeout=SLOW)
     return page
+
+
+def signed_in_page(browser, live_server, username, viewport):
+    """A new page at this size (phone or desk), UK locale and time, signed in as `username`."""
+    context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Europe/London")
+    page = context.new_page()
+    return sign_in(page, live_server, username)  # password, then the code if asked

@@ -73,7 +73,7 @@ def _signed_in_tests_have_given_their_code(monkeypatch):
     those logins finish the sign-in as if the person had typed their code: a confirmed
     authenticator device is made for them and the session marked verified by it, exactly as
     django_otp.login does after a good code. The second factor itself is tested through the
-    real sign-in form (tests/test_two_factor.py, tests/browser_support.sign_in), which does
+    real sign-in form (tests/security/test_two_factor.py, tests/browser_support.sign_in), which does
     not pass through here."""
     from django.test.client import Client
     from django_otp import DEVICE_ID_SESSION_KEY
@@ -96,7 +96,7 @@ def _signed_in_tests_have_given_their_code(monkeypatch):
 def _sessions_outlast_the_test_clock(settings):
     """Many tests move a time-machine clock hours ahead with one signed-in client (a visit's
     day, the watchdog). They are not about idle sessions, so here sessions do not time out;
-    tests/test_signin.py puts the real limits back (and checks they are the defaults)."""
+    tests/security/test_signin.py puts the real limits back (and checks they are the defaults)."""
     settings.DOORSTEP_IDLE_TIMEOUT = settings.DOORSTEP_VISIT_IDLE_TIMEOUT = 10 * 365 * 24 * 3600
     settings.DOORSTEP_SESSION_MAX_AGE = 10 * 365 * 24 * 3600
 

@@ -11,9 +11,8 @@ from people.models import DbsCheck, Vehicle
 
 from visits.models import Visit
 
-from . import browser_support
-from .browser_support import DESKTOP, PHONE, shoot  # noqa: F401 - other browser tests import them from here
-from .pages_support import make_person, make_pupil, make_school, next_school_day
+from tests.browser_support import DESKTOP, PHONE, shoot, signed_in_page as sign_in
+from tests.pages_support import make_person, make_pupil, make_school, next_school_day
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,12 +42,6 @@ def potton():
     Vehicle.objects.create(staff=driver, make="Ford", model="Focus", colour="blue", registration="AB12 CDE",
                            insurance_expires_on=today - datetime.timedelta(days=3))
     return people
-
-
-def sign_in(browser, live_server, username, viewport):
-    context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Europe/London")
-    page = context.new_page()
-    return browser_support.sign_in(page, live_server, username)  # password, then the code if asked
 
 
 def test_a_visit_goes_from_proposal_to_approval_to_schedule(browser, live_server, potton):

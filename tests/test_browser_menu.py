@@ -3,8 +3,8 @@ the page itself starts on the first screen; at a desk every link is in view."""
 import pytest
 from django.urls import reverse
 
-from .browser_support import DESKTOP, PHONE, shoot, sign_in
-from .factories import Staffed
+from tests.browser_support import DESKTOP, PHONE, shoot, sign_in
+from tests.factories import Staffed
 
 pytestmark = [
     pytest.mark.browser,

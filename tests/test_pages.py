@@ -17,7 +17,7 @@ from people.permissions import ROLE_MATRIX
 from visits import services
 from visits.models import Visit, VisitList
 
-from .pages_support import PASSWORD, at, make_person, make_pupil, make_school, next_school_day
+from tests.pages_support import PASSWORD, at, make_person, make_pupil, make_school, next_school_day
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from .conftest import parse_clock
+from tests.conftest import parse_clock
 
 pytestmark = pytest.mark.django_db
 
