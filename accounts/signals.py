@@ -78,7 +78,7 @@ def audit_failed_sign_in(sender, credentials, request=None, **kwargs):
 def audit_locked_out(sender, request, username=None, ip_address=None, **kwargs):
     # Each attempt during a lock-out signals again; the trail needs the lock-out once.
     since = timezone.now() - settings.AXES_COOLOFF_TIME
-    if AuditEntry.objects.filter(action="signin.locked_out", at__gte=since, ip_address=client_ip(request),
+    if AuditEntry.objects.filter(action=Action.SIGNIN_LOCKED_OUT, at__gte=since, ip_address=client_ip(request),
                                  data__username=username).exists():
         return
     user = _named_user(username)

@@ -556,7 +556,7 @@ def withdraw(actor, visit, *, reason, request=None):
     with transaction.atomic():
         if _locked_state(visit) == State.SCHEDULED:
             transition(visit, State.CANCELLED, actor, reason=reason, permission="visit.withdraw",
-                       action="visit.cancelled", request=request)
+                       action=Action.VISIT_CANCELLED, request=request)
             _tell_appointment_cancelled(visit, actor)
             return visit
         return transition(visit, State.WITHDRAWN, actor, reason=reason, request=request)
