@@ -21,7 +21,7 @@ from tests.factories import Staffed, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
-from tests.safety.support import DAY, local, scheduled_visit, watch_of, with_pins  # noqa: F401
+from tests.safety.support import local, scheduled_visit, watch_of, with_pins
 
 
 # ----------------------------------------------------------------------------- starting and the watch
