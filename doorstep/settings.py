@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "reports",
     "audit",
     "api",
+    "hooks",
     # Sign-in (docs/security.md, "Sign-in"): one-time codes (django-otp), lock-out (django-axes), API tokens.
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -237,6 +238,8 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM = os.environ.get("TWILIO_FROM", "")
 TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
+# The token GOV.UK Notify sends with its inbound-SMS callback (set the same in Notify's settings).
+NOTIFY_CALLBACK_TOKEN = os.environ.get("NOTIFY_CALLBACK_TOKEN", "")
 # Email over SMTP once EMAIL_HOST is set; until then Django's console backend prints it.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_BACKEND = os.environ.get(
