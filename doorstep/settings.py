@@ -238,6 +238,8 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM = os.environ.get("TWILIO_FROM", "")
 TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
+# The caller id of phone calls from the escalation ladder (a step with ring = true); TWILIO_FROM if unset.
+TWILIO_VOICE_FROM = os.environ.get("TWILIO_VOICE_FROM", "")
 # The token GOV.UK Notify sends with its inbound-SMS callback (set the same in Notify's settings).
 NOTIFY_CALLBACK_TOKEN = os.environ.get("NOTIFY_CALLBACK_TOKEN", "")
 # Email over SMTP once EMAIL_HOST is set; until then Django's console backend prints it.

@@ -23,7 +23,8 @@ At least once, never silently:
   on a permanent refusal such as bad credentials) an SMS moves to the next provider in
   `DOORSTEP_SMS_PROVIDERS`, round and round, until it goes or grows too old. Email and
   in-app copies are separate rows, and `serve()` sends each channel from its own thread,
-  so a hanging SMS provider never holds back email.
+  so a hanging SMS provider never holds back email. Phone calls (the voice channel) are
+  rows of their own too, with their own thread, and one provider (Twilio's Calls API).
 - **A database hiccup is ridden out.** `serve()` logs it, waits a little longer each time
   (at most `DB_BACKOFF_CAP`), drops a broken connection and carries on.
 - **Giving up is loud.** A row older than `DOORSTEP_DELIVERY_MAX_AGE` is marked failed,
@@ -49,7 +50,9 @@ from audit.actions import Action
 from audit.services import record
 
 from .models import Channel, DeliveryAttempt, DeliveryHeartbeat, Message
-from .providers import ProviderError, SmsProvider, provider_timeout, send_email, sms_providers, sms_text
+from .providers import (
+    ProviderError, SmsProvider, call_twiml, provider_timeout, send_email, sms_providers, sms_text, voice_provider,
+)
 
 logger = logging.getLogger("notify")
 
@@ -59,7 +62,9 @@ URGENT_BACKOFF_CAP = 15  # ... for alerts and check-in reminders: someone may be
 URGENT_KINDS = ("alert.", "checkin.")
 LEASE_SECONDS = 30      # the shortest lease; see lease_seconds()
 DB_BACKOFF_CAP = 5      # seconds: the longest serve() waits after a database error before trying again
-SENT_CHANNELS = (Channel.EMAIL, Channel.SMS)  # in-app rows are delivered when written
+# In-app rows are delivered when written. Each of these has its own worker thread (or process,
+# under `doorstep start`), so a phone-call provider that hangs never holds back a text or an email.
+SENT_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.VOICE)
 
 Counts = dict[str, int]  # a round's outcomes: "sent", "retry", "failed", "lost"
 
@@ -178,6 +183,11 @@ def deliver(message: Message, token: uuid.UUID, *, worker: str = "") -> str:
         elif message.channel == Channel.SMS:
             provider, provider_name, names = _provider_for(message)
             ref = provider.send(message, sms_text(message), sent_before=sent_before)
+        elif message.channel == Channel.VOICE:
+            provider_name, names = "twilio_voice", ["twilio_voice"]  # what a missing provider is logged as
+            caller = voice_provider()
+            provider_name, names = caller.name, [caller.name]
+            ref = caller.call(message, call_twiml(message), sent_before=sent_before)
         else:
             raise ProviderError(f"channel {message.channel!r} is not sent by the worker", permanent=True)
     except Exception as exc:  # noqa: BLE001 - any failure must become a retry, never a dead worker

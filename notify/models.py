@@ -2,8 +2,8 @@
 
 A `Message` is written in the same transaction as whatever caused it (an alert, a
 reminder), so a crash can never lose one. In-app messages are delivered the moment the
-row exists (the office board and the person's inbox read this table); email and SMS rows
-wait for the `doorstep deliver` worker, which leases a row, sends it, and marks it sent
+row exists (the office board and the person's inbox read this table); email, SMS and
+phone-call (voice) rows wait for the `doorstep deliver` worker, which leases a row, sends it, and marks it sent
 only after the provider has accepted it (see notify/delivery.py)."""
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ class Channel(models.TextChoices):
     IN_APP = "in_app", "In Doorstep"
     EMAIL = "email", "Email"
     SMS = "sms", "Text message"
+    VOICE = "voice", "Phone call"
 
 
 class MessageQuerySet(models.QuerySet["Message"]):
     def due(self, now: datetime.datetime | None = None) -> MessageQuerySet:
-        """Email and SMS rows the worker may take now: pending, due, and not leased by a
+        """Email, SMS and voice rows the worker may take now: pending, due, and not leased by a
         live worker (a lease that has run out belongs to a worker that died)."""
         now = now or timezone.now()
         return self.filter(
@@ -43,6 +44,8 @@ class Message(models.Model):
         PENDING = "pending", "Waiting to be sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Could not be sent"
+        # A phone call not placed because the alert was taken on first (cancel_calls()).
+        CANCELLED = "cancelled", "Not needed: the alert was taken on"
 
     school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="+")
     recipient = models.ForeignKey("people.StaffMember", on_delete=models.PROTECT, related_name="messages")
@@ -75,6 +78,10 @@ class Message(models.Model):
     # Why the text and email went out in the fixed wording instead of the caller's words
     # (something in them read as a pupil's name or address); empty when they did not.
     reworded = models.CharField(max_length=200, blank=True)
+    # Phone calls only: the random token in the address Twilio calls back with the key pressed
+    # (/hooks/voice/twilio/<token>/), which maps the answer to this row, hence to the alert
+    # and the person; never a guessable id.
+    call_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -9,7 +9,11 @@ Retries must not double-send after a lost response (the provider took the messag
 the answer never came back) or a worker killed before it recorded the send. Whenever a
 send of the row began before (`sent_before`), both SMS adapters therefore look for the
 earlier copy first: Notify by our `reference`, Twilio by recipient, sender and exact text
-among recent messages (its API has no idempotency key of its own)."""
+among recent messages (its API has no idempotency key of its own).
+
+Phone calls (the voice channel: a ladder step with `ring = true`) go through Twilio's Calls
+API with the words and the key to press as TwiML; a retry looks for an earlier call to the
+same number placed since the first try before placing another (TwilioVoice)."""
 import datetime
 import email.utils
 import logging
@@ -17,12 +21,13 @@ import smtplib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape, quoteattr
 
 import requests
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
-from .models import Message
+from .models import Channel, Message
 
 if TYPE_CHECKING:
     from notifications_python_client.notifications import NotificationsAPIClient
@@ -195,6 +200,25 @@ class NotifySms:
         return sent_id
 
 
+def _twilio_request(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    """One request to Twilio's REST API with the account's basic auth; ProviderError unless 2xx."""
+    try:
+        response = requests.request(
+            method, url, auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
+            timeout=provider_timeout(), **kwargs,
+        )
+    except requests.RequestException as exc:
+        raise ProviderError(f"twilio did not answer: {type(exc).__name__}") from exc
+    if response.status_code >= 300:
+        try:
+            detail = response.json().get("message", response.text)
+        except ValueError:
+            detail = response.text
+        raise _status_error("twilio", response.status_code, detail, _retry_after(response.headers))
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
 class TwilioSms:
     """Twilio's Messages API over plain HTTPS with basic auth (the official library cannot
     be pointed at another host without reaching into its internals, which the tests need)."""
@@ -209,21 +233,7 @@ class TwilioSms:
         return f"{base}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}/Messages.json"
 
     def _request(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = requests.request(
-                method, self._url(), auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
-                timeout=provider_timeout(), **kwargs,
-            )
-        except requests.RequestException as exc:
-            raise ProviderError(f"twilio did not answer: {type(exc).__name__}") from exc
-        if response.status_code >= 300:
-            try:
-                detail = response.json().get("message", response.text)
-            except ValueError:
-                detail = response.text
-            raise _status_error("twilio", response.status_code, detail, _retry_after(response.headers))
-        answer: dict[str, Any] = response.json()
-        return answer
+        return _twilio_request(method, self._url(), **kwargs)
 
     def find_sent(self, message: Message, text: str, since: datetime.datetime) -> str | None:
         """The sid of a message to the same number with the same text created since our
@@ -267,6 +277,112 @@ def sms_providers() -> list[SmsProvider]:
         else:
             chosen.append(provider)
     return chosen
+
+
+# ----------------------------------------------------------------------------- phone calls
+
+PRESS_ONE = "Press 1 to take this alert on."
+
+
+def call_back_url(message: Message) -> str:
+    """Where Twilio posts the key pressed on this call: the row's random token, never its id."""
+    return absolute_link(f"/hooks/voice/twilio/{message.call_token}/")
+
+
+def gather(message: Message, words: str, *, action: str | None = None) -> str:
+    """One <Gather> of a single key around the words, posting to the call's call-back."""
+    return (f'<Gather numDigits="1" timeout="8" action={quoteattr(action or call_back_url(message))} method="POST">'
+            f"<Say>{escape(words)}</Say></Gather>")
+
+
+def call_twiml(message: Message) -> str:
+    """What the call says: the row's words (no pupil's details: notify() checked them) and the
+    key to press, twice, then where to look if nothing was pressed."""
+    words = f"{message.body.strip()} {PRESS_ONE}"
+    return ("<Response>" + gather(message, words) + gather(message, f"Again: {words}")
+            + "<Say>Nothing was pressed. Open Doorstep to see the alert. Goodbye.</Say></Response>")
+
+
+class VoiceProvider(Protocol):
+    """What the delivery worker asks of a phone-call provider: as SmsProvider, with TwiML."""
+
+    name: str
+
+    def configured(self) -> bool: ...
+
+    def call(self, message: Message, twiml: str, *, sent_before: datetime.datetime | None = None) -> str: ...
+
+
+class ConsoleVoice:
+    """Development only (when texts, too, only go to the log): writes the call to the log."""
+
+    name = "console"
+
+    def configured(self) -> bool:
+        return True
+
+    def call(self, message: Message, twiml: str, *, sent_before: datetime.datetime | None = None) -> str:
+        console_logger.info("Phone call to %s: %s", message.to_address, twiml)
+        return f"console-call-{message.pk}"
+
+
+def voice_from() -> str:
+    return str(getattr(settings, "TWILIO_VOICE_FROM", "") or getattr(settings, "TWILIO_FROM", ""))
+
+
+class TwilioVoice:
+    """Twilio's Calls API: POST .../Calls.json with To, From and the TwiML to speak. Like the
+    Messages API it has no idempotency key, so a retry first lists the calls to the same number
+    from the same caller id and takes one created since our first try (and not already another
+    row's) as ours: the earlier call was placed and only its answer was lost."""
+
+    name = "twilio_voice"
+
+    def configured(self) -> bool:
+        return all(getattr(settings, k, "") for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")) and bool(voice_from())
+
+    def _url(self) -> str:
+        base = settings.TWILIO_BASE_URL.rstrip("/")
+        return f"{base}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}/Calls.json"
+
+    def _request(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        return _twilio_request(method, self._url(), **kwargs)
+
+    def find_call(self, message: Message, since: datetime.datetime) -> str | None:
+        found = self._request("GET", params={"To": e164(message.to_address), "From": voice_from(), "PageSize": 50})
+        for placed in found.get("calls", []):
+            try:
+                created = email.utils.parsedate_to_datetime(placed.get("date_created", ""))
+            except (TypeError, ValueError):
+                continue
+            sid: str | None = placed.get("sid")
+            if not sid or created < since or placed.get("status") in ("failed", "canceled"):
+                continue
+            if Message.objects.filter(channel=Channel.VOICE, provider_ref=sid).exclude(pk=message.pk).exists():
+                continue  # another row's call (another alert ringing the same person)
+            return sid
+        return None
+
+    def call(self, message: Message, twiml: str, *, sent_before: datetime.datetime | None = None) -> str:
+        if sent_before is not None:
+            earlier = self.find_call(message, sent_before - datetime.timedelta(seconds=provider_timeout() + 60))
+            if earlier:
+                return earlier
+        result = self._request("POST", data={"To": e164(message.to_address), "From": voice_from(), "Twiml": twiml})
+        sid: str = result.get("sid", "")
+        return sid
+
+
+def voice_provider() -> VoiceProvider:
+    """Twilio, when it is configured; the log on a development machine whose texts also only
+    go to the log; otherwise a ProviderError that gives the call up loudly (board, audit)."""
+    twilio = TwilioVoice()
+    if twilio.configured():
+        return twilio
+    if list(getattr(settings, "DOORSTEP_SMS_PROVIDERS", ["console"])) == ["console"]:
+        return ConsoleVoice()
+    raise ProviderError("no phone-call provider is configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                        "TWILIO_VOICE_FROM or TWILIO_FROM)", permanent=True)
 
 
 # ----------------------------------------------------------------------------- email

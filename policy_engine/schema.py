@@ -112,10 +112,10 @@ RULES: dict[str, tuple[str, str]] = {
 RULE_IDS = list(RULES)
 
 DEFAULT_LADDER = [
-    {"notify": ["office"], "acknowledge_within_minutes": 5, "call_police": False, "clause": "default"},
-    {"notify": ["headteacher", "dsl"], "acknowledge_within_minutes": 10, "call_police": False, "clause": "default"},
-    {"notify": ["headteacher", "dsl"], "acknowledge_within_minutes": 10, "call_police": True, "clause": "default"},
-    {"notify": ["everyone"], "acknowledge_within_minutes": None, "call_police": True, "clause": "default"},
+    {"notify": ["office"], "acknowledge_within_minutes": 5, "call_police": False, "ring": False, "clause": "default"},
+    {"notify": ["headteacher", "dsl"], "acknowledge_within_minutes": 10, "call_police": False, "ring": False, "clause": "default"},
+    {"notify": ["headteacher", "dsl"], "acknowledge_within_minutes": 10, "call_police": True, "ring": False, "clause": "default"},
+    {"notify": ["everyone"], "acknowledge_within_minutes": None, "call_police": True, "ring": False, "clause": "default"},
 ]
 
 
@@ -262,9 +262,9 @@ def _check_ladder(value: Any) -> list[LadderStep]:
         where = f"step {i + 1}"
         if not isinstance(step, dict):
             raise Invalid(f"{where}: expected a table like {{ notify = [\"office\"], acknowledge_within_minutes = 5, clause = \"...\" }}, got {_show(step)}")
-        unknown = set(step) - {"notify", "acknowledge_within_minutes", "call_police", "clause"}
+        unknown = set(step) - {"notify", "acknowledge_within_minutes", "call_police", "ring", "clause"}
         if unknown:
-            raise Invalid(f"{where}: unknown field {_show(sorted(unknown)[0])} (a step has notify, acknowledge_within_minutes, call_police and clause)")
+            raise Invalid(f"{where}: unknown field {_show(sorted(unknown)[0])} (a step has notify, acknowledge_within_minutes, call_police, ring and clause)")
         notify = step.get("notify")
         if not isinstance(notify, list) or not notify or any(r not in LADDER_ROLES for r in notify) or len(set(notify)) != len(notify):
             raise Invalid(f"{where}: notify: expected a list of roles drawn from " + ", ".join(f'"{r}"' for r in LADDER_ROLES) + f", got {_show(notify)}")
@@ -277,10 +277,15 @@ def _check_ladder(value: Any) -> list[LadderStep]:
         police = step.get("call_police", False)
         if not isinstance(police, bool):
             raise Invalid(f"{where}: call_police: expected true or false, got {_show(police)}")
+        ring = step.get("ring", False)
+        if not isinstance(ring, bool):
+            raise Invalid(f"{where}: ring: expected true or false (true: phone the people told at this step, "
+                          f"who press 1 to take the alert on), got {_show(ring)}")
         clause = step.get("clause")
         if not isinstance(clause, str) or not clause.strip():
             raise Invalid(f"{where}: clause: expected the policy's clause for this step, or \"default\" where the step is Doorstep's own")
-        steps.append({"notify": list(notify), "acknowledge_within_minutes": ack, "call_police": police, "clause": clause.strip()})
+        steps.append({"notify": list(notify), "acknowledge_within_minutes": ack, "call_police": police, "ring": ring,
+                      "clause": clause.strip()})
     return steps
 
 

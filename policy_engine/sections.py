@@ -25,6 +25,7 @@ class LadderStep(TypedDict):
     notify: list[str]
     acknowledge_within_minutes: int | None
     call_police: bool
+    ring: bool  # a phone call to the people told at this step, who press 1 to take the alert on
     clause: str
 
 

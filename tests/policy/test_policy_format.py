@@ -86,7 +86,7 @@ def test_potton_escalates_to_the_headteacher_then_the_police_citing_p_3_10():
 def test_coteford_escalates_to_its_senior_leaders_citing_c_2_4():
     ladder = load_policy("coteford").value("escalation.ladder")
     assert ladder[1] == {"notify": ["headteacher", "deputy_headteacher"], "acknowledge_within_minutes": 10,
-                         "call_police": False, "clause": "C 2.4"}
+                         "call_police": False, "ring": False, "clause": "C 2.4"}
 
 
 def test_a_policy_silent_on_escalation_gets_the_default_ladder_ending_with_everyone():

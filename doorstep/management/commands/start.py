@@ -15,8 +15,9 @@ rather than taking the others down with it:
   quietly restarting something that can never work. A database that is away for a few
   minutes is ridden out.
 
-Email and SMS are sent by two delivery workers (`deliver --channel email` and
-`deliver --channel sms`), so a text provider that hangs never holds back email.
+Email, SMS and phone calls are sent by three delivery workers (`deliver --channel email`,
+`deliver --channel sms` and `deliver --channel voice`), so a text or phone-call provider
+that hangs never holds back the others.
 Ctrl-C or SIGTERM stops them all.
 """
 import collections
@@ -123,6 +124,7 @@ class Command(BaseCommand):
             Child("watchdog", doorstep_command("watchdog")),
             Child("deliver-email", doorstep_command("deliver", "--channel", "email")),
             Child("deliver-sms", doorstep_command("deliver", "--channel", "sms")),
+            Child("deliver-voice", doorstep_command("deliver", "--channel", "voice")),
             # Once a day: the attendance referral scan and the review of agreements.
             Child("daily", doorstep_command("daily", "--loop")),
         ]

@@ -2,10 +2,11 @@
 
     doorstep deliver                  # loop until stopped (SIGTERM/SIGINT finish the current message)
     doorstep deliver --channel sms    # texts only (run another for email): separate processes
+    doorstep deliver --channel voice  # phone calls only (a ladder step with ring = true)
     doorstep deliver --once           # one round, then exit (tests, cron)
     doorstep deliver --interval 0.5   # seconds to wait when there was nothing to send
 
-Without --channel, email and SMS are sent from two threads of this process, each with its
+Without --channel, email, SMS and phone calls are sent from three threads of this process, each with its
 own database connection, so a hanging text provider never holds back email. The loop never
 exits on an error (a locked or restarting database): it logs it, waits and carries on
 (notify.delivery.serve). Several may run at once against PostgreSQL: rows are leased."""
@@ -25,8 +26,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Run one round and exit.")
-        parser.add_argument("--channel", choices=[Channel.EMAIL, Channel.SMS],
-                            help="Send only this channel (default: both, each from its own thread).")
+        parser.add_argument("--channel", choices=[Channel.EMAIL, Channel.SMS, Channel.VOICE],
+                            help="Send only this channel (default: all three, each from its own thread).")
         parser.add_argument("--interval", type=float, default=1.0, help="Seconds to wait when nothing was due (default 1).")
         parser.add_argument("--batch", type=int, default=20, help="Messages to send per round (default 20).")
         parser.add_argument("--worker", default="", help="Name for this worker's heartbeat (default host:pid).")
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-        what = f"{channel} only" if channel else "email and SMS side by side"
+        what = f"{channel} only" if channel else "email, SMS and phone calls side by side"
         self.stdout.write(f"Delivery worker {worker} running ({what}); every {interval}s when idle. Stop with Ctrl-C.")
 
         def report(counts: Counts) -> None:
