@@ -96,6 +96,12 @@ class Action(StrEnum):
     VISIT_ABANDONED = "visit.abandoned", "abandoned the visit"
     VISIT_ABANDON_REPORTED = "visit.abandon_reported", "reported that the visit was abandoned"
     CHECKIN_PIN_WRONG = "checkin.pin_wrong", "entered a wrong check-in PIN"
+    CHECKIN_TEXT_NOT_RECORDED = ("checkin.text_not_recorded",
+                                 "received a text to the Doorstep number that recorded nothing (an unknown or shared "
+                                 "number, no visit under way, or words it could not read)")
+    HOOK_REFUSED = ("hooks.refused",
+                    "refused a call claiming to come from a text message provider, as it was not signed by it "
+                    "(nothing was done)")
     ALERT_RAISED = "alert.raised", "raised an alert"
     ALERT_STEP = "alert.step", "told the next people on the alert's list"
     ALERT_ACKNOWLEDGED = "alert.acknowledged", "said they were dealing with the alert"

@@ -95,6 +95,8 @@ OPEN = {
     "notify:mark_all_read": "anyone on the staff: their own messages",
     "api:api-root": "anyone: the API's index", "api:openapi-json": "anyone: the API's description, no data",
     "api:openapi-view": "anyone: the API's documentation page, no data",
+    "hooks:sms_twilio": "Twilio only: a text to the Doorstep number, refused unless Twilio's signature is right",
+    "hooks:sms_notify": "GOV.UK Notify only: a text to the Doorstep number, refused without Notify's token",
 }
 
 

@@ -242,6 +242,9 @@ TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
 TWILIO_VOICE_FROM = os.environ.get("TWILIO_VOICE_FROM", "")
 # The token GOV.UK Notify sends with its inbound-SMS callback (set the same in Notify's settings).
 NOTIFY_CALLBACK_TOKEN = os.environ.get("NOTIFY_CALLBACK_TOKEN", "")
+# The school's Doorstep number: staff with no mobile data text OK, LEFT, SAFE or HELP to it
+# (safety.texts; shown on the phone's visit page and the briefing). Empty: not offered.
+DOORSTEP_SMS_NUMBER = os.environ.get("DOORSTEP_SMS_NUMBER", "")
 # Email over SMTP once EMAIL_HOST is set; until then Django's console backend prints it.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_BACKEND = os.environ.get(

@@ -194,8 +194,11 @@ def _channels_for(staff: StaffMember) -> list[tuple[str, str]]:
 
 
 def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: str, link: str = "", school: School,
-           alert: int | Model | None = None, idempotency_key: str) -> list[Message]:
+           alert: int | Model | None = None, idempotency_key: str,
+           channels: Iterable[str] | None = None) -> list[Message]:
     """Write the outbox rows for a message to each recipient; see the module docstring.
+    `channels` keeps only those channels (e.g. [Channel.SMS] for the answer to a text a
+    member of staff sent in: safety.texts); by default every channel the person can receive.
 
     Returns every row for this key and these recipients, new or already written.
     Recipients who have left (inactive) are skipped: they are no longer on the staff.
@@ -227,7 +230,9 @@ def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: 
             people.append(staff)
     if not people:
         return []
-    wanted = [(staff, channel, address) for staff in people for channel, address in _channels_for(staff)]
+    only = None if channels is None else set(channels)
+    wanted = [(staff, channel, address) for staff in people for channel, address in _channels_for(staff)
+              if only is None or channel in only]
     # Two queries in the usual case (what exists for this key, then one INSERT of the rest)
     # rather than a look-up, a savepoint and an insert per row: an alert writes six or more
     # rows inside the watchdog's transaction, and that was half of each alert's cost

@@ -16,6 +16,7 @@ from django.utils import timezone
 from core.errors import NotAllowed
 from people.models import StaffMember
 from people.permissions import can
+from safety import journey
 from safety.checkins.models import VisitEvent
 from visits.models import Visit, VisitStaff
 
@@ -41,7 +42,7 @@ def check_recorder(visit: Visit, by: StaffMember | None, via: str, staff: StaffM
     if by is None or not by.active or by.school_id != visit.school_id:
         raise NotAllowed("Only this school's active staff can record what happens on its visits.")
     on_visit = set(VisitStaff.objects.filter(visit=visit).values_list("staff_id", flat=True))
-    if via == Via.PHONE:
+    if via in journey.FROM_THE_STAFF:
         if by.pk not in on_visit or not can(by, "checkin.record", visit):
             raise NotAllowed("Only the staff on this visit can record its events from their phone; "
                              "the office records a call as an office call.")

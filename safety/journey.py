@@ -32,6 +32,9 @@ TIMING_TYPES = {
 }
 # Events about one person on a pair visit; the others are about the whole party.
 PERSONAL_TYPES = {T.LEFT_SCHOOL, T.LEFT_HOME, T.BACK_SAFE}
+# How the member of staff records for themself: the phone's page (or the API) and a text to
+# the school's Doorstep number (safety.texts). Anything else is the office recording a call.
+FROM_THE_STAFF = frozenset({Via.PHONE, Via.SMS})
 # Events that may start a scheduled visit.
 STARTING_TYPES = {T.LEFT_SCHOOL, T.ARRIVED, T.CODE_WORD, T.PANIC}
 # Events that say nothing about the staff being all right.

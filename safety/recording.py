@@ -126,7 +126,7 @@ class PinsPaused(ValidationError):
 def _wrong_pins(by: StaffMember) -> int:
     """Wrong PINs in a row: since the last good one, within the pause."""
     since = timezone.now() - PIN_PAUSE
-    last_good = VisitEvent.objects.filter(recorded_by=by, via=Via.PHONE, recorded_at__gte=since) \
+    last_good = VisitEvent.objects.filter(recorded_by=by, via__in=journey.FROM_THE_STAFF, recorded_at__gte=since) \
         .order_by("-recorded_at").values_list("recorded_at", flat=True).first()
     return AuditEntry.objects.filter(action=Action.CHECKIN_PIN_WRONG, object_type="people.staffmember",
                                      object_id=str(by.pk), at__gt=last_good or since).count()
@@ -137,10 +137,10 @@ def _check_pin(event_type: str, by: StaffMember, via: str, pin: str | None, visi
     """None (no PIN given), "safe" or "duress". A wrong PIN changes nothing but the count of
     wrong PINs; the fifth in a row pauses PIN entry and tells the office (PinsPaused)."""
     if pin is None or pin == "":
-        if via == Via.PHONE and event_type in PIN_ASKED_TYPES and by.has_pins:
+        if via in journey.FROM_THE_STAFF and event_type in PIN_ASKED_TYPES and by.has_pins:
             raise ValidationError({"pin": "Enter your PIN."})
         return None
-    if via != Via.PHONE:
+    if via not in journey.FROM_THE_STAFF:
         raise ValidationError({"pin": "A PIN is entered on the member of staff's own phone, not by the office."})
     if event_type not in PIN_TYPES:
         raise ValidationError({"pin": f"No PIN is asked when recording {T(event_type).label.lower()}."})
@@ -182,6 +182,10 @@ def _tell_the_office_pins_paused(visit: Visit, by: StaffMember) -> None:
 
 # ----------------------------------------------------------------------------- recording
 
+# How an event came in, in the visit's history and the alert's note.
+_HOW_NOTE: dict[str, str] = {Via.PHONE: "from the phone", Via.SMS: "by text message"}
+_HOW_CONTACT: dict[str, str] = {Via.PHONE: "from their phone", Via.SMS: "by text message"}
+
 def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember | None = None, via: str = Via.PHONE,
                  pin: str | None = None, concerns: str = "", note: str = "",
                  expected_return: datetime.datetime | None = None, location: str = "",
@@ -208,8 +212,8 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
         if paused.duress:
             _duress_while_paused(visit, by)
         raise
-    if staff is None and via == Via.PHONE:
-        staff = by  # on their own phone, it is about them
+    if staff is None and via in journey.FROM_THE_STAFF:
+        staff = by  # on their own phone (or by text), it is about them
 
     with transaction.atomic():
         locked, watch = watches.lock(visit)
@@ -226,8 +230,8 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
         if locked.state == State.SCHEDULED:
             visit_services.transition(
                 locked, State.UNDER_WAY, by, request=request,
-                permission="checkin.record" if via == Via.PHONE else "checkin.record_call",
-                note=f"{T(event_type).label} recorded {'from the phone' if via == Via.PHONE else 'by the office'}",
+                permission="checkin.record" if via in journey.FROM_THE_STAFF else "checkin.record_call",
+                note=f"{T(event_type).label} recorded {_HOW_NOTE.get(via, 'by the office')}",
             )
             watch = watches.start(locked, now, watch)  # watched since it was scheduled: the same row goes on
         elif watch is None:
@@ -242,7 +246,7 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
             alerting.raise_alert(locked, kind=event_type, now=now, event=event,
                                  staff=[staff] if staff is not None else None)
         elif event_type in journey.CONTACT_TYPES:
-            how = "from their phone" if via == Via.PHONE else f"by {by.full_name} from a call"
+            how = _HOW_CONTACT.get(via, f"by {by.full_name} from a call")
             alerting.contact_restored(locked, by=by, now=now,
                                       note=f"{T(event_type).label} recorded {how} at {timezone.localtime(at):%H:%M}")
 
@@ -252,7 +256,8 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
             actor=by, school=locked.school, action=Action.VISIT_EVENT, obj=locked, request=request,
             summary=f"{by.full_name} recorded {T(event_type).label.lower()}"
                     + (f" for {staff.full_name}" if staff is not None and staff.pk != by.pk else "")
-                    + (" (office call)" if via == Via.OFFICE_CALL else ""),
+                    + (" (office call)" if via == Via.OFFICE_CALL else "")
+                    + (" (by text message)" if via == Via.SMS else ""),
             reason=event.concerns or event.note,
             # What staff flag at the door is for the DSL, not for everyone who opens the visit.
             data={"private_reason": bool(event.concerns), "event": event.pk, "type": event_type, "via": via,

@@ -170,7 +170,7 @@ def finish_if_everyone_back(visit: Visit, watch: Watch, policy: Any, events: Seq
     reason = visit.closed_reason or ("Everyone back safe" if outcome == State.COMPLETED else watch.outcome)
     visit_services.transition(
         visit, outcome, by, request=request, reason=reason if outcome == State.ABANDONED else "",
-        permission="checkin.record" if via == Via.PHONE else "checkin.record_call",
+        permission="checkin.record" if via in journey.FROM_THE_STAFF else "checkin.record_call",
         note="Everyone on the visit is back safe",
     )
     return True

@@ -34,6 +34,9 @@ class VisitEvent(models.Model):
     class Via(models.TextChoices):
         PHONE = "phone", "From the member of staff's phone"
         OFFICE_CALL = "office_call", "By the office, from a phone call"
+        # A text to the school's Doorstep number from the member of staff's own mobile
+        # (safety.texts): for a front door with no mobile data.
+        SMS = "sms", "By text message"
 
     class AbandonReason(models.TextChoices):
         FELT_UNSAFE = "felt_unsafe", "Felt unsafe"
