@@ -55,7 +55,7 @@ PLACES = {
                       "or while it is under way", ["checkins:visit"]),
     "checkin.record_call": ("Record a call to staff on a visit, or the code word, from the board",
                             ["alerts:office_call", "alerts:code_word"]),
-    "board.view": ("Watch the board of visits under way", ["alerts:board", "alerts:live", "GET /api/board",
+    "board.view": ("Watch the board of visits under way", ["alerts:board", "alerts:live", "alerts:alarms", "alerts:stream", "GET /api/board",
                                                            "GET /api/alerts/{alert_id}"]),
     "alert.acknowledge": ("Acknowledge an alert", ["alerts:acknowledge", "POST /api/alerts/{alert_id}/acknowledge"]),
     "alert.resolve": ("Resolve an alert, with what happened", ["alerts:resolve", "POST /api/alerts/{alert_id}/resolve"]),

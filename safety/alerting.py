@@ -37,7 +37,7 @@ from visits import services as visit_services
 from visits.models import Visit
 
 from . import events as visit_events
-from . import journey
+from . import journey, live
 from . import watch as watches
 
 if TYPE_CHECKING:
@@ -198,6 +198,7 @@ def raise_alert(visit: Visit, *, kind: str, now: datetime.datetime | None = None
     )
     if top:
         watches.sound_alarm(visit)
+    live.changed(visit.school_id)  # open boards draw it at commit (safety/live.py)
     audit.record(
         actor=None, school=visit.school, action=Action.ALERT_RAISED, obj=alert,
         summary=f"{alert.get_kind_display()} alert raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else "")
@@ -245,6 +246,7 @@ def advance(alert_id: int, token: str, now: datetime.datetime) -> bool:
             return False
         alert.refresh_from_db()
         _notify_step(alert, alert.visit, step, now, due_at=step_was_due)
+        live.changed(alert.school_id)
     return True
 
 
@@ -271,6 +273,7 @@ def acknowledge(alert: Alert, *, by: StaffMember, request: HttpRequest | None = 
         )
         if hit != 1:  # pragma: no cover - the row is locked
             raise NotAllowed("This alert changed while you were acknowledging it; look again.")
+        live.changed(locked.school_id)
         audit.record(actor=by, school=locked.school, action=Action.ALERT_ACKNOWLEDGED, obj=locked, request=request,
                      summary=f"{by.full_name} acknowledged the {locked.get_kind_display().lower()} alert and took it on",
                      data={"step": locked.step, "seconds_to_acknowledge": (now - locked.raised_at).total_seconds()})
@@ -301,6 +304,7 @@ def resolve(alert: Alert, *, by: StaffMember, reason: str, note: str = "",
             state=Alert.State.RESOLVED, resolved_by=by, resolved_at=now, resolution=reason, note=note,
             owner=locked.owner or by, step_token=new_token(), step_due_at=None,
         )
+        live.changed(locked.school_id)
         audit.record(actor=by, school=locked.school, action=Action.ALERT_RESOLVED, obj=locked, request=request,
                      summary=f"{by.full_name} resolved the {locked.get_kind_display().lower()} alert: "
                              f"{Alert.Resolution(reason).label.lower()}",
@@ -335,6 +339,7 @@ def contact_restored(visit: Visit, *, by: StaffMember, now: datetime.datetime, n
             contact_at=now, step_token=new_token(), step_due_at=None,
         )
         if hit:
+            live.changed(visit.school_id)
             audit.record(actor=by, school=visit.school, action=Action.ALERT_CONTACT_RESTORED, obj=alert,
                          summary=f"Contact restored: {note}; the escalation stopped", reason=note,
                          data={"step": alert.step})

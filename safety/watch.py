@@ -21,7 +21,7 @@ from safety.checkins.models import VisitEvent, Watch, WatchStaff
 from visits import services as visit_services
 from visits.models import Visit, VisitStaff
 
-from . import journey
+from . import journey, live
 
 T = VisitEvent.Type
 Via = VisitEvent.Via
@@ -110,6 +110,7 @@ def refresh(watch: Watch, visit: Visit, policy: Any, events: Sequence[VisitEvent
     watch.deadline_staff = (deadline.staff or "") if deadline else ""
     watch.updated_at = now
     watch.save()
+    live.changed(watch.school_id)  # open office boards look again at commit (safety/live.py)
     return deadline
 
 
@@ -202,6 +203,8 @@ def stop_watching(visit: Visit, now: datetime.datetime) -> int:
         status=Watch.Status.SAFE, next_kind="", what="", due_at=None, alert_at=None, reminder_at=None,
         clause="", deadline_staff="", updated_at=now,
     )
+    if closed:
+        live.changed(visit.school_id)
     # Checked after the UPDATE: that waited for a watchdog holding the watch row, so an alert it
     # was raising at that moment is committed and seen here.
     if Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED).exists():

@@ -3,12 +3,13 @@ comes from safety.board and safety.police_card, and every change is a call into
 safety.alerting (acknowledge, resolve) or safety.recording.record_event (a call from the
 staff, the code word heard), which check roles and write the audit trail. Another school's
 visit or alert is a 404, as if it did not exist."""
+import time
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -17,7 +18,7 @@ from core.forms import errors_onto
 from core.text import and_list
 from people.decorators import staff_required
 from risk.models import RiskAssessment
-from safety import alerting, recording
+from safety import alerting, live, recording
 from safety import board as board_data
 from safety.checkins.forms import OfficeCallForm
 from safety.checkins.models import VisitEvent
@@ -67,17 +68,64 @@ class ResolveForm(forms.Form):
 
 # ----------------------------------------------------------------------------- the board
 
+# The board is pushed (docs/safety-core.md, "The board is pushed"): the page keeps one
+# event stream open (board_stream), which says "changed" the moment the safety tables'
+# stamp moves (safety.live); the page then fetches the alarm strip (small and fast) and the
+# full list. Each stream is closed after STREAM_SECONDS and the browser opens it again, so a
+# web thread is never held for long and a signed-out session is noticed.
+STREAM_SECONDS = 55.0
+STREAM_PING = 15.0  # a comment line this often, so the page knows the stream is alive
+
+
+def _school_ids(staff) -> list[int]:
+    return [s.school_id for s in staff]
+
+
 @staff_required
 def board(request):
     staff = _board_staff(request)
-    return render(request, "alerts/board.html", {"nav": "board", **board_data.board_context(staff)})
+    stamp = live.stamp(_school_ids(staff))  # before the data: a change after it is pushed, not lost
+    return render(request, "alerts/board.html", {"nav": "board", "stamp": stamp,
+                                                 **board_data.alarms(staff), **board_data.board_context(staff)})
 
 
 @staff_required
 def board_live(request):
-    """The part of the board that htmx fetches every 2 seconds."""
+    """The visits under way: fetched when the stream says something changed, and every 30 s."""
     staff = _board_staff(request)
     return render(request, "alerts/_board.html", board_data.board_context(staff))
+
+
+@staff_required
+def board_alarms(request):
+    """The alarm strip alone (open alerts): drawn first, in a few milliseconds however many visits are under way."""
+    staff = _board_staff(request)
+    return render(request, "alerts/_alarms.html", board_data.alarms(staff))
+
+
+def _events(school_ids: list[int], since: str):
+    yield "retry: 2000\n\n"  # the browser reconnects 2 s after the stream ends
+    ends = time.monotonic() + STREAM_SECONDS
+    while (left := ends - time.monotonic()) > 0:
+        new = live.wait_for_change(school_ids, since, min(left, STREAM_PING))
+        if new is None:
+            yield ": still here\n\n"
+            continue
+        since = new
+        yield f"id: {new}\nevent: changed\ndata: {new}\n\n"
+
+
+@staff_required
+def board_stream(request):
+    """Server-Sent Events: `changed` (with the new stamp as its id) whenever the board's data
+    changes, from the stamp the page was drawn with (?since=, or Last-Event-ID when the
+    browser reconnects)."""
+    staff = _board_staff(request)
+    since = request.headers.get("Last-Event-ID") or request.GET.get("since", "")
+    response = StreamingHttpResponse(_events(_school_ids(staff), since[:200]), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
 
 
 @staff_required

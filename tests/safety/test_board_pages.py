@@ -73,7 +73,9 @@ def test_the_board_lists_visits_most_urgent_first(coteford, client, clock):
 
 def test_the_live_part_is_the_rows_alone_for_htmx_to_swap_in(coteford, inside, client, clock):
     page = as_(client, coteford.office).get(reverse("alerts:board"))
-    assert 'hx-get="/board/live/"' in text(page) and 'hx-trigger="every 2s"' in text(page)
+    # Fetched when the event stream says something changed, and every 30 s (docs/safety-core.md).
+    assert 'hx-get="/board/live/"' in text(page) and 'hx-trigger="doorstep:changed from:body, every 30s"' in text(page)
+    assert 'data-stream="/board/stream/"' in text(page)
     live = as_(client, coteford.office).get(reverse("alerts:live"))
     assert live.status_code == 200
     assert f'id="visit-{inside.pk}"' in text(live) and "<html" not in text(live)

@@ -1,0 +1,250 @@
+"""The office board is pushed (docs/safety-core.md, "The board is pushed"): the change stamp moves
+with every change the board shows and not with the board's own loads; a change written by
+another connection wakes a waiting board (PostgreSQL: LISTEN/NOTIFY, delivered at commit and
+never for a rolled-back change; SQLite: the stamp read every quarter second); the event
+stream; the alarm strip; and no query whose size grows with the visits under way (2,000
+visits on SQLite was a server error)."""
+import datetime
+import re
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from safety import alerting, live, recording
+from safety import board as board_data
+from safety import watchdog as watchdog_loop
+from safety.alerts.models import Alert
+from safety.checkins.models import Watch, WatchStaff
+from visits.models import Visit, VisitStaff
+
+from tests.factories import Staffed, VisitFactory
+from tests.safety.support import local, scheduled_visit
+
+PG = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="LISTEN/NOTIFY is PostgreSQL's")
+
+
+def as_(client, staff):
+    client.force_login(staff.user)
+    return client
+
+
+def inside_since(school, clock, minute=0):
+    visit = scheduled_visit(school, [school.officer, school.teacher], start=(10, minute), minutes=90)
+    clock.move_to(local(10, minute))
+    recording.record_event(visit, "arrived", by=school.officer, location="Outside the house")
+    recording.record_event(visit, "entered", by=school.officer)
+    return visit
+
+
+@pytest.mark.django_db
+def test_the_stamp_moves_with_each_change_the_board_shows_and_not_with_reading_it(client, clock):
+    school = Staffed("coteford", name="Coteford Junior School")
+    other = Staffed("potton", name="Potton Primary School")
+    visit = inside_since(school, clock)
+    ids = [school.school.pk]
+    before = live.stamp(ids)
+
+    # Reading the board writes audit entries (reads are audited), but is not a change.
+    audited = AuditEntry.objects.count()
+    assert as_(client, school.office).get(reverse("alerts:board")).status_code == 200
+    assert as_(client, school.office).get(reverse("alerts:live")).status_code == 200
+    assert live.stamp(ids) == before
+    # Another school's visit is not this board's business.
+    inside_since(other, clock, minute=1)
+    assert live.stamp(ids) == before
+    assert AuditEntry.objects.count() > audited  # the other school's events were written
+
+    seen = {before}
+    clock.move_to(local(10, 10))
+    recording.record_event(visit, "check_in", by=school.officer)          # a check-in
+    seen.add(live.stamp(ids))
+    clock.move_to(local(10, 45))
+    watchdog_loop.poll()                                                   # the watchdog raises an alert
+    alert = Alert.objects.get(visit=visit)
+    seen.add(live.stamp(ids))
+    clock.move_to(local(10, 50))
+    alerting.acknowledge(alert, by=school.office)                          # someone takes it on
+    seen.add(live.stamp(ids))
+    alerting.resolve(alert, by=school.office, reason="staff_safe")         # and closes it
+    seen.add(live.stamp(ids))
+    assert len(seen) == 5
+
+
+def _today_inside(school):
+    starts = timezone.now() - datetime.timedelta(minutes=5)
+    visit = VisitFactory(school=school.school, pupil=school.pupil, staff=[school.officer, school.teacher],
+                         state=Visit.State.SCHEDULED, starts_at=starts, ends_at=starts + datetime.timedelta(minutes=90),
+                         proposed_by=school.officer)
+    recording.record_event(visit, "arrived", by=school.officer, location="Outside the house")
+    recording.record_event(visit, "entered", by=school.officer)
+    return visit
+
+
+def _in_another_connection(delay, action):
+    def run():
+        time.sleep(delay)
+        try:
+            action()
+        finally:
+            connection.close()
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_in_written_by_another_connection_wakes_the_waiting_board():
+    school = Staffed("coteford")
+    visit = _today_inside(school)
+    ids = [school.school.pk]
+    since = live.stamp(ids)
+    if connection.vendor == "postgresql":
+        live.listener()
+        deadline = time.monotonic() + 10
+        while not live.listener().alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+    thread = _in_another_connection(0.5, lambda: recording.record_event(visit, "check_in", by=school.officer))
+    started = time.monotonic()
+    new = live.wait_for_change(ids, since, timeout=20)
+    woke_after = time.monotonic() - started
+    thread.join()
+    assert new is not None and new != since
+    # SQLite: the stamp is read every 0.25 s. PostgreSQL: the NOTIFY wakes it, well before the
+    # 5 s re-check that is all a waiter would get without it.
+    assert woke_after < 2.0
+    assert live.wait_for_change(ids, new, timeout=0.3) is None  # and nothing more happened
+
+
+@PG
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_notification_comes_at_commit_and_never_for_a_rolled_back_change():
+    watcher = live.listener()
+    deadline = time.monotonic() + 10
+    while not watcher.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watcher.alive
+
+    def send(commit):
+        with transaction.atomic():
+            live.changed(42)
+            time.sleep(0.3)
+            assert watcher.generation == generation  # not before the commit
+            if not commit:
+                transaction.set_rollback(True)
+
+    generation = watcher.generation
+    send(commit=False)
+    watcher.wait(generation, 1.0)
+    assert watcher.generation == generation  # rolled back: nobody was told
+
+    _in_another_connection(0, lambda: send(commit=True)).join()
+    watcher.wait(generation, 5.0)
+    assert watcher.generation > generation
+
+
+@pytest.mark.django_db
+def test_the_stream_says_changed_at_once_to_a_page_drawn_before_the_change(client, clock):
+    school = Staffed("coteford")
+    inside_since(school, clock)
+    response = as_(client, school.office).get(reverse("alerts:stream"), {"since": "an-older-stamp"})
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    chunks = iter(response.streaming_content)
+    assert next(chunks).decode() == "retry: 2000\n\n"
+    event = next(chunks).decode()
+    stamp = live.stamp([school.school.pk])
+    assert event == f"id: {stamp}\nevent: changed\ndata: {stamp}\n\n"
+    response.close()
+    # The browser says where it was when it comes back (Last-Event-ID), and is told only news.
+    response = client.get(reverse("alerts:stream"), headers={"last-event-id": "an-older-stamp"})
+    chunks = iter(response.streaming_content)
+    next(chunks)
+    assert next(chunks).decode().startswith(f"id: {stamp}\n")
+    response.close()
+
+
+@pytest.mark.django_db
+def test_only_the_office_and_leaders_get_the_stream(client, clock):
+    school = Staffed("coteford")
+    assert as_(client, school.teacher).get(reverse("alerts:stream")).status_code == 403
+    assert as_(client, school.teacher).get(reverse("alerts:alarms")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_alarm_strip_marks_what_nobody_has_taken_on_until_someone_does(client, clock):
+    school = Staffed("coteford")
+    visit = inside_since(school, clock)
+    strip = as_(client, school.office).get(reverse("alerts:alarms")).content.decode()
+    assert "data-alarm" not in strip and "<html" not in strip
+    clock.move_to(local(10, 26))
+    watchdog_loop.poll()
+    alert = Alert.objects.get(visit=visit)
+    strip = re.sub(r"\s+", " ", client.get(reverse("alerts:alarms")).content.decode())
+    assert f'data-alarm="alert-{alert.pk}"' in strip
+    assert "1 alert nobody has taken on" in strip
+    assert "Ali Attendance and Tess Teacher" in strip and "Since 10:26" in strip and "step 1 of" in strip
+    page = client.get(reverse("alerts:board")).content.decode()
+    assert page.index(f'id="alarm-{alert.pk}"') < page.index(f'id="visit-{visit.pk}"')  # drawn above the list
+    alerting.acknowledge(alert, by=school.office)
+    strip = re.sub(r"\s+", " ", client.get(reverse("alerts:alarms")).content.decode())
+    assert "data-alarm" not in strip
+    assert "Olu Office is dealing with it" in strip
+
+
+def _shapes(queries):
+    """Each query with its numbers and strings blanked: a list of ids shows as (0, 0, 0)."""
+    return {re.sub(r"'[^']*'|\b\d+\b", "0", q["sql"]) for q in queries}
+
+
+@pytest.mark.django_db
+def test_no_query_of_the_board_grows_with_the_visits_under_way(clock):
+    school = Staffed("coteford")
+    for minute in range(3):
+        inside_since(school, clock, minute)
+
+    def board_queries():
+        with CaptureQueriesContext(connection) as ctx:
+            board_data.board_context([school.office])
+            board_data.alarms([school.office])
+            live.stamp([school.school.pk])
+        return _shapes(ctx.captured_queries)
+
+    few = board_queries()
+    for minute in range(3, 9):
+        inside_since(school, clock, minute)
+    assert len(board_data.board_context([school.office])["rows"]) == 9
+    assert board_queries() == few
+
+
+@pytest.mark.django_db
+def test_the_board_answers_with_two_thousand_visits_under_way(client, clock):
+    school = Staffed("coteford")
+    first = inside_since(school, clock)
+    watch = Watch.objects.get(visit=first)
+    now, later = timezone.now(), datetime.timedelta(hours=1)
+    visits = Visit.objects.bulk_create([
+        Visit(school=school.school, pupil=school.pupil, purpose="attendance", reason="Absent since Monday.",
+              starts_at=first.starts_at, ends_at=first.ends_at, state=Visit.State.UNDER_WAY, proposed_by=school.officer,
+              proposed_at=now, approved_at=now, policy_version=first.policy_version) for _ in range(1999)],
+        batch_size=500)
+    VisitStaff.objects.bulk_create([VisitStaff(visit=v, staff=s, lead=i == 0) for v in visits
+                                    for i, s in enumerate((school.officer, school.teacher))], batch_size=1000)
+    made = Watch.objects.bulk_create([
+        Watch(visit=v, school=school.school, status=Watch.Status.OK, next_kind=watch.next_kind, what=watch.what,
+              clause=watch.clause, due_at=watch.due_at + later, alert_at=watch.alert_at + later, started_at=watch.started_at,
+              updated_at=watch.updated_at) for v in visits], batch_size=500)
+    WatchStaff.objects.bulk_create([WatchStaff(watch=w, staff=s) for w in made
+                                    for s in (school.officer, school.teacher)], batch_size=1000)
+    clock.move_to(local(10, 26))
+    watchdog_loop.poll()
+    assert Alert.objects.count() == 1
+    as_(client, school.office)
+    pages = {name: client.get(reverse(name)) for name in ("alerts:board", "alerts:live", "alerts:alarms")}
+    assert {name: r.status_code for name, r in pages.items()} == dict.fromkeys(pages, 200)
+    assert pages["alerts:live"].content.decode().count('<article class="board-row') == 2000
+    assert pages["alerts:alarms"].content.decode().count("data-alarm=") == 1
