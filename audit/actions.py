@@ -143,6 +143,12 @@ class Action(StrEnum):
     MESSAGE_FAILED = "message.failed", "could not send a message"
     MESSAGE_REWORDED = "message.reworded", "sent texts and emails in the fixed wording, as their words might name a pupil"
 
+    # Readiness and test alarms (safety.readiness): a drill is never an alert, so its entries are its own
+    DRILL_STARTED = "drill.started", "started a test alarm (a drill, not a real alert)"
+    DRILL_ENDED = "drill.ended", "ended a test alarm"
+    DRILL_LAPSED = "drill.lapsed", "stopped a test alarm that nobody ended"
+    PROVIDERS_CHECKED = "readiness.providers_checked", "checked that the text and email services answer"
+
     # The school: policy, calendar
     POLICY_ADOPTED = "policy.adopted", "adopted a version of the school's policy"
     CALENDAR_CREATED = "calendar.created", "made a calendar address for their visits"

@@ -61,6 +61,10 @@ PLACES = {
     "alert.resolve": ("Resolve an alert, with what happened", ["alerts:resolve", "POST /api/alerts/{alert_id}/resolve"]),
     "alert.police_card": ("Open the police card (audited)", ["alerts:police_card", "GET /api/alerts/{alert_id}/police-card"]),
     "alert.review": ("Review past alerts and written reasons", ["alerts:review"]),
+    "readiness.view": ("See whether Doorstep is ready (watchdog, delivery, text and email services, PINs) "
+                       "and check the services now", ["readiness:panel", "readiness:check"]),
+    "readiness.drill": ("Run a test alarm (a drill: never a real alert) and end one",
+                        ["readiness:drill_start", "readiness:drill_end"]),
     "report.write": ("Write or correct a visit report, raise a concern (visiting staff: on the visit)",
                      ["reports:correct"]),
     "report.view": ("Read visit reports and their PDFs (audited)",

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "visits",
     "safety.checkins",
     "safety.alerts",
+    "safety.readiness",
     "notify",
     "reports",
     "audit",

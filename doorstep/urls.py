@@ -29,6 +29,7 @@ urlpatterns = [
     path("staff/", include("people.urls")),
     path("policy/", include("policies.urls")),
     path("today/", include("safety.checkins.urls")),
+    path("board/readiness/", include("safety.readiness.urls")),
     path("board/", include("safety.alerts.urls")),
     path("notify/", include("notify.urls")),
     path("reports/", include("reports.urls")),

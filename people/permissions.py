@@ -76,6 +76,11 @@ ROLE_MATRIX = {
     # The headteacher's page of alerts and the written reasons visits were cancelled or
     # abandoned (docs/safety-core.md, "Screens"): leaders and the DSL; the office answers alerts on the board.
     "alert.review": {"headteacher", "deputy_headteacher", "dsl"},
+    # Whether Doorstep is ready to keep staff safe (heartbeats, providers, PINs), and test alarms run
+    # through the whole path (docs/safety-core.md, "Readiness and drills"): the leaders, the DSL, the
+    # business manager (who keeps the register) and the office.
+    "readiness.view": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office"},
+    "readiness.drill": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office"},
     # After the visit (reports app). Staff on the visit write its report; leaders and the DSL may too.
     "report.write": set(VISITORS),
     "report.view": {"headteacher", "deputy_headteacher", "dsl", "office", "attendance_officer", "teacher",

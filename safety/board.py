@@ -24,6 +24,7 @@ from people.access import staff_records
 from people.permissions import can
 from safety.alerts.models import Alert
 from safety.checkins.models import VisitEvent, Watch, WatchStaff
+from safety.readiness.services import open_drills
 from visits.models import Visit, VisitStaff
 
 from .watchdog import last_heartbeat, watchdog_is_stale
@@ -181,6 +182,8 @@ def board_context(staff_list, now=None) -> dict:
         "last_delivery": last_delivery,
         "multi_school": len(schools) > 1,
         "schools": schools,
+        # Test alarms sounding (alerts/_drills.html): never alerts, never in the counts above.
+        "drills": open_drills(school_ids, now),
     }
 
 

@@ -1,4 +1,5 @@
-"""The jobs that run once a day: the attendance referral scan and the review of agreements.
+"""The jobs that run once a day: the attendance referral scan, the review of agreements and
+the check that the text and email services answer (for the readiness panel).
 
     doorstep daily              run them now, once (exit 1 if one of them failed)
     doorstep daily --loop       run them now, then every day at --at (default 06:30)
@@ -21,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-JOBS = ["referral_scan", "review_agreements"]
+JOBS = ["referral_scan", "review_agreements", "check_providers"]
 
 
 def next_run(now: datetime.datetime, at: datetime.time) -> datetime.datetime:

@@ -1,0 +1,51 @@
+"""Local stand-ins for what the readiness panel asks the providers: Twilio's balance and
+GOV.UK Notify's authenticated list of notifications, on top of tests/notify/support.py's fake
+(which also takes the texts the delivery worker sends), and the settings that point
+Doorstep at one fake per provider, so that one can be down while the others answer."""
+import uuid
+
+from tests.notify.support import (
+    NOTIFY_KEY, SERVICE_ID, TEMPLATE_ID, TIMEOUT, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, FakeProvider,
+)
+
+# A well-formed Notify key for the right service with the wrong secret: Notify answers 403.
+WRONG_NOTIFY_KEY = f"doorstep_test-{SERVICE_ID}-{uuid.uuid4()}"
+
+
+class ProviderFake(FakeProvider):
+    """FakeProvider, plus Twilio's Balance.json (GET, with the account's credentials). Set
+    `balance` to what it answers; `down`, `script` ("hang", 500, 403) as in FakeProvider."""
+
+    def __init__(self):
+        super().__init__()
+        self.balance = {"balance": "23.45", "currency": "GBP", "account_sid": TWILIO_SID}
+
+    def _twilio(self, method, url, body):
+        if method == "GET" and url.path == f"/2010-04-01/Accounts/{TWILIO_SID}/Balance.json":
+            return 200, self.balance
+        return super()._twilio(method, url, body)
+
+    def asked(self, service):
+        return [r for r in self.requests if r["service"] == service]
+
+
+def point_at(settings, *, notify, twilio, smtp):
+    """Texts through Notify (then Twilio), email through the SMTP sink: each at its own fake."""
+    settings.DOORSTEP_SMS_PROVIDERS = ["notify", "twilio"]
+    settings.DOORSTEP_SMS_ATTEMPTS_PER_PROVIDER = 2
+    settings.DOORSTEP_PROVIDER_TIMEOUT = TIMEOUT
+    settings.DOORSTEP_BASE_URL = "https://doorstep.school.example"
+    settings.NOTIFY_API_KEY = NOTIFY_KEY
+    settings.NOTIFY_SMS_TEMPLATE_ID = TEMPLATE_ID
+    settings.NOTIFY_BASE_URL = notify.url
+    settings.TWILIO_ACCOUNT_SID = TWILIO_SID
+    settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
+    settings.TWILIO_FROM = TWILIO_FROM
+    settings.TWILIO_BASE_URL = twilio.url
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.DEFAULT_FROM_EMAIL = "Doorstep <doorstep@school.example>"
+    return settings
