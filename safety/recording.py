@@ -109,6 +109,8 @@ PIN_ASKED_TYPES = {T.CHECK_IN, T.LEFT_HOME}
 # Four digits can be guessed: after this many wrong PINs in a row, PIN entry pauses for a while.
 PIN_TRIES = 5
 PIN_PAUSE = datetime.timedelta(minutes=15)
+PIN_ENTER = "Enter your PIN."
+PIN_WRONG = "That PIN is not right. Try again."
 PIN_PAUSED = ("Too many wrong PINs: PIN entry is paused for 15 minutes. Call the office now and tell "
               "them you are safe.")
 
@@ -138,7 +140,7 @@ def _check_pin(event_type: str, by: StaffMember, via: str, pin: str | None, visi
     wrong PINs; the fifth in a row pauses PIN entry and tells the office (PinsPaused)."""
     if pin is None or pin == "":
         if via in journey.FROM_THE_STAFF and event_type in PIN_ASKED_TYPES and by.has_pins:
-            raise ValidationError({"pin": "Enter your PIN."})
+            raise ValidationError({"pin": PIN_ENTER})
         return None
     if via not in journey.FROM_THE_STAFF:
         raise ValidationError({"pin": "A PIN is entered on the member of staff's own phone, not by the office."})
@@ -157,7 +159,7 @@ def _check_pin(event_type: str, by: StaffMember, via: str, pin: str | None, visi
                          data={"visit": visit.pk if visit is not None else None, "in_a_row": wrong + 1})
             if wrong + 1 >= PIN_TRIES and visit is not None:
                 _tell_the_office_pins_paused(visit, by)
-        raise ValidationError({"pin": PIN_PAUSED if wrong + 1 >= PIN_TRIES else "That PIN is not right. Try again."})
+        raise ValidationError({"pin": PIN_PAUSED if wrong + 1 >= PIN_TRIES else PIN_WRONG})
     return result
 
 

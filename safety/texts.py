@@ -75,7 +75,7 @@ NEUTRAL = "This number cannot answer your message. If you are in danger, call 99
 NOT_UNDERSTOOD = ("Not recorded: start your text with OK and your PIN to check in, LEFT and your PIN when you "
                   "leave the home, SAFE when you are back, ARRIVED at the door, or HELP for the alarm.")
 PIN_NEEDED = "Not recorded: add your PIN, for example {word} then your PIN."
-PIN_WRONG = "Not recorded: that PIN was not recognised. Text {word} and your PIN again."
+PIN_NOT_RECOGNISED = "Not recorded: that PIN was not recognised. Text {word} and your PIN again."
 PANIC_SENT = "Panic alarm sent. The school is being told now. If you can, call 999."
 SAFE_FALLBACK = "Your text was recorded. Open Doorstep when you have a signal."
 # The word to repeat in an answer about the PIN.
@@ -200,10 +200,21 @@ def answer_text(sender: str, body: str, *, to: str = "", provider: str = "",
     if not reading.event_type:
         _not_recorded(me, "not understood", sender, to, provider, reading, request, visit=visit)
         return Answer(NOT_UNDERSTOOD, me)
-    return _record(visit, me, reading, request)
+    return _record(visit, me, reading, _Came(sender, to, provider), request)
 
 
-def _record(visit: Visit, me: StaffMember, reading: Reading, request: HttpRequest | None) -> Answer:
+@dataclass(frozen=True)
+class _Came:
+    """Where a text came from, for the audit trail."""
+
+    sender: str
+    to: str
+    provider: str
+
+
+def _record(visit: Visit, me: StaffMember, reading: Reading, came: _Came, request: HttpRequest | None) -> Answer:
+    """Record through record_event() as the phone does; a refusal is answered in the phone's
+    words (never a pupil's details: they hold none) and audited, a wrong PIN as the phone's is."""
     event_type = reading.event_type
     word = ANSWER_WORD.get(event_type, reading.word)
     try:
@@ -213,15 +224,18 @@ def _record(visit: Visit, me: StaffMember, reading: Reading, request: HttpReques
         return Answer(recording.PIN_PAUSED, me)  # the same for every PIN, the duress PIN included
     except ValidationError as refused:
         pin_errors = refused.message_dict.get("pin", []) if hasattr(refused, "error_dict") else []
-        if "Enter your PIN." in pin_errors:
-            return Answer(PIN_NEEDED.format(word=word), me)
         if pin_errors and pin_errors[0] == recording.PIN_PAUSED:
-            return Answer(recording.PIN_PAUSED, me)
-        if pin_errors and pin_errors[0].startswith("That PIN is not right"):
-            return Answer(PIN_WRONG.format(word=word), me)
-        return Answer("Not recorded: " + " ".join(refused.messages), me)
+            return Answer(recording.PIN_PAUSED, me)  # the fifth wrong PIN: audited by recording
+        if pin_errors and pin_errors[0] == recording.PIN_WRONG:
+            return Answer(PIN_NOT_RECOGNISED.format(word=word), me)  # audited (and counted) by recording
+        _not_recorded(me, "no PIN" if pin_errors == [recording.PIN_ENTER] else "refused", came.sender, came.to,
+                      came.provider, reading, request, visit=visit)
+        if pin_errors == [recording.PIN_ENTER]:
+            return Answer(PIN_NEEDED.format(word=word), me)
+        return Answer(_safe("Not recorded: " + " ".join(refused.messages), me), me)
     except NotAllowed as refused:
-        return Answer(f"Not recorded: {refused}", me)
+        _not_recorded(me, "refused", came.sender, came.to, came.provider, reading, request, visit=visit)
+        return Answer(_safe(f"Not recorded: {refused}", me), me)
     if event_type == T.PANIC:
         return Answer(PANIC_SENT, me, recorded=True)
     return Answer(_safe(_message(visit, me, result, event_type), me), me, recorded=True)

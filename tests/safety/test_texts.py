@@ -172,6 +172,7 @@ def test_a_check_in_without_the_pin_asks_for_it_and_records_nothing(coteford, cl
     visit = inside(coteford, clock)
     assert text("OK") == "Not recorded: add your PIN, for example OK then your PIN."
     assert ("check_in", "sms") not in events(visit)
+    assert AuditEntry.objects.filter(action="checkin.text_not_recorded", data__why="no PIN").exists()
 
 
 def test_the_duress_pin_raises_the_silent_alarm_and_gets_exactly_the_safe_pins_answer(clock):
@@ -281,6 +282,7 @@ def test_left_and_back_safe_by_text_finish_the_visit(clock):
 def test_out_of_order_is_refused_in_the_phones_words(coteford, clock):
     visit = inside(coteford, clock)
     assert text("arrived") == "Not recorded: Arriving is already recorded for this visit."
+    assert AuditEntry.objects.filter(action="checkin.text_not_recorded", data__why="refused").exists()
     clock.move_to(local(10, 40))
     text("left 2468")
     # Checked out: another text has no visit under way to go on, so it learns nothing.
@@ -443,8 +445,8 @@ def test_the_visit_page_and_briefing_show_the_number_and_the_keywords(coteford, 
     assert "No data signal? Text instead" in page
     assert "07700 900999" in page and 'href="sms:07700900999"' in page
     for word in ("ARRIVED", "OK", "LEFT", "SAFE", "HELP"):
-        assert f"<dt>{word}" in page
-    assert "OK and your PIN" in page  # the officer has PINs
+        assert f"<li><strong>{word}</strong>" in page
+    assert "<strong>OK</strong> and your PIN: check in." in page  # the officer has PINs
 
 
 def test_without_a_doorstep_number_the_page_offers_no_texting(coteford, clock, client, settings):
