@@ -105,6 +105,9 @@ class Action(StrEnum):
     ALERT_RAISED = "alert.raised", "raised an alert"
     ALERT_STEP = "alert.step", "told the next people on the alert's list"
     ALERT_ACKNOWLEDGED = "alert.acknowledged", "said they were dealing with the alert"
+    CALL_ANSWER_REFUSED = ("hooks.call_answer_refused",
+                           "refused a key press said to come from a phone call about an alert, as it was not signed "
+                           "by Twilio (nothing was done)")
     ALERT_RESOLVED = "alert.resolved", "closed the alert"
     ALERT_CONTACT_RESTORED = "alert.contact_restored", "recorded that contact with the staff was back"
     ALERT_POLICE_CARD_READ = "alert.police_card_read", "opened the police card"

@@ -49,8 +49,8 @@ PLACES = {
     "referral.view": ("See the attendance referral queue and packs", ["attendance:queue", "attendance:case", "attendance:pack"]),
     "referral.decide": ("Decide an attendance referral", ["attendance:decide"]),
     "checkin.record": ("Use 'My visits today' and record one's own check-ins, PINs and panic",
-                       ["checkins:today", "checkins:pins", "checkins:record", "checkins:not_seen", "checkins:abandon",
-                        "checkins:panic", "POST /api/visits/{visit_id}/events"]),
+                       ["checkins:today", "checkins:pins", "checkins:offline", "checkins:record", "checkins:not_seen",
+                        "checkins:abandon", "checkins:panic", "POST /api/visits/{visit_id}/events"]),
     "briefing.view": ("Read a visit's phone briefing: only staff on the visit, on its day until the report is in, "
                       "or while it is under way", ["checkins:visit"]),
     "checkin.record_call": ("Record a call to staff on a visit, or the code word, from the board",
@@ -99,8 +99,11 @@ OPEN = {
     "notify:mark_all_read": "anyone on the staff: their own messages",
     "api:api-root": "anyone: the API's index", "api:openapi-json": "anyone: the API's description, no data",
     "api:openapi-view": "anyone: the API's documentation page, no data",
+    "service_worker": "anyone: the phone pages' service worker script, no data",
     "hooks:sms_twilio": "Twilio only: a text to the Doorstep number, refused unless Twilio's signature is right",
     "hooks:sms_notify": "GOV.UK Notify only: a text to the Doorstep number, refused without Notify's token",
+    "hooks:voice_twilio": "Twilio only: the key pressed on a phone call about an alert (its address holds the "
+                          "call's random token), refused unless Twilio's signature is right",
 }
 
 

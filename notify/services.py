@@ -40,11 +40,12 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+import secrets
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Field, Max, Model, QuerySet
+from django.db.models import Count, Field, Max, Model, Q, QuerySet
 from django.utils import timezone
 
 from audit.actions import Action
@@ -184,21 +185,32 @@ def _report_reworded(school: School, kind: str, idempotency_key: str, found: Fou
     )
 
 
-def _channels_for(staff: StaffMember) -> list[tuple[str, str]]:
+def _channels_for(staff: StaffMember, *, ring: bool = False) -> list[tuple[str, str]]:
     channels: list[tuple[str, str]] = [(Channel.IN_APP, "")]
     if staff.mobile:
         channels.append((Channel.SMS, staff.mobile.strip()))
     if staff.email:
         channels.append((Channel.EMAIL, staff.email.strip()))
+    if ring and staff.mobile:
+        channels.append((Channel.VOICE, staff.mobile.strip()))
     return channels
+
+
+def safe_call_words(school: School) -> str:
+    """What a phone call says when the caller's words for it read as a pupil's details."""
+    return f"Doorstep alert from {school.name}. Open Doorstep now."
 
 
 def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: str, link: str = "", school: School,
            alert: int | Model | None = None, idempotency_key: str,
-           channels: Iterable[str] | None = None) -> list[Message]:
+           channels: Iterable[str] | None = None, spoken: str = "") -> list[Message]:
     """Write the outbox rows for a message to each recipient; see the module docstring.
     `channels` keeps only those channels (e.g. [Channel.SMS] for the answer to a text a
     member of staff sent in: safety.texts); by default every channel the person can receive.
+
+    `spoken`, when given, also rings each recipient who has a mobile: a phone-call (voice)
+    row whose words are `spoken` (checked for pupils' details as the text is), with a random
+    `call_token` for the address Twilio calls back with the key pressed (hooks/voice.py).
 
     Returns every row for this key and these recipients, new or already written.
     Recipients who have left (inactive) are skipped: they are no longer on the staff.
@@ -219,6 +231,12 @@ def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: 
         safe_subject, safe_body = safe_wording(kind)
         safe_link = SAFE_LINK if any(field == "link" for field, _, _ in found) else link
         outside = dict(subject=safe_subject, body=safe_body, link=safe_link, reworded=_describe(found))
+    spoken = spoken.strip()
+    found_spoken = pupil_details_in(school, call=spoken) if spoken else []
+    call = dict(outside, body=spoken)
+    if found_spoken:
+        call.update(body=safe_call_words(school), reworded=_describe(found_spoken))
+        found = found + found_spoken
     alert_id = alert if isinstance(alert, int) or alert is None else alert.pk
 
     now = timezone.now()
@@ -231,7 +249,7 @@ def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: 
     if not people:
         return []
     only = None if channels is None else set(channels)
-    wanted = [(staff, channel, address) for staff in people for channel, address in _channels_for(staff)
+    wanted = [(staff, channel, address) for staff in people for channel, address in _channels_for(staff, ring=bool(spoken))
               if only is None or channel in only]
     # Two queries in the usual case (what exists for this key, then one INSERT of the rest)
     # rather than a look-up, a savepoint and an insert per row: an alert writes six or more
@@ -254,6 +272,8 @@ def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: 
                 # stays in the school, so it keeps the caller's words.
                 fields.update(subject=subject, body=body, link=link,
                               status=Message.Status.SENT, sent_at=now, provider="in_app")
+            elif channel == Channel.VOICE:
+                fields.update(call, call_token=secrets.token_urlsafe(24))
             else:
                 fields.update(outside)
             new.append(Message(**fields))
@@ -370,3 +390,25 @@ def delivery_is_stale(seconds: int = 30) -> bool:
     """True when no delivery worker has run for `seconds`: email and SMS are not going out."""
     last = last_delivery_run()
     return last is None or timezone.now() - last > datetime.timedelta(seconds=seconds)
+
+
+# ----------------------------------------------------------------------------- phone calls
+
+def call_by_token(token: str) -> Message | None:
+    """The phone-call row whose call-back address carries this token (hooks/voice.py), or None."""
+    if not token:
+        return None
+    return (Message.objects.filter(channel=Channel.VOICE, call_token=token)
+            .select_related("recipient", "school").first())
+
+
+def cancel_calls(alert_id: int) -> int:
+    """Calls of this alert not yet placed are not needed once someone has taken the alert on:
+    marked cancelled (not failed: nothing went wrong), so nobody else's phone rings for it.
+    A call a worker is placing at this moment is left to finish. Call it inside the
+    transaction that takes the alert on. Returns how many were cancelled."""
+    now = timezone.now()
+    return (Message.objects.filter(alert_id=alert_id, channel=Channel.VOICE, status=Message.Status.PENDING)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+            .update(status=Message.Status.CANCELLED, last_error="The alert was taken on before this call was placed.",
+                    lease_token=None, lease_expires_at=None))

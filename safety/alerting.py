@@ -26,6 +26,7 @@ from audit.actions import Action
 from core.errors import NotAllowed
 from core.text import and_list
 from notify import services as notify_services
+from notify.models import Channel
 from people.models import StaffMember
 from people.permissions import HELPERS, can
 from policies.services import policy_for, policy_version_for
@@ -157,16 +158,19 @@ def _notify_step(alert: Alert, visit: Visit, step: int, now: datetime.datetime,
                    f"{_clock(visit.starts_at, now)} and nobody has checked in")
     body = (f"{opening} ({_when_words(alert, now)}). "
             f"Open the office board and acknowledge.{police}{last}{late}")
+    # A step with `ring` also phones them (those with a mobile): staff names, never the pupil's.
+    spoken = f"Doorstep alert from {visit.school.name}. {opening}." if rung.get("ring") else ""
     if people:
         notify_services.notify(people, kind=f"alert.{alert.kind}", subject=subject, body=body, link=board_link(alert),
-               school=visit.school, alert=alert, idempotency_key=f"alert:{alert.pk}:step:{step}")
+               school=visit.school, alert=alert, idempotency_key=f"alert:{alert.pk}:step:{step}", spoken=spoken)
     audit.record(
         actor=None, school=visit.school, action=Action.ALERT_STEP, obj=alert,
         summary=f"Alert step {step + 1} of {len(alert.ladder)}: told {', '.join(rung.get('notify', []))} "
                 f"({len(people)} people)" + (f", {_minutes_words(delay)} after the policy's time" if late else ""),
         data={"step": step, "notify": rung.get("notify", []), "recipients": [p.pk for p in people],
               "due_at": due_at.isoformat(), "late_seconds": round(max(0.0, delay.total_seconds()), 1),
-              "clause": rung.get("clause", "default"), "call_police": bool(rung.get("call_police"))},
+              "clause": rung.get("clause", "default"), "call_police": bool(rung.get("call_police")),
+              "ring": bool(rung.get("ring"))},
     )
     return people
 
@@ -257,8 +261,28 @@ def _require(by: StaffMember, action: str, alert: Alert) -> None:
         raise NotAllowed("Only the office, the headteacher, the deputy or the DSL of this school can do this.")
 
 
-def acknowledge(alert: Alert, *, by: StaffMember, request: HttpRequest | None = None) -> Alert:
-    """Take ownership: the pending steps are cancelled (the token changes)."""
+def _tell_taken_on(alert: Alert, by: StaffMember, via: str) -> None:
+    """Everyone already told of the alert hears who took it on (in Doorstep and by text, once),
+    so nobody else sets off to deal with it; calls not yet placed are not placed."""
+    notify_services.cancel_calls(alert.pk)
+    told_ids = set(notify_services.messages_for_alert(alert.pk).filter(
+        channel=Channel.IN_APP, idempotency_key__startswith=f"alert:{alert.pk}:step:").values_list("recipient", flat=True))
+    told_ids.discard(by.pk)
+    if not told_ids:
+        return
+    told = list(StaffMember.objects.filter(pk__in=told_ids).order_by("pk"))
+    words = f"{by.full_name} has taken the alert on"
+    notify_services.notify(
+        told, kind="alert.taken_on", subject=words, school=alert.school, alert=alert, link=board_link(alert),
+        body=f"{words}{' ' + via if via else ''}. The office board has the details.",
+        idempotency_key=f"alert:{alert.pk}:taken_on", channels=[Channel.IN_APP, Channel.SMS],
+    )
+
+
+def acknowledge(alert: Alert, *, by: StaffMember, request: HttpRequest | None = None, via: str = "") -> Alert:
+    """Take ownership: the pending steps are cancelled (the token changes), calls not yet
+    placed are not placed, and the people already told hear who took it on. `via` says how,
+    when not on a page of Doorstep ("by phone call")."""
     _require(by, "alert.acknowledge", alert)
     now = timezone.now()
     with transaction.atomic():
@@ -275,8 +299,11 @@ def acknowledge(alert: Alert, *, by: StaffMember, request: HttpRequest | None = 
             raise NotAllowed("This alert changed while you were acknowledging it; look again.")
         live.changed(locked.school_id)
         audit.record(actor=by, school=locked.school, action=Action.ALERT_ACKNOWLEDGED, obj=locked, request=request,
-                     summary=f"{by.full_name} acknowledged the {locked.get_kind_display().lower()} alert and took it on",
-                     data={"step": locked.step, "seconds_to_acknowledge": (now - locked.raised_at).total_seconds()})
+                     summary=f"{by.full_name} acknowledged the {locked.get_kind_display().lower()} alert and took it on"
+                             + (f" {via}" if via else ""),
+                     data={"step": locked.step, "seconds_to_acknowledge": (now - locked.raised_at).total_seconds(),
+                           "via": via or "doorstep"})
+        _tell_taken_on(locked, by, via)
     alert.refresh_from_db()
     return alert
 
@@ -309,6 +336,7 @@ def resolve(alert: Alert, *, by: StaffMember, reason: str, note: str = "",
                      summary=f"{by.full_name} resolved the {locked.get_kind_display().lower()} alert: "
                              f"{Alert.Resolution(reason).label.lower()}",
                      reason=note, data={"reason": reason, "step": locked.step})
+        notify_services.cancel_calls(locked.pk)  # nobody is rung about a closed alert
         if watch is not None and watch.status != Watch.Status.SAFE and visit.state == Visit.State.UNDER_WAY:
             policy = policy_for(visit)
             events = journey.events_of(visit)
@@ -343,3 +371,4 @@ def contact_restored(visit: Visit, *, by: StaffMember, now: datetime.datetime, n
             audit.record(actor=by, school=visit.school, action=Action.ALERT_CONTACT_RESTORED, obj=alert,
                          summary=f"Contact restored: {note}; the escalation stopped", reason=note,
                          data={"step": alert.step})
+            notify_services.cancel_calls(alert.pk)  # word came: nobody need be rung about it now
