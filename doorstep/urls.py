@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from accounts import views as accounts_views
 from policies import term_dates_views
+from safety.checkins import views as checkins_views
 
 from . import views as doorstep_views
 
@@ -29,6 +30,7 @@ urlpatterns = [
     path("staff/", include("people.urls")),
     path("policy/", include("policies.urls")),
     path("today/", include("safety.checkins.urls")),
+    path("sw.js", checkins_views.sw_js, name="service_worker"),  # at the root: its scope may cover /today/
     path("board/readiness/", include("safety.readiness.urls")),
     path("board/", include("safety.alerts.urls")),
     path("notify/", include("notify.urls")),

@@ -109,7 +109,7 @@ def _alert_row(alert):
     return {"id": alert.pk, "kind": alert.kind, "state": alert.state, "raised_at": alert.raised_at,
             "step": alert.step, "steps": len(alert.ladder), "step_due_at": alert.step_due_at,
             "red": alert.is_red, "owner": alert.owner.full_name if alert.owner_id else None,
-            "contact_at": alert.contact_at, "missed": alert.missed or None}
+            "contact_at": alert.contact_at, "contact": alert.contact_words, "missed": alert.missed or None}
 
 
 URGENCY_LABELS = {"alarm": "Alarm", "overdue": "Overdue", "due_soon": "Due soon", "fine": "Fine"}

@@ -1,8 +1,17 @@
 """Alerts raised about a visit under way, the steps of their escalation, and the watchdog's
 heartbeat. Changed only through safety.alerting and safety.watchdog; see docs/safety-core.md."""
+import datetime
 import uuid
 
 from django.db import models
+from django.utils import timezone
+
+from safety.checkins.models import VisitEvent
+
+
+# Word that reached Doorstep this long after it was given (a check-in pressed with no signal)
+# is shown with both times.
+LATE_WORD = datetime.timedelta(minutes=1)
 
 
 def new_token():
@@ -81,6 +90,36 @@ class Alert(models.Model):
     @property
     def current_step(self):
         return self.ladder[self.step] if self.ladder and self.step < len(self.ladder) else {}
+
+    @property
+    def contact_event(self) -> VisitEvent | None:
+        """The event that restored contact: the one recorded at the very moment contact_at was
+        set (safety.alerting.contact_restored runs in the same transaction, with the same now).
+        None when no word has come, or when it came some other way (a door decision's event is
+        found too)."""
+        if self.contact_at is None:
+            return None
+        if not hasattr(self, "_contact_event"):
+            self._contact_event = (VisitEvent.objects.filter(visit_id=self.visit_id, recorded_at=self.contact_at)
+                                   .order_by("id").first())
+        return self._contact_event
+
+    @property
+    def contact_words(self) -> str:
+        """When word came, as the board and the alert pages say it: "Contact restored at 10:42
+        (pressed on the phone at 10:31, sent when the signal came back)". A check-in pressed
+        with no signal reaches Doorstep later: both times are shown, so nobody reads a 10:42
+        check-in as 10:42 news, and the alert stays open until a person resolves it."""
+        if self.contact_at is None:
+            return ""
+        text = f"Contact restored at {timezone.localtime(self.contact_at):%H:%M}"
+        event = self.contact_event
+        if event is None or event.recorded_at - event.at < LATE_WORD:
+            return text
+        pressed = f"{timezone.localtime(event.at):%H:%M}"
+        if event.via == VisitEvent.Via.PHONE:
+            return f"{text} (pressed on the phone at {pressed}, sent when the signal came back)"
+        return f"{text} ({event.get_type_display().lower()} at {pressed}, recorded {event.get_via_display().lower()})"
 
     @property
     def is_red(self):

@@ -1,0 +1,167 @@
+"""The phone page when the network fails, in real Chromium (docs/safety-core.md, "When the phone
+has no signal"): a teacher on a visit under way loses the signal and presses check-in; the
+page says at once that it was NOT sent, with the word to text and the numbers; when the
+signal comes back the press is sent by itself with the time it was pressed, and the page says
+so. A page that cannot load at all shows the service worker's offline page, and the worker's
+cache holds that page and its stylesheet, nothing else. Screenshots go to test-artifacts/.
+Real time here (the browser's clock cannot be frozen with the server's)."""
+import datetime
+import json
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from people.services import set_pins
+from safety import recording
+from safety.alerts.models import Alert
+from safety.checkins.models import VisitEvent
+from visits.models import Visit
+
+from tests import browser_support
+from tests.browser_support import PHONE, shoot
+from tests.factories import Staffed, VisitFactory
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
+
+SMS_NUMBER = "07700 900123"
+OFFICE = "01632 960111"
+
+
+@pytest.fixture
+def under_way(settings):
+    """A teacher with PINs, inside the home on a visit that started five minutes ago."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+    settings.DOORSTEP_SMS_NUMBER = SMS_NUMBER
+    school = Staffed("coteford", name="Coteford Junior School")
+    school.school.phone = OFFICE
+    school.school.save()
+    me = school.teacher
+    set_pins(me, safe_pin="2580", duress_pin="1470", by=me)
+    starts = timezone.now().replace(second=0, microsecond=0) - datetime.timedelta(minutes=5)
+    visit = VisitFactory(school=school.school, pupil=school.pupil, staff=[me], state=Visit.State.SCHEDULED,
+                         starts_at=starts, ends_at=starts + datetime.timedelta(minutes=60), proposed_by=me)
+    recording.record_event(visit, "arrived", by=me)
+    recording.record_event(visit, "entered", by=me)
+    return school, me, visit
+
+
+def phone_page(browser, live_server, me, visit):
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/London")
+    page = context.new_page()
+    browser_support.sign_in(page, live_server, me.user.username)
+    page.goto(live_server.url + reverse("checkins:visit", args=[visit.pk]))
+    page.get_by_text("In the home", exact=True).wait_for()
+    return context, page
+
+
+def wait_for_offline_page_kept(page):
+    """The service worker is installed and has kept the offline page (it does so while online)."""
+    page.wait_for_function("""async () => {
+        const reg = await navigator.serviceWorker.getRegistration("/today/");
+        if (!reg || !reg.active) { return false; }
+        for (const name of await caches.keys()) {
+            const keys = await (await caches.open(name)).keys();
+            if (keys.some(r => new URL(r.url).pathname === "/today/offline/")) { return true; }
+        }
+        return false;
+    }""", timeout=15000)
+
+
+def cached_urls(page):
+    return page.evaluate("""async () => {
+        const out = {};
+        for (const name of await caches.keys()) {
+            out[name] = (await (await caches.open(name)).keys()).map(r => new URL(r.url).pathname);
+        }
+        return out;
+    }""")
+
+
+def check_in_events(visit):
+    return list(VisitEvent.objects.filter(visit=visit, type="check_in"))
+
+
+def test_a_check_in_pressed_with_no_signal_is_kept_and_sent_when_it_comes_back(browser, live_server, under_way):
+    school, me, visit = under_way
+    context, page = phone_page(browser, live_server, me, visit)
+    wait_for_offline_page_kept(page)
+
+    page.locator("#id_checkin-pin").fill("2580")
+    context.set_offline(True)
+    page.get_by_role("button", name="Check in: I am OK").click()
+    alert = page.get_by_role("alert").filter(has_text="NOT sent yet")
+    alert.wait_for(timeout=3000)  # at once: no waiting for a network timeout
+    words = re.sub(r"\s+", " ", alert.inner_text())
+    assert "Check in: I am OK: NOT sent yet, no signal" in words
+    assert "OK 1234" in words and SMS_NUMBER in words and OFFICE in words
+    assert "Keep this page open" in words
+    assert not check_in_events(visit)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(browser_support.ARTIFACTS / "phone-offline-check-in-not-sent.png"))
+    shoot(page, "phone-offline-check-in-not-sent-full")
+
+    # Kept in this tab's sessionStorage with the moment it was pressed: never the PIN.
+    kept = page.evaluate("JSON.stringify(Object.assign({}, window.sessionStorage))")
+    assert "2580" not in kept
+    [queued] = json.loads(json.loads(kept)[f"doorstep.unsent.{visit.pk}"])
+    pressed_at = datetime.datetime.fromisoformat(queued["pressed_at"].replace("Z", "+00:00"))
+    assert "2580" not in json.dumps(queued) and queued["event"] == "check_in"
+
+    page.wait_for_timeout(2500)  # the signal stays away a little while
+    context.set_offline(False)
+    sent = page.get_by_text(re.compile(r"Sent at \d\d:\d\d \(you pressed it at \d\d:\d\d\)"))
+    sent.wait_for(timeout=15000)
+    [event] = check_in_events(visit)
+    assert abs((event.at - pressed_at).total_seconds()) < 1   # stamped when pressed...
+    assert (event.recorded_at - event.at).total_seconds() >= 2  # ...and recorded when it arrived
+    assert event.staff_id == me.pk and event.via == "phone"
+    page.get_by_text("Checked in recorded.").wait_for(timeout=10000)  # the page comes back as it now is
+    assert page.get_by_text(re.compile(r"Sent at \d\d:\d\d")).is_visible()
+    assert page.evaluate(f"window.sessionStorage.getItem('doorstep.unsent.{visit.pk}')") is None
+    shoot(page, "phone-offline-check-in-sent")
+
+    # The service worker: a page that cannot load shows the offline page, and the cache holds
+    # the offline page and its stylesheet and nothing else (no visit page, no pupil).
+    context.set_offline(True)
+    page.goto(live_server.url + reverse("checkins:visit", args=[visit.pk]))
+    page.get_by_role("heading", name="No signal: this page could not load").wait_for()
+    offline_words = re.sub(r"\s+", " ", page.inner_text("body"))
+    assert "NOT been sent" in offline_words and SMS_NUMBER in offline_words and OFFICE in offline_words
+    assert school.pupil.last_name not in offline_words and school.pupil.postcode not in offline_words
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(browser_support.ARTIFACTS / "phone-offline-page.png"))
+    caches = cached_urls(page)
+    assert list(caches) == ["doorstep-offline-v1"]
+    assert sorted(caches["doorstep-offline-v1"]) == ["/static/doorstep/app.css", "/today/offline/"]
+    context.set_offline(False)
+    context.close()
+
+
+def test_a_panic_held_with_no_signal_says_ring_999_and_is_sent_when_the_signal_returns(browser, live_server,
+                                                                                       under_way):
+    school, me, visit = under_way
+    context, page = phone_page(browser, live_server, me, visit)
+    context.set_offline(True)
+    panic = page.get_by_role("button", name="PANIC: press and hold")
+    panic.scroll_into_view_if_needed()
+    box = panic.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    alert = page.get_by_role("alert").filter(has_text="PANIC ALARM NOT SENT YET")
+    alert.wait_for(timeout=6000)
+    page.mouse.up()
+    words = re.sub(r"\s+", " ", alert.inner_text())
+    assert "Ring 999 now" in words and "HELP" in words and SMS_NUMBER in words
+    page.screenshot(path=str(browser_support.ARTIFACTS / "phone-offline-panic-not-sent.png"))
+    assert not Alert.objects.exists()
+    context.set_offline(False)
+    page.get_by_text(re.compile(r"Sent at \d\d:\d\d \(you pressed it at \d\d:\d\d\): Panic alarm")).wait_for(
+        timeout=15000)
+    assert list(Alert.objects.values_list("kind", flat=True)) == ["panic"]
+    context.close()
