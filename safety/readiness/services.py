@@ -34,6 +34,7 @@ from notify.providers import SMS_PROVIDERS
 from notify.services import delivery_is_stale, last_delivery_run, notify
 from people.models import StaffMember
 from people.permissions import HELPERS, VISITORS, can
+from safety import live
 from safety.watchdog import last_heartbeat, watchdog_is_stale
 from schools.models import School
 
@@ -80,8 +81,10 @@ def said_ago(moment: datetime.datetime, now: datetime.datetime | None = None) ->
     seconds = int((now - moment).total_seconds())
     if seconds < 0:
         return said_when(moment, now)
+    if seconds < 5:
+        return "just now"
     if seconds < 60:
-        return f"{seconds} second{'' if seconds == 1 else 's'} ago"
+        return f"{seconds} seconds ago"
     if seconds < 3600:
         minutes = seconds // 60
         return f"{minutes} minute{'' if minutes == 1 else 's'} ago"
@@ -129,6 +132,7 @@ def end_lapsed_drills(now: datetime.datetime | None = None, school_id: int | Non
                    summary=f"Nobody ended the test alarm {drill.started_by.full_name} started "
                            f"{said_when(drill.started_at, now)}; it stopped sounding after "
                            f"{said_duration(DRILL_SOUNDS_FOR)}")
+            live.changed(drill.school_id)
             ended += 1
     return ended
 
@@ -160,6 +164,7 @@ def start_drill(staff: StaffMember, *, request: HttpRequest | None = None,
         record(actor=staff, school=school, action=Action.DRILL_STARTED, obj=drill,
                summary=f"{staff.full_name} started a test alarm at {at} (a drill, not a real alert)",
                request=request)
+        live.changed(school.pk)  # open boards look again at commit (safety/live.py)
     log.info("Test alarm %s started at school %s by staff %s", drill.pk, school.pk, staff.pk)
     return drill
 
@@ -177,6 +182,7 @@ def end_drill(drill: Drill, *, by: StaffMember, request: HttpRequest | None = No
             took = said_duration(now - drill.started_at)
             record(actor=by, school=drill.school, action=Action.DRILL_ENDED, obj=drill,
                    summary=f"{by.full_name} ended the test alarm {took} after it started", request=request)
+            live.changed(drill.school_id)
     drill.refresh_from_db()
     return bool(changed)
 
@@ -343,28 +349,41 @@ def heartbeats(now: datetime.datetime | None = None) -> dict[str, Any]:
     }
 
 
+def _have(names: list[str]) -> str:
+    return "has" if len(names) == 1 else "have"
+
+
+def _get(names: list[str]) -> str:
+    return "gets" if len(names) == 1 else "get"
+
+
 def people_gaps(school: School | int) -> dict[str, Any]:
     """What would stop an alert reaching a person: visiting staff without their PINs (or a
     mobile the office can ring), and the people alerts go to without a mobile or an email."""
     staff = list(StaffMember.objects.filter(school=school, active=True).prefetch_related("roles").order_by("full_name"))
     visitors = [s for s in staff if s.has_role(*VISITORS)]
     helpers = [s for s in staff if s.has_role(*HELPERS)]
+    no_pins = [s.full_name for s in visitors if not s.has_pins]
+    unreachable = [s.full_name for s in visitors if not s.mobile]
+    no_contact = [s.full_name for s in helpers if not s.mobile and not s.email]
+    no_mobile = [s.full_name for s in helpers if not s.mobile and s.email]
     gaps: list[str] = []
-    for s in visitors:
-        if not s.has_pins:
-            gaps.append(f"{s.full_name} has not set their check-in PINs, so cannot give the duress PIN on a visit.")
-        if not s.mobile:
-            gaps.append(f"{s.full_name} has no mobile on record: the office cannot ring them on a visit.")
-    for s in helpers:
-        if not s.mobile and not s.email:
-            gaps.append(f"{s.full_name} gets alerts, but has no mobile or email on record: "
-                        "they see alerts only when Doorstep is open.")
-        elif not s.mobile:
-            gaps.append(f"{s.full_name} gets alerts, but has no mobile on record: no text reaches them.")
+    if no_pins:
+        gaps.append(f"{and_list(no_pins)} {_have(no_pins)} not set their check-in PINs, so cannot give the duress "
+                    "PIN on a visit.")
+    if unreachable:
+        gaps.append(f"{and_list(unreachable)} {_have(unreachable)} no mobile on record: the office cannot ring "
+                    "them on a visit.")
+    if no_contact:
+        gaps.append(f"{and_list(no_contact)} {_get(no_contact)} alerts, but {_have(no_contact)} no mobile or email "
+                    "on record: alerts reach them only when Doorstep is open.")
+    if no_mobile:
+        gaps.append(f"{and_list(no_mobile)} {_get(no_mobile)} alerts, but {_have(no_mobile)} no mobile on record: "
+                    "no text reaches them.")
     return {
         "visitors": len(visitors), "with_pins": sum(1 for s in visitors if s.has_pins),
         "helpers": len(helpers), "helpers_with_mobile": sum(1 for s in helpers if s.mobile),
-        "gaps": list(dict.fromkeys(gaps)),
+        "gaps": gaps,
     }
 
 
