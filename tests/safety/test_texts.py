@@ -454,3 +454,22 @@ def test_without_a_doorstep_number_the_page_offers_no_texting(coteford, clock, c
     visit = scheduled_visit(coteford, [coteford.officer])
     client.force_login(coteford.officer.user)
     assert "No data signal" not in client.get(f"/today/{visit.pk}/").content.decode()
+
+
+def test_with_the_text_service_down_the_check_in_is_still_recorded_and_the_answer_waits_loudly(coteford, clock,
+                                                                                                fake_notify):
+    visit = inside(coteford, clock)
+    before = watch_of(visit).due_at
+    fake_notify.down = True  # Notify answers 500 to every send
+    clock.move_to(local(10, 20))
+    assert by_notify("OK 2468", "in-down").status_code == 200
+    assert ("check_in", "sms") in events(visit)
+    assert watch_of(visit).due_at > before  # the deadline moved: the check-in does not wait for the answer
+    delivery.run_once(worker="test")
+    reply = Message.objects.get(kind="checkin.text_reply")
+    assert reply.status == Message.Status.PENDING and reply.last_error  # kept, with why, to be tried again
+    fake_notify.down = False
+    clock.move_to(local(10, 25))
+    delivery.run_once(worker="test")
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.SENT
