@@ -47,8 +47,5 @@ def sms_notify(request: HttpRequest) -> HttpResponse:
         to = str(data.get("destination_number") or "")
     except (ValueError, TypeError, KeyError):
         return JsonResponse({"error": "Expected JSON with id, source_number and message."}, status=400)
-    if texts.already_answered(ref):
-        return JsonResponse({"ok": True, "repeat": True})
-    answer = texts.answer_text(sender, body, to=to, provider="notify", request=request)
-    texts.answer_by_outbox(answer, ref=ref)
-    return JsonResponse({"ok": True})
+    answer = texts.received_by_notify(ref, sender, body, to=to, request=request)
+    return JsonResponse({"ok": True, "repeat": answer is None})

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit
@@ -300,6 +301,23 @@ def answer_by_outbox(answer: Answer, *, ref: str) -> list[Message]:
 def already_answered(ref: str) -> bool:
     """A received text Notify sends again (its call-back is retried) was handled already."""
     return Message.objects.filter(idempotency_key=f"text-reply:{ref}"[:100]).exists()
+
+
+def received_by_notify(ref: str, sender: str, body: str, *, to: str = "",
+                       request: HttpRequest | None = None) -> Answer | None:
+    """A text GOV.UK Notify passed on: recorded and answered through the outbox once per
+    Notify id; None when this id was handled already (Notify retries a call-back it thinks
+    failed). Two deliveries of one text at the same moment queue on the sender's staff row,
+    so the second finds the first's answer and does nothing."""
+    people = staff_with_number(sender)
+    with transaction.atomic():
+        if len(people) == 1:
+            StaffMember.objects.select_for_update().filter(pk=people[0].pk).first()
+        if already_answered(ref):
+            return None
+        answer = answer_text(sender, body, to=to, provider="notify", request=request)
+        answer_by_outbox(answer, ref=ref)
+    return answer
 
 
 def hook_refused(provider: str, why: str, request: HttpRequest | None) -> None:
