@@ -24,8 +24,9 @@ Decisions written down here:
   same message) and raises the silent top alert in the same transaction.
 - A wrong PIN is answered "not recognised" and counts toward the same lock-out as the phone.
 - HELP anywhere in a text raises the alarm: a false alarm costs a phone call; a missed one
-  could cost far more. A member of staff who texts HELP with no visit to raise it on still
-  reaches the office (a message to the office and the headteacher) and is told to call 999.
+  could cost far more. HELP from a member of staff with no visit to raise it on, or from a
+  number several staff share, still reaches the office (a message to each one's office and
+  headteacher); the sender gets the neutral answer, which says to call 999.
 - Answers never carry a pupil's name or address; each is checked with
   notify.services.pupil_details_in() and replaced by a fixed wording if one slips in.
 """
@@ -43,6 +44,7 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actions import Action
 from core.errors import NotAllowed
+from core.text import and_list
 from notify import services as notify_services
 from notify.models import Channel, Message
 from people.models import StaffMember
@@ -190,13 +192,15 @@ def answer_text(sender: str, body: str, *, to: str = "", provider: str = "",
     if len(people) != 1:
         _not_recorded(None, "shared number" if people else "unknown number", sender, to, provider, reading, request,
                       schools={p.school for p in people})
+        if reading.event_type == T.PANIC and people:
+            _help_with_no_visit(people)
         return Answer(NEUTRAL)
     me = people[0]
     visit = visit_for_text(me, reading.event_type)
     if visit is None:
         _not_recorded(me, "no visit under way", sender, to, provider, reading, request)
         if reading.event_type == T.PANIC:
-            _help_with_no_visit(me)
+            _help_with_no_visit([me])
         return Answer(NEUTRAL)
     if not reading.event_type:
         _not_recorded(me, "not understood", sender, to, provider, reading, request, visit=visit)
@@ -272,17 +276,24 @@ def _not_recorded(staff: StaffMember | None, why: str, sender: str, to: str, pro
     )
 
 
-def _help_with_no_visit(me: StaffMember) -> None:
-    """HELP from a member of staff's own number with no visit to raise the alarm on: the
-    office and the headteacher are told to call them, and never by silence."""
-    office = alerting.recipients(me.school_id, ["office", "headteacher"])
-    notify_services.notify(
-        office, kind="checkin.text_help", school=me.school,
-        subject=f"HELP texted from {me.full_name}'s phone",
-        body=f"{me.full_name}'s mobile texted HELP to the Doorstep number at {timezone.localtime():%H:%M}, "
-             "but they have no visit under way. Call them now.",
-        idempotency_key=f"text-help:{me.pk}:{timezone.now():%Y%m%d%H%M}",
-    )
+def _help_with_no_visit(people: list[StaffMember]) -> None:
+    """HELP from staff's number with no visit to raise the alarm on (none under way, or a
+    number several people share): each one's school office and headteacher are told to call,
+    never silence. Each school hears only of its own staff."""
+    at = timezone.localtime()
+    by_school: dict[int, list[StaffMember]] = {}
+    for person in people:
+        by_school.setdefault(person.school_id, []).append(person)
+    for school_id, staff in by_school.items():
+        names = and_list(s.full_name for s in staff)
+        why = "but they have no visit under way" if len(people) == 1 else "from a mobile more than one person has"
+        notify_services.notify(
+            alerting.recipients(school_id, ["office", "headteacher"]), kind="checkin.text_help",
+            school=staff[0].school,
+            subject=f"HELP texted from {names}'s phone"[:100],
+            body=f"{names}'s mobile texted HELP to the Doorstep number at {at:%H:%M}, {why}. Call them now.",
+            idempotency_key=f"text-help:{'-'.join(str(s.pk) for s in staff)}:{at:%Y%m%d%H%M}"[:100],
+        )
 
 
 # ----------------------------------------------------------------------------- provider call-backs

@@ -331,6 +331,16 @@ def test_two_people_sharing_a_number_learn_nothing(coteford, clock):
     assert AuditEntry.objects.filter(action="checkin.text_not_recorded", data__why="shared number").exists()
 
 
+def test_help_from_a_shared_number_learns_nothing_but_the_office_is_told(coteford, clock):
+    visit = inside(coteford, clock)
+    coteford.teacher.mobile = "07700900123"
+    coteford.teacher.save(update_fields=["mobile"])
+    assert text("help") == texts.NEUTRAL
+    assert not Alert.objects.filter(visit=visit).exists()  # which of the two is unknown: no visit's alarm
+    told = Message.objects.get(kind="checkin.text_help", channel="in_app", recipient=coteford.office)
+    assert "Ali Attendance and Tess Teacher" in told.body
+
+
 def test_a_member_of_staff_who_has_left_learns_nothing(coteford, clock):
     visit = inside(coteford, clock)
     coteford.officer.active = False
