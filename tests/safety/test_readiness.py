@@ -342,6 +342,14 @@ def test_only_leaders_the_dsl_the_business_manager_and_the_office_may(school, cl
     assert not ProviderCheck.objects.exists()
 
 
+def test_the_panel_is_linked_from_the_home_page_and_the_boards_tools_for_those_who_may_see_it(school, client):
+    panel_link = f'href="{reverse("readiness:panel")}"'
+    assert panel_link in text(as_(client, school.sbm).get(reverse("home")))
+    assert panel_link in text(as_(client, school.office).get(reverse("home")))
+    assert panel_link in text(client.get(reverse("alerts:board")))
+    assert panel_link not in text(as_(client, school.teacher).get(reverse("home")))
+
+
 def test_another_schools_office_cannot_see_or_end_a_drill(school, client):
     other = Staffed("potton", name="Potton Primary School")
     drill = start_drill(school.head)
