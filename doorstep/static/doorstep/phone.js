@@ -73,11 +73,17 @@
     box.focus({ preventScroll: true });
   }
 
-  // Loud: the presses not sent, each with what to do now.
-  function sayNotSent() {
-    var waiting = queue.filter(function (p) { return p.failed; });
+  // Loud: the presses refused (not recorded, not sent again) and those not sent yet, each
+  // with what to do now. Drawn again whole after each change.
+  var refusals = [];   // {label, event, text}
+  var signedOut = false;
+  function render() {
     alertArea.textContent = "";
-    if (!waiting.length) { return; }
+    refusals.forEach(function (r) {
+      alertArea.appendChild(para(r.label + " was NOT recorded: " + r.text, "phone-status__head"));
+      alertArea.appendChild(helpFor(r.event));
+    });
+    var waiting = queue.filter(function (p) { return p.failed; });
     waiting.forEach(function (p) {
       var head = p.event === "panic"
         ? "PANIC ALARM NOT SENT YET: no signal (you pressed it at " + p.pressed + ")."
@@ -85,16 +91,24 @@
       alertArea.appendChild(para(head, "phone-status__head"));
       alertArea.appendChild(helpFor(p.event));
     });
-    alertArea.appendChild(para("Doorstep will send " + (waiting.length > 1 ? "them" : "it") +
-      " by itself when the signal comes back, with the time you pressed. Keep this page open: if you close it, " +
-      "your PIN is forgotten and it cannot be sent.", "phone-status__keep"));
-    show("bad");
+    if (waiting.length) {
+      if (signedOut) {
+        alertArea.appendChild(para("You are signed out of Doorstep: sign in again on this phone to send " +
+                                   (waiting.length > 1 ? "them" : "it") + ". Until then it is NOT sent.",
+                                   "phone-status__head"));
+      }
+      alertArea.appendChild(para("Doorstep will send " + (waiting.length > 1 ? "them" : "it") +
+        " by itself when the signal comes back, with the time you pressed. Keep this page open: if you close it, " +
+        "your PIN is forgotten and it cannot be sent.", "phone-status__keep"));
+    }
+    if (alertArea.childNodes.length) { show("bad"); }
+    else if (noteArea.childNodes.length) { show("ok"); }
+    else { box.hidden = true; }
   }
 
-  function sayRefused(p, text) {
-    alertArea.appendChild(para(p.label + " was NOT recorded: " + text, "phone-status__head"));
-    alertArea.appendChild(helpFor(p.event));
-    show("bad");
+  function refuse(p, text) {
+    refusals.push({ label: p.label, event: p.event, text: text });
+    render();
   }
 
   function saySent(p, answer) {
@@ -137,7 +151,7 @@
     if (pinBox) { pinBox.value = ""; }
     queue.push(p);
     save();
-    if (!navigator.onLine) { p.failed = true; save(); sayNotSent(); schedule(); return; }
+    if (!navigator.onLine) { p.failed = true; save(); render(); schedule(); return; }
     Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
     flush();
   }
@@ -168,9 +182,9 @@
         if (response.status === 400) { return { kind: "refused", text: answer.error }; }
         return { kind: "unsent" };
       });
-    }, function () {
+    }).catch(function () {
       clearTimeout(stop);
-      return { kind: "unsent" };   // no answer: no signal, or it timed out
+      return { kind: "unsent" };   // no answer (no signal, timed out) or not one that can be read
     });
   }
 
@@ -184,7 +198,7 @@
       queue.shift();
       save();
       sending = false;
-      sayRefused(p, "the page was closed before it could be sent, and your PIN is not kept. Type your PIN and " +
+      refuse(p, "the page was closed before it could be sent, and your PIN is not kept. Type your PIN and " +
                  "press it again now.");
       flush();
       return;
@@ -193,21 +207,19 @@
       sending = false;
       if (outcome.kind === "unsent" || outcome.kind === "signed_out") {
         p.failed = true;
+        signedOut = outcome.kind === "signed_out";
         save();
-        sayNotSent();
-        if (outcome.kind === "signed_out") {
-          alertArea.appendChild(para("You are signed out of Doorstep: sign in again on this phone to send it. " +
-                                     "Until then it is NOT sent.", "phone-status__head"));
-        }
+        render();
+        enableButtons();   // pressing again is kept too (a second check-in does no harm)
         schedule();
         return;
       }
       queue.shift();
       delete pins[p.id];
       save();
+      signedOut = false;
       if (outcome.kind === "refused") {
-        sayNotSent();
-        sayRefused(p, outcome.text);
+        refuse(p, outcome.text);
         enableButtons();
       } else if (!p.failed) {
         // Sent at once, as without this script: the page comes back with what is next.
@@ -215,13 +227,14 @@
         return;
       } else {
         saySent(p, outcome.answer);
-        sayNotSent();
-        if (!alertArea.childNodes.length) { show("ok"); }
+        render();
       }
       if (queue.length) { flush(); return; }
       if (p.failed && outcome.kind === "sent") {
         // All sent: show the page again as it now is (what is next); the note stays on it.
-        setTimeout(function () { window.location.assign(outcome.answer.next); }, 3000);
+        setTimeout(function () {
+          if (navigator.onLine && !queue.length) { window.location.assign(outcome.answer.next); }
+        }, 3000);
       }
     });
   }
@@ -250,10 +263,11 @@
       // A short press asks to confirm on a page of its own: with no signal that page cannot load.
       if (navigator.onLine) { return; }
       e.preventDefault();
-      alertArea.textContent = "";
-      alertArea.appendChild(para("No signal: the panic alarm has NOT been sent. Press and hold the button for " +
-                                 "2 seconds to send it when the signal comes back.", "phone-status__head"));
-      alertArea.appendChild(helpFor("panic"));
+      render();
+      alertArea.insertBefore(helpFor("panic"), alertArea.firstChild);
+      alertArea.insertBefore(para("No signal: the panic alarm has NOT been sent. Press and hold the button for " +
+                                  "2 seconds to send it when the signal comes back.", "phone-status__head"),
+                             alertArea.firstChild);
       show("bad");
       return;
     }
@@ -280,7 +294,7 @@
       show("ok");
     }
   } catch (e) { /* nothing kept */ }
-  if (queue.length) { queue.forEach(function (p) { p.failed = true; }); sayNotSent(); flush(); schedule(); }
+  if (queue.length) { queue.forEach(function (p) { p.failed = true; }); render(); flush(); schedule(); }
 
   // The service worker: the offline page when a page cannot load. Kept fresh while online.
   if ("serviceWorker" in navigator && window.isSecureContext) {

@@ -13,7 +13,7 @@ var OFFLINE = "{{ offline_url|escapejs }}";
 var STATIC = "{{ static_url|escapejs }}";
 var FALLBACK = "<!doctype html><html lang=\"en-GB\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" " +
   "content=\"width=device-width, initial-scale=1\"><title>No signal</title></head><body><h1>No signal</h1>" +
-  "<p><strong>What you pressed has NOT been sent.</strong> Text the school's Doorstep number or ring the school " +
+  "<p><strong>If you pressed a button just now, it has NOT been sent.</strong> Text the school's Doorstep number or ring the school " +
   "office. In danger: ring 999.</p></body></html>";
 
 /* The offline page, fetched with the member of staff's session while there is a signal (it
