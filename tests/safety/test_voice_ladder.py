@@ -287,3 +287,17 @@ def test_the_last_step_tells_and_rings_everyone_who_can_help_but_never_the_staff
     delivery.run_once(channel=Channel.VOICE)
     on_visit = {"+44" + "".join(p.mobile.split())[1:] for p in (coteford.officer, coteford.teacher)}
     assert not on_visit & {c["to"] for c in calls.placed()}
+
+
+def test_someone_rung_who_may_not_take_alerts_on_is_told_who_can_and_nothing_changes(wired, calls, client, clock):
+    school = Staffed("coteford", name="Coteford Junior School")
+    store_policy(school.school, "coteford-family.toml", coteford_with(RING_LADDER.replace(
+        'notify = ["office"], acknowledge_within_minutes = 5,', 'notify = ["family_support"], acknowledge_within_minutes = 5, ring = true,')))
+    inside(school, clock)
+    clock.move_to(local(10, 25))
+    watchdog_loop.poll()
+    delivery.run_once(channel=Channel.VOICE)
+    answer = press(client, action_of(calls, school.family), "1")
+    assert said(answer).startswith("You cannot take this alert on by phone. The office, the headteacher")
+    assert Alert.objects.get().state == "open"
+    assert not AuditEntry.objects.filter(action="alert.acknowledged").exists()
