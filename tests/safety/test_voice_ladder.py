@@ -301,3 +301,19 @@ def test_someone_rung_who_may_not_take_alerts_on_is_told_who_can_and_nothing_cha
     assert said(answer).startswith("You cannot take this alert on by phone. The office, the headteacher")
     assert Alert.objects.get().state == "open"
     assert not AuditEntry.objects.filter(action="alert.acknowledged").exists()
+
+
+def test_a_school_that_rings_without_a_twilio_account_sees_each_call_fail_on_the_board(coteford, settings, client,
+                                                                                       clock):
+    settings.DOORSTEP_SMS_PROVIDERS = ["notify"]  # a school in use, whose calls have nowhere to go
+    settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = ""
+    inside(coteford, clock)
+    clock.move_to(local(10, 25))
+    watchdog_loop.poll()
+    clock.move_to(local(10, 30))
+    watchdog_loop.poll()
+    assert delivery.run_once(channel=Channel.VOICE)["failed"] == 2
+    client.force_login(coteford.office.user)
+    board = re.sub(r"\s+", " ", client.get(reverse("alerts:board")).content.decode())
+    assert "could not be delivered" in board
+    assert "Hana Head (Phone call, 10:30)" in board and "Dev Deputy (Phone call, 10:30)" in board
