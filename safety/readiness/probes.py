@@ -139,8 +139,8 @@ def probe_smtp(timeout: float) -> ProbeResult:
                                           f"{exc})"[:480] + ".")
     if code != 250:
         return ProbeResult("smtp", False, f"The mail server at {where} answered a check with {code}.")
-    return ProbeResult("smtp", True, f"The mail server at {where} answered"
-                                     f"{' and accepted Doorstep’s login' if settings.EMAIL_HOST_USER else ''}.")
+    login = " and accepted Doorstep's login" if settings.EMAIL_HOST_USER else ""
+    return ProbeResult("smtp", True, f"The mail server at {where} answered{login}.")
 
 
 # ----------------------------------------------------------------------------- which, and all at once

@@ -29,7 +29,7 @@ from safety.readiness.services import DRILL_SOUNDS_FOR, end_drill, run_checks, s
 from tests.browser_support import DESKTOP, PHONE, shoot, signed_in_page
 from tests.factories import Staffed, StaffFactory
 from tests.notify.support import SmtpSink, free_port, serving
-from tests.safety.readiness_support import WRONG_NOTIFY_KEY, ProviderFake, point_at
+from tests.safety.readiness_support import WRONG_NOTIFY_KEY, ProviderFake, point_at, serving_with_login
 
 pytestmark = pytest.mark.django_db
 
@@ -133,8 +133,9 @@ def test_a_provider_down_is_shown_down_while_the_others_are_checked(school, prov
     assert 'id="readiness-summary"' in page and "could stop an alert reaching someone" in page
 
 
-def test_a_provider_that_hangs_does_not_hold_up_the_others(school, providers, twilio_fake):
-    twilio_fake.script = ["hang"]  # answers nothing until after the timeout
+def test_a_provider_that_hangs_does_not_hold_up_the_others(school, providers, twilio_fake, settings):
+    settings.DOORSTEP_PROVIDER_TIMEOUT = 0.6
+    twilio_fake.script = ["hang"]  # answers nothing for 0.9 seconds: past the timeout
     started = time.monotonic()
     run_checks()
     assert time.monotonic() - started < 3
@@ -165,6 +166,19 @@ def test_a_mail_server_not_listening_is_shown_down(school, providers, settings):
     run_checks()
     assert latest("smtp").ok is False and "could not be reached" in latest("smtp").detail
     assert latest("notify").ok is True and latest("twilio").ok is True
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("password, ok", [("right-password", True), ("wrong-password", False)])
+def test_the_mail_servers_login_is_checked_when_one_is_set(school, providers, settings, password, ok):
+    for sink in serving_with_login(SmtpSink(), "doorstep", "right-password"):
+        settings.EMAIL_PORT = sink.port
+        settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "doorstep", password
+        run_checks()
+        assert latest("smtp").ok is ok
+        assert ("accepted Doorstep's login" if ok else "refused Doorstep's user name or password") \
+            in latest("smtp").detail
+        assert not sink.envelopes
 
 
 def test_nothing_set_up_is_said_plainly_and_nothing_is_probed(school, client, settings):
