@@ -106,6 +106,9 @@ def test_a_check_in_pressed_with_no_signal_is_kept_and_sent_when_it_comes_back(b
     page.set_viewport_size(PHONE)
     page.screenshot(path=str(browser_support.ARTIFACTS / "phone-offline-check-in-not-sent.png"))
     shoot(page, "phone-offline-check-in-not-sent-full")
+    page.set_viewport_size(browser_support.DESKTOP)
+    page.screenshot(path=str(browser_support.ARTIFACTS / "desktop-offline-check-in-not-sent.png"))
+    page.set_viewport_size(PHONE)
 
     # Kept in this tab's sessionStorage with the moment it was pressed: never the PIN.
     kept = page.evaluate("JSON.stringify(Object.assign({}, window.sessionStorage))")
@@ -137,6 +140,8 @@ def test_a_check_in_pressed_with_no_signal_is_kept_and_sent_when_it_comes_back(b
     assert school.pupil.last_name not in offline_words and school.pupil.postcode not in offline_words
     page.set_viewport_size(PHONE)
     page.screenshot(path=str(browser_support.ARTIFACTS / "phone-offline-page.png"))
+    page.set_viewport_size(browser_support.DESKTOP)
+    page.screenshot(path=str(browser_support.ARTIFACTS / "desktop-offline-page.png"))
     caches = cached_urls(page)
     assert list(caches) == ["doorstep-offline-v1"]
     assert sorted(caches["doorstep-offline-v1"]) == ["/static/doorstep/app.css", "/today/offline/"]
