@@ -144,6 +144,7 @@ def _render_visit(request, visit, forms=None, status=200, open_form=None):
 
 
 @staff_required
+@never_cache  # the briefing (pupil, household) is kept in no cache; and the page's clock is now's
 def visit(request, pk):
     visit = _visit(request, pk)
     # The briefing holds the pupil's address, needs and medical notes and the household's

@@ -231,7 +231,11 @@ def test_a_check_in_in_time_after_an_alert_says_only_when_contact_came(coteford,
 
 def test_the_visit_page_carries_what_to_text_and_ring_before_the_signal_goes(coteford, inside, client, settings):
     settings.DOORSTEP_SMS_NUMBER = "07700 900123"
-    page = text(phone(client, coteford.officer).get(reverse("checkins:visit", args=[inside.pk])))
+    response = phone(client, coteford.officer).get(reverse("checkins:visit", args=[inside.pk]))
+    # Never kept in the browser's cache: the briefing is about a pupil and a household, and the
+    # server's time on the page (which stamps a press) must be now's.
+    assert "no-store" in response["Cache-Control"]
+    page = text(response)
     assert 'id="phone-status"' in page and "doorstep/phone.js" in page
     help_for_check_in = re.search(r'<template data-offline-help="check_in">(.*?)</template>', page).group(1)
     assert "<kbd>OK 1234</kbd> (your own PIN, not 1234)" in help_for_check_in
