@@ -174,7 +174,7 @@ def phase_populate(visits, per_school, pupils_per_school):
     from people.pins import hash_pin
 
     safe_pin, duress_pin = hash_pin(PIN), hash_pin("9173")
-    preset = (ROOT / "policies" / "presets" / "coteford.toml").read_text()
+    preset = (ROOT / "policy_engine" / "presets" / "coteford.toml").read_text()
     now = timezone.now()
     n_schools = -(-visits // per_school)
     helpers = [("office", "Office"), ("office", "Office"), ("headteacher", "Head"), ("deputy_headteacher", "Deputy"),
@@ -236,7 +236,7 @@ def _deadline_offsets():
     from policy_engine import Policy
     from policy_engine import timing
 
-    policy = Policy.from_toml((ROOT / "policies" / "presets" / "coteford.toml").read_text(), source="coteford")
+    policy = Policy.from_toml((ROOT / "policy_engine" / "presets" / "coteford.toml").read_text(), source="coteford")
     entered = datetime.datetime(2026, 3, 2, 10, 1, tzinfo=datetime.timezone.utc)
     starts = entered - datetime.timedelta(minutes=1)
     events = [timing.Event(at=starts - datetime.timedelta(minutes=15), type="left_school",

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from core.errors import NotAllowed
@@ -103,8 +104,12 @@ def board_alarms(request):
     return render(request, "alerts/_alarms.html", board_data.alarms(staff))
 
 
-def _events(school_ids: list[int], since: str):
+def _events(request, staff, since: str):
+    """The stream: on each change, the event `changed` carries the alarm strip itself (one line
+    of `data:` per line of HTML), so the page draws a new alert without another request; the
+    page then fetches the list of visits."""
     yield "retry: 2000\n\n"  # the browser reconnects 2 s after the stream ends
+    school_ids = _school_ids(staff)
     ends = time.monotonic() + STREAM_SECONDS
     while (left := ends - time.monotonic()) > 0:
         new = live.wait_for_change(school_ids, since, min(left, STREAM_PING))
@@ -112,17 +117,19 @@ def _events(school_ids: list[int], since: str):
             yield ": still here\n\n"
             continue
         since = new
-        yield f"id: {new}\nevent: changed\ndata: {new}\n\n"
+        strip = render_to_string("alerts/_alarms.html", board_data.alarms(staff), request=request)
+        data = "".join(f"data: {line}\n" for line in strip.splitlines() or [""])
+        yield f"id: {new}\nevent: changed\n{data}\n"
 
 
 @staff_required
 def board_stream(request):
-    """Server-Sent Events: `changed` (with the new stamp as its id) whenever the board's data
-    changes, from the stamp the page was drawn with (?since=, or Last-Event-ID when the
-    browser reconnects)."""
+    """Server-Sent Events: `changed` (with the new stamp as its id, and the alarm strip as its
+    data) whenever the board's data changes, from the stamp the page was drawn with (?since=,
+    or Last-Event-ID when the browser reconnects)."""
     staff = _board_staff(request)
     since = request.headers.get("Last-Event-ID") or request.GET.get("since", "")
-    response = StreamingHttpResponse(_events(_school_ids(staff), since[:200]), content_type="text/event-stream")
+    response = StreamingHttpResponse(_events(request, staff, since[:200]), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response

@@ -73,8 +73,10 @@ def test_the_board_lists_visits_most_urgent_first(coteford, client, clock):
 
 def test_the_live_part_is_the_rows_alone_for_htmx_to_swap_in(coteford, inside, client, clock):
     page = as_(client, coteford.office).get(reverse("alerts:board"))
-    # Fetched when the event stream says something changed, and every 30 s (docs/safety-core.md).
-    assert 'hx-get="/board/live/"' in text(page) and 'hx-trigger="doorstep:changed from:body, every 30s"' in text(page)
+    # Fetched after the alarm strip, itself fetched when the event stream says something
+    # changed and every 30 s (docs/safety-core.md, "The board is pushed").
+    assert 'hx-get="/board/live/"' in text(page) and 'hx-trigger="doorstep:alarms-fetched from:body"' in text(page)
+    assert 'hx-get="/board/alarms/"' in text(page) and 'hx-trigger="doorstep:changed from:body, every 30s"' in text(page)
     assert 'data-stream="/board/stream/"' in text(page)
     live = as_(client, coteford.office).get(reverse("alerts:live"))
     assert live.status_code == 200

@@ -158,7 +158,11 @@ def test_the_stream_says_changed_at_once_to_a_page_drawn_before_the_change(clien
     assert next(chunks).decode() == "retry: 2000\n\n"
     event = next(chunks).decode()
     stamp = live.stamp([school.school.pk])
-    assert event == f"id: {stamp}\nevent: changed\ndata: {stamp}\n\n"
+    # The event carries the alarm strip itself, one data: line per line of HTML.
+    head, _, data = event.partition("\ndata: ")
+    assert head == f"id: {stamp}\nevent: changed" and event.endswith("\n\n")
+    assert 'class="alarm-strip-wrap"' in data
+    assert all(line.startswith("data: ") for line in event.strip().splitlines()[2:])
     response.close()
     # The browser says where it was when it comes back (Last-Event-ID), and is told only news.
     response = client.get(reverse("alerts:stream"), headers={"last-event-id": "an-older-stamp"})

@@ -88,6 +88,9 @@ def _seconds(value: float) -> str:
     return f"{value / 60:.0f} minutes" if value >= 120 else f"{round(value, 1):g} s"
 
 
+WEB_THREADS = 16  # per web process: each open office board's event stream holds one (see children())
+
+
 class Command(BaseCommand):
     help = ("Start the web server, the task worker, the watchdog, delivery and the daily jobs; restart any "
             "that stops; stop them all on Ctrl-C or SIGTERM.")
@@ -106,12 +109,19 @@ class Command(BaseCommand):
                             help="Address for the web server (default 127.0.0.1:8000)")
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)),
                             help="Web server worker processes (default 2)")
+        parser.add_argument("--threads", type=int, default=int(os.environ.get("DOORSTEP_WEB_THREADS", WEB_THREADS)),
+                            help=f"Threads in each web server process (default {WEB_THREADS}): each open office board holds one")
 
     def children(self, options: dict) -> list[Child]:
         """Everything a single-machine school needs. Adding a process is adding a line."""
         return [
             Child("web", [sys.executable, "-m", "gunicorn", "doorstep.wsgi:application",
                           "--bind", options["bind"], "--workers", str(options["workers"]),
+                          # Threads, not gunicorn's default sync workers: each open office board
+                          # keeps an event stream open (up to a minute at a time, safety/live.py),
+                          # and a sync worker would be taken whole by one board. A thread waiting
+                          # on that stream costs little; the rest of the page is served by the others.
+                          "--worker-class", "gthread", "--threads", str(options.get("threads", WEB_THREADS)),
                           "--graceful-timeout", "10", "--access-logfile", "-",
                           # Access lines with calendar feeds' secret addresses cut out.
                           "--logger-class", "doorstep.logs.AccessLog",
@@ -132,6 +142,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
+        if options["threads"] < 2:
+            raise CommandError("--threads must be at least 2: one is taken by each open office board")
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "doorstep.settings")}
         children = self.children(options)
 

@@ -2,8 +2,8 @@
 
    Push. The page keeps one Server-Sent Events stream open (data-stream on #board-live). When
    the server says "changed", a "doorstep:changed" event on <body> makes htmx fetch the alarm
-   strip (small, drawn first) and the list of visits. htmx also fetches both every 30 s, for
-   what only time changes. The server ends each stream after about a minute and the browser
+   strip (small: drawn first), and once that answered, the list of visits. htmx also fetches
+   them every 30 s, for what only time changes. The server ends each stream after about a minute and the browser
    opens it again; if it stays away, or a fetch fails, the red "cannot reach Doorstep" banner
    shows, and the board keeps trying every few seconds.
 
@@ -29,8 +29,13 @@
   var title = document.title;
   var state = window.doorstepBoard = {
     beeps: 0, newAlerts: 0, notifications: 0, alarming: false, keys: [],
-    changes: 0, streamOpen: false, lost: false
+    changes: 0, streamOpen: false, lost: false, trace: []
   };
+  // What happened when (for the bench and the tests): the last 100 steps, with Date.now().
+  function trace(what) {
+    state.trace.push([what, Date.now()]);
+    if (state.trace.length > 100) { state.trace.shift(); }
+  }
   var ctx = null, on = false;
 
   // ------------------------------------------------------------------ sound
@@ -159,6 +164,7 @@
   var source = null, lostTimer = null, retryTimer = null;
   function changed() {
     state.changes += 1;
+    trace("changed");
     document.body.dispatchEvent(new CustomEvent("doorstep:changed"));
   }
   function lost() {
@@ -185,8 +191,10 @@
     source = new window.EventSource(live.getAttribute("data-stream") + "?since=" + encodeURIComponent(since));
     source.onopen = function () { state.streamOpen = true; found(); };
     source.addEventListener("changed", function (e) {
-      since = e.data;
-      changed();
+      since = e.lastEventId || since;
+      state.changes += 1;
+      trace("pushed");
+      if (e.data) { drawStrip(e.data); } else { changed(); }
     });
     source.onerror = function () {
       state.streamOpen = false;
@@ -251,6 +259,36 @@
     if (state.lost) { state.lost = false; offline.hidden = true; window.clearInterval(retryTimer); retryTimer = null; }
   });
   document.body.addEventListener("htmx:afterSwap", check);
+  ["htmx:beforeRequest", "htmx:afterSwap"].forEach(function (name) {
+    document.body.addEventListener(name, function (e) {
+      if (e.detail.elt && e.detail.elt.id) { trace(name.slice(5) + " " + e.detail.elt.id); }
+    });
+  });
+  // The list of visits after the alarm strip (board.html): the strip is drawn first, and the
+  // long list is asked for at most every LIST_GAP ms (the last change always gets one).
+  var LIST_GAP = 2000, listTimer = null, lastList = 0;
+  function askList() {
+    if (listTimer) { return; }
+    listTimer = window.setTimeout(function () {
+      listTimer = null;
+      lastList = Date.now();
+      document.body.dispatchEvent(new CustomEvent("doorstep:alarms-fetched"));
+    }, Math.max(0, lastList + LIST_GAP - Date.now()));
+  }
+  document.body.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.elt && e.detail.elt.id === "board-alarms") { askList(); }
+  });
+  // The stream brings the alarm strip with the news: drawn at once, no request.
+  function drawStrip(html) {
+    var strip = document.getElementById("board-alarms");
+    focusKey = keyOf(document.activeElement);
+    strip.innerHTML = html;
+    if (window.htmx) { window.htmx.process(strip); }
+    refocus();
+    trace("drawn board-alarms");
+    check();
+    askList();
+  }
   showSound();
   showNotify();
   check();

@@ -1,0 +1,90 @@
+"""The office board is pushed, and its alarm cannot be missed (docs/safety-core.md, "The board is pushed"),
+end to end in real processes: a throwaway Doorstep (its own database, SQLite or PostgreSQL as
+the pass runs) served by `doorstep start` (gunicorn's threaded workers, and the watchdog as a
+process of its own), and Chromium signed in as the office with the sound on. The watchdog
+raises an alert for a missed deadline and the open board draws it without a reload; the alarm
+repeats, the tab's title and icon change and a desktop notification shows; when the alert is
+taken on (by another process) it all stops. Nothing on the board flashes.
+
+The harness is bench/board_push_bench.py's (the same as the benchmark's)."""
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.browser_support import DESKTOP, PHONE, shoot
+
+pytestmark = [pytest.mark.browser]
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "board_push_bench.py"
+
+
+def harness():
+    spec = importlib.util.spec_from_file_location("board_push_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def site(tmp_path):
+    bench = harness()
+    made = bench.Site(bench.target_from_environment(tmp_path), f"board_push_test_{int(time.time())}", tmp_path,
+                      visits=4)
+    made.build().start()
+    yield made
+    made.stop()
+    made.drop()
+
+
+def board_state(page):
+    return page.evaluate("""() => ({
+        beeps: window.doorstepBoard.beeps, notifications: window.doorstepBoard.notifications,
+        alarming: window.doorstepBoard.alarming, loads: window.__loads, title: document.title,
+        icon: document.querySelector("link[rel~='icon']").getAttribute("href"),
+        keys: [...document.querySelectorAll('[data-alarm]')].map(e => e.getAttribute('data-alarm')),
+        animations: document.getAnimations().length})""")
+
+
+def test_a_watchdog_process_raises_an_alert_and_the_open_board_sounds_it_until_someone_takes_it_on(site, browser):
+    page = site.open_board(browser, DESKTOP)
+    calm = board_state(page)
+    assert calm["keys"] == [] and not calm["title"].startswith("ALERT")
+    assert calm["icon"] == "data:,"  # the page's own (blank) icon
+
+    # A check-in is missed a few seconds from now; the others fall due ten minutes apart.
+    site.arm(lead=4, gap=600)
+    page.wait_for_selector("[data-alarm^='alert-']", timeout=30_000)
+    drawn = board_state(page)
+    assert drawn["loads"] == 1  # pushed, not reloaded
+    assert len(drawn["keys"]) == 1 and drawn["alarming"]
+    assert drawn["title"].startswith("ALERT (1) · Office board")
+    assert drawn["icon"].startswith("data:image/svg+xml")
+    assert drawn["notifications"] == 1  # allowed in this browser: one for the new alert
+    strip = page.locator("#board-alarms")
+    assert "1 alert nobody has taken on" in strip.inner_text()
+    assert strip.get_by_role("button", name="I am dealing with it").is_visible()
+
+    # The alarm repeats (a two-tone pattern every 2 seconds) while nobody takes the alert on.
+    time.sleep(5)
+    later = board_state(page)
+    assert later["beeps"] >= drawn["beeps"] + 2
+    assert later["notifications"] == 1  # the notification is for a new alert, once
+    assert later["animations"] == 0  # steady colours: nothing blinks (WCAG 2.3.1)
+    shoot(page, "desktop-board-pushed-alarm")
+    phone = site.open_board(browser, PHONE, who=1)  # the other person in the office, on a phone
+    phone.wait_for_selector("[data-alarm^='alert-']", timeout=30_000)
+    shoot(phone, "phone-board-pushed-alarm")
+    phone.context.close()
+
+    # Someone takes it on elsewhere (another process): the alarm stops on this open board.
+    site.acknowledge()
+    page.wait_for_function("() => document.querySelectorAll('[data-alarm]').length === 0", timeout=30_000)
+    page.get_by_text("is dealing with it").first.wait_for()
+    quiet = board_state(page)
+    assert quiet["loads"] == 1 and not quiet["alarming"]
+    assert not quiet["title"].startswith("ALERT") and quiet["icon"] == "data:,"
+    time.sleep(4)
+    assert board_state(page)["beeps"] == quiet["beeps"]  # silent since
+    shoot(page, "desktop-board-pushed-taken-on")
