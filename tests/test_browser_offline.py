@@ -174,16 +174,21 @@ def test_a_panic_held_with_no_signal_says_ring_999_and_is_sent_when_the_signal_r
 
 
 def test_a_press_that_gets_no_answer_while_the_phone_says_online_is_kept_and_retried(browser, live_server, under_way):
-    """Signal bars but nothing gets through: the fetch fails, the page says so at once, and the
-    retry timer sends it once requests get through again."""
+    """Signal bars but nothing gets through: the fetch fails, the page says so at once; then an
+    error page from a proxy: still kept; the retry timer sends it once requests get through."""
     school, me, visit = under_way
     context, page = phone_page(browser, live_server, me, visit)
     record = f"**/today/{visit.pk}/record/**"
     page.route(record, lambda route: route.abort("internetdisconnected"))
     page.locator("#id_checkin-pin").fill("2580")
     page.get_by_role("button", name="Check in: I am OK").click()
-    page.get_by_role("alert").filter(has_text="NOT sent yet").wait_for(timeout=5000)
+    page.get_by_role("alert").filter(has_text="NOT sent yet, no signal").wait_for(timeout=5000)
     assert page.evaluate("navigator.onLine") is True
+    assert not check_in_events(visit)
+    # Then a proxy answers for Doorstep, with an error page: still not sent, and said so.
+    page.unroute(record)
+    page.route(record, lambda route: route.fulfill(status=502, content_type="text/html", body="Bad gateway"))
+    page.get_by_role("alert").filter(has_text="NOT sent yet, Doorstep did not answer").wait_for(timeout=15000)
     assert not check_in_events(visit)
     page.unroute(record)
     page.get_by_text(re.compile(r"Sent at \d\d:\d\d \(you pressed it at \d\d:\d\d\)")).wait_for(timeout=20000)

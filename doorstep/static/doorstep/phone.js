@@ -85,9 +85,10 @@
     });
     var waiting = queue.filter(function (p) { return p.failed; });
     waiting.forEach(function (p) {
+      var why = p.why || "no signal";
       var head = p.event === "panic"
-        ? "PANIC ALARM NOT SENT YET: no signal (you pressed it at " + p.pressed + ")."
-        : p.label + ": NOT sent yet, no signal (you pressed it at " + p.pressed + ").";
+        ? "PANIC ALARM NOT SENT YET: " + why + " (you pressed it at " + p.pressed + ")."
+        : p.label + ": NOT sent yet, " + why + " (you pressed it at " + p.pressed + ").";
       alertArea.appendChild(para(head, "phone-status__head"));
       alertArea.appendChild(helpFor(p.event));
     });
@@ -175,12 +176,13 @@
       var type = response.headers.get("Content-Type") || "";
       if (type.indexOf("application/json") === -1) {
         // Not Doorstep's answer to a press: signed out (the sign-in page), or a proxy's page.
-        return { kind: response.redirected && /\/accounts\//.test(response.url) ? "signed_out" : "unsent" };
+        return response.redirected && /\/accounts\//.test(response.url) ? { kind: "signed_out" }
+          : { kind: "unsent", why: "Doorstep did not answer" };
       }
       return response.json().then(function (answer) {
         if (response.ok && answer.ok) { return { kind: "sent", answer: answer }; }
         if (response.status === 400) { return { kind: "refused", text: answer.error }; }
-        return { kind: "unsent" };
+        return { kind: "unsent", why: "Doorstep did not answer" };
       });
     }).catch(function () {
       clearTimeout(stop);
@@ -207,6 +209,7 @@
       sending = false;
       if (outcome.kind === "unsent" || outcome.kind === "signed_out") {
         p.failed = true;
+        p.why = outcome.why || "";
         signedOut = outcome.kind === "signed_out";
         save();
         render();
