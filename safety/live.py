@@ -6,7 +6,8 @@ Two halves:
   tables, that changes whenever the board would draw something different because of what
   someone did or the watchdog decided: a new alert (its id), a step climbed (the AlertStep
   id), an alert acknowledged, resolved or word come (their times), an event recorded (the
-  VisitEvent id), a watch moved (its updated_at). Never the audit trail: it records reads too,
+  VisitEvent id), a watch moved (its updated_at), a test alarm (drill) started or ended (its id,
+  its end). Never the audit trail: it records reads too,
   so the board's own loads would wake every board. Time alone (a countdown running out, the
   watchdog's heartbeat going stale) does not change it: the page refreshes itself slowly for
   those.
@@ -35,6 +36,7 @@ from django.db.models import Max
 
 from safety.alerts.models import Alert, AlertStep
 from safety.checkins.models import VisitEvent, Watch
+from safety.readiness.models import Drill
 
 log = logging.getLogger("doorstep.board")
 
@@ -60,15 +62,16 @@ def _iso(value: Any) -> str:
 
 def stamp(school_ids: Iterable[int]) -> str:
     """What the board's data looks like now, in a few characters: equal stamps, same board
-    (but for the passing of time). Five small aggregate queries, each on an indexed column."""
+    (but for the passing of time). Six small aggregate queries, each on an indexed column."""
     ids = list(school_ids)
     alerts = Alert.objects.filter(school__in=ids).aggregate(
         id=Max("id"), ack=Max("acknowledged_at"), res=Max("resolved_at"), contact=Max("contact_at"))
     step = AlertStep.objects.filter(alert__school__in=ids).aggregate(id=Max("id"))["id"]
     event = VisitEvent.objects.filter(school__in=ids).aggregate(id=Max("id"))["id"]
     watch = Watch.objects.filter(school__in=ids).aggregate(at=Max("updated_at"))["at"]
+    drill = Drill.objects.filter(school__in=ids).aggregate(id=Max("id"), ended=Max("ended_at"))
     parts = [alerts["id"] or 0, step or 0, event or 0, _iso(alerts["ack"]), _iso(alerts["res"]),
-             _iso(alerts["contact"]), _iso(watch)]
+             _iso(alerts["contact"]), _iso(watch), drill["id"] or 0, _iso(drill["ended"])]
     return ".".join(str(p).replace(".", "_") for p in parts)
 
 

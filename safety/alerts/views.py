@@ -3,6 +3,7 @@ comes from safety.board and safety.police_card, and every change is a call into
 safety.alerting (acknowledge, resolve) or safety.recording.record_event (a call from the
 staff, the code word heard), which check roles and write the audit trail. Another school's
 visit or alert is a 404, as if it did not exist."""
+import logging
 import time
 from typing import Any
 
@@ -28,6 +29,8 @@ from visits.models import Visit
 from visits.services import visit_staff
 
 from .models import Alert
+
+log = logging.getLogger("doorstep.board")
 
 
 def _board_staff(request):
@@ -112,7 +115,11 @@ def _events(request, staff, since: str):
     school_ids = _school_ids(staff)
     ends = time.monotonic() + STREAM_SECONDS
     while (left := ends - time.monotonic()) > 0:
-        new = live.wait_for_change(school_ids, since, min(left, STREAM_PING))
+        try:
+            new = live.wait_for_change(school_ids, since, min(left, STREAM_PING))
+        except Exception:  # the database went away: end the stream; the page notices and comes back
+            log.exception("The office board's event stream stopped")
+            return
         if new is None:
             yield ": still here\n\n"
             continue

@@ -21,6 +21,7 @@ from safety import board as board_data
 from safety import watchdog as watchdog_loop
 from safety.alerts.models import Alert
 from safety.checkins.models import Watch, WatchStaff
+from safety.readiness import services as readiness
 from visits.models import Visit, VisitStaff
 
 from tests.factories import Staffed, VisitFactory
@@ -74,6 +75,17 @@ def test_the_stamp_moves_with_each_change_the_board_shows_and_not_with_reading_i
     alerting.resolve(alert, by=school.office, reason="staff_safe")         # and closes it
     seen.add(live.stamp(ids))
     assert len(seen) == 5
+
+
+@pytest.mark.django_db
+def test_a_test_alarm_starting_and_ending_moves_the_stamp(clock):
+    school = Staffed("coteford")
+    ids = [school.school.pk]
+    before = live.stamp(ids)
+    drill = readiness.start_drill(school.head)
+    started = live.stamp(ids)
+    readiness.end_drill(drill, by=school.office)
+    assert len({before, started, live.stamp(ids)}) == 3
 
 
 def _today_inside(school):
@@ -163,13 +175,11 @@ def test_the_stream_says_changed_at_once_to_a_page_drawn_before_the_change(clien
     assert head == f"id: {stamp}\nevent: changed" and event.endswith("\n\n")
     assert 'class="alarm-strip-wrap"' in data
     assert all(line.startswith("data: ") for line in event.strip().splitlines()[2:])
-    response.close()
     # The browser says where it was when it comes back (Last-Event-ID), and is told only news.
     response = client.get(reverse("alerts:stream"), headers={"last-event-id": "an-older-stamp"})
     chunks = iter(response.streaming_content)
     next(chunks)
     assert next(chunks).decode().startswith(f"id: {stamp}\n")
-    response.close()
 
 
 @pytest.mark.django_db
