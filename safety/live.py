@@ -88,20 +88,22 @@ class Listener:
         self.condition = threading.Condition()
         self.generation = 0
         self.alive = False
+        self.stopping = False
         self.thread = threading.Thread(target=self._run, name="doorstep-board-listener", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         wrapper = connections[self.alias]
-        while True:
+        while not self.stopping:
             raw: Any = None
             try:
                 raw = wrapper.get_new_connection(wrapper.get_connection_params())
                 raw.autocommit = True
                 raw.execute(f"LISTEN {CHANNEL}")
                 self._wake(alive=True)  # anything missed while away: every waiter looks again
-                for _ in raw.notifies():
-                    self._wake(alive=True)
+                while not self.stopping:
+                    for _ in raw.notifies(timeout=1.0):  # a second at a time, to notice stop()
+                        self._wake(alive=True)
             except Exception as exc:  # noqa: BLE001 - any failure: poll instead, say so, and try again
                 log.warning("The office board's LISTEN connection failed (%s); boards poll until it is back", exc)
             finally:
@@ -111,7 +113,13 @@ class Listener:
                         raw.close()
                     except Exception:  # noqa: BLE001, S110 - closing a broken connection
                         pass
-            time.sleep(1.0)
+            if not self.stopping:
+                time.sleep(1.0)
+
+    def stop(self) -> None:
+        """Close the connection and end the thread (within a second): tests, before their database goes."""
+        self.stopping = True
+        self.thread.join(5.0)
 
     def _wake(self, alive: bool) -> None:
         with self.condition:
@@ -136,6 +144,15 @@ def listener() -> Listener:
         if _listener is None or not _listener.thread.is_alive():
             _listener = Listener()
         return _listener
+
+
+def stop_listener() -> None:
+    """End this process's listener, if any (the next waiter starts a new one)."""
+    global _listener
+    with _listener_lock:
+        if _listener is not None:
+            _listener.stop()
+        _listener = None
 
 
 def wait_for_change(school_ids: Iterable[int], since: str, timeout: float) -> str | None:

@@ -30,6 +30,14 @@ from tests.safety.support import local, scheduled_visit
 PG = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="LISTEN/NOTIFY is PostgreSQL's")
 
 
+@pytest.fixture(autouse=True)
+def _listener_stopped():
+    """The PostgreSQL listener holds a connection to the test database: closed after each test,
+    so the database can be dropped at the end."""
+    yield
+    live.stop_listener()
+
+
 def as_(client, staff):
     client.force_login(staff.user)
     return client
