@@ -303,7 +303,17 @@ def setup_notes() -> list[SetupNote]:
     return notes
 
 
-def latest_checks(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+def _checker(check: ProviderCheck, school: School | None) -> str:
+    """Who pressed "Check now": a name only to that person's own school (providers serve
+    the whole installation, its staff do not)."""
+    if check.checked_by is None:
+        return "the daily check"
+    if school is not None and check.checked_by.school_id != school.pk:
+        return "someone at another school"
+    return check.checked_by.full_name
+
+
+def latest_checks(now: datetime.datetime | None = None, school: School | None = None) -> list[dict[str, Any]]:
     """The newest check of each provider this installation sends through, in words."""
     now = now or timezone.now()
     found = []
@@ -315,7 +325,7 @@ def latest_checks(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
         else:
             entry.update(
                 ok=check.ok, words=check.detail, when=said_ago(check.checked_at, now),
-                by=check.checked_by.full_name if check.checked_by else "the daily check",
+                by=_checker(check, school),
                 stale=now - check.checked_at > CHECK_STALE_AFTER,
                 low=check.balance is not None and check.balance < LOW_CREDIT,
                 credit=f"{check.balance:,.2f} {check.currency}".strip() if check.balance is not None else "",
@@ -392,7 +402,7 @@ def readiness(school: School, now: datetime.datetime | None = None) -> dict[str,
     never waits on a provider."""
     now = now or timezone.now()
     last = Drill.objects.filter(school=school).select_related("started_by", "acknowledged_by").first()
-    checks = latest_checks(now)
+    checks = latest_checks(now, school)
     notes = setup_notes()
     beats = heartbeats(now)
     people = people_gaps(school)

@@ -96,6 +96,7 @@ def build_b():
     from reports.models import Agreement, ChronologyNote, Concern, Filing, Letter
     from reports.services import create_calendar_feed, submit_report
     from retention.models import RetentionRule
+    from safety.readiness.models import Drill, ProviderCheck
     from schools.models import SchoolClosure
     from retention.rules import SCHEDULES
     from visits.models import Visit
@@ -147,6 +148,11 @@ def build_b():
     RetentionRule.objects.create(school=b.school, record_type=next(iter(SCHEDULES)), years=9, reason="LEAKB",
                                  changed_at=now)
     record(actor=b.head, school=b.school, action=Action.READ, obj=b.pupil, summary="LEAKB audit entry")
+    # An open test alarm: school A's board and readiness panel must not sound or show it.
+    Drill.objects.create(school=b.school, started_by=b.head, started_at=now)
+    # Provider checks serve the whole installation, but who pressed "Check now" is B's business.
+    ProviderCheck.objects.create(provider=ProviderCheck.Provider.SMTP, ok=False, detail="Connection refused",
+                                 checked_at=now, checked_by=b.head)
     b.visit, b.ended = scheduled, ended
     return b
 
@@ -237,7 +243,7 @@ def test_no_api_operation_gives_school_b_data(world, as_a, operation):
 
 LIST_PAGES = ["/", "/visits/", "/visits/?state=under_way", "/visits/approvals/", "/visits/lists/", "/pupils/",
               "/pupils/?q=Leakwood", "/risk/", "/attendance/referrals/", "/staff/", "/policy/", "/today/",
-              "/board/", "/board/live/", "/board/alerts/", "/notify/", "/reports/letters/", "/reports/calendar/",
+              "/board/", "/board/live/", "/board/alerts/", "/board/readiness/", "/notify/", "/reports/letters/", "/reports/calendar/",
               "/audit/", "/audit/?pupil=Leakwood", "/audit/?text=LEAKB", "/audit/export.csv?text=LEAKB",
               "/data-protection/", "/accounts/tokens/"]
 
@@ -274,3 +280,10 @@ def test_a_subject_access_export_cannot_name_school_bs_pupil(world, as_a):
     assert response.status_code in {200, 400, 403, 404}
     assert response.get("Content-Type", "").startswith("text/html")
     assert not leaks(response)
+
+
+def test_the_readiness_panel_does_not_name_who_checked_the_providers_at_another_school(world, as_a, settings):
+    settings.EMAIL_BACKEND, settings.EMAIL_HOST = "django.core.mail.backends.smtp.EmailBackend", "mail.invalid"  # shown
+    page = as_a.get("/board/readiness/").content.decode()
+    assert "Checked" in page and "someone at another school" in page
+    assert world["b"].head.full_name not in page
