@@ -270,3 +270,11 @@ def test_the_board_answers_with_two_thousand_visits_under_way(client, clock):
     assert {name: r.status_code for name, r in pages.items()} == dict.fromkeys(pages, 200)
     assert pages["alerts:live"].content.decode().count('<article class="board-row') == 2000
     assert pages["alerts:alarms"].content.decode().count("data-alarm=") == 1
+
+
+def test_doorstep_start_serves_with_threads_so_open_boards_do_not_take_whole_workers():
+    from doorstep.management.commands.start import Command
+
+    web = next(c.argv for c in Command().children({"bind": "127.0.0.1:0", "workers": 2, "threads": 12}) if c.name == "web")
+    assert web[web.index("--worker-class") + 1] == "gthread"
+    assert web[web.index("--threads") + 1] == "12"

@@ -142,7 +142,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
-        if options["threads"] < 2:
+        if options.get("threads", WEB_THREADS) < 2:
             raise CommandError("--threads must be at least 2: one is taken by each open office board")
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "doorstep.settings")}
         children = self.children(options)
