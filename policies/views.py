@@ -36,6 +36,8 @@ def _step(n, step):
     parts = [f"Step {n}: tell the " + ", ".join(_word(r).lower() for r in step.get("notify", []))]
     if step.get("acknowledge_within_minutes") is not None:
         parts.append(f"who must acknowledge within {step['acknowledge_within_minutes']} minutes")
+    if step.get("ring"):
+        parts.append("ring them by phone (press 1 to take it on)")
     if step.get("call_police"):
         parts.append("call the police")
     text = "; ".join(parts)

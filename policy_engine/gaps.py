@@ -14,7 +14,7 @@ def describe(key: str, value: Any) -> str:
         steps = []
         for step in value:
             who = " and ".join(ROLE_LABELS.get(r, r) for r in step["notify"])
-            text = f"{who}{' (told to call the police)' if step['call_police'] else ''}"
+            text = f"{who}{' (rung by phone)' if step.get('ring') else ''}{' (told to call the police)' if step['call_police'] else ''}"
             if step["acknowledge_within_minutes"] is not None:
                 text += f", {step['acknowledge_within_minutes']} min to acknowledge"
             steps.append(f"{text} [{step['clause']}]")

@@ -374,7 +374,8 @@ _RANK = {"alarm": 0, "contact_restored": 1, "not_seen_allowed": 2, "late_limit_r
 def _step_entry(ladder: Sequence[LadderStep], index: int, at: datetime.datetime, step: LadderStep, why: str) -> Entry:
     last = index == len(ladder) - 1
     level = "red" if step.get("call_police") or last else "amber"
-    parts = [f"{why}: escalation step {index + 1} of {len(ladder)}: {_roles(step['notify'])} told"]
+    parts = [f"{why}: escalation step {index + 1} of {len(ladder)}: {_roles(step['notify'])} told"
+             + (" and rung by phone" if step.get("ring") else "")]
     if step.get("call_police"):
         parts.append("the police are called")
     if step.get("acknowledge_within_minutes"):

@@ -17,6 +17,8 @@ from policies.services import store_policy
 from policy_engine.schema import PRESET_DIR, Policy, PolicyError, load_policy
 from safety import alerting, recording
 from safety import watchdog as watchdog_loop
+from policies.views import _step
+from policy_engine.gaps import describe
 from safety.alerts.models import Alert, AlertStep
 
 from tests.factories import Staffed
@@ -133,6 +135,13 @@ def test_ring_is_checked_like_the_other_fields_of_a_step_and_defaults_to_off():
     # The presets follow the written policies, none of which asks for a phone call.
     for name in ("coteford", "potton", "priory", "st-hughs", "willows"):
         assert not any(step["ring"] for step in load_policy(name).value("escalation.ladder")), name
+
+
+def test_where_a_ladder_rings_people_the_policy_page_gaps_and_simulator_say_so():
+    ladder = Policy.from_toml(coteford_with(RING_LADDER), source="ok.toml").value("escalation.ladder")
+    assert "ring them by phone" in _step(2, ladder[1]) and "ring them by phone" not in _step(1, ladder[0])
+    words = describe("escalation.ladder", ladder).split(" → ")
+    assert "rung by phone" in words[1] and "rung by phone" not in words[0]
 
 
 # ----------------------------------------------------------------------------- the call
