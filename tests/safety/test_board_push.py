@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from doorstep.management.commands.start import Command
 from safety import alerting, live, recording
 from safety import board as board_data
 from safety import watchdog as watchdog_loop
@@ -273,8 +274,6 @@ def test_the_board_answers_with_two_thousand_visits_under_way(client, clock):
 
 
 def test_doorstep_start_serves_with_threads_so_open_boards_do_not_take_whole_workers():
-    from doorstep.management.commands.start import Command
-
     web = next(c.argv for c in Command().children({"bind": "127.0.0.1:0", "workers": 2, "threads": 12}) if c.name == "web")
     assert web[web.index("--worker-class") + 1] == "gthread"
     assert web[web.index("--threads") + 1] == "12"
