@@ -38,6 +38,17 @@ def willows():
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test databases, and before they are dropped, the office board's
+    PostgreSQL listener (safety.live, started by any board left open in a browser test) closed:
+    its connection would keep the database from being dropped."""
+    yield
+    from safety import live  # Django is set up by now
+
+    live.stop_listener()
+
+
+@pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
