@@ -227,6 +227,25 @@ class Site:
         page.wait_for_function("() => window.doorstepBoard && window.doorstepBoard.streamOpen", timeout=30_000)
         return page
 
+    def web_server_pid(self):
+        """The gunicorn master `doorstep start` runs (its child whose command line says gunicorn)."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+                continue
+            if ppid == self.proc.pid and b"gunicorn" in cmdline:
+                return int(entry.name)
+        raise RuntimeError("doorstep start has no web server running")
+
+    def kill_web_server(self):
+        """SIGKILL the web server's process group (master and workers), as a crash would;
+        `doorstep start` starts it again after its back-off."""
+        os.killpg(os.getpgid(self.web_server_pid()), signal.SIGKILL)
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
