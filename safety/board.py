@@ -199,10 +199,10 @@ def board_context(staff_list, now=None) -> dict:
 
 
 def _delayed_by_channel(messages) -> list[dict]:
-    """Texts and emails not sent within half a minute, by channel, for the board's warning:
-    whom to phone (once per person), since when, and how many tries so far."""
+    """Texts, emails and the ladder's phone calls not made within half a minute, by channel,
+    for the board's warning: whom to phone (once per person), since when, and how many tries."""
     groups = []
-    for channel, label in ((Channel.SMS, "Texts"), (Channel.EMAIL, "Emails")):
+    for channel, label in ((Channel.SMS, "Texts"), (Channel.VOICE, "Phone calls"), (Channel.EMAIL, "Emails")):
         waiting = [m for m in messages if m.channel == channel]
         if not waiting:
             continue

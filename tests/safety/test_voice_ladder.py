@@ -268,6 +268,23 @@ def test_a_phone_call_outage_holds_back_no_text_or_email_of_the_same_step(cotefo
     assert counts["retry"] == 2 and all("HTTP 500" in m.last_error for m in step.filter(channel="voice"))
 
 
+def test_calls_the_phone_service_has_not_taken_are_named_on_the_board_within_a_minute(coteford, wired, calls, clock,
+                                                                                       client):
+    calls.down = True
+    inside(coteford, clock)
+    clock.move_to(local(10, 25))
+    watchdog_loop.poll()
+    clock.move_to(local(10, 30))
+    watchdog_loop.poll()
+    delivery.run_once()
+    client.force_login(coteford.office.user)
+    assert 'id="delivery-delayed-voice"' not in client.get(reverse("alerts:live")).content.decode()
+    clock.move_to(local(10, 31))
+    page = client.get(reverse("alerts:live")).content.decode()
+    assert 'id="delivery-delayed-voice"' in page and "Phone calls are not going out" in page
+    assert "phone-call service has not taken them" in page and "Hana Head" in page and "Dev Deputy" in page
+
+
 def test_a_policy_without_ring_makes_no_calls_all_the_way_up_the_ladder(wired, calls, clock):
     school = Staffed("coteford", name="Coteford Junior School")
     inside(school, clock)
