@@ -59,10 +59,18 @@ class Action(StrEnum):
     STAFF_VEHICLE_ADDED = "staff.vehicle_added", "added a vehicle to a member of staff's record"
     STAFF_VEHICLE_CHANGED = "staff.vehicle_changed", "changed a vehicle on a member of staff's record"
     STAFF_VEHICLE_REMOVED = "staff.vehicle_removed", "removed a vehicle from a member of staff's record"
+    # Invitations and leavers (accounts/invitations.py, people/leavers.py; docs/security.md).
+    STAFF_INVITED = "staff.invited", "invited a member of staff to Doorstep by email"
+    STAFF_INVITATION_ACCEPTED = "staff.invitation_accepted", "accepted an invitation and set a password"
+    STAFF_IMPORTED = "staff.imported", "added members of staff from a spreadsheet (CSV)"
+    STAFF_DEACTIVATED = "staff.deactivated", "marked a member of staff as having left"
+    STAFF_REACTIVATED = "staff.reactivated", "brought back a member of staff marked as having left"
 
     # Pupils and their homes
     PUPIL_VIEWED = "pupil.viewed", "looked at a pupil's details"
     PUPIL_LIST_VIEWED = "pupil_list.viewed", "looked at the list of pupils"
+    PUPILS_IMPORTED = "pupils.imported", "imported the school's pupils and contacts from its MIS"
+    PUPILS_IMPORT_FAILED = "pupils.import_failed", "tried to import pupils and contacts, which were refused"
     RISK_LIST_VIEWED = "risk_list.viewed", "looked at the list of risk assessments"
     RISK_VIEWED = "risk.viewed", "looked at a risk assessment"
     RISK_CREATE = "risk.create", "wrote a risk assessment"
@@ -135,6 +143,9 @@ class Action(StrEnum):
     ATTENDANCE_IMPORTED = "attendance.imported", "imported attendance marks"
     ATTENDANCE_IMPORT_FAILED = "attendance.import_failed", "tried to import attendance marks, which were refused"
     ATTENDANCE_MARK_CHANGED = "attendance.mark_changed", "changed an attendance mark by importing"
+    MIS_SETTINGS_CHANGED = "mis.settings_changed", "changed the school's Wonde connection (its Wonde id or token)"
+    MIS_SYNCED = "mis.synced", "brought pupils, contacts and attendance marks over from the school's MIS (Wonde)"
+    MIS_SYNC_FAILED = "mis.sync_failed", "tried to bring pupils over from the school's MIS (Wonde), which failed; nothing was changed"
     REFERRAL_OPENED = "referral.opened", "opened a referral case: a pupil's attendance fell below the threshold"
     REFERRAL_VIEWED = "referral.viewed", "looked at a referral case"
     REFERRAL_REFERRED = "referral.referred", "referred the pupil for their attendance"
@@ -152,8 +163,18 @@ class Action(StrEnum):
     DRILL_LAPSED = "drill.lapsed", "stopped a test alarm that nobody ended"
     PROVIDERS_CHECKED = "readiness.providers_checked", "checked that the text and email services answer"
 
+    # Setting up an installation (setup): the trust, its schools and their headteachers
+    TRUST_CREATED = "setup.trust_created", "set up a trust in Doorstep"
+    SCHOOL_ADDED = "setup.school_added", "added a school to the trust"
+    SCHOOL_CHANGED = "setup.school_changed", "changed a school's name, URN or contact details"
+    HEADTEACHER_ADDED = "setup.headteacher_added", "put a school's headteacher on its staff register and invited them"
+
     # The school: policy, calendar
     POLICY_ADOPTED = "policy.adopted", "adopted a version of the school's policy"
+    # The policy page's draft (policies.drafts) and what publishing it finds (visits.policy_change)
+    POLICY_DRAFT_STARTED = "policy.draft_started", "started a draft of the school's policy from a preset or the current version"
+    POLICY_DRAFT_CHANGED = "policy.draft_changed", "changed the draft of the school's policy (on the form or by uploading a file)"
+    POLICY_VISITS_RECHECKED = "policy.visits_rechecked", "re-checked visits already approved against a newly published policy"
     CALENDAR_CREATED = "calendar.created", "made a calendar address for their visits"
     CALENDAR_REVOKED = "calendar.revoked", "turned off their calendar address"
     CALENDAR_CLOSURE_ADDED = "calendar.closure_added", "added a day the school is closed"

@@ -27,6 +27,11 @@ class Pupil(models.Model):
     medical = models.BooleanField(default=False)
     medical_notes = models.TextField(blank=True)
     on_roll = models.BooleanField(default=True)
+    # The school MIS's own id for the pupil (SIMS/Arbor/Bromcom/Wonde), "" when not known;
+    # imports match on it first, then on the UPN (pupils.roster).
+    mis_id = models.CharField("MIS id", max_length=64, blank=True, db_index=True)
+    # The day an import found the pupil gone from the MIS: off roll, never deleted.
+    left_on = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -60,6 +65,10 @@ class Contact(models.Model):
     parental_responsibility = models.BooleanField(default=True)
     lives_with_pupil = models.BooleanField(default=True)
     priority = models.PositiveSmallIntegerField(default=1)
+    # The MIS's own id for the contact, "" when not known (pupils.roster matches on it first).
+    mis_id = models.CharField("MIS id", max_length=64, blank=True)
+    phone_other = models.CharField("other phone", max_length=30, blank=True)
+    address = models.CharField(max_length=300, blank=True, help_text="Only when it differs from the pupil's.")
 
     class Meta:
         ordering = ["priority", "name"]
