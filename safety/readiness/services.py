@@ -338,9 +338,9 @@ def latest_checks(now: datetime.datetime | None = None, school: School | None = 
 
 def _channel_of(worker: str) -> str:
     """A delivery worker's heartbeat name ends with its channel ('host:1234 sms'); one that
-    sends both has none."""
+    sends every channel has none."""
     last = worker.rsplit(" ", 1)[-1]
-    return {"sms": "Texts", "email": "Emails"}.get(last, "Texts and emails")
+    return {"sms": "Texts", "email": "Emails", "voice": "Phone calls"}.get(last, "Texts, emails and phone calls")
 
 
 def heartbeats(now: datetime.datetime | None = None) -> dict[str, Any]:

@@ -89,9 +89,9 @@ def latest(provider):
 
 
 def beating():
-    """A watchdog and both delivery workers heard from just now."""
+    """A watchdog and the three delivery workers heard from just now."""
     watchdog.beat("host:1")
-    for channel in ("sms", "email"):
+    for channel in ("sms", "email", "voice"):
         DeliveryHeartbeat.objects.create(worker=f"host:2 {channel}", last_run=timezone.now())
 
 
@@ -220,6 +220,7 @@ def test_stale_heartbeats_are_said_loudly(school, client, settings):
     assert "The watchdog is not running</strong>: it was last heard from 5 minutes ago" in page
     assert "Texts and emails are not going out</strong>: the delivery worker was last heard from 5 minutes ago" in page
     assert "Texts: <strong>stopped</strong>" in page and "Emails: <strong>stopped</strong>" in page
+    assert "Phone calls: <strong>stopped</strong>" in page
 
 
 def test_the_people_that_an_alert_would_not_reach_are_listed(school, client):
