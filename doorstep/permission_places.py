@@ -39,7 +39,10 @@ PLACES = {
     "risk.edit": ("Write and review risk assessments and household notes",
                   ["risk:new", "risk:review", "risk:note_new"]),
     "policy.view": ("Read the school's policy", ["policies:show"]),
-    "policy.change": ("Load a new policy version (command line: set_policy)", []),
+    "policy.change": ("Change the school's policy: a draft from a preset or the current version, uploaded or edited, "
+                      "published as a new version (also the command line: set_policy)",
+                      ["policy_draft:editor", "policy_draft:start", "policy_draft:upload", "policy_draft:review",
+                       "policy_draft:publish"]),
     "calendar.manage": ("Record and remove the school's holidays and closures (term dates)",
                         ["term_dates", "term_date_remove"]),
     "audit.view": ("Search and export the audit trail (audited)", ["audit:trail", "audit:export"]),

@@ -28,6 +28,7 @@ urlpatterns = [
     path("pupils/", include("pupils.urls")),
     path("attendance/", include("attendance.urls")),
     path("staff/", include("people.urls")),
+    path("policy/draft/", include("visits.policy_draft_urls")),
     path("policy/", include("policies.urls")),
     path("today/", include("safety.checkins.urls")),
     path("sw.js", checkins_views.sw_js, name="service_worker"),  # at the root: its scope may cover /today/

@@ -16,6 +16,7 @@ class SchoolPolicy(models.Model):
     toml_text = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True, help_text="Why this version was published (required on the policy page)")
 
     class Meta:
         ordering = ["school", "-version"]
@@ -38,3 +39,20 @@ def _parse(pk: int, toml_text: str, source: str) -> Policy:
     # reads the visit's policy for every alert it raises (docs/benchmarks.md). The text is
     # part of the key all the same, so a row changed behind Doorstep's back is parsed anew.
     return Policy.from_toml(toml_text, source=source)
+
+
+class PolicyDraft(models.Model):
+    """A school's policy being prepared on the policy page: TOML text that may not yet be a valid
+    policy. Publishing it makes a SchoolPolicy version (policies.drafts.publish); a draft is
+    never itself used to judge a visit. One open draft per school."""
+
+    school = models.OneToOneField("schools.School", on_delete=models.CASCADE, related_name="policy_draft")
+    started_from = models.CharField(max_length=200, help_text="The preset or version the draft began as")
+    toml_text = models.TextField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.school} policy draft (from {self.started_from})"

@@ -127,7 +127,7 @@ def validate_policy(source_name: str, text: str) -> Policy:
 
 
 def store_policy(school: School, source_name: str, text: str, created_by: User | None = None,
-                 via: str = "the command line") -> SchoolPolicy:
+                 via: str = "the command line", reason: str = "") -> SchoolPolicy:
     """A new SchoolPolicy version for the school (versions are never edited), written to the
     school's audit trail in the same transaction: the policy decides who may go where, so a
     change of policy is a change like any other, whoever made it and however."""
@@ -136,10 +136,11 @@ def store_policy(school: School, source_name: str, text: str, created_by: User |
         School.objects.select_for_update().get(pk=school.pk)
         latest = school.policy_versions.order_by("-version").values_list("version", flat=True).first() or 0
         stored = SchoolPolicy.objects.create(
-            school=school, version=latest + 1, source_name=source_name, toml_text=text, created_by=created_by
+            school=school, version=latest + 1, source_name=source_name, toml_text=text, created_by=created_by,
+            reason=reason,
         )
         record(actor=created_by, school=school, action=Action.POLICY_ADOPTED, obj=stored,
-               summary=f"Policy version {stored.version} adopted from {source_name} ({via})",
+               summary=f"Policy version {stored.version} adopted from {source_name} ({via})", reason=reason,
                data={"version": stored.version, "source": source_name, "via": via,
                      "operator": getpass.getuser() if created_by is None else ""})
         return stored
