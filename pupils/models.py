@@ -101,3 +101,23 @@ class HouseholdNote(models.Model):
     @property
     def is_risk(self) -> bool:
         return self.dangerous or self.kind in (self.Kind.RISK, self.Kind.ANIMALS)
+
+
+class PupilImportMapping(models.Model):
+    """Which columns of a school's MIS export of pupils and contacts hold what, saved per
+    school by name (pupils.csv_import); the built-in SIMS, Arbor and Bromcom presets need no row.
+    `columns` maps a field ("upn", "contact_email", ...) to a header, or a list of headers
+    whose values are joined."""
+
+    school = models.ForeignKey("schools.School", on_delete=models.CASCADE, related_name="pupil_import_mappings")
+    name = models.CharField(max_length=60)
+    columns = models.JSONField(default=dict)
+    date_format = models.CharField(max_length=30, default="%d/%m/%Y")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["school", "name"], name="unique_pupil_mapping_name_per_school")]
+
+    def __str__(self) -> str:
+        return self.name

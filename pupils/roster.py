@@ -192,6 +192,8 @@ def check(school: School, records: Sequence[PupilRecord]) -> list[Problem]:
             bad(Problem(r.line, "year_group", f"{r.year_group!r} is not a year group (Nursery, Reception, "
                                                "Year 1 to Year 13)" if r.year_group else "no year group"))
         for name, limit in _LIMITS.items():
+            if name in ("upn", "year_group"):
+                continue  # checked above, in words
             value = getattr(r, name, None)
             if isinstance(value, str) and len(value) > limit:
                 bad(Problem(r.line, name, f"longer than {limit} characters"))
@@ -224,11 +226,12 @@ def _contact_key(c: Any) -> tuple[str, str]:
 
 
 def apply(school: School, records: Sequence[PupilRecord], *, by: Any, source: str, complete: bool,
-          left: Sequence[str] = ()) -> RosterCounts:
+          left: Sequence[str] = (), preview: bool = False) -> RosterCounts:
     """Write `records` to `school`'s pupils (see the module's docstring). Raises RosterRefused
     with every problem, writing nothing, if check() finds any. `by` is the StaffMember (or
-    None when Doorstep acts by itself); `source` names where the records came from ("csv:
-    pupils.csv", "wonde") for the audit trail."""
+    None when Doorstep acts by itself); `source` names where the records came from ("CSV
+    pupils.csv", "Wonde") for the audit trail. preview=True works out the counts and writes
+    nothing (the transaction is rolled back; nothing is audited)."""
     problems = check(school, records)
     if problems:
         raise RosterRefused(problems)
@@ -290,6 +293,9 @@ def apply(school: School, records: Sequence[PupilRecord], *, by: Any, source: st
             # SQLite and PostgreSQL both return the new ids from bulk_create.
             pairs.extend(new_pupils)
         _apply_contacts(pairs, counts)
+        if preview:
+            transaction.set_rollback(True)
+            return counts
         audit_record(actor=by, school=school, action=Action.PUPILS_IMPORTED, obj=school,
                      summary=f"Pupils and contacts from {source}: {counts}",
                      data={"source": source, "records": len(records), "complete": complete, **counts.as_dict()})
@@ -354,9 +360,9 @@ def _apply_contacts(pairs: list[tuple[PupilRecord, Pupil]], counts: RosterCounts
         Contact.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
 
 
-def refused(school: School, problems: Sequence[Problem], *, by: Any, source: str) -> None:
+def refused(school: School, problems: int, *, by: Any, source: str) -> None:
     """Put a refused import on the trail: who, when, how many problems (not which pupils)."""
     audit_record(actor=by, school=school, action=Action.PUPILS_IMPORT_FAILED, obj=school,
-                 summary=f"Pupils and contacts from {source} were refused: {len(problems)} "
-                         f"problem{'s' if len(problems) != 1 else ''}; nothing was imported",
-                 data={"source": source, "problems": len(problems)})
+                 summary=f"Pupils and contacts from {source} were refused: {problems} "
+                         f"problem{'s' if problems != 1 else ''}; nothing was imported",
+                 data={"source": source, "problems": problems})
