@@ -49,6 +49,7 @@ PLACES = {
     "records.subject_access": ("Make a subject access export for a pupil or member of staff (audited)",
                                ["retention:index"]),
     "attendance.import": ("Import attendance marks", ["attendance:import"]),
+    "mis.manage": ("Enter the school's Wonde id and token, and sync pupils, contacts and marks from the MIS", ["mis:wonde"]),
     "referral.view": ("See the attendance referral queue and packs", ["attendance:queue", "attendance:case", "attendance:pack"]),
     "referral.decide": ("Decide an attendance referral", ["attendance:decide"]),
     "checkin.record": ("Use 'My visits today' and record one's own check-ins, PINs and panic",

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "retention",
+    # The live sync of pupils, contacts and attendance from the school's MIS through Wonde (docs/mis-sync.md).
+    "mis",
     # The project itself: the home page, the demo loader and the commands that run everything.
     "doorstep",
 ]
@@ -234,6 +236,12 @@ DOORSTEP_PROVIDER_TIMEOUT = float(os.environ.get("DOORSTEP_PROVIDER_TIMEOUT", 10
 NOTIFY_API_KEY = os.environ.get("NOTIFY_API_KEY", "")
 NOTIFY_SMS_TEMPLATE_ID = os.environ.get("NOTIFY_SMS_TEMPLATE_ID", "")
 NOTIFY_BASE_URL = os.environ.get("NOTIFY_BASE_URL", "https://api.notifications.service.gov.uk")
+# Wonde, which reads the school's MIS (docs/mis-sync.md): where its API is (tests point it at a local fake).
+WONDE_BASE_URL = os.environ.get("WONDE_BASE_URL", "https://api.wonde.com/v1.0")
+WONDE_TIMEOUT = float(os.environ.get("WONDE_TIMEOUT", 30))  # seconds per page
+# The key that encrypts secrets kept in the database (a school's Wonde token). Empty: derived from
+# SECRET_KEY, so changing SECRET_KEY then means entering the tokens again (docs/mis-sync.md).
+DOORSTEP_ENCRYPTION_KEY = os.environ.get("DOORSTEP_ENCRYPTION_KEY", "")
 # Twilio: account SID, auth token and the sending number (E.164) or messaging service sender.
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")

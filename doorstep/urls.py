@@ -27,6 +27,7 @@ urlpatterns = [
     path("visits/", include("visits.urls")),
     path("pupils/", include("pupils.urls")),
     path("attendance/", include("attendance.urls")),
+    path("mis/", include("mis.urls")),
     path("staff/", include("people.urls")),
     path("policy/draft/", include("visits.policy_draft_urls")),
     path("policy/", include("policies.urls")),

@@ -57,6 +57,8 @@ ROLE_MATRIX = {
     # Attendance (docs/attendance.md): the office or attendance officer imports marks; the referral
     # queue is the headteacher's, who alone decides (C 4.4, P §7¶4); others may look.
     "attendance.import": {"headteacher", "deputy_headteacher", "office", "attendance_officer"},
+    # The school's Wonde connection and its sync (docs/mis-sync.md): those who set the school up.
+    "mis.manage": {"headteacher", "business_manager"},
     "referral.view": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer"},
     "referral.decide": {"headteacher"},
     # The safety core (docs/safety-core.md). Staff record their own visit's events from their phone (checked

@@ -22,7 +22,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-JOBS = ["referral_scan", "review_agreements", "check_providers"]
+JOBS = ["referral_scan", "review_agreements", "check_providers", "sync_mis"]
+# A job's arguments: the MIS sync runs for every school connected to Wonde (docs/mis-sync.md).
+JOB_ARGS = {"sync_mis": ["--all"]}
 
 
 def next_run(now: datetime.datetime, at: datetime.time) -> datetime.datetime:
@@ -103,7 +105,7 @@ class Command(BaseCommand):
                 # A connection broken by a database restart, or by the job before, is
                 # dropped here and a new one opened, instead of failing every job after it.
                 drop_broken_connections()
-                call_command(job, stdout=self.stdout, stderr=self.stderr)
+                call_command(job, *JOB_ARGS.get(job, []), stdout=self.stdout, stderr=self.stderr)
             except Exception as exc:  # noqa: BLE001 - one failing job must not stop the others (above)
                 self.stderr.write(f"daily: {job} failed: {exc!r}")
                 failed.append(job)

@@ -1,0 +1,224 @@
+"""The Wonde connection and the sync: the one place the sync changes anything.
+
+    save_connection(school, wonde_school_id="A123", token="...", by=staff)
+    run = sync(school, by=staff)          # a SyncRun: ok, counts, or the error in words
+    last_sync(school)                     # the latest SyncRun (the set-up checklist reads it)
+
+A sync reads everything from Wonde first (students with contacts; on an incremental sync
+the deleted students; attendance session marks), then writes it in one transaction through
+pupils.roster.apply and attendance.importer.import_marks: any failure, of Wonde or of a
+record, leaves every pupil, contact and mark as it was, and the SyncRun says why."""
+import csv
+import datetime
+import io
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from attendance.importer import BUILTIN_MAPPINGS, NO_MARK, ImportFailed, import_marks
+from audit.actions import Action
+from audit.services import _actor, record
+from core.errors import NotAllowed
+from people.permissions import can
+from pupils.models import Pupil
+from pupils.roster import RosterRefused, apply
+from schools.models import School
+
+from . import crypto
+from .client import WondeClient, WondeError
+from .mapping import MappingError, deleted_ids, pupil_records, session_mark
+from .models import SyncRun, WondeConnection
+
+# How many problems one failed sync lists in full (the count is always exact).
+MAX_PROBLEMS_SHOWN = 20
+MARKS_MAPPING = BUILTIN_MAPPINGS["sims"]  # UPN, AttendanceDate (dd/mm/yyyy), SessionName, AttendanceMark
+
+
+class SyncFailed(Exception):
+    """The sync changed nothing; the message is for a headteacher."""
+
+
+def connection_for(school: School) -> WondeConnection | None:
+    return WondeConnection.objects.filter(school=school).first()
+
+
+def last_sync(school: School) -> SyncRun | None:
+    """The school's latest sync, finished or not (None: never synced)."""
+    return SyncRun.objects.filter(school=school).order_by("-started", "-id").first()
+
+
+def last_good_sync(school: School) -> SyncRun | None:
+    return SyncRun.objects.filter(school=school, ok=True).order_by("-started", "-id").first()
+
+
+def masked(conn: WondeConnection) -> str:
+    return f"•••• {conn.token_hint}" if conn.token_hint else "••••"
+
+
+def save_connection(school: School, *, wonde_school_id: str, token: str, by: Any) -> WondeConnection:
+    """Set the school's Wonde id and (when `token` is not blank) its token. Refuses staff
+    who may not (NotAllowed) and a blank id, or no token on a first save (ValueError)."""
+    if not can(by, "mis.manage", school):
+        raise NotAllowed("Only the headteacher or the business manager can change the school's Wonde connection.")
+    wonde_school_id = wonde_school_id.strip()
+    token = token.strip()
+    if not wonde_school_id:
+        raise ValueError("Enter the school's Wonde id (Wonde shows it as the school's ID, e.g. A1234567890).")
+    if any(c.isspace() for c in wonde_school_id) or len(wonde_school_id) > 40:
+        raise ValueError("The Wonde id is one word of letters and numbers, at most 40 characters.")
+    user, _name = _actor(by)
+    with transaction.atomic():
+        conn = WondeConnection.objects.select_for_update().filter(school=school).first()
+        if conn is None and not token:
+            raise ValueError("Enter the school's Wonde token (Wonde gives it when the school approves Doorstep).")
+        if conn is None:
+            conn = WondeConnection(school=school)
+        changed = []
+        if conn.wonde_school_id != wonde_school_id:
+            changed.append("Wonde id")
+            conn.wonde_school_id = wonde_school_id
+        if token:
+            changed.append("token")
+            conn.token_encrypted = crypto.encrypt(token)
+            conn.token_hint = token[-4:]
+        conn.changed_at = timezone.now()
+        conn.changed_by = user
+        conn.save()
+        if changed:
+            # The token itself is never written to the trail, nor any part of it.
+            record(actor=by, school=school, action=Action.MIS_SETTINGS_CHANGED, obj=conn,
+                   summary=f"Changed the school's Wonde {' and '.join(changed)}",
+                   data={"changed": changed, "wonde_school_id": wonde_school_id})
+    return conn
+
+
+def client_for(conn: WondeConnection) -> WondeClient:
+    return WondeClient(settings.WONDE_BASE_URL, conn.wonde_school_id, crypto.decrypt(conn.token_encrypted),
+                       timeout=settings.WONDE_TIMEOUT)
+
+
+def sync(school: School, *, by: Any = None, full: bool = False, client: WondeClient | None = None) -> SyncRun:
+    """Sync the school from Wonde. Returns the finished SyncRun (ok True, or False with the
+    error); never raises for Wonde's or the data's failures. `by` None: the daily job.
+    A person must be allowed mis.manage (NotAllowed otherwise)."""
+    if by is not None and not can(by, "mis.manage", school):
+        raise NotAllowed("Only the headteacher or the business manager can sync the school from Wonde.")
+    user, name = _actor(by)
+    previous = None if full else last_good_sync(school)
+    since = previous.started if previous is not None else None
+    run = SyncRun.objects.create(school=school, started=timezone.now(), full=since is None, since=since,
+                                 by=user, by_name=name[:200])
+    try:
+        conn = connection_for(school)
+        if conn is None:
+            raise SyncFailed("The school has no Wonde connection yet: enter its Wonde id and token first.")
+        try:
+            wonde = client if client is not None else client_for(conn)
+        except crypto.SecretUnreadable as exc:
+            raise SyncFailed(str(exc)) from None
+        try:
+            students = wonde.students(since)
+            deletions = wonde.deleted_students(since) if since is not None else []
+            marks = wonde.session_marks(since)
+        except WondeError as exc:
+            raise SyncFailed(str(exc)) from None
+        counts = _apply(school, run, students, deletions, marks, by=by, complete=since is None)
+    except SyncFailed as exc:
+        run.ok, run.error, run.finished = False, str(exc), timezone.now()
+        run.save(update_fields=["ok", "error", "finished"])
+        record(actor=by, school=school, action=Action.MIS_SYNC_FAILED, obj=run,
+               summary="A sync from Wonde failed; nothing was changed",
+               data={"error": run.error[:500], "full": run.full})
+        return run
+    run.ok, run.counts, run.finished = True, counts, timezone.now()
+    run.save(update_fields=["ok", "counts", "finished"])
+    return run
+
+
+def _problem_list(lines: list[str], total: int) -> str:
+    shown = "\n".join(lines[:MAX_PROBLEMS_SHOWN])
+    more = total - min(len(lines), MAX_PROBLEMS_SHOWN)
+    return shown + (f"\n…and {more} more" if more > 0 else "")
+
+
+def _apply(school: School, run: SyncRun, students: list[dict[str, Any]], deletions: list[dict[str, Any]],
+           marks: list[dict[str, Any]], *, by: Any, complete: bool) -> dict[str, int]:
+    try:
+        records = pupil_records(students)
+        gone = deleted_ids(deletions)
+        parsed = [session_mark(m, n) for n, m in enumerate(marks, start=1)]
+    except MappingError as exc:
+        raise SyncFailed(f"Wonde sent a record Doorstep cannot read ({exc}). Nothing was changed.") from None
+    wonde_ids = {r.line: r.mis_id for r in records}
+    try:
+        with transaction.atomic():
+            counts = apply(school, records, by=by, source="Wonde", complete=complete, left=gone)
+            result = counts.as_dict()
+            result["students"] = len(records)
+            result["deletions"] = len(gone)
+            result.update(_import_marks(school, records, parsed, by=by))
+            record(actor=by, school=school, action=Action.MIS_SYNCED, obj=run,
+                   summary=f"Synced from Wonde: {counts}; {result['marks_new']} new and "
+                           f"{result['marks_changed']} changed attendance marks",
+                   data={"full": run.full, **result})
+    except RosterRefused as refused:
+        lines = [f"student {p.line} (Wonde id {wonde_ids.get(p.line, '?')}): {p.column.replace('_', ' ')}: {p.why}"
+                 for p in refused.problems]
+        raise SyncFailed(f"Wonde's data for {len(refused.problems)} student record(s) could not be used, so "
+                         f"nothing was changed:\n{_problem_list(lines, len(lines))}") from None
+    except ImportFailed as failed:
+        raise SyncFailed(f"{failed.total} attendance mark(s) from Wonde could not be imported, so nothing was "
+                         f"changed:\n{_problem_list(failed.errors, failed.total)}") from None
+    return result
+
+
+_CSV_PROBLEM = re.compile(r"^line (\d+), column [^:]+: (.*)$", re.S)
+
+
+def _mark_words(error: str, line_to_mark: dict[int, int]) -> str:
+    """"line 3, column AttendanceMark: …" of the CSV made here -> "attendance mark 2: …"."""
+    m = _CSV_PROBLEM.match(error)
+    if m is None or int(m.group(1)) not in line_to_mark:
+        return error
+    return f"attendance mark {line_to_mark[int(m.group(1))]}: {m.group(2)}"
+
+
+def _import_marks(school: School, records: list[Any], parsed: list[tuple[str, datetime.date, str, str]], *,
+                  by: Any) -> dict[str, int]:
+    """Marks go through the same all-or-nothing import as a CSV of marks (DfE codes checked;
+    the daily referral scan reads them as it reads imported ones)."""
+    if not parsed:
+        return {"marks": 0, "marks_new": 0, "marks_changed": 0}
+    upns = {r.mis_id: r.upn for r in records}
+    wanted = {sid for sid, *_ in parsed if sid not in upns}
+    if wanted:
+        upns.update(Pupil.objects.filter(school=school, mis_id__in=wanted).values_list("mis_id", "upn"))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([MARKS_MAPPING.pupil_column, MARKS_MAPPING.date_column, MARKS_MAPPING.session_column,
+                     MARKS_MAPPING.mark_column])
+    unknown: list[str] = []
+    line_to_mark: dict[int, int] = {}  # the CSV's line -> the mark's place in Wonde's list
+    for n, (sid, day, session, code) in enumerate(parsed, start=1):
+        if code.strip() in NO_MARK:
+            continue  # no mark taken yet: not a mark (as in a CSV)
+        upn = upns.get(sid)
+        if upn is None:
+            unknown.append(f"attendance mark {n}: Wonde student {sid} is not a pupil of {school.name}")
+            continue
+        writer.writerow([upn, day.strftime("%d/%m/%Y"), session, code])
+        line_to_mark[len(line_to_mark) + 2] = n
+    if unknown:
+        raise SyncFailed(f"{len(unknown)} attendance mark(s) from Wonde are for students Doorstep does not have, "
+                         f"so nothing was changed:\n{_problem_list(unknown, len(unknown))}")
+    if not line_to_mark:
+        return {"marks": len(parsed), "marks_new": 0, "marks_changed": 0}
+    try:
+        run = import_marks(school, io.BytesIO(out.getvalue().encode()), MARKS_MAPPING, actor=by,
+                           file_name="Wonde sync")
+    except ImportFailed as failed:
+        raise ImportFailed([_mark_words(e, line_to_mark) for e in failed.errors], failed.total) from None
+    return {"marks": len(parsed), "marks_new": run.created, "marks_changed": run.updated}

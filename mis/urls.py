@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+app_name = "mis"
+urlpatterns = [
+    path("wonde/", views.wonde, name="wonde"),
+]
