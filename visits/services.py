@@ -30,6 +30,7 @@ from pupils.models import HouseholdNote
 from risk.models import RiskAssessment
 from people.permissions import ROLE_MATRIX, can
 
+from . import gates
 from .models import PURPOSE_CHOICES, PURPOSES, Override, Visit, VisitList, VisitStaff
 from .signals import visit_moved
 
@@ -447,6 +448,9 @@ def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergen
     """Create a proposed visit. The first of `staff` leads it. Nothing in the policy blocks a
     proposal (the engine's "propose" stage only warns); the warnings are kept in the audit entry."""
     _require(actor, "visit.propose")
+    # The school's set-up must be safe first (visits/gates.py: the policy, people to alert,
+    # the watchdog); refused before anything is written, for the pages and the API alike.
+    gates.refuse_unless_ready(actor.school)
     errors = {}
     school_id = actor.school_id
 

@@ -22,7 +22,7 @@ from schools import calendar
 from people.permissions import can
 from people.decorators import require, safe_next, staff_required
 
-from . import services
+from . import gates, services
 from .forms import (
     ApproveForm, ChangeAppointmentForm, OverrideForm, ProposeVisitForm, ReasonForm, ScheduleForm, VisitListForm,
 )
@@ -123,6 +123,11 @@ def approvals(request):
 def propose(request):
     me = request.staff
     require(me, "visit.propose")
+    missing = gates.missing_before_proposing(me.school)
+    if missing:
+        # The school's set-up is not safe yet: say exactly what is missing, with where to do it.
+        return render(request, "visits/propose_not_ready.html", {"nav": "visits", "missing": missing},
+                      status=409 if request.method == "POST" else 200)
     if request.method == "POST":
         form = ProposeVisitForm(request.POST, school=me.school)
         if form.is_valid():
@@ -168,6 +173,8 @@ def propose_check(request):
                 transaction.set_rollback(True)
         except services.Refused as refused:
             ctx["evaluation"] = refused
+        except gates.NotReadyToPropose as exc:
+            ctx["problems"] = [m.what for m in exc.missing]
         except NoPolicy as exc:
             ctx["problems"] = [exc.message]
         except ValidationError as exc:
