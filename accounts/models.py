@@ -98,3 +98,40 @@ class ApiToken(models.Model):
 
     def allows(self, scope):
         return scope in self.scopes
+
+
+class Invitation(models.Model):
+    """A one-time link that lets a member of staff set their password (and, where their role
+    asks for it, enrol two-factor sign-in). Only a SHA-256 hash of the link's token is kept,
+    as for API tokens: the token is 32 random bytes, so there is nothing to guess.
+    accounts.invitations makes, replaces and accepts them."""
+
+    staff = models.ForeignKey("people.StaffMember", on_delete=models.CASCADE, related_name="invitations")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_by_name = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    replaced_at = models.DateTimeField(null=True, blank=True)
+
+    # The token itself, only on the object `invite` returns (never stored).
+    raw_token: str = ""
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation for {self.staff} ({self.state})"
+
+    @property
+    def state(self) -> str:
+        """"used", "replaced", "expired" or "open"."""
+        if self.used_at is not None:
+            return "used"
+        if self.replaced_at is not None:
+            return "replaced"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "open"

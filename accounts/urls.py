@@ -1,10 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import invitation_views, views
 
 app_name = "accounts"
 
 urlpatterns = [
+    path("invitation/<str:token>/", invitation_views.invitation, name="invitation"),
     path("two-factor/", views.verify, name="verify"),
     path("two-factor/enrol/", views.enrol, name="enrol"),
     path("tokens/backup-codes/", views.new_backup_codes, name="backup_codes"),

@@ -98,6 +98,7 @@ OPEN = {
     "accounts:enrol": "anyone signed in: their own second factor",
     "accounts:backup_codes": "anyone signed in: their own backup codes",
     "accounts:tokens": "anyone on the staff: their own API tokens (all of the school's with apitoken.revoke_any)",
+    "accounts:invitation": "anyone holding an invitation link: only the person it was emailed to, once, for 7 days",
     "notify:inbox": "anyone on the staff: their own messages",
     "notify:mark_read": "anyone on the staff: their own messages",
     "notify:mark_all_read": "anyone on the staff: their own messages",
