@@ -40,7 +40,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
 
-.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-board clean-venv chaos
+.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-board bench-wonde clean-venv chaos
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -187,7 +187,7 @@ test-postgres: $(STAMP_DEV)
 	fi; \
 	echo "==> PostgreSQL run passed in $$((SECONDS - start)) s"
 
-bench: bench-attendance bench-safety bench-board
+bench: bench-attendance bench-safety bench-board bench-wonde
 
 # Attendance (docs/benchmarks.md): import 1,000,000 marks and the daily referral scan over
 # 50,000 pupils, on a fresh SQLite file and in a throwaway PostgreSQL cluster. Not part of
@@ -229,6 +229,17 @@ bench-board: $(STAMP_DEV)
 	  env -u DATABASE_URL $(PY) bench/board_push_bench.py --json var/bench-board-postgres.json $(BOARD_BENCH_ARGS); \
 	elif command -v pg_virtualenv >/dev/null 2>&1; then \
 	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/board_push_bench.py --json var/bench-board-postgres.json $(BOARD_BENCH_ARGS)' </dev/null; \
+	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+
+# The sync from Wonde (docs/benchmarks.md, docs/mis-sync.md): a full sync of 2,000 students with
+# contacts (pages of 200, a local fake Wonde) under 30 s and an incremental one with nothing
+# changed under 2 s, on a fresh SQLite file, then a throwaway PostgreSQL cluster. Not part of `make test`.
+bench-wonde: $(STAMP_DEV)
+	@echo "==> Wonde sync bench on SQLite"
+	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/wonde_sync_bench.py
+	@echo "==> Wonde sync bench on PostgreSQL"
+	@if command -v pg_virtualenv >/dev/null 2>&1; then \
+	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/wonde_sync_bench.py' </dev/null; \
 	else echo "SKIPPED: pg_virtualenv is not installed"; fi
 
 # Fault injection (docs/chaos.md): kill the watchdog and delivery workers at random under
