@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "retention",
     # The live sync of pupils, contacts and attendance from the school's MIS through Wonde (docs/mis-sync.md).
     "mis",
+    # From an empty installation to a school: the trust, its schools, their set-up checklists (docs/setup.md).
+    "setup",
     # The project itself: the home page, the demo loader and the commands that run everything.
     "doorstep",
 ]

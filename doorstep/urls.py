@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("hooks/", include("hooks.urls")),
+    path("setup/", include("setup.urls")),
     path("risk/", include("risk.urls")),
     path("accounts/login/", accounts_views.SignInView.as_view(), name="login"),
     path("accounts/password/", accounts_views.PasswordChangeView.as_view(), name="password_change"),

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from safety.board import home_tile
+from setup.services import administered_trusts, is_first_administrator, is_gated
 from reports.services import reports_owed
 from people.access import SESSION_KEY, current_staff, schools_for, staff_records
 from people.permissions import VISITORS, can
@@ -24,6 +25,8 @@ OPEN_STATES = [Visit.State.PROPOSED, Visit.State.APPROVED, Visit.State.SCHEDULED
 def home(request):
     me = current_staff(request)
     if me is None:
+        if is_first_administrator(request.user) or administered_trusts(request.user):
+            return redirect("setup:start")  # the trust, its schools and their headteachers (docs/setup.md)
         return render(request, "schools/no_school.html", status=403)
     school = me.school
     now = timezone.now()
@@ -56,6 +59,8 @@ def home(request):
         # The office board's tile: visits under way, open alerts, watchdog.
         ctx["board_tile"] = home_tile(me)
     ctx["may_propose"] = can(me, "visit.propose")
+    # A school set up on Doorstep's pages: its set-up checklist, for those who set it up (docs/setup.md).
+    ctx["setup_checklist"] = can(me, "setup.view", school) and is_gated(school)
     return render(request, "schools/home.html", ctx)
 
 

@@ -41,6 +41,9 @@ ROLE_MATRIX = {
     # The business manager writes Coteford's risk assessments (C 2.5), so sees the homes they are about.
     "pupil.view": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office", "attendance_officer",
                    "teacher", "family_support"},
+    # Importing the roll from the MIS's CSV export (docs/pupils-import.md): those who set the school up, and
+    # the office who keep the MIS.
+    "pupil.import": {"headteacher", "business_manager", "office"},
     "staff.view_register": {"headteacher", "deputy_headteacher", "business_manager", "office", "dsl"},
     "staff.edit": {"headteacher", "business_manager"},
     "risk.edit": {"headteacher", "deputy_headteacher", "business_manager", "dsl"},
@@ -49,6 +52,8 @@ ROLE_MATRIX = {
     "policy.change": {"headteacher", "business_manager"},
     # Term dates and closures: school days count reports due and follow-up visits.
     "calendar.manage": {"headteacher", "business_manager", "office"},
+    # The school's set-up checklist (docs/setup.md): those who set the school up.
+    "setup.view": {"headteacher", "business_manager"},
     # The audit trail: the headteacher and the DSL search and export it (docs/security.md, "Audit").
     "audit.view": {"headteacher", "dsl"},
     # Subject access exports (docs/security.md, "Subject access"): everything held about one person; the school's
