@@ -238,7 +238,8 @@ def parse(binary: IO[bytes] | Iterable[bytes], mapping: Mapping,
                 problems.append(Problem(line, "?", f"the line has {len(row)} values, the header has {len(header)}"))
                 continue
             values = {name: get(row, name) for name in PUPIL_FIELDS}
-            key = values["upn"].upper() or f"line {line}"
+            # A pupil's rows share the MIS's id (else the UPN): a wrong UPN is then named once, on its line.
+            key = f"id {values['mis_id']}" if values["mis_id"] else (values["upn"].upper() or f"line {line}")
             if key in first_values:
                 first_line, first = first_values[key]
                 for name in PUPIL_FIELDS:
