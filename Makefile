@@ -40,7 +40,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
 
-.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-board bench-wonde clean-venv chaos
+.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-board bench-wonde bench-pupils clean-venv chaos
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -187,7 +187,7 @@ test-postgres: $(STAMP_DEV)
 	fi; \
 	echo "==> PostgreSQL run passed in $$((SECONDS - start)) s"
 
-bench: bench-attendance bench-safety bench-board bench-wonde
+bench: bench-attendance bench-safety bench-board bench-wonde bench-pupils
 
 # Attendance (docs/benchmarks.md): import 1,000,000 marks and the daily referral scan over
 # 50,000 pupils, on a fresh SQLite file and in a throwaway PostgreSQL cluster. Not part of
@@ -240,6 +240,17 @@ bench-wonde: $(STAMP_DEV)
 	@echo "==> Wonde sync bench on PostgreSQL"
 	@if command -v pg_virtualenv >/dev/null 2>&1; then \
 	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/wonde_sync_bench.py' </dev/null; \
+	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+
+# Pupils and contacts from a MIS's CSV (docs/benchmarks.md, docs/pupils-import.md): 2,000 pupils
+# with 4,000 contacts imported, then the same file again, each under 10 s, on a fresh SQLite
+# file, then a throwaway PostgreSQL cluster. Not part of `make test`.
+bench-pupils: $(STAMP_DEV)
+	@echo "==> Pupils import bench on SQLite"
+	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/pupils_import_bench.py
+	@echo "==> Pupils import bench on PostgreSQL"
+	@if command -v pg_virtualenv >/dev/null 2>&1; then \
+	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/pupils_import_bench.py' </dev/null; \
 	else echo "SKIPPED: pg_virtualenv is not installed"; fi
 
 # Fault injection (docs/chaos.md): kill the watchdog and delivery workers at random under
