@@ -34,6 +34,8 @@ from .models import SyncRun, WondeConnection
 
 # How many problems one failed sync lists in full (the count is always exact).
 MAX_PROBLEMS_SHOWN = 20
+# However often it syncs, a school's data is read in full at least this often (docs/mis-sync.md).
+FULL_SYNC_EVERY = datetime.timedelta(days=7)
 MARKS_MAPPING = BUILTIN_MAPPINGS["sims"]  # UPN, AttendanceDate (dd/mm/yyyy), SessionName, AttendanceMark
 
 
@@ -52,6 +54,10 @@ def last_sync(school: School) -> SyncRun | None:
 
 def last_good_sync(school: School) -> SyncRun | None:
     return SyncRun.objects.filter(school=school, ok=True).order_by("-started", "-id").first()
+
+
+def _full_sync_since(school: School, moment: datetime.datetime) -> bool:
+    return SyncRun.objects.filter(school=school, ok=True, full=True, started__gte=moment).exists()
 
 
 def masked(conn: WondeConnection) -> str:
@@ -109,6 +115,10 @@ def sync(school: School, *, by: Any = None, full: bool = False, client: WondeCli
     user, name = _actor(by)
     previous = None if full else last_good_sync(school)
     since = previous.started if previous is not None else None
+    if since is not None and not _full_sync_since(school, timezone.now() - FULL_SYNC_EVERY):
+        # Changes only are cheap, but what they miss (a contact changed without its student,
+        # a deletion Wonde did not list) would stay missed: read everything again weekly.
+        since = None
     run = SyncRun.objects.create(school=school, started=timezone.now(), full=since is None, since=since,
                                  by=user, by_name=name[:200])
     try:

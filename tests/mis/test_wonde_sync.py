@@ -256,3 +256,16 @@ def test_the_daily_job_syncs_every_connected_school(school, fake_wonde):
     assert "sync_mis" in daily.JOBS
     call_command("daily", stdout=io.StringIO(), stderr=io.StringIO())
     assert Pupil.objects.filter(school=school).count() == 3
+
+
+def test_a_week_after_the_last_full_sync_the_next_one_reads_everything_again(school, fake_wonde):
+    first = services.sync(school)
+    assert first.full
+    assert not services.sync(school).full  # the next day: changes only
+    SyncRun.objects.filter(pk=first.pk).update(started=first.started - datetime.timedelta(days=8))
+    SyncRun.objects.exclude(pk=first.pk).update(full=False, started=timezone.now() - datetime.timedelta(days=1))
+    # A pupil Wonde no longer has, whose deletion Wonde never listed, is found out by the full read.
+    fake_wonde.school("A100")["students"].pop("B000000002")
+    run = services.sync(school)
+    assert run.full and run.since is None and run.ok
+    assert not Pupil.objects.get(school=school, upn=upn(2)).on_roll
