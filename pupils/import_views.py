@@ -1,7 +1,7 @@
 """The pupils import page: upload a MIS export, see what it would do (or every bad line),
 then import. Thin: the checks and the writing are pupils.csv_import and pupils.roster."""
 import io
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 
 from core import uploads
 from people.decorators import StaffRequest, require, staff_required
+from schools.models import School
 
 from .csv_import import BUILTIN_MAPPINGS, LABELS, ImportFailed, UnknownMapping, import_file, mapping_for, mapping_names
 
@@ -23,10 +24,10 @@ class PupilsImportForm(forms.Form):
                                      "wrong, nothing is imported.")
     mapping = forms.ChoiceField(label="Your MIS, or your saved columns")
 
-    def __init__(self, *args: object, school: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, school: School, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         choices = []
-        for name in mapping_names(school):  # type: ignore[arg-type]
+        for name in mapping_names(school):
             label = BUILTIN_MAPPINGS[name].label if name in BUILTIN_MAPPINGS else f"{name} (saved by your school)"
             choices.append((name, label))
         cast(forms.ChoiceField, self.fields["mapping"]).choices = choices
