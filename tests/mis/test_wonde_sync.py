@@ -269,3 +269,22 @@ def test_a_week_after_the_last_full_sync_the_next_one_reads_everything_again(sch
     run = services.sync(school)
     assert run.full and run.since is None and run.ok
     assert not Pupil.objects.get(school=school, upn=upn(2)).on_roll
+
+
+def test_sync_mis_all_carries_on_past_a_school_whose_sync_fails_then_exits_1_naming_it(school, fake_wonde):
+    other = SchoolFactory(name="Refused School")
+    other_head = StaffFactory(school=other, roles=["headteacher"])
+    services.save_connection(other, wonde_school_id="B200", token="a-revoked-token", by=other_head)
+    err = io.StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("sync_mis", "--all", stdout=io.StringIO(), stderr=err)
+    assert failed.value.returncode == 1 and "Refused School" in str(failed.value)
+    assert "refused the school's token" in err.getvalue()
+    assert Pupil.objects.filter(school=school).count() == 3  # the other school was still synced
+
+
+def test_a_token_stored_under_another_key_fails_the_sync_in_words(school, settings):
+    settings.DOORSTEP_ENCRYPTION_KEY = "a-different-key-after-a-rotation"
+    run = services.sync(school)
+    assert run.ok is False and "Enter the school's Wonde token again" in run.error
+    assert not Pupil.objects.filter(school=school).exists()
