@@ -98,6 +98,7 @@ def build_b():
     from retention.models import RetentionRule
     from safety.readiness.models import Drill, ProviderCheck
     from schools.models import SchoolClosure
+    from mis.models import SyncRun, WondeConnection
     from retention.rules import SCHEDULES
     from visits.models import Visit
 
@@ -153,6 +154,10 @@ def build_b():
     # Provider checks serve the whole installation, but who pressed "Check now" is B's business.
     ProviderCheck.objects.create(provider=ProviderCheck.Provider.SMTP, ok=False, detail="Connection refused",
                                  checked_at=now, checked_by=b.head)
+    # B's Wonde connection and a failed sync: A's Wonde page and checklist never show them.
+    WondeConnection.objects.create(school=b.school, wonde_school_id="LEAKB1", token_encrypted="x", token_hint="LEAK",
+                                   changed_at=now)
+    SyncRun.objects.create(school=b.school, started=now, finished=now, ok=False, error="LEAKB sync error")
     b.visit, b.ended = scheduled, ended
     return b
 
@@ -245,7 +250,7 @@ LIST_PAGES = ["/", "/visits/", "/visits/?state=under_way", "/visits/approvals/",
               "/pupils/?q=Leakwood", "/risk/", "/attendance/referrals/", "/staff/", "/policy/", "/today/",
               "/board/", "/board/live/", "/board/alerts/", "/board/readiness/", "/notify/", "/reports/letters/", "/reports/calendar/",
               "/audit/", "/audit/?pupil=Leakwood", "/audit/?text=LEAKB", "/audit/export.csv?text=LEAKB",
-              "/data-protection/", "/accounts/tokens/"]
+              "/data-protection/", "/accounts/tokens/", "/mis/wonde/"]
 
 
 @pytest.mark.parametrize("path", LIST_PAGES)
