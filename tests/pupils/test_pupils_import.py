@@ -8,7 +8,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from pupils.csv_import import BUILTIN_MAPPINGS, ImportFailed, Mapping, import_file, mapping_for, save_mapping
+from pupils.csv_import import (
+    BUILTIN_MAPPINGS, ImportFailed, Mapping, UnknownMapping, import_file, mapping_for, save_mapping,
+)
 from pupils.models import Contact, Pupil
 from tests.factories import PupilFactory, SchoolFactory
 
@@ -133,3 +135,21 @@ def test_command_exit_codes(tmp_path, capsys):
             call_command("import_pupils", *args, **kw)
         assert wrong.value.returncode == 2
     assert Pupil.objects.filter(school=school).count() == 3
+
+
+def test_the_command_adjusts_columns_and_saves_them_for_next_time(tmp_path):
+    school = SchoolFactory(name="Own Columns Primary")
+    ours = tmp_path / "ours.csv"
+    ours.write_text(SIMS.replace("Legal Surname", "Family name").replace("14/03/2016", "2016-03-14")
+                    .replace("02/11/2014", "2014-11-02").replace("30/06/2018", "2018-06-30"))
+    call_command("import_pupils", str(ours), school=school.name, column=["last_name=Family name"],
+                 date_format="%Y-%m-%d", save_mapping="ours")
+    assert Pupil.objects.get(school=school, first_name="Amara").last_name == "Okafor"
+    assert mapping_for(school, "ours").header_of("last_name") == "Family name"
+    call_command("import_pupils", str(ours), school=school.name, mapping="ours")
+    assert Pupil.objects.filter(school=school, on_roll=True).count() == 3
+    with pytest.raises(CommandError) as wrong:
+        call_command("import_pupils", str(ours), school=school.name, column=["surname=Family name"])
+    assert wrong.value.returncode == 2
+    with pytest.raises(UnknownMapping):
+        mapping_for(SchoolFactory(), "ours")  # saved for that school only

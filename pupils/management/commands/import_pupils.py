@@ -2,6 +2,8 @@
 
     doorstep import_pupils --school "Coteford Junior School" pupils.csv                 (SIMS columns)
     doorstep import_pupils --school 100001 --mapping arbor pupils.csv
+    doorstep import_pupils --school 100001 --mapping sims --column last_name="Family name" \
+        --date-format %Y-%m-%d --save-mapping ours pupils.csv      (then: --mapping ours)
 
 The file is the school's whole roll: pupils not in it are marked left (never deleted). All
 or nothing: a file with any bad line imports nothing and every bad line is listed.
@@ -14,7 +16,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from pupils.csv_import import BUILTIN_MAPPINGS, ImportFailed, UnknownMapping, import_file, mapping_for
+from pupils.csv_import import (
+    ALL_FIELDS, BUILTIN_MAPPINGS, ImportFailed, Mapping, UnknownMapping, import_file, mapping_for,
+)
+from pupils.csv_import import save_mapping as save_mapping_as
 from schools.models import School
 
 
@@ -40,15 +45,33 @@ class Command(BaseCommand):
         parser.add_argument("--school", required=True, help="The school's name, URN or id")
         parser.add_argument("--mapping", default="sims",
                             help=f"A saved column mapping, or a preset ({', '.join(BUILTIN_MAPPINGS)}); default sims")
+        parser.add_argument("--column", action="append", default=[], metavar="VALUE=HEADER",
+                            help="Read a value from another column, e.g. last_name=\"Family name\"; "
+                                 "HEADER+HEADER joins two. Values: " + ", ".join(ALL_FIELDS))
+        parser.add_argument("--date-format", help="How dates of birth are written, e.g. %%Y-%%m-%%d")
+        parser.add_argument("--save-mapping", metavar="NAME",
+                            help="Save the columns used under this name for the school, once the file is imported")
         parser.add_argument("--no-progress", action="store_true",
                             help="No progress bar (it is off anyway when not on a terminal)")
 
-    def handle(self, *args: Any, file: str, school: str, mapping: str, no_progress: bool, **options: Any) -> None:
+    def handle(self, *args: Any, file: str, school: str, mapping: str, no_progress: bool, column: list[str],
+               date_format: str | None, save_mapping: str | None, **options: Any) -> None:
         target = find_school(school)
         try:
             columns = mapping_for(target, mapping)
         except UnknownMapping as exc:
             raise CommandError(str(exc), returncode=2) from None
+        if column or date_format or save_mapping:
+            changed: dict[str, str | list[str]] = dict(columns.columns)
+            for given in column:
+                name, sep, header = given.partition("=")
+                if not sep or name.strip() not in ALL_FIELDS or not header.strip():
+                    raise CommandError(f"--column {given!r}: expected VALUE=HEADER with VALUE one of "
+                                       f"{', '.join(ALL_FIELDS)}", returncode=2)
+                parts = [h.strip() for h in header.split("+") if h.strip()]
+                changed[name.strip()] = parts if len(parts) > 1 else parts[0]
+            columns = Mapping(save_mapping or f"{columns.name} (adjusted)", changed,
+                              date_format or columns.date_format, save_mapping or "")
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"{file}: no such file", returncode=2)
@@ -71,4 +94,7 @@ class Command(BaseCommand):
                                    returncode=1) from None
             finally:
                 bar.close()
+        if save_mapping:
+            save_mapping_as(target, columns, save_mapping)
+            self.stdout.write(f"Saved the columns as {save_mapping!r} for {target}: use --mapping {save_mapping}.")
         self.stdout.write(self.style.SUCCESS(f"{target}: imported {path.name}: {counts}."))
