@@ -46,7 +46,7 @@ def _editor_sections(text: str, errors: dict[str, str]) -> list[dict[str, Any]]:
         silent = not s.clause
         value = key.default if silent and key.kind != "ladder" else s.value
         row: dict[str, Any] = {
-            "name": key.dotted, "description": key.description, "kind": key.kind, "clause": s.clause, "note": s.note,
+            "name": key.dotted, "description": key.description.replace("(null:", "(empty:").replace("_", " "), "kind": key.kind, "clause": s.clause, "note": s.note,
             "silent": silent, "error": errors.get(key.dotted, ""), "nullable": key.nullable,
             "value": "" if value is None else ("yes" if value is True else "no" if value is False else value),
             "choices": [(c, _label(key, c)) for c in key.choices],

@@ -30,6 +30,10 @@ def test_the_head_adapts_a_preset_and_publishes_it(browser, live_server, size, v
     page.get_by_role("button", name="Save the draft and review it").click()
     error = page.locator('[id="setting-check_in.interval_minutes"] .error')
     assert "expected a whole number of minutes" in error.inner_text()
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => !e.closest('nav') && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .map(e => e.tagName + ' ' + e.textContent.slice(0, 30))
+        .slice(0, 5).concat([document.documentElement.scrollWidth])""")
+    assert wide == [viewport["width"]], f"wider than the screen: {wide}"  # nothing sideways but the menu
     setting.scroll_into_view_if_needed()
     shoot(page, f"policy-editor-error-{size}")
     page.locator('[id="setting-check_in.interval_minutes"]').get_by_label("Value").fill("15")
