@@ -5,9 +5,11 @@ set up so cannot propose visits until the safety-critical items are done; the de
 (made without the set-up pages) are not held back; nobody sees another school's set-up."""
 import datetime
 import re
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -328,3 +330,18 @@ def test_the_pupils_item_shows_a_failed_mis_sync_with_its_page(client, school_in
     SyncRun.objects.create(school=school, started=timezone.now(), finished=timezone.now(), ok=True)
     items, _ = _items(client)
     assert items["pupils"].done and "Last synced from the MIS" in items["pupils"].detail
+
+
+def test_the_demo_proposes_at_once_and_its_trust_admin_reaches_the_set_up_page(client):
+    """`make run` / `doorstep load_demo`: no watchdog heartbeat needed, nothing held back."""
+    call_command("load_demo", stdout=StringIO())
+    assert not SchoolSetup.objects.exists()
+    officer = StaffMember.objects.get(user__username="attendance")
+    for school in School.objects.all():
+        assert gates.missing_before_proposing(school) == []
+    client.force_login(officer.user)
+    assert 'id="propose-form"' in client.get(reverse("visits:propose")).content.decode()
+    client.force_login(User.objects.get(username="trust"))
+    assert client.get("/")["Location"] == reverse("setup:start")
+    html = client.get(reverse("setup:start")).content.decode()
+    assert "Coteford Junior School" in html and "Potton Primary School" in html
