@@ -25,7 +25,7 @@ from audit.actions import Action
 from audit.services import record
 from core.errors import NotAllowed
 from people.permissions import can
-from policy_engine import KEYS, PRESETS, Policy, PolicyError
+from policy_engine import KEYS, PRESETS, RULES, Policy, PolicyError
 from policy_engine.gaps import describe, find_gaps
 from policy_engine.schema import KEY_INDEX, META_KEYS, PRESET_DIR, Key
 from schools.models import School
@@ -232,6 +232,18 @@ def text_from_form(form: Any, school: School, started_from: str) -> tuple[str, d
 
 # ----------------------------------------------------------------------------- comparing
 
+def plain(description: str) -> str:
+    """A setting's description from the schema for a headteacher: no "null", no underscores."""
+    return description.replace("(null:", "(empty:").replace("_", " ")
+
+
+def _reads(key: str, value: Any) -> str:
+    """describe(), with a list of rule ids (overrides) read as what each rule checks."""
+    if isinstance(value, list) and value and all(isinstance(v, str) and v in RULES for v in value):
+        return "; ".join(RULES[v][1] for v in value)
+    return describe(key, value)
+
+
 def diff(old: Policy | None, new: Policy) -> list[dict[str, str]]:
     """What changed from `old` to `new`: [{"key", "setting", "old", "new", "old_clause", "new_clause"}],
     in the format's order; every setting when there is no old version."""
@@ -243,9 +255,9 @@ def diff(old: Policy | None, new: Policy) -> list[dict[str, str]]:
         if before == after:
             continue
         changes.append({
-            "key": k, "setting": key.description,
-            "old": describe(k, before[0]) if old is not None else "(no policy yet)",
-            "new": describe(k, after[0]),
+            "key": k, "setting": plain(key.description),
+            "old": _reads(k, before[0]) if old is not None else "(no policy yet)",
+            "new": _reads(k, after[0]),
             "old_clause": before[1], "new_clause": after[1],
         })
     return changes
@@ -253,7 +265,7 @@ def diff(old: Policy | None, new: Policy) -> list[dict[str, str]]:
 
 def gaps(policy: Policy) -> list[dict[str, Any]]:
     """Where the draft is silent and a reference policy decides (policy_engine.gaps)."""
-    return find_gaps(policy)
+    return [{**gap, "description": plain(gap["description"])} for gap in find_gaps(policy)]
 
 
 # ----------------------------------------------------------------------------- changing
@@ -345,6 +357,6 @@ def publish_check(school: School) -> tuple[PolicyDraft | None, Policy | None, li
 
 
 __all__ = [
-    "KEY_INDEX", "LADDER_FIELDS", "Problem", "Setting", "check", "diff", "gaps", "line_of", "publish", "publish_check",
+    "KEY_INDEX", "LADDER_FIELDS", "Problem", "plain", "Setting", "check", "diff", "gaps", "line_of", "publish", "publish_check",
     "raw_data", "save_draft", "settings_of", "start_draft", "starting_text", "text_from_form", "to_toml",
 ]

@@ -46,7 +46,7 @@ def _editor_sections(text: str, errors: dict[str, str]) -> list[dict[str, Any]]:
         silent = not s.clause
         value = key.default if silent and key.kind != "ladder" else s.value
         row: dict[str, Any] = {
-            "name": key.dotted, "description": key.description.replace("(null:", "(empty:").replace("_", " "), "kind": key.kind, "clause": s.clause, "note": s.note,
+            "name": key.dotted, "description": drafts.plain(key.description), "kind": key.kind, "clause": s.clause, "note": s.note,
             "silent": silent, "error": errors.get(key.dotted, ""), "nullable": key.nullable,
             "value": "" if value is None else ("yes" if value is True else "no" if value is False else value),
             "choices": [(c, _label(key, c)) for c in key.choices],
@@ -106,7 +106,7 @@ def editor(request: StaffRequest) -> HttpResponse:
         drafts.save_draft(me, me.school, text, how="the form", request=request)
     except ValidationError as exc:
         return _editor(request, text, draft, {}, exc.messages, status=400)
-    messages.success(request, "Draft saved. Review the changes below the form, try it on the visits ahead, then publish it.")
+    messages.success(request, "Draft saved. Check what changes, see how the visits ahead fare under it, then publish it.")
     return redirect("policy_draft:review")
 
 
