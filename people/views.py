@@ -1,13 +1,20 @@
 import datetime
 
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from audit.actions import Action
 from audit.services import record_read_today
-from people.permissions import VISITORS
-from people.decorators import require, staff_required
+from people.permissions import VISITORS, can
+from core.forms import errors_onto
+from people.decorators import StaffRequest, require, staff_required
 
+from . import register_edits
+from .forms import ROW_FORMS, DetailsForm
 from .models import DbsCheck, StaffMember
 
 SOON = datetime.timedelta(days=30)
@@ -87,5 +94,69 @@ def staff_detail(request, pk):
     record_read_today(request, staff, "a member of staff's record (mobile, vehicle, checks)", action=Action.STAFF_VIEWED)
     return render(request, "people/staff_detail.html", {
         "nav": "staff", "row": _register_row(staff, today, recheck_months(me.school)), "dbs_checks": staff.dbs_checks.all(),
-        "vehicles": staff.vehicles.all(),
+        "vehicles": staff.vehicles.all(), "may_edit": can(me, "staff.edit", staff),
     })
+
+
+ROW_TITLES = {"dbs": "DBS check", "training": "training", "vehicle": "vehicle"}
+
+
+def _editable(request: StaffRequest, pk: int) -> StaffMember:
+    me = request.staff
+    require(me, "staff.edit")
+    return get_object_or_404(StaffMember.objects.prefetch_related("roles"), pk=pk, school=me.school)
+
+
+@staff_required
+def staff_edit(request: StaffRequest, pk: int) -> HttpResponse:
+    """A person's details and roles (staff.edit)."""
+    staff = _editable(request, pk)
+    form = DetailsForm(request.POST or None, instance=staff, initial={"roles": staff.role_names})
+    if request.method == "POST" and form.is_valid():
+        data = {name: form.cleaned_data[name] for name in register_edits.DETAIL_FIELDS}
+        staff.refresh_from_db()  # the form wrote its values onto the instance; the service compares with the stored ones
+        try:
+            changes = register_edits.change_details(staff, data, list(form.cleaned_data["roles"]), by=request.staff,
+                                                    request=request)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        else:
+            messages.success(request, "Saved." if changes else "Nothing was changed.")
+            return redirect("people:staff_detail", staff.pk)
+    return render(request, "people/staff_edit.html", {"form": form, "staff": staff, "nav": "staff"})
+
+
+@staff_required
+def staff_row(request: StaffRequest, pk: int, kind: str, row_id: int | None = None) -> HttpResponse:
+    """Add or change a DBS check, training record or vehicle (staff.edit)."""
+    if kind not in ROW_FORMS:
+        raise Http404
+    staff = _editable(request, pk)
+    model = register_edits.ROW_MODELS[kind]
+    instance = None if row_id is None else get_object_or_404(model._default_manager.all(), pk=row_id, staff=staff)
+    form = ROW_FORMS[kind](request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            register_edits.save_row(staff, kind, data, row_id=row_id, by=request.staff, request=request)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        else:
+            messages.success(request, f"Saved the {ROW_TITLES[kind]}.")
+            return redirect("people:staff_detail", staff.pk)
+    return render(request, "people/staff_row.html", {
+        "form": form, "staff": staff, "kind": kind, "what": ROW_TITLES[kind], "row_id": row_id, "nav": "staff",
+    })
+
+
+@staff_required
+@require_POST
+def staff_row_remove(request: StaffRequest, pk: int, kind: str, row_id: int) -> HttpResponse:
+    if kind not in ROW_FORMS:
+        raise Http404
+    staff = _editable(request, pk)
+    if not register_edits.ROW_MODELS[kind]._default_manager.filter(pk=row_id, staff=staff).exists():
+        raise Http404
+    register_edits.remove_row(staff, kind, row_id, by=request.staff, request=request)
+    messages.success(request, f"Removed the {ROW_TITLES[kind]}.")
+    return redirect("people:staff_detail", staff.pk)
