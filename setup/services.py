@@ -125,8 +125,10 @@ def add_school(user: Who, trust: Trust, values: dict[str, str], *,
     """A new school in the trust, held to its set-up checklist before visits can be proposed."""
     if trust not in administered_trusts(user):
         raise NotAllowed("Only an administrator of this trust may add its schools.")
-    cleaned = _clean_school(values, trust=trust)
     with transaction.atomic():
+        # The trust's row is locked, so two administrators adding the same school at once add it once.
+        Trust.objects.select_for_update().get(pk=trust.pk)
+        cleaned = _clean_school(values, trust=trust)
         school = School.objects.create(trust=trust, **cleaned)
         SchoolSetup.objects.create(school=school, created_by=_signed_in(user), created_at=timezone.now())
         record(actor=user, school=school, action=Action.SCHOOL_ADDED, obj=school, request=request,

@@ -66,8 +66,13 @@ def school_add(request: HttpRequest) -> HttpResponseBase:
     status = 200
     if request.method == "POST":
         form = SchoolForm(request.POST)
-        trust: Trust | None = next((t for t in trusts if str(t.pk) == request.POST.get("trust")), trusts[0])
-        if form.is_valid() and trust is not None:
+        # One trust: the school is its (whatever was sent). Several: the one chosen, which must be theirs.
+        trust: Trust | None = trusts[0] if len(trusts) == 1 else next(
+            (t for t in trusts if str(t.pk) == request.POST.get("trust")), None)
+        if trust is None:
+            form.is_valid()
+            form.add_error(None, "Choose which of your trusts the school belongs to.")
+        elif form.is_valid():
             try:
                 school = services.add_school(request.user, trust, form.cleaned_data, request=request)
             except ValidationError as exc:

@@ -345,3 +345,17 @@ def test_the_demo_proposes_at_once_and_its_trust_admin_reaches_the_set_up_page(c
     assert client.get("/")["Location"] == reverse("setup:start")
     html = client.get(reverse("setup:start")).content.decode()
     assert "Coteford Junior School" in html and "Potton Primary School" in html
+
+
+def test_an_administrator_of_two_trusts_must_choose_one_of_theirs(client, first_admin):
+    services.create_trust(first_admin, name="First Trust")
+    second = services.create_trust(first_admin, name="Second Trust")
+    foreign = TrustFactory(name="Someone Else's Trust")
+    client.force_login(first_admin)
+    for trust_id in ("", str(foreign.pk)):
+        response = client.post(reverse("setup:school_add"), {**SCHOOL, "trust": trust_id})
+        assert response.status_code == 400
+        assert "Choose which of your trusts" in response.content.decode()
+    assert not School.objects.exists()
+    client.post(reverse("setup:school_add"), {**SCHOOL, "trust": str(second.pk)})
+    assert School.objects.get().trust == second
