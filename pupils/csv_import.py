@@ -357,10 +357,11 @@ def import_file(school: School, binary: IO[bytes] | Iterable[bytes], mapping: Ma
     source = f"CSV {file_name}".strip() if file_name else "CSV"
     try:
         parsed = check_file(school, binary, mapping, on_bytes)
-        return apply(school, parsed.records, by=by, source=source, complete=True, preview=preview)
+        try:
+            return apply(school, parsed.records, by=by, source=source, complete=True, preview=preview)
+        except RosterRefused as clash:  # a UPN that another pupil of the school keeps
+            raise ImportFailed(_in_file_terms(clash.problems, parsed, mapping)) from None
     except ImportFailed as failed:
         if not preview:
             refused(school, failed.total, by=by, source=source)
         raise
-    except RosterRefused as failed:  # pragma: no cover - check_file ran the same checks
-        raise ImportFailed(failed.problems) from None

@@ -273,6 +273,18 @@ def apply(school: School, records: Sequence[PupilRecord], *, by: Any, source: st
             if dirty:
                 changed.append(pupil)
             pairs.append((r, pupil))
+        # A UPN may belong to one pupil of the school only: a record that would give a pupil the
+        # UPN another pupil keeps (one not in the records, or matched by its MIS id elsewhere) is refused.
+        final_upn: dict[str, PupilRecord] = {p.upn: r for r, p in pairs}
+        clashes = [Problem(final_upn[p.upn].line, "upn", f"{p.upn}: another pupil of the school already has this "
+                                                         f"UPN (MIS id {p.mis_id or 'not given'}); correct one of "
+                                                         "them in the MIS")
+                   for p in existing if p.pk not in matched and p.upn in final_upn]
+        clashes += [Problem(r.line, "upn", f"{r.upn}: another pupil of the school already has this UPN "
+                                           "(matched by its MIS id to another line)")
+                    for r, _p in new_pupils if r.upn in final_upn]
+        if clashes:
+            raise RosterRefused(sorted(clashes, key=lambda x: x.line))
         # Marked left: not in a complete list, or named as gone.
         gone: list[Pupil] = []
         for p in existing:

@@ -153,3 +153,16 @@ def test_the_command_adjusts_columns_and_saves_them_for_next_time(tmp_path):
     assert wrong.value.returncode == 2
     with pytest.raises(UnknownMapping):
         mapping_for(SchoolFactory(), "ours")  # saved for that school only
+
+
+def test_a_upn_another_pupil_of_the_school_keeps_is_refused_not_a_crash():
+    school = SchoolFactory()
+    run(school, SIMS)
+    # Leo's MIS id now carries Amara's UPN, and Amara's rows are gone: two pupils, one UPN.
+    clash = [lines()[0], lines()[3].replace("X820200100002", "H820200100001"), lines()[4]]
+    with pytest.raises(ImportFailed) as failed:
+        run(school, "\n".join(clash))
+    (problem,) = failed.value.problems
+    assert (problem.line, problem.column) == (2, "UPN") and "another pupil of the school" in problem.why
+    assert Pupil.objects.get(school=school, first_name="Leo").upn == "X820200100002"
+    assert Pupil.objects.filter(school=school, on_roll=True).count() == 3
