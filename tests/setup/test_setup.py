@@ -4,6 +4,7 @@ checklist names what is missing with where to do it, and turns green as it is do
 set up so cannot propose visits until the safety-critical items are done; the demo's schools
 (made without the set-up pages) are not held back; nobody sees another school's set-up."""
 import datetime
+import json
 import re
 from io import StringIO
 
@@ -359,3 +360,19 @@ def test_an_administrator_of_two_trusts_must_choose_one_of_theirs(client, first_
     assert not School.objects.exists()
     client.post(reverse("setup:school_add"), {**SCHOOL, "trust": str(second.pk)})
     assert School.objects.get().trust == second
+
+
+def test_the_api_refuses_a_proposal_the_same_way(client, school_in_setup):
+    school, head = school_in_setup
+    teacher = compliant_staff(school, "teacher", full_name="Tom Teacher")
+    pupil = PupilFactory(school=school)
+    client.force_login(teacher.user)
+    start = timezone.localtime() + datetime.timedelta(days=7)
+    response = client.post("/api/visits", json.dumps({
+        "pupil_id": pupil.pk, "purpose": "attendance", "reason": "Attendance has fallen.",
+        "starts_at": start.isoformat(), "ends_at": (start + datetime.timedelta(hours=1)).isoformat(),
+        "staff_ids": [teacher.pk]}), content_type="application/json")
+    assert response.status_code == 403
+    detail = response.json()["detail"]
+    assert detail.startswith("Visits cannot be proposed yet:") and "watchdog" in detail
+    assert not Visit.objects.exists()
