@@ -17,8 +17,8 @@ from .staff_forms import AddStaffForm, ImportStaffForm
 from .invitations import invite
 from .staff_intake import ImportRefused, NewStaff, add_staff, import_staff
 
-EXAMPLE = "name,email,mobile,roles\nNia Newhead,nia.newhead@school.example,07700 900123,Headteacher\n" \
-          "Sam Smith,sam.smith@school.example,,Teacher; Designated safeguarding lead\n"
+EXAMPLE = [("Nia Newhead", "nia.newhead@school.example", "07700 900123", "Headteacher"),
+           ("Sam Smith", "sam.smith@school.example", "", "Teacher; Designated safeguarding lead")]
 
 
 @staff_required
