@@ -78,11 +78,12 @@ def _when(visit: Visit) -> str:
     return f"{timezone.localtime(visit.starts_at):%A %-d %B %Y at %H:%M}"
 
 
-def recheck_after_publishing(actor: StaffMember, version: SchoolPolicy, request: Any = None) -> list[Tried]:
+def recheck_after_publishing(actor: StaffMember | None, version: SchoolPolicy, request: Any = None) -> list[Tried]:
     """Re-check the school's approved and scheduled visits ahead against the version just
     published; tell the headteacher (in Doorstep and by email) of each it would block that its
     own version allows. The publication stands whatever happens here; a message that cannot be
-    written is logged and said in the audit trail, never swallowed."""
+    written is logged and said in the audit trail, never swallowed. `actor` is None when the
+    version came from `doorstep set_policy` on the server."""
     school = version.school
     policy = version.load()
     checked = [t for t in try_policy(school, policy, visits_ahead(school, APPROVED))
@@ -94,8 +95,9 @@ def recheck_after_publishing(actor: StaffMember, version: SchoolPolicy, request:
         heads = list(StaffMember.objects.filter(school=school, active=True, roles__role="headteacher").distinct())
         lines = [f"- {_when(t.visit)}: {t.visit.get_purpose_display().lower()} visit, {reverse('visits:detail', args=[t.visit.pk])}"
                  for t in blocked]
-        body = (f"{actor.full_name} published version {version.version} of the school's home-visit policy "
-                f"({version.reason}). {len(blocked)} visit{'s' if len(blocked) != 1 else ''} already approved "
+        who = actor.full_name if actor is not None else "Someone on the server (doorstep set_policy)"
+        body = (f"{who} published version {version.version} of the school's home-visit policy"
+                f"{' (' + version.reason + ')' if version.reason else ''}. {len(blocked)} visit{'s' if len(blocked) != 1 else ''} already approved "
                 f"under an earlier version would not be allowed under it:\n" + "\n".join(lines)
                 + "\nThey keep the version they were approved under until you act: open each visit to withdraw it, "
                   "change it or record an override with a reason.")

@@ -227,3 +227,32 @@ def test_school_a_cannot_publish_for_school_b(coteford: Staffed, potton: Staffed
     with pytest.raises(Exception, match="Only the headteacher or business manager"):
         drafts.publish(coteford.head, potton.school, "not ours")
     assert potton.school.policy_versions.count() == 1
+
+
+def test_set_policy_on_the_server_rechecks_approved_visits_too(coteford: Staffed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    visit = services.propose(coteford.officer, **coteford.visit_kwargs())
+    services.approve(coteford.head, visit)
+    text = coteford.school.current_policy().toml_text.replace(
+        'minimum = { value = 2, clause = "C 2.10" }', 'minimum = { value = 3, clause = "C 2.10" }')
+    assert "value = 3" in text
+    path = tmp_path / "ours.toml"
+    path.write_text(text)
+    out = StringIO()
+    call_command("set_policy", str(path), school=coteford.school.name, stdout=out)
+    assert "1 visit(s) already approved would not be allowed" in out.getvalue()
+    email = Message.objects.get(recipient=coteford.head, kind="policy.visits_blocked", channel=Channel.EMAIL)
+    assert email.body.startswith("Someone on the server (doorstep set_policy) published version 2")
+
+
+def test_a_draft_is_published_once_when_two_heads_press_publish(coteford: Staffed) -> None:
+    from django.core.exceptions import ValidationError
+
+    drafts.start_draft(coteford.head, coteford.school, "potton")
+    drafts.publish(coteford.head, coteford.school, "first")
+    with pytest.raises(ValidationError, match="no draft to publish"):
+        drafts.publish(coteford.sbm, coteford.school, "second")
+    assert coteford.school.current_policy().version == 2

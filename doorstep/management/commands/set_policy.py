@@ -4,7 +4,9 @@
     doorstep set_policy --school "Coteford Junior School" ./our-policy.toml
 
 The file is validated first; on any error nothing changes. Visits already approved keep the
-version they were approved under. Reading, validating and storing a version is
+version they were approved under; they are re-checked against the new one and the headteacher
+is told of any it would now block, as when the policy is published on the policy page
+(visits.policy_change; docs/policy-format.md). Reading, validating and storing a version is
 policies.services; this command finds the school and reports.
 """
 from typing import Any
@@ -13,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from policies.services import PolicyRejected, read_policy_source, store_policy, validate_policy
 from schools.models import School
+from visits.policy_change import recheck_after_publishing
 
 
 def find_school(name: str) -> School:
@@ -41,3 +44,8 @@ class Command(BaseCommand):
         target = find_school(school)
         stored = store_policy(target, source_name, text)
         self.stdout.write(self.style.SUCCESS(f"{target}: policy version {stored.version} is now {loaded.name} ({source_name})"))
+        blocked = recheck_after_publishing(None, stored)
+        if blocked:
+            self.stdout.write(self.style.WARNING(
+                f"{len(blocked)} visit(s) already approved would not be allowed under it; the headteacher has been told: "
+                + ", ".join(f"visit {t.visit.pk}" for t in blocked)))
