@@ -8,7 +8,6 @@ A sync reads everything from Wonde first (students with contacts; on an incremen
 the deleted students; attendance session marks), then writes it in one transaction through
 pupils.roster.apply and attendance.importer.import_marks: any failure, of Wonde or of a
 record, leaves every pupil, contact and mark as it was, and the SyncRun says why."""
-import csv
 import datetime
 import io
 import re
@@ -21,6 +20,7 @@ from django.utils import timezone
 from attendance.importer import BUILTIN_MAPPINGS, NO_MARK, ImportFailed, import_marks
 from audit.actions import Action
 from audit.services import _actor, record
+from core import csvsafe
 from core.errors import NotAllowed
 from people.permissions import can
 from pupils.models import Pupil
@@ -207,7 +207,9 @@ def _import_marks(school: School, records: list[Any], parsed: list[tuple[str, da
     if wanted:
         upns.update(Pupil.objects.filter(school=school, mis_id__in=wanted).values_list("mis_id", "upn"))
     out = io.StringIO()
-    writer = csv.writer(out)
+    # Through the neutralising writer like every CSV Doorstep writes: no value here (a UPN, a
+    # date, AM/PM, a DfE code other than "-", which is skipped below) begins with = + - @.
+    writer = csvsafe.writer(out)
     writer.writerow([MARKS_MAPPING.pupil_column, MARKS_MAPPING.date_column, MARKS_MAPPING.session_column,
                      MARKS_MAPPING.mark_column])
     unknown: list[str] = []

@@ -1,11 +1,11 @@
 """The Wonde page: the school's Wonde id and token, 'Sync now' and the latest syncs.
 Thin: everything is done by mis.services."""
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from core.errors import NotAllowed
-from people.decorators import require, staff_required
+from people.decorators import StaffRequest, require, staff_required
 
 from . import services
 from .forms import WondeForm
@@ -13,8 +13,8 @@ from .models import SyncRun
 
 
 @staff_required
-def wonde(request: HttpRequest) -> HttpResponse:
-    me = request.staff  # type: ignore[attr-defined]
+def wonde(request: StaffRequest) -> HttpResponse:
+    me = request.staff
     require(me, "mis.manage", me.school)
     conn = services.connection_for(me.school)
     form = WondeForm(initial={"wonde_school_id": conn.wonde_school_id if conn else ""})
