@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.actions import Action
-from audit.services import record_read_today
+from audit.services import record_read, record_read_today
 from people.permissions import VISITORS, can
 from core.forms import errors_onto
 from people.decorators import StaffRequest, require, staff_required
@@ -111,6 +111,8 @@ def _editable(request: StaffRequest, pk: int) -> StaffMember:
 def staff_edit(request: StaffRequest, pk: int) -> HttpResponse:
     """A person's details and roles (staff.edit)."""
     staff = _editable(request, pk)
+    if request.method == "GET":  # the form shows their mobile: every opening is on the trail (it is rare)
+        record_read(request, staff, "a member of staff's details, to change them", action=Action.STAFF_VIEWED)
     form = DetailsForm(request.POST or None, instance=staff, initial={"roles": staff.role_names})
     if request.method == "POST" and form.is_valid():
         data = {name: form.cleaned_data[name] for name in register_edits.DETAIL_FIELDS}

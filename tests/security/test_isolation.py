@@ -87,6 +87,7 @@ def leaks(response):
 
 def build_b():
     """School B with at least one of every kind of school record, all marked."""
+    from accounts.invitations import invite
     from accounts.services import issue_token
     from safety.alerts.models import Alert, AlertStep
     from attendance.models import ImportMapping, ImportRun, ReferralCase
@@ -146,6 +147,7 @@ def build_b():
     Filing.objects.create(school=b.school, visit=ended, system="LEAKB system", reference="LEAKB-1", by=b.office, at=now)
     b.feed_token = create_calendar_feed(b.officer)
     issue_token(b.head, name="LEAKB token", scopes=["read"], days=30)
+    invite(b.office, by=b.head)  # an open invitation (accounts.Invitation)
     RetentionRule.objects.create(school=b.school, record_type=next(iter(SCHEDULES)), years=9, reason="LEAKB",
                                  changed_at=now)
     record(actor=b.head, school=b.school, action=Action.READ, obj=b.pupil, summary="LEAKB audit entry")
