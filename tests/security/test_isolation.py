@@ -93,7 +93,7 @@ def build_b():
     from attendance.models import ImportMapping, ImportRun, ReferralCase
     from safety.checkins.models import VisitEvent, Watch, WatchStaff
     from notify.models import DeliveryAttempt, Message
-    from pupils.models import Pupil
+    from pupils.models import Pupil, PupilImportMapping
     from reports.models import Agreement, ChronologyNote, Concern, Filing, Letter
     from reports.services import create_calendar_feed, submit_report
     from retention.models import RetentionRule
@@ -148,6 +148,7 @@ def build_b():
     b.feed_token = create_calendar_feed(b.officer)
     issue_token(b.head, name="LEAKB token", scopes=["read"], days=30)
     invite(b.office, by=b.head)  # an open invitation (accounts.Invitation)
+    PupilImportMapping.objects.create(school=b.school, name="LEAKB pupils mapping", columns={"upn": "LEAKB UPN"})
     RetentionRule.objects.create(school=b.school, record_type=next(iter(SCHEDULES)), years=9, reason="LEAKB",
                                  changed_at=now)
     record(actor=b.head, school=b.school, action=Action.READ, obj=b.pupil, summary="LEAKB audit entry")
@@ -252,7 +253,8 @@ LIST_PAGES = ["/", "/visits/", "/visits/?state=under_way", "/visits/approvals/",
               "/pupils/?q=Leakwood", "/risk/", "/attendance/referrals/", "/staff/", "/policy/", "/today/",
               "/board/", "/board/live/", "/board/alerts/", "/board/readiness/", "/notify/", "/reports/letters/", "/reports/calendar/",
               "/audit/", "/audit/?pupil=Leakwood", "/audit/?text=LEAKB", "/audit/export.csv?text=LEAKB",
-              "/data-protection/", "/accounts/tokens/", "/mis/wonde/"]
+              "/data-protection/", "/accounts/tokens/", "/mis/wonde/", "/pupils/import/",
+              "/setup/checklist/", "/policy/draft/", "/board/alarms/"]
 
 
 @pytest.mark.parametrize("path", LIST_PAGES)
