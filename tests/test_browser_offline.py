@@ -62,10 +62,11 @@ def phone_page(browser, live_server, me, visit):
 
 
 def wait_for_offline_page_kept(page):
-    """The service worker is installed and has kept the offline page (it does so while online)."""
+    """The service worker is installed, has kept the offline page (it does so while online) and
+    controls this page (it claims it once active), so a reload with no signal is answered by it."""
     page.wait_for_function("""async () => {
         const reg = await navigator.serviceWorker.getRegistration("/today/");
-        if (!reg || !reg.active) { return false; }
+        if (!reg || !reg.active || !navigator.serviceWorker.controller) { return false; }
         for (const name of await caches.keys()) {
             const keys = await (await caches.open(name)).keys();
             if (keys.some(r => new URL(r.url).pathname === "/today/offline/")) { return true; }

@@ -25,10 +25,23 @@ def _source_files():
             yield path
 
 
+def _parse(path):
+    # CPython 3.11 keeps the AST builder's recursion counter per interpreter, not per thread
+    # (python/cpython gh-106905): a traceback printed at the same moment by another thread of
+    # this process (a live server's, when a browser test's page went away) can make ast.parse
+    # raise SystemError. The file is fine; parsing it again is.
+    for attempt in range(3):
+        try:
+            return ast.parse(path.read_text(), filename=str(path))
+        except SystemError:
+            if attempt == 2:
+                raise
+
+
 def _written_actions():
     """(where, the action expression) of every call that writes an audit entry."""
     for path in _source_files():
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = _parse(path)
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
