@@ -9,10 +9,11 @@ included objects are wrapped as {"data": ...}. Tests and bench/wonde_sync_bench.
 """
 import datetime
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.local_server import LocalServer
 
 
 def wonde_date(day: datetime.date) -> dict[str, Any]:
@@ -65,9 +66,11 @@ def _when(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.UTC)
 
 
-class FakeWonde:
+class FakeWonde(LocalServer):
     """script: what to answer the next requests with, in order: 401, 403, 500, (429, "2") (with
     Retry-After: 2), "malformed" (not JSON), "no-data" (a page without its data list)."""
+
+    url_path = "/v1.0"
 
     def __init__(self, *, token: str = "wonde-test-token", page_size: int = 200) -> None:
         self.token = token
@@ -75,25 +78,7 @@ class FakeWonde:
         self.schools: dict[str, dict[str, Any]] = {}
         self.script: list[Any] = []
         self.requests: list[tuple[str, dict[str, list[str]], str]] = []
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake.handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def school(self, school_id: str) -> dict[str, Any]:
         return self.schools.setdefault(school_id, {"students": {}, "deletions": [], "marks": []})
@@ -121,16 +106,7 @@ class FakeWonde:
     def paths(self) -> list[str]:
         return [p for p, _q, _a in self.requests]
 
-    def send(self, h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(body)
-
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
+    def handle(self, h: BaseHTTPRequestHandler, method: str = "GET") -> None:
         parts = urlsplit(h.path)
         query = parse_qs(parts.query)
         auth = h.headers.get("Authorization", "")

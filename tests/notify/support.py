@@ -2,11 +2,9 @@
 import base64
 import json
 import socket
-import threading
 import time
 import uuid
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -15,6 +13,7 @@ from django.utils import timezone
 
 from notify import delivery
 from notify.services import notify
+from tests.local_server import LocalServer
 
 
 
@@ -44,7 +43,7 @@ TWILIO_FROM = "+447700900000"
 TIMEOUT = 0.3  # the provider timeout in these tests; a "hang" lasts longer than this
 
 
-class FakeProvider:
+class FakeProvider(LocalServer):
     """One HTTP server answering as both Notify (/v2/...) and Twilio (/2010-04-01/...).
 
     script   behaviours for the next requests, in order: "ok", 500, 429, "hang" (answer
@@ -58,44 +57,10 @@ class FakeProvider:
         self.accepted = []
         self.script = []
         self.down = False
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                fake.handle(self, "GET")
-
-            def do_POST(self):
-                fake.handle(self, "POST")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def sends(self, service):
         return [r for r in self.requests if r["method"] == "POST" and r["service"] == service]
-
-    def _reply(self, handler, status, payload, headers=None):
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            handler.send_header(k, v)
-        handler.end_headers()
-        try:
-            handler.wfile.write(data)
-        except OSError:
-            pass  # the client gave up waiting
 
     def handle(self, handler, method):
         url = urlsplit(handler.path)

@@ -3,17 +3,15 @@ for the phone-call tests (tests/notify/test_voice.py, tests/safety/test_voice_la
 import base64
 import hashlib
 import hmac
-import json
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from django.utils import timezone
 
+from tests.local_server import LocalServer
 from tests.notify.support import TIMEOUT, TWILIO_SID, TWILIO_TOKEN
 
 VOICE_FROM = "+447700900999"
@@ -21,7 +19,7 @@ BASE_URL = "https://doorstep.school.example"
 CALLS_PATH = f"/2010-04-01/Accounts/{TWILIO_SID}/Calls.json"
 
 
-class FakeTwilioCalls:
+class FakeTwilioCalls(LocalServer):
     """Twilio's Calls resource: POST places a call (To, From, Twiml), GET lists them (To, From).
 
     script   behaviours for the next requests, in order: "ok", 500, "hang" (answer after the
@@ -36,43 +34,11 @@ class FakeTwilioCalls:
         self.script = []
         self.down = False
         self.hang = False
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                fake.handle(self, "GET")
-
-            def do_POST(self):
-                fake.handle(self, "POST")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def placed(self, to=None):
         """Calls Twilio accepted (to one number, if given), oldest first."""
         return [c for c in self.calls if to is None or c["to"] == to]
-
-    def _reply(self, handler, status, payload):
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        try:
-            handler.wfile.write(data)
-        except OSError:
-            pass  # the client gave up waiting
 
     def handle(self, handler, method):
         url = urlsplit(handler.path)
