@@ -8,7 +8,7 @@ import time_machine
 
 from tests.factories import PupilFactory, SchoolFactory, StaffFactory
 
-from tests.notify.support import NOTIFY_KEY, TEMPLATE_ID, TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM, TIMEOUT, FakeProvider, SmtpSink, serving
+from tests.notify.support import TIMEOUT, FakeProvider, SmtpSink, point_at, serving
 
 
 @pytest.fixture
@@ -26,25 +26,8 @@ def smtp():
 @pytest.fixture
 def configured(settings, provider, smtp):
     """Settings pointing every channel at the local servers; SMS via Notify, then Twilio."""
-    settings.DOORSTEP_SMS_PROVIDERS = ["notify", "twilio"]
-    settings.DOORSTEP_SMS_ATTEMPTS_PER_PROVIDER = 2
-    settings.DOORSTEP_PROVIDER_TIMEOUT = TIMEOUT
     settings.DOORSTEP_DELIVERY_MAX_AGE = 3600
-    settings.DOORSTEP_BASE_URL = "https://doorstep.school.example"
-    settings.NOTIFY_API_KEY = NOTIFY_KEY
-    settings.NOTIFY_SMS_TEMPLATE_ID = TEMPLATE_ID
-    settings.NOTIFY_BASE_URL = provider.url
-    settings.TWILIO_ACCOUNT_SID = TWILIO_SID
-    settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
-    settings.TWILIO_FROM = TWILIO_FROM
-    settings.TWILIO_BASE_URL = provider.url
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = smtp.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.DEFAULT_FROM_EMAIL = "Doorstep <doorstep@school.example>"
-    return settings
+    return point_at(settings, notify=provider, twilio=provider, smtp=smtp, timeout=TIMEOUT)
 
 
 @pytest.fixture

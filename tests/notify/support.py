@@ -43,6 +43,34 @@ TWILIO_FROM = "+447700900000"
 TIMEOUT = 0.3  # the provider timeout in these tests; a "hang" lasts longer than this
 
 
+def point_email_at(settings, smtp):
+    """Email by SMTP to the local sink."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.DEFAULT_FROM_EMAIL = "Doorstep <doorstep@school.example>"
+    return settings
+
+
+def point_at(settings, *, notify, twilio, smtp, timeout):
+    """Texts through Notify, then Twilio, and email through the SMTP sink, each at its local
+    fake (one FakeProvider may stand for both text services). `timeout`: the provider timeout."""
+    settings.DOORSTEP_SMS_PROVIDERS = ["notify", "twilio"]
+    settings.DOORSTEP_SMS_ATTEMPTS_PER_PROVIDER = 2
+    settings.DOORSTEP_PROVIDER_TIMEOUT = timeout
+    settings.DOORSTEP_BASE_URL = "https://doorstep.school.example"
+    settings.NOTIFY_API_KEY = NOTIFY_KEY
+    settings.NOTIFY_SMS_TEMPLATE_ID = TEMPLATE_ID
+    settings.NOTIFY_BASE_URL = notify.url
+    settings.TWILIO_ACCOUNT_SID = TWILIO_SID
+    settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
+    settings.TWILIO_FROM = TWILIO_FROM
+    settings.TWILIO_BASE_URL = twilio.url
+    return point_email_at(settings, smtp)
+
+
 class FakeProvider(LocalServer):
     """One HTTP server answering as both Notify (/v2/...) and Twilio (/2010-04-01/...).
 

@@ -8,7 +8,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.notify.support import (
-    NOTIFY_KEY, SERVICE_ID, TEMPLATE_ID, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, FakeProvider, free_port,
+    SERVICE_ID, TWILIO_SID, FakeProvider, free_port,
 )
 
 # A well-formed Notify key for the right service with the wrong secret: Notify answers 403.
@@ -30,30 +30,6 @@ class ProviderFake(FakeProvider):
 
     def asked(self, service):
         return [r for r in self.requests if r["service"] == service]
-
-
-def point_at(settings, *, notify, twilio, smtp):
-    """Texts through Notify (then Twilio), email through the SMTP sink: each at its own fake."""
-    settings.DOORSTEP_SMS_PROVIDERS = ["notify", "twilio"]
-    settings.DOORSTEP_SMS_ATTEMPTS_PER_PROVIDER = 2
-    # Generous, so that a busy test machine is not taken for a provider down; the test of a
-    # provider that hangs sets its own.
-    settings.DOORSTEP_PROVIDER_TIMEOUT = 3
-    settings.DOORSTEP_BASE_URL = "https://doorstep.school.example"
-    settings.NOTIFY_API_KEY = NOTIFY_KEY
-    settings.NOTIFY_SMS_TEMPLATE_ID = TEMPLATE_ID
-    settings.NOTIFY_BASE_URL = notify.url
-    settings.TWILIO_ACCOUNT_SID = TWILIO_SID
-    settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
-    settings.TWILIO_FROM = TWILIO_FROM
-    settings.TWILIO_BASE_URL = twilio.url
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = smtp.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.DEFAULT_FROM_EMAIL = "Doorstep <doorstep@school.example>"
-    return settings
 
 
 def serving_with_login(sink, user, password):

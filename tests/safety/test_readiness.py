@@ -29,7 +29,8 @@ from safety.readiness.services import DRILL_SOUNDS_FOR, end_drill, run_checks, s
 from tests.browser_support import DESKTOP, PHONE, shoot, signed_in_page
 from tests.factories import Staffed, StaffFactory
 from tests.notify.support import SmtpSink, free_port, serving
-from tests.safety.readiness_support import WRONG_NOTIFY_KEY, ProviderFake, point_at, serving_with_login
+from tests.notify.support import point_at
+from tests.safety.readiness_support import WRONG_NOTIFY_KEY, ProviderFake, serving_with_login
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +61,9 @@ def smtp():
 
 @pytest.fixture
 def providers(settings, notify_fake, twilio_fake, smtp):
-    return point_at(settings, notify=notify_fake, twilio=twilio_fake, smtp=smtp)
+    # A generous timeout, so a busy test machine is not taken for a provider down; the test of a
+    # provider that hangs sets its own.
+    return point_at(settings, notify=notify_fake, twilio=twilio_fake, smtp=smtp, timeout=3)
 
 
 def as_(client, staff):

@@ -22,7 +22,7 @@ from policy_engine.gaps import describe
 from safety.alerts.models import Alert, AlertStep
 
 from tests.factories import Staffed
-from tests.notify.support import NOTIFY_KEY, TEMPLATE_ID, FakeProvider, SmtpSink, serving
+from tests.notify.support import NOTIFY_KEY, TEMPLATE_ID, FakeProvider, SmtpSink, point_email_at, serving
 from tests.notify.voice_support import FakeTwilioCalls, configure_voice, press, said, twilio_signature, twiml_of
 from tests.safety.support import local, scheduled_visit
 
@@ -70,11 +70,7 @@ def wired(settings, calls, texts, smtp):
     configure_voice(settings, calls)
     settings.DOORSTEP_SMS_PROVIDERS = ["notify"]
     settings.NOTIFY_API_KEY, settings.NOTIFY_SMS_TEMPLATE_ID, settings.NOTIFY_BASE_URL = NOTIFY_KEY, TEMPLATE_ID, texts.url
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    return settings
+    return point_email_at(settings, smtp)
 
 
 @pytest.fixture
