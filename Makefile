@@ -189,17 +189,26 @@ test-postgres: $(STAMP_DEV)
 
 bench: bench-attendance bench-safety bench-board bench-wonde bench-pupils
 
+# $(call bench_both,WHAT,SCRIPT,SQLITE ARGS,POSTGRES ARGS,URL): a bench on a fresh SQLite file,
+# then in a throwaway PostgreSQL cluster (or, where URL is set and the bench reads it, the
+# database DOORSTEP_BENCH_DATABASE_URL names).
+define bench_both
+	@echo "==> $(1) on SQLite"
+	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) $(2) $(3)
+	@echo "==> $(1) on PostgreSQL"
+	@if [ -n "$(5)" ] && [ -n "$${DOORSTEP_BENCH_DATABASE_URL:-}" ]; then \
+	  env -u DATABASE_URL $(PY) $(2) $(4); \
+	elif command -v pg_virtualenv >/dev/null 2>&1; then \
+	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) $(2) $(4)' </dev/null; \
+	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+endef
+
 # Attendance (docs/benchmarks.md): import 1,000,000 marks and the daily referral scan over
 # 50,000 pupils, on a fresh SQLite file and in a throwaway PostgreSQL cluster. Not part of
 # `make test`. BENCH_ARGS="--pupils 5000 --marks 100000" for a quick run.
 BENCH_ARGS ?=
 bench-attendance: $(STAMP_DEV)
-	@echo "==> Attendance bench on SQLite"
-	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/attendance_bench.py $(BENCH_ARGS)
-	@echo "==> Attendance bench on PostgreSQL"
-	@if command -v pg_virtualenv >/dev/null 2>&1; then \
-	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/attendance_bench.py $(BENCH_ARGS)' </dev/null; \
-	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+	$(call bench_both,Attendance bench,bench/attendance_bench.py,$(BENCH_ARGS),$(BENCH_ARGS))
 
 # Safety core (docs/benchmarks.md): delay from a missed check-in to the alert with 1,000 and
 # 10,000 visits under way and one or two `doorstep watchdog` processes, and check-ins per
@@ -207,14 +216,7 @@ bench-attendance: $(STAMP_DEV)
 # SAFETY_BENCH_ARGS="--visits 1000 --watchdogs 1 --http-seconds 5" for a quick run.
 SAFETY_BENCH_ARGS ?=
 bench-safety: $(STAMP_DEV)
-	@echo "==> Safety bench on SQLite"
-	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/safety_bench.py --json var/bench-safety-sqlite.json $(SAFETY_BENCH_ARGS)
-	@echo "==> Safety bench on PostgreSQL"
-	@if [ -n "$${DOORSTEP_BENCH_DATABASE_URL:-}" ]; then \
-	  env -u DATABASE_URL $(PY) bench/safety_bench.py --json var/bench-safety-postgres.json $(SAFETY_BENCH_ARGS); \
-	elif command -v pg_virtualenv >/dev/null 2>&1; then \
-	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/safety_bench.py --json var/bench-safety-postgres.json $(SAFETY_BENCH_ARGS)' </dev/null; \
-	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+	$(call bench_both,Safety bench,bench/safety_bench.py,--json var/bench-safety-sqlite.json $(SAFETY_BENCH_ARGS),--json var/bench-safety-postgres.json $(SAFETY_BENCH_ARGS),url)
 
 # The office board is pushed (docs/benchmarks.md): from a missed deadline to the alert drawn on
 # an open board in Chromium, 1,000 visits under way, 30 alerts, `doorstep start` and its
@@ -222,36 +224,19 @@ bench-safety: $(STAMP_DEV)
 # BOARD_BENCH_ARGS="--visits 200 --alerts 5" for a quick run.
 BOARD_BENCH_ARGS ?=
 bench-board: $(STAMP_DEV)
-	@echo "==> Board push bench on SQLite"
-	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/board_push_bench.py --json var/bench-board-sqlite.json $(BOARD_BENCH_ARGS)
-	@echo "==> Board push bench on PostgreSQL"
-	@if [ -n "$${DOORSTEP_BENCH_DATABASE_URL:-}" ]; then \
-	  env -u DATABASE_URL $(PY) bench/board_push_bench.py --json var/bench-board-postgres.json $(BOARD_BENCH_ARGS); \
-	elif command -v pg_virtualenv >/dev/null 2>&1; then \
-	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/board_push_bench.py --json var/bench-board-postgres.json $(BOARD_BENCH_ARGS)' </dev/null; \
-	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+	$(call bench_both,Board push bench,bench/board_push_bench.py,--json var/bench-board-sqlite.json $(BOARD_BENCH_ARGS),--json var/bench-board-postgres.json $(BOARD_BENCH_ARGS),url)
 
 # The sync from Wonde (docs/benchmarks.md, docs/mis-sync.md): a full sync of 2,000 students with
 # contacts (pages of 200, a local fake Wonde) under 30 s and an incremental one with nothing
 # changed under 2 s, on a fresh SQLite file, then a throwaway PostgreSQL cluster. Not part of `make test`.
 bench-wonde: $(STAMP_DEV)
-	@echo "==> Wonde sync bench on SQLite"
-	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/wonde_sync_bench.py
-	@echo "==> Wonde sync bench on PostgreSQL"
-	@if command -v pg_virtualenv >/dev/null 2>&1; then \
-	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/wonde_sync_bench.py' </dev/null; \
-	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+	$(call bench_both,Wonde sync bench,bench/wonde_sync_bench.py)
 
 # Pupils and contacts from a MIS's CSV (docs/benchmarks.md, docs/pupils-import.md): 2,000 pupils
 # with 4,000 contacts imported, then the same file again, each under 10 s, on a fresh SQLite
 # file, then a throwaway PostgreSQL cluster. Not part of `make test`.
 bench-pupils: $(STAMP_DEV)
-	@echo "==> Pupils import bench on SQLite"
-	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/pupils_import_bench.py
-	@echo "==> Pupils import bench on PostgreSQL"
-	@if command -v pg_virtualenv >/dev/null 2>&1; then \
-	  pg_virtualenv -v $(PG_VERSION) bash -c 'env -u DATABASE_URL DOORSTEP_DB=postgres $(PY) bench/pupils_import_bench.py' </dev/null; \
-	else echo "SKIPPED: pg_virtualenv is not installed"; fi
+	$(call bench_both,Pupils import bench,bench/pupils_import_bench.py)
 
 # Fault injection (docs/chaos.md): kill the watchdog and delivery workers at random under
 # load, lock SQLite for 30 s and restart PostgreSQL under `doorstep start`, and fake SMS and
