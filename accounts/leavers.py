@@ -3,8 +3,9 @@ deactivated, never deleted. Their sign-in stops (unless they are still on anothe
 staff), their API tokens and calendar addresses are ended, their PINs cleared and any open
 invitation closed; the visits, check-ins and audit entries they wrote stay as they were.
 
-Refused while they are on visits that have not happened yet: those must be withdrawn or
-cancelled (and proposed again with someone else) first, so that no approved visit is left
+Refused while they are on visits that have not happened yet: those must be handed to someone
+else or withdrawn first (visits.services.reassign / withdraw_for_leaver, from the leaver's
+visits page), so that no approved visit is left
 with a visitor who can no longer check in. `reactivate` undoes a mistake (PINs and tokens
 are not brought back: the person sets new ones).
 
@@ -38,7 +39,7 @@ class HasVisitsAhead(NotAllowed):
         self.visits = visits
         super().__init__(
             f"{staff.full_name} is on {len(visits)} visit{'s' if len(visits) != 1 else ''} still to come. "
-            "Withdraw or cancel each one (and propose it again with someone else) before marking them as left.")
+            "Give each one to someone else, or withdraw or cancel it, before marking them as left.")
 
 
 def visits_ahead(staff: StaffMember) -> list[Any]:

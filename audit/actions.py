@@ -86,6 +86,7 @@ class Action(StrEnum):
     VISIT_CANCELLED = "visit.cancelled", "cancelled the visit"
     VISIT_OVERRIDE = "visit.override", "set aside a rule of the school's policy for the visit"
     VISIT_APPOINTMENT_CHANGED = "visit.appointment_changed", "moved the visit to another time"
+    VISIT_REASSIGNED = "visit.reassigned", "put another member of staff on the visit in place of one who is leaving"
     VISIT_APPOINTMENT_TOLD = "visit.appointment_told", "told people that the visit's time had changed"
     VISIT_VIEWED = "visit.viewed", "looked at a visit (the home address and who is going)"
     VISIT_BRIEFING_VIEWED = "visit.briefing_viewed", "read the briefing for a home visit"

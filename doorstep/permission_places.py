@@ -38,10 +38,11 @@ PLACES = {
     "staff.view_register": ("See the staff register (mobiles, cars, checks)",
                             ["people:register", "people:staff_detail"]),
     "staff.edit": ("Change the staff register (details, roles, DBS checks, training, vehicles); add staff one by one "
-                   "or from a CSV file and invite them; mark leavers and bring them back",
+                   "or from a CSV file and invite them; hand a leaver's visits to someone else (or withdraw them), "
+                   "mark leavers and bring them back",
                    ["people:staff_edit", "people:staff_row_add", "people:staff_row_edit", "people:staff_row_remove",
                     "accounts:staff_add", "accounts:staff_import", "accounts:staff_invite", "accounts:staff_leave",
-                    "accounts:staff_reactivate"]),
+                    "accounts:staff_reactivate", "visits:leaver_visits"]),
     "risk.edit": ("Write and review risk assessments and household notes",
                   ["risk:new", "risk:review", "risk:note_new"]),
     "policy.view": ("Read the school's policy", ["policies:show"]),

@@ -222,3 +222,15 @@ def on_visit_moved(sender: Any, *, visit: Visit, from_state: str, to_state: str,
         watch_scheduled(visit, now)
     elif to_state in (State.CANCELLED, State.WITHDRAWN):
         stop_watching(visit, now)
+
+
+def on_visit_team_changed(sender: Any, *, visit: Visit, leaving: Any, replacement: Any, now: datetime.datetime,
+                          **kwargs: Any) -> None:
+    """visits.signals.visit_team_changed: a scheduled visit's watch lists who is going (each
+    person's check-out); the replacement takes the leaver's row, and the deadline is worked out
+    again (it may name who it is about). Nothing to do before a visit is scheduled."""
+    watch = Watch.objects.select_for_update().filter(visit=visit).first()
+    if watch is None:
+        return
+    WatchStaff.objects.filter(watch=watch, staff=leaving).update(staff=replacement)
+    refresh(watch, visit, policy_for(visit), journey.events_of(visit), now)

@@ -32,7 +32,7 @@ from people.permissions import ROLE_MATRIX, can
 
 from . import gates
 from .models import PURPOSE_CHOICES, PURPOSES, Override, Visit, VisitList, VisitStaff
-from .signals import visit_moved
+from .signals import visit_moved, visit_team_changed
 
 State = Visit.State
 logger = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ ACTION_WORDS = {
     "visitlist.create": "compile visit lists",
     "visitlist.sign": "sign the visit list",
     "checkin.record": "record what happens on this visit",
+    "staff.edit": "give a leaver's visits to someone else",
 }
 
 
@@ -858,3 +859,91 @@ def sign_visit_list(actor, visit_list, request=None) -> VisitList:
         )
     visit_list.signed_by, visit_list.signed_at = locked.signed_by, locked.signed_at
     return visit_list
+
+
+# ------------------------------------------------------------------------- leavers' visits
+
+# A visit in these states can still change hands; one under way cannot (its people are out).
+REASSIGNABLE = (State.PROPOSED, State.APPROVED, State.SCHEDULED)
+
+
+def _finding_keys(evaluation):
+    return {(f.rule, f.message) for f in evaluation.findings if f.severity == "block"}
+
+
+def reassign(actor, visit, *, leaving, replacement, request=None) -> Visit:
+    """Put `replacement` on the visit in the place of `leaving` (someone who is leaving the
+    school), keeping who leads. Those who keep the staff register do it (staff.edit), from the
+    leaver's page, so that the leaver can then be marked as left (accounts.leavers).
+
+    The visit is judged with the new team at the scheduling stage (everything it needs before
+    it goes ahead), under the policy version it is held to. Refused (Refused, naming each rule
+    and clause) if the replacement brings a block the old team did not have: no in-date DBS or
+    barred-list check, no training, no lone-working assessment, a pairing the policy forbids.
+    Blocks that were there already (an approval or appointment still to come) are left for the
+    usual steps. NotAllowed: who may, the visit's state, a change by someone else meanwhile;
+    ValidationError: a replacement who cannot go (another school's, left, already on it)."""
+    with transaction.atomic():
+        locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
+        _require(actor, "staff.edit", locked)
+        if locked.state not in REASSIGNABLE:
+            raise NotAllowed(f"This visit is {State(locked.state).label.lower()}, so its staff can no longer change"
+                             + (": wait until it has ended." if locked.state == State.UNDER_WAY else "."))
+        if replacement is None:
+            raise ValidationError({"replacement": "Choose who goes instead."})
+        # Locked so that nobody marks the replacement as left while they are being given the visit.
+        person = StaffMember.objects.select_for_update(of=("self",)).filter(pk=replacement.pk).first()
+        if person is None or person.school_id != locked.school_id:
+            raise ValidationError({"replacement": "Choose someone on your school's staff."})
+        if not person.active:
+            raise ValidationError({"replacement": f"{person.full_name} has left the school."})
+        if person.pk == leaving.pk:
+            raise ValidationError({"replacement": f"Choose someone other than {leaving.full_name}."})
+        assignment = VisitStaff.objects.filter(visit=locked, staff=leaving).first()
+        if assignment is None:
+            raise NotAllowed(f"{leaving.full_name} is no longer on this visit: someone changed it a moment ago. "
+                             "Reload the page.")
+        if VisitStaff.objects.filter(visit=locked, staff=person).exists():
+            raise ValidationError({"replacement": f"{person.full_name} is already on this visit. Choose someone else, "
+                                                  "or withdraw the visit."})
+        version = policy_version_for(locked)
+        policy = version.load()
+        before = evaluate_visit(locked, stage="schedule", policy=policy)
+        VisitStaff.objects.filter(pk=assignment.pk).update(staff=person)
+        after = evaluate_visit(locked, stage="schedule", policy=policy)
+        known = _finding_keys(before)
+        new = [f for f in after.findings if f.severity == "block" and (f.rule, f.message) not in known]
+        if new:
+            # The exception leaves the atomic block, which undoes the swap above.
+            raise Refused(new, action=f"go to {person.full_name} instead", evaluation=after)
+        now = timezone.now()
+        Visit.objects.filter(pk=locked.pk).update(updated_at=now)
+        visit_team_changed.send(sender=Visit, visit=locked, leaving=leaving, replacement=person, actor=actor, now=now)
+        audit.record(
+            actor=actor, school=locked.school, action=Action.VISIT_REASSIGNED, obj=locked, request=request,
+            summary=f"{actor.full_name} put {person.full_name} on the visit for {locked.pupil.full_name} on "
+                    f"{_when(locked.starts_at)} in place of {leaving.full_name}, who is leaving",
+            data={"from": leaving.pk, "to": person.pk, "lead": assignment.lead, "state": locked.state,
+                  "policy": version.source_name, "policy_version": version.version,
+                  "findings": _findings_data(after)},
+        )
+    visit.refresh_from_db()
+    return visit
+
+
+def withdraw_for_leaver(actor, visit, *, leaving, reason, request=None) -> Visit:
+    """Withdraw (or, once booked, cancel) a visit so that `leaving` can be marked as left: as
+    withdraw() and cancel() do, but asked of those who keep the staff register, who may not
+    otherwise withdraw visits. A booked appointment's cancellation is told as cancel() tells it."""
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        state = _locked_state(visit)
+        if not VisitStaff.objects.filter(visit=visit, staff=leaving).exists():
+            raise NotAllowed(f"{leaving.full_name} is no longer on this visit: someone changed it a moment ago. "
+                             "Reload the page.")
+        if state == State.SCHEDULED:
+            transition(visit, State.CANCELLED, actor, reason=reason, permission="staff.edit",
+                       action=Action.VISIT_CANCELLED, request=request)
+            _tell_appointment_cancelled(visit, actor)
+            return visit
+        return transition(visit, State.WITHDRAWN, actor, reason=reason, permission="staff.edit", request=request)

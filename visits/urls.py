@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import leaver_views, views
 
 app_name = "visits"
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("lists/<int:pk>/", views.list_detail, name="list_detail"),
     path("lists/<int:pk>/sign/", views.list_sign, name="list_sign"),
     path("<int:pk>/", views.detail, name="detail"),
+    path("leaver/<int:staff_pk>/", leaver_views.leaver_visits, name="leaver_visits"),
 ]
 urlpatterns += [
     path(f"<int:pk>/{action.replace('_', '-')}/", views.visit_action, {"action": action}, name=action)
