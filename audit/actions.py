@@ -145,6 +145,7 @@ class Action(StrEnum):
     ATTENDANCE_IMPORT_FAILED = "attendance.import_failed", "tried to import attendance marks, which were refused"
     ATTENDANCE_MARK_CHANGED = "attendance.mark_changed", "changed an attendance mark by importing"
     MIS_SETTINGS_CHANGED = "mis.settings_changed", "changed the school's Wonde connection (its Wonde id or token)"
+    MIS_SYNC_REQUESTED = "mis.sync_requested", "asked for a sync from the school's MIS (Wonde), to run in the background"
     MIS_SYNCED = "mis.synced", "brought pupils, contacts and attendance marks over from the school's MIS (Wonde)"
     MIS_SYNC_FAILED = "mis.sync_failed", "tried to bring pupils over from the school's MIS (Wonde), which failed; nothing was changed"
     REFERRAL_OPENED = "referral.opened", "opened a referral case: a pupil's attendance fell below the threshold"

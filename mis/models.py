@@ -20,9 +20,19 @@ class WondeConnection(models.Model):
 
 
 class SyncRun(models.Model):
-    """One sync, started and finished (or failed, with the error in words)."""
+    """One sync, started and finished (or failed, with the error in words). A press of "Sync
+    now" writes a row that is "requested"; the task worker takes it on ("running") and finishes
+    it. A school has at most one requested or running sync (the constraint below), so two
+    presses at once, or a press during the daily sync, start one sync."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Sync requested"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
 
     school = models.ForeignKey("schools.School", on_delete=models.CASCADE, related_name="mis_syncs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.FINISHED)
+    # When it was asked for; then, once running, when it started reading from Wonde.
     started = models.DateTimeField()
     finished = models.DateTimeField(null=True, blank=True)
     ok = models.BooleanField(null=True)  # None while running
@@ -37,6 +47,12 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-started", "-id"]
         indexes = [models.Index(fields=["school", "-started"])]
+        constraints = [models.UniqueConstraint(fields=["school"], condition=models.Q(status__in=["requested", "running"]),
+                                               name="one_live_sync_per_school")]
+
+    @property
+    def live(self) -> bool:
+        return self.status in (self.Status.REQUESTED, self.Status.RUNNING)
 
     def __str__(self) -> str:
         return f"Wonde sync of {self.school} at {self.started:%Y-%m-%d %H:%M}"

@@ -2,6 +2,7 @@
 
     save_connection(school, wonde_school_id="A123", token="...", by=staff)
     run = sync(school, by=staff)          # a SyncRun: ok, counts, or the error in words
+    run, new = request_sync(school, by=staff)   # "Sync now": for the task worker (mis.tasks)
     last_sync(school)                     # the latest SyncRun (the set-up checklist reads it)
 
 A sync reads everything from Wonde first (students with contacts; on an incremental sync
@@ -22,6 +23,7 @@ from audit.actions import Action
 from audit.services import _actor, record
 from core import csvsafe
 from core.errors import NotAllowed
+from people.models import StaffMember
 from people.permissions import can
 from pupils.models import Pupil
 from pupils.roster import RosterRefused, apply
@@ -106,21 +108,121 @@ def client_for(conn: WondeConnection) -> WondeClient:
                        timeout=settings.WONDE_TIMEOUT)
 
 
-def sync(school: School, *, by: Any = None, full: bool = False, client: WondeClient | None = None) -> SyncRun:
-    """Sync the school from Wonde. Returns the finished SyncRun (ok True, or False with the
-    error); never raises for Wonde's or the data's failures. `by` None: the daily job.
-    A person must be allowed mis.manage (NotAllowed otherwise)."""
-    if by is not None and not can(by, "mis.manage", school):
-        raise NotAllowed("Only the headteacher or the business manager can sync the school from Wonde.")
+class AlreadySyncing(NotAllowed):
+    """A sync of this school is requested or running: one at a time. `run` is that sync."""
+
+    def __init__(self, run: SyncRun) -> None:
+        self.run = run
+        super().__init__(f"A sync of {run.school.name} from Wonde is already "
+                         f"{'waiting to start' if run.status == SyncRun.Status.REQUESTED else 'running'} "
+                         f"(asked for at {timezone.localtime(run.started):%H:%M}): try again when it has finished.")
+
+
+# A sync requested or running this long was lost (the worker was stopped, the machine restarted):
+# it is closed as failed so that the school can ask again. A real sync takes seconds to minutes.
+LOST_AFTER = datetime.timedelta(hours=1)
+LIVE = (SyncRun.Status.REQUESTED, SyncRun.Status.RUNNING)
+
+
+def live_sync(school: School) -> SyncRun | None:
+    """The school's requested or running sync, if there is one."""
+    return SyncRun.objects.filter(school=school, status__in=LIVE).first()
+
+
+def _begin(school: School, by: Any, *, status: str, full: bool) -> SyncRun:
+    """Write the school's one live SyncRun, or raise AlreadySyncing. The school's row lock makes
+    presses at the same moment (and the daily job) queue here, and each sees the other's run;
+    the constraint on SyncRun is the backstop."""
     user, name = _actor(by)
+    with transaction.atomic():
+        School.objects.select_for_update().filter(pk=school.pk).exists()
+        now = timezone.now()
+        for lost in SyncRun.objects.filter(school=school, status__in=LIVE, started__lt=now - LOST_AFTER):
+            lost.error = ("This sync never started: Doorstep's background worker was not running. Nothing was changed."
+                          if lost.status == SyncRun.Status.REQUESTED else
+                          "This sync stopped without finishing (Doorstep was stopped while it ran). Nothing was changed.")
+            lost.status, lost.ok, lost.finished = SyncRun.Status.FINISHED, False, now
+            lost.save(update_fields=["status", "ok", "finished", "error"])
+        current = live_sync(school)
+        if current is not None:
+            raise AlreadySyncing(current)
+        return SyncRun.objects.create(school=school, status=status, started=now, full=full, by=user,
+                                      by_name=name[:200])
+
+
+def _since(school: School, full: bool) -> datetime.datetime | None:
+    """Where an incremental sync starts from (None: read everything)."""
     previous = None if full else last_good_sync(school)
     since = previous.started if previous is not None else None
     if since is not None and not _full_sync_since(school, timezone.now() - FULL_SYNC_EVERY):
         # Changes only are cheap, but what they miss (a contact changed without its student,
         # a deletion Wonde did not list) would stay missed: read everything again weekly.
         since = None
-    run = SyncRun.objects.create(school=school, started=timezone.now(), full=since is None, since=since,
-                                 by=user, by_name=name[:200])
+    return since
+
+
+def sync(school: School, *, by: Any = None, full: bool = False, client: WondeClient | None = None) -> SyncRun:
+    """Sync the school from Wonde now, in this process (the command and the daily job).
+    Returns the finished SyncRun (ok True, or False with the error); never raises for Wonde's
+    or the data's failures. `by` None: the daily job. A person must be allowed mis.manage
+    (NotAllowed otherwise). AlreadySyncing if a sync of the school is requested or running."""
+    if by is not None and not can(by, "mis.manage", school):
+        raise NotAllowed("Only the headteacher or the business manager can sync the school from Wonde.")
+    since = _since(school, full)
+    run = _begin(school, by, status=SyncRun.Status.RUNNING, full=since is None)
+    if since is not None:
+        SyncRun.objects.filter(pk=run.pk).update(since=since)
+        run.since = since
+    return _run(school, run, by=by, since=since, client=client)
+
+
+def request_sync(school: School, *, by: Any, full: bool = False) -> tuple[SyncRun, bool]:
+    """Ask for a sync in the background ("Sync now"): a SyncRun that is "requested", for the task
+    worker to take on (mis.tasks). Returns (run, True), or (the sync already requested or
+    running, False): two presses at once start one sync. Call inside a transaction that hands
+    the run to the worker when it commits (mis.tasks.request_sync does)."""
+    if not can(by, "mis.manage", school):
+        raise NotAllowed("Only the headteacher or the business manager can sync the school from Wonde.")
+    try:
+        run = _begin(school, by, status=SyncRun.Status.REQUESTED, full=full)
+    except AlreadySyncing as busy:
+        return busy.run, False
+    record(actor=by, school=school, action=Action.MIS_SYNC_REQUESTED, obj=run,
+           summary="Asked for a sync from Wonde" + (" (everything)" if full else ""), data={"full": full})
+    return run, True
+
+
+def run_requested(run_id: int, *, client: WondeClient | None = None) -> SyncRun | None:
+    """The task worker's part: take on a requested sync and run it. None if it is not waiting
+    any more (another worker took it, or it was closed as lost)."""
+    claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.REQUESTED).update(
+        status=SyncRun.Status.RUNNING, started=timezone.now())
+    if not claimed:
+        return None
+    run = SyncRun.objects.select_related("school", "by").get(pk=run_id)
+    school = run.school
+    by = StaffMember.objects.filter(user=run.by, school=school).first() if run.by_id else None
+    since = _since(school, run.full)
+    run.full, run.since = since is None, since
+    run.save(update_fields=["full", "since"])
+    if by is None or not can(by, "mis.manage", school):
+        # Asked for by someone who has since left or lost the role: not run on their behalf.
+        return _fail(school, run, by, "The person who asked for this sync may no longer sync the school "
+                                      "from Wonde, so it was not run.")
+    return _run(school, run, by=by, since=since, client=client)
+
+
+def _fail(school: School, run: SyncRun, by: Any, error: str) -> SyncRun:
+    run.status, run.ok, run.error, run.finished = SyncRun.Status.FINISHED, False, error, timezone.now()
+    run.save(update_fields=["status", "ok", "error", "finished"])
+    record(actor=by, school=school, action=Action.MIS_SYNC_FAILED, obj=run,
+           summary="A sync from Wonde failed; nothing was changed",
+           data={"error": run.error[:500], "full": run.full})
+    return run
+
+
+def _run(school: School, run: SyncRun, *, by: Any, since: datetime.datetime | None,
+         client: WondeClient | None) -> SyncRun:
     try:
         conn = connection_for(school)
         if conn is None:
@@ -137,14 +239,14 @@ def sync(school: School, *, by: Any = None, full: bool = False, client: WondeCli
             raise SyncFailed(str(exc)) from None
         counts = _apply(school, run, students, deletions, marks, by=by, complete=since is None)
     except SyncFailed as exc:
-        run.ok, run.error, run.finished = False, str(exc), timezone.now()
-        run.save(update_fields=["ok", "error", "finished"])
-        record(actor=by, school=school, action=Action.MIS_SYNC_FAILED, obj=run,
-               summary="A sync from Wonde failed; nothing was changed",
-               data={"error": run.error[:500], "full": run.full})
-        return run
-    run.ok, run.counts, run.finished = True, counts, timezone.now()
-    run.save(update_fields=["ok", "counts", "finished"])
+        return _fail(school, run, by, str(exc))
+    except Exception:
+        # Never left "running" by a fault of Doorstep's own: the page would wait for ever.
+        _fail(school, run, by, "The sync stopped on an error in Doorstep; nothing was changed. "
+                               "Try again, and tell whoever looks after Doorstep if it happens again.")
+        raise
+    run.status, run.ok, run.counts, run.finished = SyncRun.Status.FINISHED, True, counts, timezone.now()
+    run.save(update_fields=["status", "ok", "counts", "finished"])
     return run
 
 

@@ -5,4 +5,5 @@ from . import views
 app_name = "mis"
 urlpatterns = [
     path("wonde/", views.wonde, name="wonde"),
+    path("wonde/status/", views.status, name="wonde_status"),
 ]

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from attendance.management.commands._school import find_school
 from mis.models import SyncRun, WondeConnection
-from mis.services import sync
+from mis.services import AlreadySyncing, sync
 from schools.models import School
 
 
@@ -41,7 +41,13 @@ class Command(BaseCommand):
             targets = list(School.objects.filter(wonde__isnull=False).order_by("name"))
         failed = []
         for target in targets:
-            run = sync(target, full=full)
+            try:
+                run = sync(target, full=full)
+            except AlreadySyncing as busy:
+                # One sync at a time: the one under way (a press of "Sync now") does the job.
+                self.stderr.write(f"{target.name}: {busy}")
+                failed.append(target.name)
+                continue
             self.report(target, run)
             if not run.ok:
                 failed.append(target.name)
