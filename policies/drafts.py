@@ -342,7 +342,7 @@ def publish(actor: StaffMember, school: School, reason: str, request: Any = None
         _, problems = check(draft.toml_text)
         if problems:
             raise ValidationError([str(p) for p in problems])
-        stored = store_policy(school, f"policy page draft ({draft.started_from})", draft.toml_text,
+        stored = store_policy(school, f"a draft started from {draft.started_from}", draft.toml_text,
                               created_by=actor.user, via="the policy page", reason=reason)
         draft.delete()
     return stored

@@ -15,7 +15,10 @@ def index(request: StaffRequest) -> HttpResponse:
     me = request.staff
     require(me, "pupil.view")
     q = request.GET.get("q", "").strip()
-    pupils = Pupil.objects.filter(school=me.school, on_roll=True)
+    # The list is the roll; a search also finds pupils who have left (marked as such): their
+    # history stays, and someone looking one up after a sync marked them as left must find them.
+    everyone = Pupil.objects.filter(school=me.school)
+    pupils = everyone if q else everyone.filter(on_roll=True)
     if q:
         for word in q.split():
             pupils = pupils.filter(
@@ -43,6 +46,7 @@ def detail(request: StaffRequest, pk: int) -> HttpResponse:
         "other_notes": [n for n in notes if not n.is_risk],
         "assessments": assessments,
         "visits": pupil.visits.filter(school=me.school).prefetch_related("assignments__staff").order_by("-starts_at"),
-        "may_propose": can(me, "visit.propose"),
+        # The proposal form lists pupils on the roll only: no button that leads nowhere.
+        "may_propose": pupil.on_roll and can(me, "visit.propose"),
         "may_edit_risk": can(me, "risk.edit"),
     })

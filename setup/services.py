@@ -221,10 +221,24 @@ class Item:
     link: str = ""
     link_text: str = ""
     detail: str = ""  # when done: what was found
+    invitations: list[InvitationRow] = field(default_factory=list)  # the staff item only
+
+
+@dataclass
+class InvitationRow:
+    """Where one member of staff's invitation stands: "accepted", "open" (sent, not yet
+    accepted), "expired" (not accepted in time) or "not_sent" (an email on record, never invited)."""
+    staff: StaffMember
+    state: str
+    at: datetime.datetime | None = None  # accepted on, or expires / expired on
+
+    @property
+    def may_resend(self) -> bool:
+        return self.state != "accepted" and bool(self.staff.email)
 
 
 def _staff(school: School) -> list[StaffMember]:
-    return list(StaffMember.objects.filter(school=school, active=True)
+    return list(StaffMember.objects.filter(school=school, active=True).select_related("user")
                 .prefetch_related("roles", "dbs_checks", "training").order_by("full_name"))
 
 
@@ -277,7 +291,33 @@ def _watchdog_item(now: datetime.datetime) -> Item:
     return item
 
 
-def _staff_item(staff: list[StaffMember]) -> Item:
+def invitation_rows(staff: list[StaffMember], now: datetime.datetime) -> list[InvitationRow]:
+    """Each active member of staff's latest invitation: who has accepted and who has not (with
+    when their link runs out). People who sign in and were never invited (the demo's, or a
+    headteacher made before invitations) are left out: there is nothing for them to accept."""
+    latest: dict[int, Invitation] = {}
+    for invitation in Invitation.objects.filter(staff__in=[s.pk for s in staff]).order_by("created_at", "id"):
+        latest[invitation.staff_id] = invitation
+    rows = []
+    for person in staff:
+        invitation = latest.get(person.pk)
+        if invitation is None:
+            if person.email and (person.user is None or not person.user.has_usable_password()):
+                rows.append(InvitationRow(person, "not_sent"))
+        elif invitation.used_at is not None:
+            rows.append(InvitationRow(person, "accepted", invitation.used_at))
+        elif invitation.replaced_at is not None and invitation.replaced_at < invitation.expires_at:
+            # Closed without a newer one (its person left and came back): as good as not sent.
+            rows.append(InvitationRow(person, "not_sent"))
+        elif invitation.expires_at <= now:
+            rows.append(InvitationRow(person, "expired", invitation.expires_at))
+        else:
+            rows.append(InvitationRow(person, "open", invitation.expires_at))
+    order = {"expired": 0, "not_sent": 1, "open": 2, "accepted": 3}
+    return sorted(rows, key=lambda r: (order[r.state], r.staff.full_name))
+
+
+def _staff_item(staff: list[StaffMember], now: datetime.datetime | None = None) -> Item:
     visitors = [s for s in staff if s.has_role(*VISITORS)]
     no_dbs = [s.full_name for s in visitors if not s.dbs_checks.all()]
     no_training = [s.full_name for s in visitors if not s.training.all()]
@@ -290,6 +330,10 @@ def _staff_item(staff: list[StaffMember]) -> Item:
         item.missing.append(f"No DBS check recorded for {and_list(no_dbs)}.")
     if no_training:
         item.missing.append(f"No training recorded for {and_list(no_training)}.")
+    item.invitations = invitation_rows(staff, now or timezone.now())
+    expired = [r.staff.full_name for r in item.invitations if r.state == "expired"]
+    if expired:
+        item.missing.append(f"The invitation to {and_list(expired)} ran out before it was accepted: send it again.")
     item.done = not item.missing
     if item.done:
         item.detail = f"{len(staff)} people on the register; {len(visitors)} go on visits, all with checks and training."
@@ -304,6 +348,8 @@ def _pupils_item(school: School) -> Item:
                 link=reverse("pupils:index"), link_text="Open the pupils' page")
     if count == 0:
         item.missing.append("No pupils are on the roll yet: import them from the school's MIS.")
+        # The pupils' list is empty then: go straight to where they are brought in.
+        item.link, item.link_text = reverse("pupils:import"), "Import pupils and contacts"
     elif without:
         item.missing.append(f"{without} pupil{'' if without == 1 else 's'} on the roll "
                             f"{'has' if without == 1 else 'have'} no contact (parent or carer) on record.")
@@ -373,7 +419,7 @@ def checklist(school: School, now: datetime.datetime | None = None) -> list[Item
     staff = _staff(school)
     return [
         _policy_item(school),
-        _staff_item(staff),
+        _staff_item(staff, now),
         _alerts_item(staff),
         _pupils_item(school),
         _term_dates_item(school, timezone.localdate(now)),

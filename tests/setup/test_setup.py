@@ -135,7 +135,7 @@ def test_the_checklist_names_each_missing_item_with_its_link_and_turns_green(cli
     assert not any(i.done for i in items.values())
     assert "Visits cannot be proposed yet" in html
     links = {"policy": reverse("policies:show"), "staff": reverse("people:register"),
-             "alerts": reverse("people:register"), "pupils": reverse("pupils:index"),
+             "alerts": reverse("people:register"), "pupils": reverse("pupils:import"),
              "term_dates": reverse("term_dates"), "messages": reverse("readiness:panel") + "#drill",
              "pins": reverse("checkins:pins"), "watchdog": reverse("readiness:panel")}
     for key, link in links.items():
@@ -177,6 +177,7 @@ def test_the_checklist_names_each_missing_item_with_its_link_and_turns_green(cli
     pupil = PupilFactory(school=school, contacts=0)
     pupils = _items(client)[0]["pupils"]
     assert pupils.missing == ["1 pupil on the roll has no contact (parent or carer) on record."]
+    assert pupils.link == reverse("pupils:index")  # the import page only while the roll is empty
     ContactFactory(pupil=pupil)
     assert _items(client)[0]["pupils"].done
 
