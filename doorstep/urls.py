@@ -41,3 +41,6 @@ urlpatterns = [
     path("audit/", include("retention.audit_urls")),
     path("data-protection/", include("retention.urls")),
 ]
+
+# Our own words for a page not found (doorstep.views.not_found), never Django's.
+handler404 = "doorstep.views.not_found"

@@ -16,9 +16,45 @@ from setup.services import administered_trusts, is_first_administrator, is_gated
 from reports.services import reports_owed
 from people.access import SESSION_KEY, current_staff, schools_for, staff_records
 from people.permissions import VISITORS, can
+from visits.fixes import REGISTER_RULES
 from visits.models import Visit, VisitList
+from visits.services import evaluate_visit
 
 OPEN_STATES = [Visit.State.PROPOSED, Visit.State.APPROVED, Visit.State.SCHEDULED, Visit.State.UNDER_WAY]
+
+
+def _about_you(part: str, name: str) -> str:
+    """One finding's words about a named person, said to that person ("Chloe Bennett's car
+    insurance expired on…" -> "Your car insurance expired on…")."""
+    for said, to_you in ((f"{name}'s ", "your "), (f"{name} has ", "you have "), (f"{name} is ", "you are ")):
+        if part.startswith(said):
+            part = to_you + part[len(said):]
+            break
+    part = part.strip().rstrip(".")
+    return part[:1].upper() + part[1:]
+
+
+def record_blocks(me, my_visits) -> list[dict]:
+    """What on this person's own staff record stops one of their visits (an expired insurance,
+    a missing DBS check, no training...), in the policy engine's words turned to them, with
+    the visit it stops. A colleague looking at the visit reads the same finding; this makes
+    sure the person who must act is told it on their home page, not only by a red edge."""
+    out = []
+    for visit in my_visits:
+        if visit.state == Visit.State.UNDER_WAY or not any(a.staff_id == me.pk for a in visit.assignments.all()):
+            continue
+        evaluation = evaluate_visit(visit)
+        for finding in evaluation.findings:
+            if finding.severity != "block" or finding.rule not in REGISTER_RULES:
+                continue
+            # "<policy> requires …; <one person's gap>; <another's>." -> the gaps about me.
+            parts = finding.message.rstrip(".").split("; ")
+            mine = [_about_you(p, me.full_name) for p in parts[1:] if me.full_name in p]
+            if not mine and len(parts) == 1 and me.full_name in finding.message:
+                mine = [_about_you(finding.message, me.full_name)]
+            for words in mine:
+                out.append({"visit": visit, "words": words, "clause": finding.clause})
+    return out
 
 
 @login_required
@@ -46,6 +82,7 @@ def home(request):
             .distinct()
             .order_by("starts_at")[:20]
         )
+        ctx["my_record_blocks"] = record_blocks(me, ctx["my_visits"])
     if me.has_role("office", "headteacher", "deputy_headteacher", "dsl"):
         ctx["today"] = visits.filter(
             starts_at__gte=day_start, starts_at__lt=day_end,
@@ -78,3 +115,15 @@ def switch_school(request):
     request.session[SESSION_KEY] = record.school_id
     messages.success(request, f"You are now working in {record.school.name}.")
     return redirect("home")
+
+
+def not_found(request, exception):
+    """The page for a 404. It gives our own sentence when the view raised one ("This is not one
+    of your visits today, or it has finished…"), never Django's "No Visit matches the given
+    query"; otherwise it does not guess why (a mistyped address, something removed, a finished
+    visit, another school's record all look alike, and must: saying which would give away what
+    exists)."""
+    reason = exception.args[0] if exception is not None and exception.args else ""
+    if not isinstance(reason, str) or "matches the given query" in reason:
+        reason = ""
+    return render(request, "404.html", {"reason": reason}, status=404)

@@ -167,7 +167,7 @@ PHASE_LABELS = {
     "travelling": "On the way",
     "at_door": "At the door",
     "inside": "In the home",
-    "left_home": "Left the home: record back safe when you are",
+    "left_home": "Left the home",
     "back_safe": "Back safe",
 }
 

@@ -19,7 +19,7 @@ from pupils.models import HouseholdNote
 from risk.models import RiskAssessment
 from visits.models import Visit, VisitStaff
 
-from .models import Watch
+from .models import VisitEvent, Watch
 
 # States of a visit the phone lists: ready to go, going, or done today.
 LISTED_STATES = [Visit.State.SCHEDULED, Visit.State.UNDER_WAY, Visit.State.COMPLETED,
@@ -47,6 +47,27 @@ def visit_for_phone(staff, pk, now=None):
     # The rule itself lives in people.permissions ("briefing.view": on the visit, and today
     # until its report is in, or under way).
     return visit if visit is not None and can(staff, "briefing.view", visit) else None
+
+
+def finished_for_phone(staff, pk, now=None):
+    """A visit of this person's today whose briefing has closed because its report is in: the
+    phone sends them to its summary (the report) instead of a page that is not found."""
+    visit = my_visits_today(staff, now).filter(pk=pk).first()
+    if visit is None or can(staff, "briefing.view", visit) or not visit.reports.exists():
+        return None
+    return visit
+
+
+def still_at_the_home(team, events, me) -> list:
+    """The colleagues on the visit who have not recorded leaving the home (nor back safe), from
+    the visit's events alone, as the phone must read them: after this person leaves a pair
+    visit, the page says who is still there."""
+    gone = {e.staff_id for e in events if e.type in (VisitEvent.Type.LEFT_HOME, VisitEvent.Type.BACK_SAFE)}
+    everyone_gone = any(e.staff_id is None and e.type in (VisitEvent.Type.LEFT_HOME, VisitEvent.Type.BACK_SAFE)
+                        for e in events)
+    if everyone_gone:
+        return []
+    return [s for s in team if s.pk != me.pk and s.pk not in gone]
 
 
 def next_due(visit):

@@ -35,6 +35,7 @@ from core.errors import NotAllowed
 from core.forms import errors_onto
 from people import services as people_services
 from people.decorators import require, staff_required
+from people.permissions import can
 from policies.services import policy_for
 from safety import journey, recording, texts
 
@@ -86,7 +87,8 @@ def _visit(request, pk):
     require(request.staff, "checkin.record")
     visit = brief.visit_for_phone(request.staff, pk)
     if visit is None:
-        raise Http404("No visit of yours today with that number.")
+        raise Http404("This is not one of your visits today, or it has finished: your visits today are under "
+                      "Today.")
     return visit
 
 
@@ -104,7 +106,11 @@ def today(request):
     for v in brief.my_visits_today(me):
         prog = journey.progress(v, me)
         done = _checked_out(v, prog, me)
-        items.append({"visit": v, "progress": prog, "next": None if done else brief.next_due(v), "checked_out": done})
+        # Once its report is in, the briefing closes (people.permissions, "briefing.view"): the
+        # card says the visit is finished and opens its report instead.
+        finished = not can(me, "briefing.view", v)
+        items.append({"visit": v, "progress": prog, "next": None if done else brief.next_due(v), "checked_out": done,
+                      "finished": finished})
     return render(request, "checkins/today.html", {"nav": "today", "items": items, "has_pins": me.has_pins})
 
 
@@ -132,11 +138,15 @@ def _render_visit(request, visit, forms=None, status=200, open_form=None):
         back = timezone.localtime(visit.ends_at + datetime.timedelta(minutes=30))
         forms["left_school"].initial = {"expected_return": back.strftime("%H:%M")}
     done = _checked_out(visit, prog, me)
+    briefing = brief.briefing(visit, me)
     return render(request, "checkins/visit.html", {
         "nav": "today", "visit": visit, "progress": prog, "p": prog.phase, "next": None if done else brief.next_due(visit),
-        "checked_out": done, "door": door, "brief": brief.briefing(visit, me), "forms": forms, "open_form": open_form,
-        # After leaving the home: the back-safe button, unless that checked this person out.
+        "checked_out": done, "door": door, "brief": briefing, "forms": forms, "open_form": open_form,
+        # After leaving the home: the back-safe button, unless that checked this person out;
+        # on a pair visit, who is still there (from the events, as the rest of the page).
         "has_pins": me.has_pins, "needs_back_safe": not done,
+        "still_there": brief.still_at_the_home(briefing["team"], prog.events, me),
+        "may_report": can(me, "report.write", visit),
         # For phone.js: what to text or ring when a press cannot be sent, and the server's
         # clock (a press is stamped in it, so a phone whose clock is wrong is not refused).
         "offline": offline_help(visit.school, me.has_pins), "server_now_ms": int(timezone.now().timestamp() * 1000),
@@ -146,6 +156,11 @@ def _render_visit(request, visit, forms=None, status=200, open_form=None):
 @staff_required
 @never_cache  # the briefing (pupil, household) is kept in no cache; and the page's clock is now's
 def visit(request, pk):
+    require(request.staff, "checkin.record")
+    finished = brief.finished_for_phone(request.staff, pk)
+    if finished is not None:
+        messages.info(request, "This visit is finished and its report is written: here is the report.")
+        return redirect("reports:report", pk=finished.pk)
     visit = _visit(request, pk)
     # The briefing holds the pupil's address, needs and medical notes and the household's
     # risks: opening it is a read of sensitive records. Every button on the
