@@ -28,12 +28,31 @@ class RiskAssessmentForm(forms.ModelForm):
     def __init__(self, *args, school, me: StaffMember, writer: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.me, self.writer = me, writer
+        # The kind is chosen before the form opens (the two links on the list), so the page asks
+        # only what fits it: the pupil for a home visit; the member of staff and their safe word
+        # for lone working.
+        raw_kind = self.data.get("kind") if self.is_bound else self.initial.get("kind")
+        self.assessment_kind = raw_kind if raw_kind in RiskAssessment.Kind.values else RiskAssessment.Kind.HOME_VISIT
+        self.fields["kind"].widget = forms.HiddenInput()
+        self.initial["kind"] = self.assessment_kind
+        if self.assessment_kind == RiskAssessment.Kind.LONE_WORKING:
+            del self.fields["pupil"]
+        else:
+            del self.fields["staff"], self.fields["safe_word"]
+        # Plain words instead of Django's "---------" in the lists.
+        blanks = {"pupil": "Choose the pupil", "staff": "Choose the member of staff",
+                  "author": "Choose who wrote it"}
+        for name, words in blanks.items():
+            if name in self.fields:
+                cast("forms.ModelChoiceField[Any]", self.fields[name]).empty_label = words
         # Only this school's people can be chosen: ids from another school are rejected as invalid choices.
-        cast("forms.ModelChoiceField[Pupil]", self.fields["pupil"]).queryset = Pupil.objects.filter(school=school, on_roll=True)
         staff = StaffMember.objects.filter(school=school, active=True)
-        cast("forms.ModelChoiceField[StaffMember]", self.fields["staff"]).queryset = staff
-        kind = self.data.get("kind") if self.is_bound else self.initial.get("kind")
-        if writer and kind != RiskAssessment.Kind.LONE_WORKING:
+        if "pupil" in self.fields:
+            cast("forms.ModelChoiceField[Pupil]", self.fields["pupil"]).queryset = Pupil.objects.filter(
+                school=school, on_roll=True)
+        if "staff" in self.fields:
+            cast("forms.ModelChoiceField[StaffMember]", self.fields["staff"]).queryset = staff
+        if writer and self.assessment_kind != RiskAssessment.Kind.LONE_WORKING:
             staff = staff.filter(roles__role=writer["role"]).distinct()
             self.fields["author"].error_messages["invalid_choice"] = (
                 f"Only the {writer['label']} can write a home-visit risk assessment here ({writer['clause']}).")
@@ -70,10 +89,28 @@ class HazardForm(forms.ModelForm):
         model = Hazard
         fields = ["hazard", "people_at_risk", "severity", "likelihood", "controls"]
         widgets = {"controls": forms.Textarea(attrs={"rows": 2})}
+        labels = {"hazard": "What could cause harm", "people_at_risk": "Who could be harmed",
+                  "controls": "What to do about it"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("severity", "likelihood"):
+            field = cast("forms.TypedChoiceField", self.fields[name])
+            field.choices = [("", "Choose 1 to 5"), *Hazard.SCALE]
+
+
+class BaseHazardFormSet(forms.BaseInlineFormSet):
+    # Django's own "Please submit at least 1 form." says nothing a school would understand.
+    default_error_messages = {
+        **forms.BaseInlineFormSet.default_error_messages,
+        "too_few_forms": "Add at least one hazard: what could cause harm, how bad and how likely it is, and what "
+                         "to do about it.",
+    }
 
 
 HazardFormSet = inlineformset_factory(
-    RiskAssessment, Hazard, form=HazardForm, extra=3, min_num=1, validate_min=True, can_delete=False
+    RiskAssessment, Hazard, form=HazardForm, formset=BaseHazardFormSet, extra=3, min_num=1, validate_min=True,
+    can_delete=False,
 )
 
 
