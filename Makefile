@@ -5,6 +5,8 @@
 #   make test   install what the tests need, then run the whole suite on SQLite and on PostgreSQL
 #
 # Variables you may set:
+#   HOST, PORT                   where `make run` serves (127.0.0.1 and 8000), e.g. make run PORT=8201;
+#                                links in texts and emails follow (DOORSTEP_BASE_URL=http://HOST:PORT)
 #   DOORSTEP_TEST_DATABASE_URL   run the PostgreSQL pass against this server instead of a
 #                                throwaway pg_virtualenv cluster
 #   DOORSTEP_REQUIRE_POSTGRES=1  a PostgreSQL pass that cannot happen is a failure, not a skip
@@ -25,6 +27,8 @@ PIP        := $(PY) -m pip install --disable-pip-version-check --quiet
 
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
+# Links in texts and emails point here: the address `make run` serves, unless set.
+DOORSTEP_BASE_URL ?= http://$(HOST):$(PORT)
 PG_VERSION ?= $(or $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1),15)
 PYTEST_ARGS ?=
 # Test processes: one per core, at most 4 (each test file stays in one process, so its
@@ -38,7 +42,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 # `make run` always uses the embedded SQLite database in var/ with production-like settings:
 # DEBUG off, static files collected and served by WhiteNoise.
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
-	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings
+	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings DOORSTEP_BASE_URL=$(DOORSTEP_BASE_URL)
 
 .PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-board bench-wonde bench-pupils clean-venv chaos
 

@@ -51,6 +51,10 @@ class Mapping:
     def pupil_label(self):
         return "UPN" if self.pupil_key == "upn" else "admission number"
 
+    @property
+    def date_example(self):
+        return date_example(self.date_format)
+
 
 # Modelled on SIMS' attendance field names (AttendanceDate, SessionName, AttendanceMark:
 # sims-partners.com) with the pupil's UPN; a school whose export differs saves its own.
@@ -63,6 +67,16 @@ BUILTIN_MAPPINGS = {
 
 class UnknownMapping(LookupError):
     pass
+
+
+# Formats the import page offers, each shown as a date written that way (an example date, not
+# the strftime codes): a headteacher recognises "07/12/2026", not "%d/%m/%Y".
+DATE_FORMATS = ["%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%m/%d/%Y"]
+
+
+def date_example(date_format: str) -> str:
+    """The 7th of December 2026 written in this format: "07/12/2026" for "%d/%m/%Y"."""
+    return datetime.date(2026, 12, 7).strftime(date_format)
 
 
 def mapping_names(school):
@@ -191,7 +205,8 @@ def parse(school, binary, mapping, on_bytes=None):
                 except ValueError:
                     ok = False
                     bad(line, mapping.date_column,
-                        f"{raw_date!r} is not a date in the format {mapping.date_format}")
+                        f"{raw_date!r} is not a date: dates in this file should be written like "
+                        f"{date_example(mapping.date_format)}")
             session = SESSIONS.get(row[isession].strip().upper())
             if session is None:
                 ok = False

@@ -17,7 +17,8 @@ from people.permissions import can
 from people.decorators import require, staff_required
 
 from . import services
-from .importer import BUILTIN_MAPPINGS, ImportFailed, Mapping, UnknownMapping, import_marks, mapping_for, mapping_names, save_mapping
+from .importer import (BUILTIN_MAPPINGS, DATE_FORMATS, ImportFailed, Mapping, UnknownMapping, date_example, import_marks,
+                       mapping_for, mapping_names, save_mapping)
 from .models import PENALTY_SESSIONS, AttendanceMark, ImportMapping, ImportRun, ReferralCase, penalty_counts, summaries
 from .pack import referral_pack_pdf
 
@@ -35,7 +36,10 @@ class ImportForm(forms.Form):
                                   choices=[("", "as the mapping says")] + list(ImportMapping.PupilKey.choices))
     pupil_column = forms.CharField(label="Pupil column", required=False, max_length=100)
     date_column = forms.CharField(label="Date column", required=False, max_length=100)
-    date_format = forms.CharField(label="Date format", required=False, max_length=30, help_text="e.g. %d/%m/%Y or %Y-%m-%d")
+    date_format = forms.ChoiceField(
+        label="Dates are written like", required=False,
+        choices=[("", "as the mapping says")] + [
+            (f, date_example(f) + (" (month first)" if f.startswith("%m") else "")) for f in DATE_FORMATS])
     session_column = forms.CharField(label="Session (AM/PM) column", required=False, max_length=100)
     mark_column = forms.CharField(label="Mark column", required=False, max_length=100)
     save_as = forms.SlugField(label="Save these columns as a mapping named", required=False, max_length=60)
@@ -126,10 +130,13 @@ def queue(request):
 
 class DecisionForm(forms.Form):
     referred = forms.TypedChoiceField(label="Decision", widget=forms.RadioSelect, coerce=lambda v: v == "yes",
-                                      choices=[("yes", "Referred to the local authority"), ("no", "Not referred")])
-    referred_on = forms.DateField(label="Date referred", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+                                      choices=[("yes", "Referred to the local authority"), ("no", "Not referred")],
+                                      error_messages={"required": "Choose whether the pupil was referred or not."})
+    referred_on = forms.DateField(label="Date referred", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                                  error_messages={"invalid": "Enter the date it was referred, for example 7 December 2026."})
     note = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 4}),
-                           help_text="If referred: to whom and how. If not: the reason.")
+                           help_text="If referred: to whom and how. If not: the reason.",
+                           error_messages={"required": "Write a note: to whom and how it was referred, or why not."})
 
 
 def _case(request, pk):

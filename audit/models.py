@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from core.devices import describe
+
 from . import actions
 
 
@@ -33,6 +35,7 @@ class AuditEntry(models.Model):
     objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "audit entries"
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
 
@@ -41,6 +44,11 @@ class AuditEntry(models.Model):
         """What was done, in words that complete the actor's name ("approved the visit"); empty
         for an action no longer in the registry."""
         return actions.sentence(self.action)
+
+    @property
+    def device(self) -> str:
+        """The browser and system the request came from, in words ("Chrome on Android")."""
+        return describe(self.user_agent)
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

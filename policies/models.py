@@ -19,6 +19,7 @@ class SchoolPolicy(models.Model):
     reason = models.TextField(blank=True, help_text="Why this version was published (required on the policy page)")
 
     class Meta:
+        verbose_name_plural = "school policies"
         ordering = ["school", "-version"]
         constraints = [models.UniqueConstraint(fields=["school", "version"], name="unique_policy_version")]
 

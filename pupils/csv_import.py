@@ -62,6 +62,11 @@ class Mapping:
     date_format: str = "%d/%m/%Y"
     label: str = ""
 
+    @property
+    def date_example(self) -> str:
+        """A date of birth written this way ("23/09/2015"), for the page: not the strftime codes."""
+        return datetime.date(2015, 9, 23).strftime(self.date_format)
+
     def header_of(self, name: str) -> str:
         col = self.columns.get(name, "")
         return " + ".join(col) if isinstance(col, list) else col

@@ -52,18 +52,24 @@ KIND_LABELS = {
 }
 
 
+def _event_words(event: VisitEvent) -> str:
+    """"14:05 Left the home (Sam Ali)": on a pair visit two people leave, so each line says who."""
+    who = event.staff.full_name if event.staff else "everyone on the visit"
+    return f"{timezone.localtime(event.at):%H:%M} {event.get_type_display()} ({who})"
+
+
 def _check_in_summaries(visits: Iterable[Visit]) -> list[Entry]:
     """One line per visit from the visit's event log (check-ins, check-outs, alerts...)."""
     out: list[Entry] = []
     for visit in visits:
-        events = list(VisitEvent.objects.filter(visit=visit).order_by("at", "pk"))
+        events = list(VisitEvent.objects.filter(visit=visit).select_related("staff").order_by("at", "pk"))
         if not events:
             continue
         last = events[-1]
         out.append(Entry(
             at=last.at, kind="check_ins",
             title=f"{len(events)} event{'s' if len(events) != 1 else ''} recorded on the visit",
-            detail="; ".join(f"{timezone.localtime(e.at):%H:%M} {e.get_type_display()}" for e in events),
+            detail="; ".join(_event_words(e) for e in events),
             link=reverse("visits:detail", args=[visit.pk]),
         ))
     return out

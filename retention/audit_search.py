@@ -12,6 +12,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEntry
 from pupils.models import Pupil
 from reports.models import Concern, VisitReport
@@ -19,13 +20,40 @@ from schools.models import School
 from visits.models import Visit
 
 
+# The menu's headings: the first part of each action's stored name.
+ACTION_GROUPS = {
+    "signin": "Signing in", "apitoken": "Signing in",
+    "staff": "Staff", "staff_register": "Staff",
+    "pupil": "Pupils and their homes", "pupils": "Pupils and their homes", "pupil_list": "Pupils and their homes",
+    "household": "Pupils and their homes", "risk": "Pupils and their homes", "risk_list": "Pupils and their homes",
+    "visit": "Visits", "visitlist": "Visits",
+    "checkin": "On the day and alerts", "alert": "On the day and alerts", "hooks": "On the day and alerts",
+    "drill": "On the day and alerts", "readiness": "On the day and alerts", "message": "On the day and alerts",
+    "report": "After the visit", "concern": "After the visit", "agreement": "After the visit",
+    "letter": "After the visit", "chronology": "After the visit", "calendar": "After the visit",
+    "attendance": "Attendance", "referral": "Attendance", "mis": "Attendance",
+    "setup": "The school and its policy", "policy": "The school and its policy",
+}
+
+
+def action_choices() -> list[tuple[str, Any]]:
+    """"Anything", then every action's sentence under its heading ("Data protection" for the rest)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for action in Action:
+        heading = ACTION_GROUPS.get(action.value.split(".")[0], "Data protection and the audit trail")
+        groups.setdefault(heading, []).append((action.value, action.sentence[:1].upper() + action.sentence[1:]))
+    return [("", "Anything")] + [(heading, sorted(options, key=lambda o: o[1])) for heading, options in groups.items()]
+
+
 class AuditSearchForm(forms.Form):
     person = forms.CharField(required=False, max_length=100, label="Person",
                              help_text="Part of the name of whoever acted.")
     pupil = forms.CharField(required=False, max_length=100, label="Pupil",
                             help_text="Part of a pupil's name or their UPN: entries about them, their visits, reports and concerns.")
-    action = forms.CharField(required=False, max_length=60, label="Action",
-                             help_text='The start of an action: "visit." for everything about visits, "pupil.viewed" for looks at pupils\' details.')
+    # A list of what people do, in words; the stored value is still matched by its start, so an
+    # address written by hand ("?action=visit.") finds every kind of entry about visits.
+    action = forms.CharField(required=False, max_length=60, label="What was done",
+                             widget=forms.Select(choices=action_choices()))
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     text = forms.CharField(required=False, max_length=100, label="Words",

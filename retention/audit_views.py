@@ -27,7 +27,9 @@ def trail(request: StaffRequest) -> HttpResponse:
     form = audit_search.AuditSearchForm(request.GET)  # bound even when empty: no filter is valid
     entries = audit_search.search(me.school, form).select_related("actor")
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
-    # Recorded after the query, so this search's own entry is not among its results.
+    # The page's rows are read now, before this search's own entry is written: a lazy page
+    # read at rendering showed that entry and dropped the oldest one of the count.
+    page.object_list = list(page.object_list)
     record_read(request, me.school, "the audit trail", action=Action.AUDIT_VIEWED,
                 data={"filters": form.filters(), "page": page.number})
     query = request.GET.copy()

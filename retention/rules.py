@@ -29,29 +29,29 @@ SCHEDULES = {s.key: s for s in [
     Schedule("attendance", "A pupil's attendance marks", 6,
              "the date of the pupil's last entry in the register",
              "School Attendance (Pupil Registration) (England) Regulations 2024: every register entry kept "
-             "for at least 6 years (school-domain.md §1.1, §4)."),
+             "for at least 6 years."),
     Schedule("concerns", "Safeguarding concern", 25,
              "the pupil's date of birth",
-             "IRMS Schools Toolkit: child-protection file, date of birth + 25 years, then review "
-             "(school-domain.md §4). Some trusts keep 50 years because of the IICSA retention order: "
+             "IRMS Schools Toolkit: child-protection file, date of birth + 25 years, then review. "
+             "Some trusts keep 50 years because of the IICSA retention order: "
              "change the years for your school.", personal_anchor=True),
     Schedule("visits", "Home visit with its check-ins, alerts, reports, agreements and letters", 25,
              "the pupil's date of birth",
-             "Doorstep default: no published period for home-visit records was found (unverified), so they "
-             "are kept as part of the child-protection and pupil file, date of birth + 25 years "
-             "(school-domain.md §4), until your DPO says otherwise.", personal_anchor=True),
+             "Doorstep default: no published period for home-visit records was found, so they "
+             "are kept as part of the child-protection and pupil file, date of birth + 25 years, "
+             "until your data protection officer says otherwise.", personal_anchor=True),
     Schedule("pupils", "Pupil record with contacts, household notes, risk assessments, referral cases and "
              "agreements, letters and chronology notes not tied to a visit", 25,
              "the pupil's date of birth",
              "IRMS Schools Toolkit: pupil file kept by the last school, date of birth + 25 years "
-             "(school-domain.md §4; the pupil-file period is taken as the child-protection one until your DPO "
-             "confirms). Held while any visit or concern about the pupil is kept.", personal_anchor=True),
+             "(the same as the child-protection file until your data protection officer confirms). "
+             "Held while any visit or concern about the pupil is kept.", personal_anchor=True),
     Schedule("audit", "Audit trail entry", 25,
              "the day it was written",
              "Doorstep default: at least as long as any record it can describe is kept by default (a pupil's "
              "records go at date of birth + 25 years, and no entry about a child is older than the child). An "
-             "entry about a record that is still kept is held with it. Removed only by this command, through the "
-             "audit trail's own guarded path (audit.guard.allow_purge)."),
+             "entry about a record that is still kept is held with it. Removed only by the records clean-up, "
+             "never by hand."),
 ]}
 
 # The order removals run in: what points at a record goes before the record.

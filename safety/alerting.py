@@ -205,7 +205,7 @@ def raise_alert(visit: Visit, *, kind: str, now: datetime.datetime | None = None
     live.changed(visit.school_id)  # open boards draw it at commit (safety/live.py)
     audit.record(
         actor=None, school=visit.school, action=Action.ALERT_RAISED, obj=alert,
-        summary=f"{alert.get_kind_display()} alert raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else "")
+        summary=f"{alert.in_a_sentence[:1].upper()}{alert.in_a_sentence[1:]} raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else "")
                 + (f", {_minutes_words(now - ladder_from)} after the policy's time"
                    if now - ladder_from >= LATE_ENOUGH_TO_SAY else ""),
         data={"visit": visit.pk, "kind": kind.value, "step": step, "event": event.pk if event else None,
@@ -299,7 +299,7 @@ def acknowledge(alert: Alert, *, by: StaffMember, request: HttpRequest | None = 
             raise NotAllowed("This alert changed while you were acknowledging it; look again.")
         live.changed(locked.school_id)
         audit.record(actor=by, school=locked.school, action=Action.ALERT_ACKNOWLEDGED, obj=locked, request=request,
-                     summary=f"{by.full_name} acknowledged the {locked.get_kind_display().lower()} alert and took it on"
+                     summary=f"{by.full_name} acknowledged the {locked.in_a_sentence} and took it on"
                              + (f" {via}" if via else ""),
                      data={"step": locked.step, "seconds_to_acknowledge": (now - locked.raised_at).total_seconds(),
                            "via": via or "doorstep"})
@@ -333,7 +333,7 @@ def resolve(alert: Alert, *, by: StaffMember, reason: str, note: str = "",
         )
         live.changed(locked.school_id)
         audit.record(actor=by, school=locked.school, action=Action.ALERT_RESOLVED, obj=locked, request=request,
-                     summary=f"{by.full_name} resolved the {locked.get_kind_display().lower()} alert: "
+                     summary=f"{by.full_name} resolved the {locked.in_a_sentence}: "
                              f"{Alert.Resolution(reason).label.lower()}",
                      reason=note, data={"reason": reason, "step": locked.step})
         notify_services.cancel_calls(locked.pk)  # nobody is rung about a closed alert

@@ -75,8 +75,22 @@ class Alert(models.Model):
         ordering = ["-raised_at", "-id"]
         indexes = [models.Index(fields=["state", "step_due_at"], name="alert_state_step_due")]
 
+    # The alert named inside a sentence ("acknowledged the silent alarm"): the kind's label,
+    # lower-cased, read "the duress pin alert", which means nothing to a headteacher.
+    IN_A_SENTENCE: dict[str, str] = {
+        Kind.OVERDUE: "overdue check-in alert",
+        Kind.OFFICE_CALL_MISSED: "missed office call alert",
+        Kind.CODE_WORD: "code word alarm",
+        Kind.PANIC: "panic alarm",
+        Kind.DURESS: "silent alarm (a duress PIN was entered on a phone)",
+    }
+
     def __str__(self):
         return f"{self.get_kind_display()} on visit {self.visit_id} ({self.state})"
+
+    @property
+    def in_a_sentence(self) -> str:
+        return self.IN_A_SENTENCE.get(self.kind, "alert")
 
     def save(self, *args, **kwargs):
         if self.ladder_from is None:  # raised on time: the ladder starts now

@@ -196,7 +196,7 @@ def acknowledge(request, pk):
     except NotAllowed as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"You have taken on the {alert.get_kind_display().lower()} alert: "
+        messages.success(request, f"You have taken on the {alert.in_a_sentence}: "
                                   "nobody else is being told while you deal with it.")
     # Back to the page the button was on: the headteacher's alerts page or the board. A
     # fixed choice, not a URL, so it cannot be made to redirect anywhere else.

@@ -109,6 +109,8 @@ class Watch(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "visit watch"
+        verbose_name_plural = "visit watches"
         indexes = [models.Index(fields=["status", "alert_at"], name="watch_status_alert_at")]
 
     def __str__(self):
