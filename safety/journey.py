@@ -203,3 +203,14 @@ def progress(visit: Visit, staff: Any) -> Progress:
     if outcome and phase not in ("left_home", "back_safe"):
         label = ("Closed as not seen" if outcome == "not_seen" else "Abandoned") + ": leave, and record it"
     return Progress(events=events, mine=mine, phase=phase, label=label, done=done, outcome=outcome, at=at)
+
+
+def raised_by(kind: str, staff: str | None, recorded_by: str | None) -> str:
+    """Who raised an alarm, in words to follow its name ("Duress PIN entered by Ali Khan"): the
+    office must know at once whom it is about. Empty for what Doorstep raised itself (a missed
+    check-in, an office call not made)."""
+    if kind in ("panic", "duress") and staff:
+        return f"{'pressed' if kind == 'panic' else 'entered'} by {staff}"
+    if kind == "code_word" and recorded_by:
+        return f"from {staff}, taken by {recorded_by}" if staff and staff != recorded_by else f"taken by {recorded_by}"
+    return ""

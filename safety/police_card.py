@@ -18,20 +18,26 @@ from safety.checkins.models import Watch
 from visits import services as visit_services
 from visits.models import Visit
 
-from .journey import last_contact
+from .journey import last_contact, raised_by
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-# The police: 999 when life is at risk, 101 (a welfare check) for an overdue worker. A school
-# has no police URN, so there is no alarm-receiving-centre route (NPCC policy).
+# The police: 999 when life is at risk, 101 (a welfare check) for an overdue worker. Why there
+# is no other route (a school has no police URN) is on the policy page, not on the card: in an
+# emergency it is only more to read.
 POLICE_GUIDANCE = {
     "emergency": "Call 999 if anyone is in immediate danger or there is a threat to life (a panic, a duress "
                  "PIN, the code word, or what you hear in a call).",
     "welfare": "Otherwise, for staff who are overdue and cannot be reached, call 101 and ask for a welfare check.",
-    "reference": "NPCC police response policy: schools have no unique reference number (URN), so alarms are "
-                 "reported like any other 999 or 101 call.",
 }
+
+
+def _raised_by(alert: Alert) -> str:
+    event = alert.event
+    if event is None:
+        return ""
+    return raised_by(alert.kind, event.staff.full_name if event.staff is not None else None, event.recorded_by.full_name)
 
 
 def police_card(alert: Alert, *, by: StaffMember, request: HttpRequest | None = None) -> dict[str, Any]:
@@ -61,7 +67,8 @@ def police_card(alert: Alert, *, by: StaffMember, request: HttpRequest | None = 
     watch = Watch.objects.filter(visit=visit).first()
     card = {
         "alert": {"id": alert.pk, "kind": alert.kind, "state": alert.state, "raised_at": alert.raised_at,
-                  "step": alert.step, "steps": len(alert.ladder), "red": alert.is_red},
+                  "step": alert.step, "steps": len(alert.ladder), "red": alert.is_red,
+                  "raised_by": _raised_by(alert)},
         "visit": {"id": visit.pk, "starts_at": visit.starts_at, "ends_at": visit.ends_at, "state": visit.state},
         "staff": staff,
         "address": visit.pupil.address,

@@ -3,6 +3,7 @@ comes from safety.board and safety.police_card, and every change is a call into
 safety.alerting (acknowledge, resolve) or safety.recording.record_event (a call from the
 staff, the code word heard), which check roles and write the audit trail. Another school's
 visit or alert is a 404, as if it did not exist."""
+import hashlib
 import logging
 import time
 from typing import Any
@@ -10,9 +11,11 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
 
 from core.errors import NotAllowed
@@ -85,19 +88,47 @@ def _school_ids(staff) -> list[int]:
     return [s.school_id for s in staff]
 
 
+def _etag(request, version: str) -> str:
+    """The list of visits' entity tag: what it shows (board_context's version) and, because
+    its forms carry this session's CSRF token, a digest of that token's secret (after a new
+    sign-in the page gets forms that work)."""
+    get_token(request)  # the session's secret is known (and set) before the first page is drawn
+    secret = request.META.get("CSRF_COOKIE", "")
+    return '"' + hashlib.blake2b(f"{version}:{secret}".encode(), digest_size=12).hexdigest() + '"'
+
+
+def _private(response):
+    """The board's answers are one person's and change any moment: never kept by a cache
+    (the page itself asks with If-None-Match)."""
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
 @staff_required
 def board(request):
     staff = _board_staff(request)
     stamp = live.stamp(_school_ids(staff))  # before the data: a change after it is pushed, not lost
-    return render(request, "alerts/board.html", {"nav": "board", "stamp": stamp,
-                                                 **board_data.alarms(staff), **board_data.board_context(staff)})
+    context = board_data.board_context(staff)
+    return _private(render(request, "alerts/board.html", {
+        "nav": "board", "stamp": stamp, "etag": _etag(request, context["version"]),
+        **board_data.alarms(staff), **context}))
 
 
 @staff_required
 def board_live(request):
-    """The visits under way: fetched when the stream says something changed, and every 30 s."""
+    """The visits under way: fetched when the stream says something changed, and every 30 s.
+    Answered "304 Not Modified" (nothing drawn, nothing sent) when the page already shows
+    exactly this: the time alone passing is what most of the 30-second fetches find."""
     staff = _board_staff(request)
-    return render(request, "alerts/_board.html", board_data.board_context(staff))
+    context = board_data.board_context(staff)
+    etag = _etag(request, context["version"])
+    response: HttpResponse
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponseNotModified()
+    else:
+        response = render(request, "alerts/_board.html", context)
+    response["ETag"] = etag
+    return _private(response)
 
 
 @staff_required

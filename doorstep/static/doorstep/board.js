@@ -29,7 +29,7 @@
   var title = document.title;
   var state = window.doorstepBoard = {
     beeps: 0, newAlerts: 0, notifications: 0, alarming: false, keys: [],
-    changes: 0, streamOpen: false, lost: false, trace: []
+    changes: 0, unchanged: 0, streamOpen: false, lost: false, trace: []
   };
   // What happened when (for the bench and the tests): the last 100 steps, with Date.now().
   function trace(what) {
@@ -208,6 +208,33 @@
     };
   }
 
+  // The list of visits is asked for with the tag of what the page shows (If-None-Match): when
+  // nothing changed, Doorstep answers 304 with no body, and the page keeps what it has (htmx
+  // would otherwise put the empty answer in its place). Before the handlers below, which
+  // look at shouldSwap.
+  var etag = live.getAttribute("data-etag") || "";
+  // The school's clock, as the server writes the time (settings.TIME_ZONE), whatever the computer's zone.
+  var updated = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Europe/London", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false
+  });
+  document.body.addEventListener("htmx:configRequest", function (e) {
+    if (e.detail.elt === live && etag) { e.detail.headers["If-None-Match"] = etag; }
+  });
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.elt !== live || !e.detail.xhr) { return; }
+    if (e.detail.xhr.status === 304) {
+      e.detail.shouldSwap = false;
+      var at = document.getElementById("board-updated");
+      if (at) { at.textContent = updated.format(new Date()); }
+      if (state.lost && (state.streamOpen || !window.EventSource)) {
+        state.lost = false; offline.hidden = true; window.clearInterval(retryTimer); retryTimer = null; showTitle();
+      }
+      state.unchanged = (state.unchanged || 0) + 1;
+      trace("unchanged board-live");
+    } else if (e.detail.xhr.status === 200) {
+      etag = e.detail.xhr.getResponseHeader("ETag") || "";
+    }
+  });
   document.body.addEventListener("htmx:sendError", lost);
   document.body.addEventListener("htmx:responseError", lost);
   document.body.addEventListener("htmx:beforeSwap", function (e) {
