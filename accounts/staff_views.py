@@ -5,11 +5,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.forms import errors_onto
 from core.uploads import check as check_upload
-from people.decorators import StaffRequest, require, staff_required
+from people.decorators import StaffRequest, require, safe_next, staff_required
 from people.models import ROLE_LABELS, StaffMember
 
 from . import leavers
@@ -111,4 +112,5 @@ def send_invitation(request: StaffRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, f"Emailed {staff.full_name} a new invitation; any earlier link no longer works.")
-    return redirect("people:staff_detail", staff.pk)
+    # Back where it was pressed: the person's page, or the set-up checklist's list of invitations.
+    return redirect(safe_next(request, reverse("people:staff_detail", args=[staff.pk])))

@@ -127,8 +127,10 @@ def checklist(request: StaffRequest) -> HttpResponse:
     me = request.staff
     require(me, "setup.view", me.school)
     items = services.checklist(me.school)
+    invitations = [r for i in items for r in i.invitations]
     return render(request, "setup/checklist.html", {
         "nav": "home", "items": items, "done": sum(1 for i in items if i.done),
+        "accepted": sum(1 for r in invitations if r.state == "accepted"),
         "blocking": [i for i in items if i.critical and not i.done],
         "gated": services.is_gated(me.school),
     })
