@@ -134,6 +134,7 @@ class Action(StrEnum):
     AGREEMENT_BROKEN = "agreement.broken", "found the agreement broken"
     AGREEMENT_FOLLOW_UP_PROPOSED = "agreement.follow_up_proposed", "proposed a follow-up visit for a broken agreement"
     LETTER_PREPARED = "letter.prepared", "prepared a letter to a family"
+    LETTER_EDITED = "letter.edited", "changed the wording of a letter to a family before sending it"
     LETTER_SENT = "letter.sent", "sent a letter to a family"
     LETTER_VIEWED = "letter.viewed", "read a letter to a family"
     LETTER_PRINTED = "letter.printed", "printed a letter to a family"

@@ -92,7 +92,7 @@ PLACES = {
     "agreement.record": ("Record agreements made at a visit", ["reports:agreement_new"]),
     "agreement.review": ("Review agreements", ["reports:agreement_review"]),
     "letter.view": ("Read letters to families", ["reports:letters", "reports:letter", "reports:letter_pdf"]),
-    "letter.send": ("Approve and send letters", ["reports:letter_send"]),
+    "letter.send": ("Reword, approve and send letters", ["reports:letter_send", "reports:letter_edit"]),
     "calendar.subscribe": ("Subscribe to one's own visit calendar (iCalendar feed, by secret link)",
                            ["reports:calendar", "reports:calendar_feed"]),
     "apitoken.revoke_any": ("Revoke any API token at the school (everyone revokes their own)", ["accounts:revoke"]),

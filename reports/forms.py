@@ -60,3 +60,14 @@ class ReviewForm(forms.Form):
 class FilingForm(forms.Form):
     system = forms.CharField(label="Filed in (system)", max_length=100, initial="CPOMS")
     reference = forms.CharField(label="Reference", max_length=200)
+
+
+class LetterForm(forms.Form):
+    """The headteacher's wording of a draft letter (services.edit_letter checks it again)."""
+
+    addressee = forms.CharField(label="To", max_length=200,
+                                error_messages={"required": "Say who the letter is to, for example Ms Claire Hall."})
+    body = forms.CharField(label="The letter", widget=forms.Textarea(attrs={"rows": 14}),
+                           help_text="Leave a blank line between paragraphs. The greeting, the pupil's name and "
+                                     "your signature are added on the printed letter.",
+                           error_messages={"required": "Write the letter: it cannot be sent empty."})

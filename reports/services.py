@@ -620,11 +620,29 @@ def _propose_follow_up(agreement, clause):
 
 
 def reminder_text(agreement) -> str:
+    """The draft of the reminder letter. What was agreed is said from the agreement's own terms
+    (the attendance window and figure), never by quoting the staff's note of it: that note is
+    their shorthand, written for colleagues. The headteacher sees it beside the draft and adds
+    what the family should read before approving (edit_letter)."""
     # The day of the visit the agreement was made on (it may have been recorded later).
     made = timezone.localdate(agreement.visit.starts_at if agreement.visit_id else agreement.made_at)
+    child = agreement.pupil.first_name
+    window = ""
+    if agreement.window_from and agreement.window_to:
+        window = f" between {agreement.window_from:%A %-d %B} and {agreement.window_to:%A %-d %B %Y}"
+    if agreement.check_kind == Agreement.Check.MIN_PERCENT and agreement.min_percent is not None:
+        if agreement.min_percent >= 100:
+            terms = f"{child} would attend school every day{window}"
+        else:
+            terms = f"{child} would attend school for at least {agreement.min_percent.normalize():f}% of the time{window}"
+        agreed = f"we agreed together that {terms}."
+    elif agreement.check_kind == Agreement.Check.NO_UNAUTHORISED:
+        agreed = f"we agreed together that {child} would have no absence from school without a good reason{window}."
+    else:
+        agreed = f"we made an agreement together about {child}'s attendance at school."
     return (
-        f"When we visited you on {made:%-d %B %Y}, we agreed together that: {agreement.text}\n\n"
-        f"We reviewed this on {agreement.review_on:%-d %B %Y} and the agreement has not been kept. "
+        f"When we visited you on {made:%A %-d %B %Y}, {agreed}\n\n"
+        f"We reviewed this on {agreement.review_on:%A %-d %B %Y} and the agreement has not been kept. "
         "We want to work with you so that your child can attend school every day, and we would like "
         "to talk with you about what is getting in the way.\n\n"
         "Please contact the school office as soon as you can to arrange a time to speak with us. "
@@ -654,6 +672,34 @@ def review_due_agreements(today=None) -> dict:
 
 
 # ------------------------------------------------------------------------- letters
+
+def edit_letter(actor, letter, *, addressee: str, body: str, request=None) -> Letter:
+    """The headteacher rewrites a draft letter before approving it (C 4.2: the head sends it, so
+    the words are theirs). Only a draft can change; the wording before the change is kept on
+    the audit trail."""
+    _require(actor, "letter.send", letter, "change the wording of letters")
+    addressee, body = (addressee or "").strip(), (body or "").replace("\r\n", "\n").strip()
+    errors = {}
+    if not addressee:
+        errors["addressee"] = "Say who the letter is to, for example Ms Claire Hall."
+    if not body:
+        errors["body"] = "Write the letter: it cannot be sent empty."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = Letter.objects.select_for_update().get(pk=letter.pk)
+        if locked.status != Letter.Status.DRAFT:
+            raise ValidationError({"__all__": "This letter has already been sent, so its wording cannot change."})
+        if (locked.addressee, locked.body) == (addressee, body):
+            return locked
+        before = {"addressee": locked.addressee, "body": locked.body}
+        locked.addressee, locked.body = addressee, body
+        locked.save(update_fields=["addressee", "body"])
+        audit.record(actor=actor, school=locked.school, action=Action.LETTER_EDITED, obj=locked,
+                     summary=f"{actor.full_name} changed the wording of a reminder letter before sending it",
+                     data={"before": before}, request=request)
+    return locked
+
 
 def send_letter(actor, letter, *, request=None) -> Letter:
     """The headteacher approves and sends a prepared letter (C 4.2). The PDF as sent is kept."""

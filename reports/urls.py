@@ -18,6 +18,7 @@ urlpatterns = [
     path("letters/<int:pk>/", views.letter, name="letter"),
     path("letters/<int:pk>/letter.pdf", views.letter_pdf, name="letter_pdf"),
     path("letters/<int:pk>/send/", views.letter_send, name="letter_send"),
+    path("letters/<int:pk>/edit/", views.letter_edit, name="letter_edit"),
     path("pupil/<int:pk>/chronology/", views.pupil_chronology, name="chronology"),
     path("pupil/<int:pk>/chronology.pdf", views.chronology_pdf, name="chronology_pdf"),
     path("pupil/<int:pk>/chronology.csv", views.chronology_csv, name="chronology_csv"),

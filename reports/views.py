@@ -17,7 +17,7 @@ from people.decorators import require, staff_required
 from visits.models import Visit
 
 from . import chronology, documents, ical, services
-from .forms import AgreementForm, CorrectionForm, FilingForm, ReportForm, ReviewForm
+from .forms import AgreementForm, CorrectionForm, FilingForm, LetterForm, ReportForm, ReviewForm
 from .models import Agreement, CalendarFeed, Concern, Letter, VisitReport
 
 
@@ -215,13 +215,42 @@ def letters(request):
                                                     "may_send": can(request.staff, "letter.send")})
 
 
+def _letter_page(request, item, form=None, status=200):
+    may_send = can(request.staff, "letter.send", item)
+    if form is None and may_send and item.status == Letter.Status.DRAFT:
+        form = LetterForm(initial={"addressee": item.addressee, "body": item.body})
+    return render(request, "reports/letter.html", {"letter": item, "nav": "letters", "may_send": may_send,
+                                                   "form": form}, status=status)
+
+
 @staff_required
 def letter(request, pk):
     item = get_object_or_404(Letter.objects.select_related("pupil", "agreement"), pk=pk, school=request.staff.school)
     require(request.staff, "letter.view", item)
     audit.record_read_today(request, item, "a letter to a family (name and address)", action=Action.LETTER_VIEWED)
-    return render(request, "reports/letter.html", {"letter": item, "nav": "letters",
-                                                   "may_send": can(request.staff, "letter.send", item)})
+    return _letter_page(request, item)
+
+
+@staff_required
+@require_POST
+def letter_edit(request, pk):
+    """Save the headteacher's wording of a draft; with "send", approve and send it as worded."""
+    item = get_object_or_404(Letter.objects.select_related("pupil", "agreement"), pk=pk, school=request.staff.school)
+    require(request.staff, "letter.send", item)
+    form = LetterForm(request.POST)
+    if form.is_valid():
+        try:
+            item = services.edit_letter(request.staff, item, addressee=form.cleaned_data["addressee"],
+                                        body=form.cleaned_data["body"], request=request)
+            if "send" in request.POST:
+                services.send_letter(request.staff, item, request=request)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        else:
+            messages.success(request, "Letter approved and marked as sent. Print it from the PDF." if "send" in request.POST
+                             else "Wording saved. The letter is still a draft until you approve and send it.")
+            return redirect("reports:letter", pk=item.pk)
+    return _letter_page(request, item, form, status=400)
 
 
 @staff_required

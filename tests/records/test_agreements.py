@@ -68,7 +68,9 @@ def test_one_missed_session_breaks_an_every_session_agreement_and_brings_a_lette
     assert a.status == "broken" and "90.0%" in a.outcome
     letter = Letter.objects.get()
     assert letter.status == "draft" and letter.clause == "C 4.2" and letter.addressee == coteford.contact.name
-    assert "Ava attends every session next week." in letter.body
+    # The staff's note of the agreement is theirs: the letter says what was agreed in its own terms.
+    assert "Ava attends every session next week." not in letter.body
+    assert "we agreed together that Ava would attend school every day between" in letter.body
     note = ChronologyNote.objects.get()
     assert note.kind == "attendance" and note.clause == "C 4.3"
     # The headteacher is told a letter waits, without the pupil's name.

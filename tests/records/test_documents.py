@@ -98,7 +98,8 @@ def test_the_reminder_letter_is_addressed_to_the_parent_and_marked_draft_until_s
     letter = Letter.objects.get(agreement=a)
     text = text_of(documents.letter_pdf(letter), "pdf-reminder-letter")
     letterhead_in(text, coteford.school)
-    assert coteford.contact.name in text and "Ava attends every day next week." in text
+    assert coteford.contact.name in text and "no absence from school without a good reason" in text
+    assert "Ava attends every day next week." not in text  # the staff's note is not quoted to the parent
     assert "Hana Head" in text and "Draft" in text
     sent = services.send_letter(coteford.head, letter)
     assert "Draft" not in text_of(bytes(sent.sent_pdf), "pdf-reminder-letter-sent")
