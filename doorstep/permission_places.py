@@ -103,6 +103,7 @@ OPEN = {
     "home": "anyone on a school's staff: their own tiles, each asking its own action",
     "switch_school": "anyone on the staff of several schools: only schools they are on",
     "login": "anyone: signing in", "logout": "anyone signed in",
+    "accessibility": "anyone: the accessibility statement, no data",
     "password_change": "anyone signed in: their own password",
     "accounts:verify": "anyone signing in: their second factor",
     "accounts:enrol": "anyone signed in: their own second factor",

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
+from django.views.generic import RedirectView, TemplateView
 
 from accounts import views as accounts_views
 from policies import term_dates_views
@@ -22,6 +22,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", doorstep_views.home, name="home"),
+    # Open to anyone, signed in or not: the regulations ask that anyone can read it.
+    path("accessibility/", TemplateView.as_view(template_name="accessibility.html"), name="accessibility"),
     path("school/switch/", doorstep_views.switch_school, name="switch_school"),
     path("school/term-dates/", term_dates_views.term_dates, name="term_dates"),
     path("school/term-dates/<int:pk>/remove/", term_dates_views.term_date_remove, name="term_date_remove"),

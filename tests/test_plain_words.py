@@ -125,3 +125,19 @@ def test_make_run_on_another_port_puts_that_port_in_links_in_texts_and_emails():
     assert "DOORSTEP_BASE_URL=http://127.0.0.1:8201" in start
     assert "--bind 127.0.0.1:8201" in start
     assert "`PORT`" in (ROOT / "README.md").read_text() or "PORT=8201" in (ROOT / "README.md").read_text()
+
+
+def test_the_accessibility_statement_is_published_and_linked_from_every_page_s_footer(client, coteford):
+    sign_in_page = client.get(reverse("login")).content.decode()
+    assert f'href="{reverse("accessibility")}"' in sign_in_page.split('<footer')[1]
+    statement = client.get(reverse("accessibility"))  # nobody signed in: anyone may read it
+    html = statement.content.decode()
+    assert statement.status_code == 200
+    for heading in ("Accessibility statement for Doorstep", "How accessible this service is",
+                    "Feedback and contact information", "Reporting accessibility problems with this service",
+                    "Enforcement procedure", "Technical information about this service", "Compliance status",
+                    "Non-accessible content", "Preparation of this accessibility statement"):
+        assert heading in html, heading
+    assert "Web Content Accessibility Guidelines version 2.2" in html and "axe-core 4.14.1" in html
+    client.force_login(coteford.head.user)
+    assert "Coteford Junior School" in client.get(reverse("accessibility")).content.decode()
