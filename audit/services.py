@@ -97,12 +97,21 @@ def record(*, actor, school, action: Action, obj, summary, reason="", data=None,
     summary  one line for a headteacher; reason: the person's own words, if any
     data     anything else worth keeping (e.g. the findings at that moment); stored as JSON
     """
+    entry = build(actor=actor, school=school, action=action, obj=obj, summary=summary, reason=reason, data=data,
+                  request=request)
+    entry.save(force_insert=True)
+    return entry
+
+
+def build(*, actor, school, action: Action, obj, summary, reason="", data=None, request=None) -> AuditEntry:
+    """The entry record() would write, unsaved: for code that writes many in one INSERT
+    (bulk_create) inside the transaction of the changes they record."""
     action = registered(action)
     user, name = _actor(actor)
     object_type, object_id = _object_ref(obj)
     if len(summary) > SUMMARY_LENGTH:
         summary = summary[: SUMMARY_LENGTH - 1] + "…"
-    return AuditEntry.objects.create(
+    return AuditEntry(
         school=school if school is not None else _school_of(obj),
         at=timezone.now(),
         actor=user,

@@ -41,7 +41,8 @@ import datetime
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -78,7 +79,7 @@ KEY_MAX = _max_length(Message._meta.get_field("idempotency_key"))
 _NON_WORD = re.compile(r"[\W_]+")
 _CACHE_SECONDS = 60
 # school id -> (pupil count and highest id when read, when read, the phrases)
-_phrases_cache: dict[int, tuple[tuple[int, int | None], datetime.datetime, list[tuple[str, str, int]]]] = {}
+_phrases_cache: dict[int, tuple[tuple[int, int | None], datetime.datetime, Phrases]] = {}
 
 
 def _normal(text: str) -> str:
@@ -87,7 +88,32 @@ def _normal(text: str) -> str:
     return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
 
 
-def _pupil_phrases(school: School) -> list[tuple[str, str, int]]:
+class Phrases(list[tuple[str, str, int]]):
+    """(phrase, what, pupil id) in order, with a lookup {phrase: (first position, what, pupil
+    id)} and the longest phrase's word count, so that a text is checked by looking up each run
+    of its words rather than by testing every phrase of the school against it."""
+
+    def __init__(self, phrases: list[tuple[str, str, int]]) -> None:
+        super().__init__(phrases)
+        self.lookup: dict[str, tuple[int, str, int]] = {}
+        for position, (phrase, what, pk) in enumerate(phrases):
+            self.lookup.setdefault(phrase, (position, what, pk))
+        self.longest = max((p.count(" ") - 1 for p, _, _ in phrases), default=0)
+
+    def first_in(self, normal: str) -> tuple[str, int] | None:
+        """(what, pupil id) of the first phrase (in order) that `normal` (a _normal() text)
+        contains as whole words, as `phrase in normal` tested phrase by phrase would find it."""
+        words = normal.split()
+        best: tuple[int, str, int] | None = None
+        for start in range(len(words)):
+            for end in range(start + 1, min(len(words), start + self.longest) + 1):
+                hit = self.lookup.get(" " + " ".join(words[start:end]) + " ")
+                if hit is not None and (best is None or hit[0] < best[0]):
+                    best = hit
+        return (best[1], best[2]) if best is not None else None
+
+
+def _pupil_phrases(school: School) -> Phrases:
     """(phrase, what, pupil id) for every pupil of the school: the name both ways round,
     the first address line, the postcode with and without its space. Plain substring
     tests on normalised text: cheap enough to run inside every alert's transaction.
@@ -101,25 +127,38 @@ def _pupil_phrases(school: School) -> list[tuple[str, str, int]]:
     contains a pupil's ("Mary Ann Smith", "Ann Smith") still reads as the pupil's name to
     whoever sees the text, so such a message goes out in the fixed wording, and it is never
     refused (notify())."""
-    pupils = Pupil.objects.filter(school=school)
-    counted = pupils.aggregate(n=Count("pk"), m=Max("pk"))
-    stamp = (counted["n"], counted["m"])
-    cached = _phrases_cache.get(school.pk)
-    now = timezone.now()
-    if cached and cached[0] == stamp and (now - cached[1]).total_seconds() < _CACHE_SECONDS:
-        return cached[2]
+    return _pupil_phrases_of([school.pk])[school.pk]
 
-    phrases: list[tuple[str, str, int]] = []
-    for pk, first, last, line1, postcode in pupils.values_list("pk", "first_name", "last_name", "address_line1", "postcode"):
-        phrases += [(_normal(f"{first} {last}"), "name", pk), (_normal(f"{last} {first}"), "name", pk)]
-        if len(line1.strip()) > 2:
-            phrases.append((_normal(line1), "address", pk))
-        compact = "".join(postcode.split())
-        if len(compact) >= 5:  # outward code + the 3-character inward code, spaced or not
-            phrases += [(_normal(compact), "postcode", pk), (_normal(f"{compact[:-3]} {compact[-3:]}"), "postcode", pk)]
-    phrases = [p for p in phrases if p[0].strip()]
-    _phrases_cache[school.pk] = (stamp, now, phrases)
-    return phrases
+
+def _pupil_phrases_of(school_ids: Iterable[int]) -> dict[int, Phrases]:
+    """_pupil_phrases() of several schools, their stamps read in one query (a watchdog's
+    batch of alerts spans many schools)."""
+    ids = list(school_ids)
+    stamps: dict[int, tuple[int, int | None]] = {pk: (0, None) for pk in ids}
+    counted = Pupil.objects.filter(school__in=ids).order_by().values("school").annotate(n=Count("pk"), m=Max("pk"))
+    for row in counted:
+        stamps[row["school"]] = (row["n"], row["m"])
+    now = timezone.now()
+    found: dict[int, Phrases] = {}
+    for pk, stamp in stamps.items():
+        cached = _phrases_cache.get(pk)
+        if cached and cached[0] == stamp and (now - cached[1]).total_seconds() < _CACHE_SECONDS:
+            found[pk] = cached[2]
+            continue
+        phrases: list[tuple[str, str, int]] = []
+        pupils = Pupil.objects.filter(school=pk)
+        for pupil, first, last, line1, postcode in pupils.values_list("pk", "first_name", "last_name", "address_line1",
+                                                                      "postcode"):
+            phrases += [(_normal(f"{first} {last}"), "name", pupil), (_normal(f"{last} {first}"), "name", pupil)]
+            if len(line1.strip()) > 2:
+                phrases.append((_normal(line1), "address", pupil))
+            compact = "".join(postcode.split())
+            if len(compact) >= 5:  # outward code + the 3-character inward code, spaced or not
+                phrases += [(_normal(compact), "postcode", pupil),
+                            (_normal(f"{compact[:-3]} {compact[-3:]}"), "postcode", pupil)]
+        found[pk] = Phrases([p for p in phrases if p[0].strip()])
+        _phrases_cache[pk] = (stamp, now, found[pk])
+    return found
 
 
 def forget_school(sender: type[Model], instance: Model, **kwargs: Any) -> None:
@@ -133,16 +172,17 @@ def pupil_details_in(school: School, **texts: str) -> Found:
     """What in the named texts (subject=..., body=..., link=...) reads as a pupil's details:
     (field, "name" | "address" | "postcode", pupil record id), at most one per field. Empty
     when the texts may leave the school as they are."""
-    phrases = _pupil_phrases(school)
+    return _found_in(_pupil_phrases(school), texts)
+
+
+def _found_in(phrases: Phrases, texts: dict[str, str]) -> Found:
     found: Found = []
     for field, text in texts.items():
         if not text:
             continue
-        normal = _normal(text)
-        for phrase, what, pk in phrases:
-            if phrase in normal:
-                found.append((field, what, pk))
-                break
+        hit = phrases.first_in(_normal(text))
+        if hit is not None:
+            found.append((field, *hit))
     return found
 
 
@@ -217,40 +257,12 @@ def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: 
     Raises ValueError for a recipient of another school, an empty or over-long subject,
     body or key: mistakes in the calling code. Never for pupil details in the text: then
     the text and email copies use the fixed wording, and that is reported (module docstring)."""
-    if not idempotency_key or len(idempotency_key) > KEY_MAX:
-        raise ValueError(f"notify(): idempotency_key must be 1 to {KEY_MAX} characters, got {idempotency_key!r}.")
-    if not subject or len(subject) > SUBJECT_MAX:
-        raise ValueError(f"notify(): subject must be 1 to {SUBJECT_MAX} characters (got {len(subject or '')}).")
-    if not body or not body.strip():
-        raise ValueError("notify(): body is empty; say what happened.")
-    if not kind:
-        raise ValueError("notify(): kind is required, e.g. 'alert.overdue'.")
-    found = pupil_details_in(school, subject=subject, body=body, link=link)
-    outside = dict(subject=subject, body=body, link=link, reworded="")
-    if found:
-        safe_subject, safe_body = safe_wording(kind)
-        safe_link = SAFE_LINK if any(field == "link" for field, _, _ in found) else link
-        outside = dict(subject=safe_subject, body=safe_body, link=safe_link, reworded=_describe(found))
-    spoken = spoken.strip()
-    found_spoken = pupil_details_in(school, call=spoken) if spoken else []
-    call = dict(outside, body=spoken)
-    if found_spoken:
-        call.update(body=safe_call_words(school), reworded=_describe(found_spoken))
-        found = found + found_spoken
-    alert_id = alert if isinstance(alert, int) or alert is None else alert.pk
-
-    now = timezone.now()
-    people: list[StaffMember] = []
-    for staff in recipients:
-        if staff.school_id != school.pk:
-            raise ValueError(f"notify(): {staff} is on the staff of another school, not {school}.")
-        if staff.active:
-            people.append(staff)
-    if not people:
+    notice = Notice(recipients=list(recipients), kind=kind, subject=subject, body=body, link=link, school=school,
+                    alert=alert, idempotency_key=idempotency_key, channels=channels, spoken=spoken)
+    wanted, found = notice.rows(timezone.now())
+    if not wanted:
         return []
-    only = None if channels is None else set(channels)
-    wanted = [(staff, channel, address) for staff in people for channel, address in _channels_for(staff, ring=bool(spoken))
-              if only is None or channel in only]
+    people = list({m.recipient_id: m.recipient for m in wanted}.values())
     # Two queries in the usual case (what exists for this key, then one INSERT of the rest)
     # rather than a look-up, a savepoint and an insert per row: an alert writes six or more
     # rows inside the watchdog's transaction, and that was half of each alert's cost
@@ -259,24 +271,7 @@ def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: 
     # and makes one otherwise, so a half-written set of messages cannot be committed.
     with transaction.atomic():
         existing = _existing(idempotency_key, people)
-        new: list[Message] = []
-        for staff, channel, address in wanted:
-            if (staff.pk, channel) in existing:
-                continue
-            fields: dict[str, Any] = dict(
-                idempotency_key=idempotency_key, recipient=staff, channel=channel, school=school, kind=kind,
-                alert_id=alert_id, to_address=address, created_at=now, next_attempt_at=now,
-            )
-            if channel == Channel.IN_APP:
-                # In-app delivery is the row itself: the board and the inbox read it. It
-                # stays in the school, so it keeps the caller's words.
-                fields.update(subject=subject, body=body, link=link,
-                              status=Message.Status.SENT, sent_at=now, provider="in_app")
-            elif channel == Channel.VOICE:
-                fields.update(call, call_token=secrets.token_urlsafe(24))
-            else:
-                fields.update(outside)
-            new.append(Message(**fields))
+        new = [m for m in wanted if (m.recipient_id, m.channel) not in existing]
         if new:
             try:
                 with transaction.atomic():  # a savepoint: a concurrent twin must not spoil the caller's transaction
@@ -287,7 +282,7 @@ def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: 
                 with transaction.atomic():
                     Message.objects.bulk_create(new, ignore_conflicts=True)
                 existing = _existing(idempotency_key, people)
-                rows = [existing[(staff.pk, channel)] for staff, channel, _ in wanted if (staff.pk, channel) in existing]
+                rows = [existing[(m.recipient_id, m.channel)] for m in wanted if (m.recipient_id, m.channel) in existing]
                 reworded = [m for m in rows if m.reworded]
                 if reworded:
                     _report_reworded(school, kind, idempotency_key, found, reworded)
@@ -296,7 +291,99 @@ def notify(recipients: Iterable[StaffMember], *, kind: str, subject: str, body: 
             if reworded:
                 _report_reworded(school, kind, idempotency_key, found, reworded)
         made = {(m.recipient_id, m.channel): m for m in new}
-    return [existing.get((staff.pk, channel)) or made[(staff.pk, channel)] for staff, channel, _ in wanted]
+    return [existing.get((m.recipient_id, m.channel)) or made[(m.recipient_id, m.channel)] for m in wanted]
+
+
+@dataclass
+class Notice:
+    """One call's worth of notify(): the same arguments, so that many can be written at once
+    (notify_new)."""
+
+    recipients: list[StaffMember]
+    kind: str
+    subject: str
+    body: str
+    school: School
+    idempotency_key: str
+    link: str = ""
+    alert: int | Model | None = None
+    channels: Iterable[str] | None = None
+    spoken: str = ""
+
+    def rows(self, now: datetime.datetime, phrases: Phrases | None = None) -> tuple[list[Message], Found]:
+        """The unsaved outbox rows, one per recipient and channel, with the pupil-details
+        check applied, and what that check found. Raises ValueError as notify() does.
+        `phrases`: the school's pupil phrases, when the caller has just read them."""
+        kind, subject, body, link, school = self.kind, self.subject, self.body, self.link, self.school
+        if not self.idempotency_key or len(self.idempotency_key) > KEY_MAX:
+            raise ValueError(f"notify(): idempotency_key must be 1 to {KEY_MAX} characters, got {self.idempotency_key!r}.")
+        if not subject or len(subject) > SUBJECT_MAX:
+            raise ValueError(f"notify(): subject must be 1 to {SUBJECT_MAX} characters (got {len(subject or '')}).")
+        if not body or not body.strip():
+            raise ValueError("notify(): body is empty; say what happened.")
+        if not kind:
+            raise ValueError("notify(): kind is required, e.g. 'alert.overdue'.")
+        phrases = phrases if phrases is not None else _pupil_phrases(school)
+        found = _found_in(phrases, {"subject": subject, "body": body, "link": link})
+        outside = dict(subject=subject, body=body, link=link, reworded="")
+        if found:
+            safe_subject, safe_body = safe_wording(kind)
+            safe_link = SAFE_LINK if any(field == "link" for field, _, _ in found) else link
+            outside = dict(subject=safe_subject, body=safe_body, link=safe_link, reworded=_describe(found))
+        spoken = self.spoken.strip()
+        found_spoken = _found_in(phrases, {"call": spoken}) if spoken else []
+        call = dict(outside, body=spoken)
+        if found_spoken:
+            call.update(body=safe_call_words(school), reworded=_describe(found_spoken))
+            found = found + found_spoken
+        alert_id = self.alert if isinstance(self.alert, int) or self.alert is None else self.alert.pk
+
+        people: list[StaffMember] = []
+        for staff in self.recipients:
+            if staff.school_id != school.pk:
+                raise ValueError(f"notify(): {staff} is on the staff of another school, not {school}.")
+            if staff.active:
+                people.append(staff)
+        only = None if self.channels is None else set(self.channels)
+        rows: list[Message] = []
+        for staff in people:
+            for channel, address in _channels_for(staff, ring=bool(spoken)):
+                if only is not None and channel not in only:
+                    continue
+                fields: dict[str, Any] = dict(
+                    idempotency_key=self.idempotency_key, recipient=staff, channel=channel, school=school, kind=kind,
+                    alert_id=alert_id, to_address=address, created_at=now, next_attempt_at=now,
+                )
+                if channel == Channel.IN_APP:
+                    # In-app delivery is the row itself: the board and the inbox read it. It
+                    # stays in the school, so it keeps the caller's words.
+                    fields.update(subject=subject, body=body, link=link,
+                                  status=Message.Status.SENT, sent_at=now, provider="in_app")
+                elif channel == Channel.VOICE:
+                    fields.update(call, call_token=secrets.token_urlsafe(24))
+                else:
+                    fields.update(outside)
+                rows.append(Message(**fields))
+        return rows, found
+
+
+def notify_new(notices: Sequence[Notice]) -> list[Message]:
+    """notify() for many messages at once, in one INSERT, for keys nobody can have used yet
+    (the first step of alerts created in the same transaction): a burst of missed deadlines
+    tells hundreds of alerts a second this way. A key already used is a mistake of the caller:
+    the unique constraint refuses it (IntegrityError) and nothing is written. Call it inside
+    the caller's transaction, as notify()."""
+    now = timezone.now()
+    phrases = _pupil_phrases_of({notice.school.pk for notice in notices})
+    prepared = [(notice, *notice.rows(now, phrases[notice.school.pk])) for notice in notices]
+    rows = [m for _, made, _ in prepared for m in made]
+    with transaction.atomic():
+        Message.objects.bulk_create(rows, batch_size=1000)
+        for notice, made, found in prepared:
+            reworded = [m for m in made if m.reworded]
+            if reworded:
+                _report_reworded(notice.school, notice.kind, notice.idempotency_key, found, reworded)
+    return rows
 
 
 def _existing(idempotency_key: str, people: Iterable[StaffMember]) -> dict[tuple[int, str], Message]:

@@ -23,11 +23,12 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actions import Action
+from audit.models import AuditEntry
 from core.errors import NotAllowed
 from core.text import and_list
 from notify import services as notify_services
 from notify.models import Channel
-from people.models import StaffMember
+from people.models import StaffMember, StaffRole
 from people.permissions import HELPERS, can
 from policies.services import policy_for, policy_version_for
 from policies.models import SchoolPolicy
@@ -35,7 +36,7 @@ from policy_engine import timing
 from safety.alerts.models import Alert, AlertStep, new_token
 from safety.checkins.models import VisitEvent, Watch
 from visits import services as visit_services
-from visits.models import Visit
+from visits.models import Visit, VisitStaff
 
 from . import events as visit_events
 from . import journey, live
@@ -86,13 +87,31 @@ def recipients(school_id: int, roles: Iterable[str], visit: Visit | None = None)
     """Active staff of the school holding any of `roles`; "everyone" means everyone who can
     help (leaders, DSL, office). Never the staff on the visit itself: a duress message on the
     phone of the person in danger would give them away."""
+    on_visit = set(visit.assignments.values_list("staff_id", flat=True)) if visit is not None else set()
+    return _pick(_helpers([school_id], roles).get(school_id, []), roles, on_visit)
+
+
+def _wanted(roles: Iterable[str]) -> set[str]:
     wanted = set(roles)
     if "everyone" in wanted:
         wanted = (wanted - {"everyone"}) | HELPERS
-    people = StaffMember.objects.active().filter(school=school_id, roles__role__in=wanted).distinct()
-    if visit is not None:
-        people = people.exclude(assignments__visit=visit)
-    return list(people.order_by("pk"))
+    return wanted
+
+
+def _helpers(school_ids: Iterable[int], roles: Iterable[str]) -> dict[int, list[tuple[StaffMember, set[str]]]]:
+    """{school id: [(active member of staff, their roles among `roles`)]}, in one query."""
+    found: dict[int, dict[int, tuple[StaffMember, set[str]]]] = {}
+    held = StaffRole.objects.filter(staff__school__in=list(school_ids), staff__active=True,
+                                    role__in=_wanted(roles)).select_related("staff")
+    for row in held:
+        member = found.setdefault(row.staff.school_id, {}).setdefault(row.staff_id, (row.staff, set()))
+        member[1].add(row.role)
+    return {school: list(people.values()) for school, people in found.items()}
+
+
+def _pick(staff: Iterable[tuple[StaffMember, set[str]]], roles: Iterable[str], on_visit: set[int]) -> list[StaffMember]:
+    wanted = _wanted(roles)
+    return sorted((member for member, held in staff if held & wanted and member.pk not in on_visit), key=lambda m: m.pk)
 
 
 def _team(visit: Visit) -> list[StaffMember]:
@@ -134,12 +153,27 @@ def _notify_step(alert: Alert, visit: Visit, step: int, now: datetime.datetime,
                  due_at: datetime.datetime | None = None) -> list[StaffMember]:
     """Tell this step's roles, once (unique AlertStep), in the caller's transaction. `due_at`
     is when the policy's timeline has the step (now, unless the watchdog is catching up)."""
-    due_at = due_at or now
-    rung = alert.ladder[step] if step < len(alert.ladder) else {"notify": ["everyone"]}
+    rung = _rung(alert, step)
     people = recipients(alert.school_id, rung.get("notify", []), visit)
-    AlertStep.objects.create(alert=alert, step=step, at=now, due_at=due_at, notify=rung.get("notify", []),
-                             recipients=len(people))
-    people_meant = staff if staff else _team(visit)
+    row, notice, entry = _compose_step(alert, visit, step, now, people, staff if staff else _team(visit), due_at)
+    row.save(force_insert=True)
+    if notice is not None:
+        notify_services.notify(notice.recipients, kind=notice.kind, subject=notice.subject, body=notice.body,
+                               link=notice.link, school=notice.school, alert=notice.alert,
+                               idempotency_key=notice.idempotency_key, spoken=notice.spoken)
+    entry.save(force_insert=True)
+    return people
+
+
+def _compose_step(alert: Alert, visit: Visit, step: int, now: datetime.datetime, people: list[StaffMember],
+                  people_meant: Sequence[StaffMember], due_at: datetime.datetime | None = None,
+                  ) -> tuple[AlertStep, notify_services.Notice | None, AuditEntry]:
+    """What telling a step writes, unsaved: its AlertStep, the message to `people` (None when
+    nobody holds the step's roles) and the audit entry. `people_meant`: the staff the alert is
+    about. Written one by one (_notify_step) or for a whole batch at once (raise_overdue_batch)."""
+    due_at = due_at or now
+    rung = _rung(alert, step)
+    row = AlertStep(alert=alert, step=step, at=now, due_at=due_at, notify=rung.get("notify", []), recipients=len(people))
     who = _names(people_meant)
     what = KIND_WORDS[Alert.Kind(alert.kind)].format(has="have" if len(people_meant) > 1 else "has")
     police = " Police guidance is on the alert." if rung.get("call_police") else ""
@@ -160,10 +194,11 @@ def _notify_step(alert: Alert, visit: Visit, step: int, now: datetime.datetime,
             f"Open the office board and acknowledge.{police}{last}{late}")
     # A step with `ring` also phones them (those with a mobile): staff names, never the pupil's.
     spoken = f"Doorstep alert from {visit.school.name}. {opening}." if rung.get("ring") else ""
-    if people:
-        notify_services.notify(people, kind=f"alert.{alert.kind}", subject=subject, body=body, link=board_link(alert),
-               school=visit.school, alert=alert, idempotency_key=f"alert:{alert.pk}:step:{step}", spoken=spoken)
-    audit.record(
+    notice = notify_services.Notice(
+        recipients=people, kind=f"alert.{alert.kind}", subject=subject, body=body, link=board_link(alert),
+        school=visit.school, alert=alert, idempotency_key=f"alert:{alert.pk}:step:{step}", spoken=spoken,
+    ) if people else None
+    entry = audit.build(
         actor=None, school=visit.school, action=Action.ALERT_STEP, obj=alert,
         summary=f"Alert step {step + 1} of {len(alert.ladder)}: told {', '.join(rung.get('notify', []))} "
                 f"({len(people)} people)" + (f", {_minutes_words(delay)} after the policy's time" if late else ""),
@@ -172,7 +207,7 @@ def _notify_step(alert: Alert, visit: Visit, step: int, now: datetime.datetime,
               "clause": rung.get("clause", "default"), "call_police": bool(rung.get("call_police")),
               "ring": bool(rung.get("ring"))},
     )
-    return people
+    return row, notice, entry
 
 
 # ----------------------------------------------------------------------------- raising
@@ -189,31 +224,44 @@ def raise_alert(visit: Visit, *, kind: str, now: datetime.datetime | None = None
     steps fall due on the policy's timeline from there: those already past are told at once,
     in order, by the same pass (`poll`)."""
     now = now or timezone.now()
+    alert = _new_alert(visit, kind, now, event=event, missed=missed, missed_due_at=missed_due_at, ladder_from=ladder_from)
+    alert.save(force_insert=True)
+    if alert.is_top:
+        watches.sound_alarm(visit)
+    live.changed(visit.school_id)  # open boards draw it at commit (safety/live.py)
+    _raised_entry(alert, visit, now).save(force_insert=True)
+    _notify_step(alert, visit, alert.step, now, staff=staff, due_at=alert.ladder_from)
+    return alert
+
+
+def _new_alert(visit: Visit, kind: str, now: datetime.datetime, *, event: VisitEvent | None = None, missed: str = "",
+               missed_due_at: datetime.datetime | None = None, ladder_from: datetime.datetime | None = None) -> Alert:
+    """The alert raise_alert() starts, unsaved: the ladder's snapshot and its first step."""
     ladder, clause, version = ladder_for(visit)
     kind = Alert.Kind(kind)
     top = kind in Alert.TOP_KINDS
     step = len(ladder) - 1 if top else 0
     # Danger now starts at the top step at once, whatever the clock says.
     ladder_from = now if top or ladder_from is None else min(ladder_from, now)
-    alert = Alert.objects.create(
+    return Alert(
         school_id=visit.school_id, visit=visit, kind=kind, event=event, missed=missed, missed_due_at=missed_due_at,
         raised_at=now, ladder_from=ladder_from, ladder=ladder, ladder_clause=clause[:60], policy_version=version,
         step=step, step_due_at=None if top else step_due_at(ladder, ladder_from, step),
     )
-    if top:
-        watches.sound_alarm(visit)
-    live.changed(visit.school_id)  # open boards draw it at commit (safety/live.py)
-    audit.record(
+
+
+def _raised_entry(alert: Alert, visit: Visit, now: datetime.datetime) -> AuditEntry:
+    ladder_from, missed = alert.ladder_from, alert.missed
+    return audit.build(
         actor=None, school=visit.school, action=Action.ALERT_RAISED, obj=alert,
-        summary=f"{alert.in_a_sentence[:1].upper()}{alert.in_a_sentence[1:]} raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else "")
+        summary=f"{alert.get_kind_display()} alert raised" + (f" ({missed.replace('_', ' ')} missed)" if missed else "")
                 + (f", {_minutes_words(now - ladder_from)} after the policy's time"
                    if now - ladder_from >= LATE_ENOUGH_TO_SAY else ""),
-        data={"visit": visit.pk, "kind": kind.value, "step": step, "event": event.pk if event else None,
-              "ladder_clause": clause, "policy_version": version.version, "ladder_from": ladder_from.isoformat(),
-              "late_seconds": round((now - ladder_from).total_seconds(), 1)},
+        data={"visit": visit.pk, "kind": alert.kind, "step": alert.step, "event": alert.event_id,
+              "ladder_clause": alert.ladder_clause,
+              "policy_version": alert.policy_version.version if alert.policy_version is not None else None,
+              "ladder_from": ladder_from.isoformat(), "late_seconds": round((now - ladder_from).total_seconds(), 1)},
     )
-    _notify_step(alert, visit, step, now, staff=staff, due_at=ladder_from)
-    return alert
 
 
 def raise_overdue(watch_id: int, alert_at: datetime.datetime, now: datetime.datetime) -> Alert | None:
@@ -231,6 +279,90 @@ def raise_overdue(watch_id: int, alert_at: datetime.datetime, now: datetime.date
         # before Doorstep knew of it: its ladder runs from then, the office first.
         return raise_alert(watch.visit, kind=kind, now=now, missed=watch.next_kind, missed_due_at=watch.due_at,
                            ladder_from=max(alert_at, stored_at))
+
+
+def raise_overdue_batch(due: Sequence[tuple[int, datetime.datetime]],
+                        now: datetime.datetime) -> tuple[int, list[tuple[int, datetime.datetime]]]:
+    """raise_overdue() for many watches in one transaction: a burst of missed deadlines
+    (the phone network down across a trust) is raised hundreds a second instead of a few
+    dozen, each transaction's reads and writes made once for the batch.
+
+    Every guarantee of raise_overdue() holds: a watch is claimed (ok -> overdue, its row
+    locked, SKIP LOCKED so two watchdogs split a burst) in the same transaction as its
+    alert, the first step's messages and the audit entries, so each alert is raised once and
+    never without its messages. Returns (alerts raised, rows left over): a row that cannot be
+    prepared (its policy will not load, say) is logged and left over, and so is every row of
+    a batch whose writing fails; the caller raises those one at a time, so a poisoned row
+    costs only itself."""
+    expected = dict(due)
+    left: list[tuple[int, datetime.datetime]] = []
+    with transaction.atomic():
+        claimable = [
+            row for row in Watch.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=list(expected), status=Watch.Status.OK)
+            .values_list("pk", "alert_at", "updated_at", "visit_id", "next_kind", "due_at")
+            if row[1] == expected[row[0]]
+        ]
+        if not claimable:
+            return 0, []
+        visits = Visit.objects.select_related("school", "policy_version").in_bulk([row[3] for row in claimable])
+        planned: list[tuple[int, Alert, Visit]] = []
+        for pk, alert_at, stored_at, visit_id, next_kind, missed_due_at in claimable:
+            try:
+                assert alert_at is not None and stored_at is not None  # due, so it has both
+                alert = _new_alert(visits[visit_id], MISSED_KIND.get(next_kind, Alert.Kind.OVERDUE), now,
+                                   missed=next_kind, missed_due_at=missed_due_at, ladder_from=max(alert_at, stored_at))
+            except Exception:  # one bad row must not hold back the batch; it is tried alone
+                log.exception("watchdog: could not prepare the alert for watch %s; it will be tried on its own", pk)
+                left.append((pk, expected[pk]))
+                continue
+            planned.append((pk, alert, visits[visit_id]))
+        if not planned:
+            return 0, left
+        try:
+            with transaction.atomic():  # a savepoint: a failed batch leaves its rows as they were
+                return _write_batch(planned, now), left
+        except Exception:
+            # Loudly, then one at a time: whatever spoiled the batch spoils only its own row.
+            log.exception("watchdog: a batch of %s alerts failed; raising them one at a time", len(planned))
+            return 0, left + [(pk, expected[pk]) for pk, _, _ in planned]
+
+
+def _rung(alert: Alert, step: int) -> dict[str, Any]:
+    return alert.ladder[step] if step < len(alert.ladder) else {"notify": ["everyone"]}
+
+
+def _write_batch(planned: list[tuple[int, Alert, Visit]], now: datetime.datetime) -> int:
+    """The writes of raise_overdue_batch, on its transaction, with the watch rows locked."""
+    ids = [pk for pk, _, _ in planned]
+    hit = Watch.objects.filter(pk__in=ids, status=Watch.Status.OK).update(status=Watch.Status.OVERDUE, updated_at=now)
+    if hit != len(ids):  # cannot happen with the rows locked; never raise an alert unclaimed
+        raise RuntimeError(f"claimed {hit} of {len(ids)} watches")
+    visits = [visit for _, _, visit in planned]
+    teams: dict[int, list[StaffMember]] = {}
+    for assignment in VisitStaff.objects.filter(visit__in=visits).select_related("staff").order_by("-lead", "id"):
+        teams.setdefault(assignment.visit_id, []).append(assignment.staff)
+    roles = {role for _, alert, _ in planned for role in _rung(alert, alert.step).get("notify", [])}
+    helpers = _helpers({visit.school_id for visit in visits}, roles)
+    alerts = Alert.objects.bulk_create([alert for _, alert, _ in planned])
+    steps: list[AlertStep] = []
+    notices: list[notify_services.Notice] = []
+    entries: list[AuditEntry] = []
+    for alert, visit in zip(alerts, visits, strict=True):
+        team = teams.get(visit.pk, [])
+        people = _pick(helpers.get(visit.school_id, []), _rung(alert, alert.step).get("notify", []),
+                       {member.pk for member in team})
+        row, notice, entry = _compose_step(alert, visit, alert.step, now, people, team, due_at=alert.ladder_from)
+        steps.append(row)
+        if notice is not None:
+            notices.append(notice)
+        entries += [_raised_entry(alert, visit, now), entry]
+    AlertStep.objects.bulk_create(steps)
+    notify_services.notify_new(notices)
+    AuditEntry.objects.bulk_create(entries)
+    for school_id in sorted({visit.school_id for visit in visits}):
+        live.changed(school_id)  # open boards draw them at commit (safety/live.py)
+    return len(alerts)
 
 
 def advance(alert_id: int, token: str, now: datetime.datetime) -> bool:

@@ -66,20 +66,37 @@ class _Pulse:
 CATCH_UP_ROUNDS = 20
 
 
+# Missed deadlines raised in one transaction (safety.alerting.raise_overdue_batch): a burst of
+# 10,000 is raised at hundreds a second instead of a few dozen (docs/benchmarks.md, "Watchdog
+# bursts"), while a batch stays short enough that a check-in waiting on one of its watch rows
+# waits only a few hundredths of a second.
+RAISE_BATCH = 50
+
+
 def poll(now: datetime.datetime | None = None, *, batch: int = 500, heartbeat: str | None = None,
-         started_at: datetime.datetime | None = None) -> dict[str, int]:
+         started_at: datetime.datetime | None = None, raise_batch: int = 0) -> dict[str, int]:
     """One pass of the watchdog: raise overdue alerts, send reminders, advance escalations.
-    Each item is its own transaction, so one failure cannot hold back the others. With
-    `heartbeat` (the watchdog's name) a long pass beats every few seconds as it goes."""
+    Missed deadlines are raised RAISE_BATCH (or `raise_batch`) to a transaction; a batch that
+    fails is raised again one alert to a transaction, and every other item is its own
+    transaction, so one failure cannot hold back the others. With `heartbeat` (the
+    watchdog's name) a long pass beats every few seconds as it goes."""
     now = now or timezone.now()
     pulse = _Pulse(heartbeat, started_at)
     done = {"raised": 0, "reminded": 0, "advanced": 0}
     due = list(Watch.objects.filter(status=Watch.Status.OK, alert_at__lte=now)
                .order_by("alert_at").values_list("pk", "alert_at")[:batch])
-    for pk, alert_at in due:
+    size = raise_batch or RAISE_BATCH
+    for first in range(0, len(due), size):
         pulse()
-        if _safely(alerting.raise_overdue, pk, alert_at, now):
-            done["raised"] += 1
+        chunk = due[first:first + size]
+        alone = chunk
+        if size > 1:
+            raised, alone = _safely(alerting.raise_overdue_batch, chunk, now) or (0, chunk)
+            done["raised"] += raised
+        for pk, alert_at in alone:
+            pulse()
+            if _safely(alerting.raise_overdue, pk, alert_at, now):
+                done["raised"] += 1
     reminders = list(Watch.objects.filter(status__in=watches.REMINDED, reminder_at__lte=now, reminder_sent_at__isnull=True)
                      .values_list("pk", "reminder_at")[:batch])
     for pk, reminder_at in reminders:

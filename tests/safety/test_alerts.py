@@ -69,7 +69,8 @@ def test_the_watchdog_raises_one_alert_at_alert_at_and_not_before(coteford, insi
 
 def test_a_crash_between_the_watch_update_and_the_alert_writes_nothing(coteford, inside, clock):
     clock.move_to(local(10, 25))
-    with mock.patch.object(alerting, "_notify_step", side_effect=RuntimeError("power cut")):
+    # Telling the first step fails, in the batch and then alone: nothing of either is kept.
+    with mock.patch.object(alerting, "_compose_step", side_effect=RuntimeError("power cut")):
         assert watchdog_loop.poll()["raised"] == 0  # the failure is logged and retried next loop
     assert watch(inside).status == "ok"
     assert not Alert.objects.exists() and not Message.objects.filter(kind__startswith="alert").exists()

@@ -210,13 +210,13 @@ def test_cancelling_a_visit_while_the_watchdog_raises_its_alert_does_not_deadloc
     visit = scheduled_through_the_office(school)
     due = visit.starts_at + 5 * MINUTE
     watch_held = threading.Event()
-    raise_alert = alerting.raise_alert
+    new_alert = alerting._new_alert
     errors = []
 
     def raise_slowly(*args, **kwargs):
         watch_held.set()
         time.sleep(1.5)  # the cancel takes the visit's lock meanwhile, then waits for the watch
-        return raise_alert(*args, **kwargs)
+        return new_alert(*args, **kwargs)
 
     def run(fn):
         try:
@@ -230,7 +230,7 @@ def test_cancelling_a_visit_while_the_watchdog_raises_its_alert_does_not_deadloc
         assert watch_held.wait(10)
         services.cancel(school.office, visit, reason="The family rang: they are away.")
 
-    with time_machine.travel(due, tick=False), mock.patch.object(alerting, "raise_alert", raise_slowly):
+    with time_machine.travel(due, tick=False), mock.patch.object(alerting, "_new_alert", raise_slowly):
         threads = [threading.Thread(target=run, args=(fn,)) for fn in (lambda: watchdog_loop.poll(due), cancel)]
         for t in threads:
             t.start()

@@ -164,16 +164,17 @@ def test_the_board_sees_a_heartbeat_all_through_a_long_first_pass(coteford, cloc
     clock.move_to(arrived + 40 * MINUTE)
     assert not Heartbeat.objects.exists()
     stale_when_raising = []
-    real_raise = alerting.raise_overdue
+    real_raise = alerting.raise_overdue_batch
 
-    def slow_raise(*args):
+    def slow_raise(due, now):
         stale_when_raising.append(watchdog_loop.watchdog_is_stale())
-        clock.shift(1)
-        return real_raise(*args)
+        clock.shift(len(due))  # a second an alert
+        return real_raise(due, now)
 
-    with mock.patch.object(alerting, "raise_overdue", side_effect=slow_raise):
+    with mock.patch.object(alerting, "raise_overdue_batch", side_effect=slow_raise), \
+            mock.patch.object(watchdog_loop, "RAISE_BATCH", 3):
         call_command("watchdog", "--once", "--name", "box:9")
-    assert len(stale_when_raising) == 30 and Alert.objects.count() == 30
+    assert len(stale_when_raising) == 10 and Alert.objects.count() == 30
     assert not any(stale_when_raising)
     beat = Heartbeat.objects.get(name="box:9")
     assert beat.beat_at > arrived + 40 * MINUTE + datetime.timedelta(seconds=20)  # beaten during the pass
