@@ -71,6 +71,7 @@ class Action(StrEnum):
     PUPIL_LIST_VIEWED = "pupil_list.viewed", "looked at the list of pupils"
     PUPILS_IMPORTED = "pupils.imported", "imported the school's pupils and contacts from its MIS"
     PUPILS_IMPORT_FAILED = "pupils.import_failed", "tried to import pupils and contacts, which were refused"
+    PUPILS_MAPPING_SAVED = "pupils.mapping_saved", "saved which columns of the school's MIS export hold what"
     RISK_LIST_VIEWED = "risk_list.viewed", "looked at the list of risk assessments"
     RISK_VIEWED = "risk.viewed", "looked at a risk assessment"
     RISK_CREATE = "risk.create", "wrote a risk assessment"

@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from django.db import transaction
+
+from audit.actions import Action
+from audit.services import record as audit_record
 from schools.models import School
 
 from .models import PupilImportMapping
@@ -139,6 +143,114 @@ def save_mapping(school: School, mapping: Mapping, name: str) -> Mapping:
     saved, _ = PupilImportMapping.objects.update_or_create(
         school=school, name=name, defaults={"columns": mapping.columns, "date_format": mapping.date_format})
     return Mapping(saved.name, dict(saved.columns), saved.date_format, saved.name)
+
+
+# ----------------------------------------------------------------------------- the school's own columns
+
+# Fields a school's export may spread over two columns, joined with a space ("House No" + "Street").
+JOINABLE = ("address_line1", "address_line2", "contact_name", "contact_address")
+# How dates of birth may be written, each with how it looks (the page shows the example, not the codes).
+DATE_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%y"]
+MAX_NAME = 60
+
+
+class MappingRefused(ValueError):
+    """The columns chosen cannot make a mapping. `errors` maps a field (or "name",
+    "date_format") to what is wrong, in words."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(errors.values()))
+
+
+def read_header(text: str) -> list[str]:
+    """The file's column headings, as written (stripped), in order."""
+    try:
+        first = next(csv.reader(text.splitlines()[:1]), [])
+    except csv.Error:
+        return []
+    return [h.strip() for h in first if h.strip()]
+
+
+def fit(mapping: Mapping, header: list[str]) -> dict[str, list[str]]:
+    """For each field, the file's headings the mapping names for it, as the file spells them
+    (headings are matched regardless of case); [] where the mapping names none or the file
+    lacks it."""
+    spelled = {h.casefold(): h for h in reversed(header)}
+    out: dict[str, list[str]] = {}
+    for name in ALL_FIELDS:
+        given = mapping.columns.get(name) or []
+        cols = given if isinstance(given, list) else [given]
+        found = [spelled[c.casefold()] for c in cols if c.casefold() in spelled]
+        out[name] = found if len(found) == len(cols) else []
+    return out
+
+
+def fits(mapping: Mapping, header: list[str]) -> bool:
+    """The file has every column the mapping needs for the required fields."""
+    found = fit(mapping, header)
+    return all(found[name] for name in REQUIRED)
+
+
+def mapping_from_choices(school: School, header: list[str], chosen: dict[str, list[str]], *,
+                         date_format: str, name: str) -> Mapping:
+    """A mapping made on the import page: for each field the file's heading(s) chosen for it.
+    Raises MappingRefused naming each problem: a required field with no column, one column
+    chosen for two things, a heading not in the file, no name or a preset's name, an unknown
+    date format."""
+    errors: dict[str, str] = {}
+    columns: dict[str, str | list[str]] = {}
+    in_file = {h.casefold() for h in header}
+    used: dict[str, str] = {}
+    for field_name in ALL_FIELDS:
+        picked = [c.strip() for c in chosen.get(field_name, []) if c and c.strip()]
+        picked = list(dict.fromkeys(picked))[:2 if field_name in JOINABLE else 1]
+        strangers = [c for c in picked if c.casefold() not in in_file]
+        if strangers:
+            errors[field_name] = f"“{strangers[0]}” is not a column of this file."
+            continue
+        for c in picked:
+            other = used.get(c.casefold())
+            if other is not None:
+                errors[field_name] = (f"“{c}” is already chosen for the {LABELS[other]}: each column holds one "
+                                      "thing. Choose another column, or none.")
+            used.setdefault(c.casefold(), field_name)
+        if picked:
+            columns[field_name] = picked if len(picked) > 1 else picked[0]
+        elif field_name in REQUIRED:
+            errors[field_name] = f"Choose the column that holds the {LABELS[field_name]}: Doorstep needs it."
+    if not any(columns.get(n) for n in ("contact_name", "contact_first_name", "contact_last_name")) and \
+            any(columns.get(n) for n in CONTACT_FIELDS):
+        errors["contact_last_name"] = ("Choose the column with the contact's name (full name, or last name): "
+                                       "the other contact columns need it.")
+    if date_format not in DATE_FORMATS:
+        errors["date_format"] = "Choose how the file writes dates of birth."
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Give these columns a name, so that the next import can use them."
+    elif len(name) > MAX_NAME:
+        errors["name"] = f"The name is {len(name)} characters long; keep it to {MAX_NAME}."
+    elif name.casefold() in {n.casefold() for n in BUILTIN_MAPPINGS} or \
+            name.casefold() in {m.label.casefold() for m in BUILTIN_MAPPINGS.values()}:
+        errors["name"] = "That is the name of one of Doorstep's own presets: give your school's columns another name."
+    if errors:
+        raise MappingRefused(errors)
+    return Mapping(name, columns, date_format, name)
+
+
+def save_school_mapping(school: School, mapping: Mapping, *, by: Any, request: Any = None) -> Mapping:
+    """Save a mapping made on the page as the school's (replacing one of the same name), with
+    what it reads on the audit trail. The school's own row only: `mapping_for` finds it for
+    this school and no other."""
+    with transaction.atomic():
+        before = PupilImportMapping.objects.filter(school=school, name=mapping.name).first()
+        saved = save_mapping(school, mapping, mapping.name)
+        audit_record(actor=by, school=school, action=Action.PUPILS_MAPPING_SAVED, obj=school, request=request,
+                     summary=f"{'Changed' if before else 'Saved'} the school's columns for importing pupils, "
+                             f"“{mapping.name}”",
+                     data={"name": mapping.name, "columns": mapping.columns, "date_format": mapping.date_format,
+                           "before": before.columns if before else None})
+    return saved
 
 
 class ImportFailed(Exception):
