@@ -62,7 +62,8 @@ def import_file(request: StaffRequest) -> HttpResponse:
             except ImportRefused as exc:
                 problems = exc.problems
             else:
-                messages.success(request, f"Added {len(added)} member(s) of staff and emailed each an invitation.")
+                people = "1 member" if len(added) == 1 else f"{len(added)} members"
+                messages.success(request, f"Added {people} of staff to the register and emailed each an invitation.")
                 return redirect("people:register")
     return render(request, "accounts/staff_import.html", {
         "form": form, "problems": problems, "example": EXAMPLE, "role_names": list(ROLE_LABELS.values()), "nav": "staff",
