@@ -44,7 +44,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings DOORSTEP_BASE_URL=$(DOORSTEP_BASE_URL)
 
-.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-board bench-wonde bench-pupils clean-venv chaos
+.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-watchdog bench-board bench-wonde bench-pupils clean-venv chaos
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -191,7 +191,7 @@ test-postgres: $(STAMP_DEV)
 	fi; \
 	echo "==> PostgreSQL run passed in $$((SECONDS - start)) s"
 
-bench: bench-attendance bench-safety bench-board bench-wonde bench-pupils
+bench: bench-attendance bench-safety bench-watchdog bench-board bench-wonde bench-pupils
 
 # $(call bench_both,WHAT,SCRIPT,SQLITE ARGS,POSTGRES ARGS,URL): a bench on a fresh SQLite file,
 # then in a throwaway PostgreSQL cluster (or, where URL is set and the bench reads it, the
@@ -221,6 +221,14 @@ bench-attendance: $(STAMP_DEV)
 SAFETY_BENCH_ARGS ?=
 bench-safety: $(STAMP_DEV)
 	$(call bench_both,Safety bench,bench/safety_bench.py,--json var/bench-safety-sqlite.json $(SAFETY_BENCH_ARGS),--json var/bench-safety-postgres.json $(SAFETY_BENCH_ARGS),url)
+
+# Watchdog bursts (docs/benchmarks.md): 10,000 deadlines falling due within 15 s, alerts a
+# second from one watchdog raising them in batches against one alert a transaction (the
+# watchdog before batching), interleaved; a fresh SQLite file, then a throwaway PostgreSQL
+# cluster. Not part of `make test`. WATCHDOG_BENCH_ARGS="--visits 2000 --rounds 1" for a quick run.
+WATCHDOG_BENCH_ARGS ?=
+bench-watchdog: $(STAMP_DEV)
+	$(call bench_both,Watchdog burst bench,bench/watchdog_burst_bench.py,--json var/bench-watchdog-sqlite.json $(WATCHDOG_BENCH_ARGS),--json var/bench-watchdog-postgres.json $(WATCHDOG_BENCH_ARGS),url)
 
 # The office board is pushed (docs/benchmarks.md): from a missed deadline to the alert drawn on
 # an open board in Chromium, 1,000 visits under way, 30 alerts, `doorstep start` and its

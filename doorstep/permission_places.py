@@ -47,9 +47,10 @@ PLACES = {
                   ["risk:new", "risk:review", "risk:note_new"]),
     "policy.view": ("Read the school's policy", ["policies:show"]),
     "policy.change": ("Change the school's policy: a draft from a preset or the current version, uploaded or edited, "
-                      "published as a new version (also the command line: set_policy)",
+                      "tried on the visits ahead and on an example plan, published as a new version (also the command "
+                      "line: set_policy)",
                       ["policy_draft:editor", "policy_draft:start", "policy_draft:upload", "policy_draft:review",
-                       "policy_draft:publish"]),
+                       "policy_draft:try_plan", "policy_draft:publish"]),
     "calendar.manage": ("Record and remove the school's holidays and closures (term dates)",
                         ["term_dates", "term_date_remove"]),
     "setup.view": ("See the school's set-up checklist: what is missing before visits, and where to do it",
