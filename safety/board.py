@@ -169,8 +169,9 @@ def board_context(staff_list, now=None) -> dict:
         row["school_name"] = schools[row["school_id"]].name if row["school_id"] in schools else ""
         row["urgency_label"] = URGENCY_LABELS.get(row["urgency"], row["urgency"])
         row["call_now"] = row["staff"][0] if row["action"] and row["staff"] else None
-        row["overdue_now"] = row["due_at"] is not None and row["due_at"] <= now
-        row["starts_later"] = row["starts_at"] > now
+        # Only where it is shown (a visit not started): every value in the row is in its digest,
+        # and a start time passing on a visit under way changes nothing on screen.
+        row["starts_later"] = row["not_started"] and row["starts_at"] > now
         for alert in row["alerts"]:
             alert["label"] = KIND_LABELS.get(alert["kind"], alert["kind"])
             latest_open = max(latest_open, alert["id"])

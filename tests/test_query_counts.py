@@ -1,0 +1,119 @@
+"""The pages staff open most ask the database the same number of questions however many
+visits, pupils, alerts and audit entries the school has: a page that asks once per row (an
+"N+1") is fast in a test and slow in a real school's busy week. Each page is counted with
+a few of everything, then with three times as many."""
+import re
+from collections.abc import Callable
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from safety import recording
+from safety import watchdog as watchdog_loop
+from safety.alerts.models import Alert
+from visits.models import Visit
+
+from tests.factories import PupilFactory, Staffed, VisitFactory
+from tests.safety.support import local, scheduled_visit
+
+pytestmark = pytest.mark.django_db
+
+N = 2
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(local(9, 0), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def coteford(clock):
+    return Staffed("coteford", name="Coteford Junior School")
+
+
+def grow(school, clock, count: int, hour: int) -> None:
+    """`count` more of everything: pupils, proposals waiting for approval, visits under way that
+    missed their check-in (an alert each, raised by the watchdog), and what the audit trail
+    records of all that."""
+    for _ in range(count):
+        pupil = PupilFactory(school=school.school)
+        VisitFactory(school=school.school, pupil=pupil, staff=[school.officer, school.teacher],
+                     proposed_by=school.officer)
+        inside = scheduled_visit(school, [school.officer, school.teacher], start=(hour, 0), minutes=90)
+        clock.move_to(local(hour, 0))
+        recording.record_event(inside, "arrived", by=school.officer, location="Outside the house")
+        recording.record_event(inside, "entered", by=school.officer)
+    clock.move_to(local(hour, 26))
+    watchdog_loop.poll()
+
+
+def shapes(queries) -> list[str]:
+    """Each query with its numbers and strings blanked, so the two lists can be compared."""
+    return [re.sub(r"'[^']*'|\b\d+\b", "0", q["sql"]) for q in queries]
+
+
+def counted(client, url: str) -> list[str]:
+    client.get(url)  # once first: what a first visit alone does (a session's first touch) is not counted
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return shapes(ctx.captured_queries)
+
+
+def pages(school) -> dict[str, tuple[object, Callable[[], str]]]:
+    """Each hot page: who opens it, and its address."""
+    first_alert = Alert.objects.order_by("pk").first
+    return {
+        "the office board": (school.office, lambda: reverse("alerts:board")),
+        "the board's list of visits": (school.office, lambda: reverse("alerts:live")),
+        "the board's alarm strip": (school.office, lambda: reverse("alerts:alarms")),
+        "every visit": (school.head, lambda: reverse("visits:index") + "?state=all"),
+        "the audit trail": (school.head, lambda: reverse("audit:trail")),
+        "the pupils": (school.head, lambda: reverse("pupils:index")),
+        "alerts and written reasons": (school.head, lambda: reverse("alerts:review")),
+        "a police card": (school.office, lambda: reverse("alerts:police_card", args=[first_alert().pk])),
+    }
+
+
+def grown_counts(school, client, clock, which) -> dict:
+    """The pages' query counts that differ between N and 3N of everything: {page: (before, after, new queries)}."""
+    grow(school, clock, N, 10)
+    before = {}
+    for name, (person, url) in which(school).items():
+        client.force_login(person.user)
+        before[name] = counted(client, url())
+    grow(school, clock, 2 * N, 12)
+    assert Alert.objects.count() == 3 * N and Visit.objects.filter(state=Visit.State.PROPOSED).count() == 3 * N
+    grown = {}
+    for name, (person, url) in which(school).items():
+        client.force_login(person.user)
+        grown[name] = counted(client, url())
+    return {name: (len(before[name]), len(grown[name]), sorted(set(grown[name]) - set(before[name]))[:3])
+            for name in before if len(before[name]) != len(grown[name])}
+
+
+def test_hot_pages_ask_the_same_number_of_questions_with_three_times_the_visits_pupils_and_alerts(
+        coteford, client, clock):
+    assert grown_counts(coteford, client, clock, pages) == {}
+
+
+NOT_YET = {
+    "approvals": ("head", "visits:approvals",
+                  "each proposal is checked against the policy on its own: its staff's checks, vehicles, roles and "
+                  "risk assessments, about 12 queries a proposal"),
+    "my visits today (phone)": ("officer", "checkins:today",
+                                "each of the person's visits today reads its events, its policy and its next "
+                                "deadline on its own: 4 queries a visit (a person makes a few visits a day)"),
+}
+
+
+@pytest.mark.parametrize("page", [pytest.param(page, marks=pytest.mark.xfail(strict=True, reason=f"Not yet: {why}"))
+                                  for page, (_, _, why) in NOT_YET.items()])
+def test_pages_still_asking_once_per_visit(page, coteford, client, clock):
+    who, name, _ = NOT_YET[page]
+    assert grown_counts(coteford, client, clock,
+                        lambda school: {page: (getattr(school, who), lambda: reverse(name))}) == {}
