@@ -726,7 +726,11 @@ def _load_rule(key: Key, raw: Any, prefix: str | None, values: dict[str, Any], c
         errors.append((where, 'clause: "default" is for keys the policy is silent on; leave the key out to take Doorstep\'s default'))
         clause = None
     elif prefix and not clause.strip().startswith(prefix + " "):
-        errors.append((where, f"clause: expected a clause of this policy, starting with \"{prefix} \", got {_show(clause)}"))
+        # A school adapting a preset meets this when it types its own numbering under the
+        # preset's prefix: say how out of it, not only what is wrong.
+        errors.append((where, f"clause: expected a clause of this policy, starting with \"{prefix} \", got {_show(clause)} "
+                              f"(every clause starts with the policy's clause prefix, \"{prefix}\"; change the prefix, or "
+                              "clear it, to number clauses your own way)"))
         clause = None
     note = raw.get("note")
     if note is not None and (not isinstance(note, str) or not note.strip()):

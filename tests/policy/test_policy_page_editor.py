@@ -137,6 +137,25 @@ def test_a_bad_value_is_shown_next_to_its_setting_in_the_engines_words_and_nothi
     assert PolicyDraft.objects.get(school=coteford.school).toml_text == before
 
 
+def test_a_clause_in_the_schools_own_numbering_says_how_to_use_it_and_saves_once_the_prefix_is_cleared(
+        coteford: Staffed) -> None:
+    head = signed_in(coteford.head)
+    start_from_preset(head)
+    data = form_of(head, EDITOR, EDITOR)
+    assert data["meta-clause_prefix"] == ["C"]  # the preset's own numbering
+    data["clause-check_in.interval_minutes"] = ["HV 4.2"]
+    refused = head.post(EDITOR, data)
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    start = page.index('id="setting-check_in.interval_minutes"')
+    assert "clear it, to number clauses your own way" in page[start:start + 1200]
+    data["meta-clause_prefix"] = [""]
+    saved = head.post(EDITOR, data)
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    policy = drafts.check(PolicyDraft.objects.get(school=coteford.school).toml_text)[0]
+    assert policy is not None and policy.clause("check_in.interval_minutes") == "HV 4.2"
+
+
 def test_approved_visits_are_rechecked_and_the_head_told_of_one_now_blocked(coteford: Staffed) -> None:
     visit = services.propose(coteford.officer, **coteford.visit_kwargs())
     services.approve(coteford.head, visit)
