@@ -16,11 +16,16 @@ from setup.services import administered_trusts, is_first_administrator, is_gated
 from reports.services import reports_owed
 from people.access import SESSION_KEY, current_staff, schools_for, staff_records
 from people.permissions import VISITORS, can
-from visits.fixes import REGISTER_RULES
 from visits.models import Visit, VisitList
 from visits.services import evaluate_visit
 
 OPEN_STATES = [Visit.State.PROPOSED, Visit.State.APPROVED, Visit.State.SCHEDULED, Visit.State.UNDER_WAY]
+
+
+# The policy's rules put right on the staff register (the person's own record): what the home
+# page tells them about.
+RECORD_RULES = {"staffing.mobile", "vetting.dbs", "vehicles.details", "vehicles.insurance",
+                "staffing.trained_home_visitor"}
 
 
 def _about_you(part: str, name: str) -> str:
@@ -45,7 +50,7 @@ def record_blocks(me, my_visits) -> list[dict]:
             continue
         evaluation = evaluate_visit(visit)
         for finding in evaluation.findings:
-            if finding.severity != "block" or finding.rule not in REGISTER_RULES:
+            if finding.severity != "block" or finding.rule not in RECORD_RULES:
                 continue
             # "<policy> requires …; <one person's gap>; <another's>." -> the gaps about me.
             parts = finding.message.rstrip(".").split("; ")
