@@ -29,7 +29,7 @@ from policies.models import SchoolPolicy
 from policy_engine import Evaluation, Policy
 from schools.models import School
 
-from .models import Visit
+from .models import Visit, VisitStaff
 from .services import evaluate_visit
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,51 @@ def try_policy(school: School, policy: Policy, visits: list[Visit] | None = None
         stage = _stage(visit)
         out.append(Tried(visit=visit, now=evaluate_visit(visit, stage=stage), draft=evaluate_visit(visit, stage=stage, policy=policy)))
     return out
+
+
+@dataclass
+class PlanTried:
+    """An example plan typed on the policy page, judged as the proposal page judges a plan
+    (approval assumed), by the current version (None: the school has none yet) and by the draft."""
+
+    now: Evaluation | None
+    draft: Evaluation
+    version: int | None
+
+
+def _as_if_approved(evaluation: Evaluation) -> Evaluation:
+    # The approval is what the approver is about to give: as on the proposal page, it is not
+    # among what the plan is judged on.
+    findings = [f for f in evaluation.findings if f.rule != "approval.approver"]
+    return Evaluation(policy=evaluation.policy, policy_version=evaluation.policy_version,
+                      allowed=not any(f.severity == "block" for f in findings), findings=findings)
+
+
+def try_plan(actor: StaffMember, policy: Policy, *, pupil: Any, purpose: str, reason: str, starts_at: Any,
+             ends_at: Any, staff: list[StaffMember], emergency: bool = False, responsible_contact: Any = None,
+             appointment_agreed: bool = False, written_confirmation: bool = False) -> PlanTried:
+    """The example plan as a visit that is never kept: written and read back inside a
+    transaction that is rolled back, so that the engine sees exactly what a proposal would give
+    it (the pupil's risk assessments and household, each person's DBS, training and vehicle),
+    then judged against the current version and the draft. Not visits.services.propose: that
+    refuses a school not yet ready to propose, which is when a first policy is being written,
+    and would write an audit entry for a visit nobody proposed. Nothing is written."""
+    school = actor.school
+    if pupil.school_id != school.pk or any(s.school_id != school.pk for s in staff) or \
+            (responsible_contact is not None and responsible_contact.school_id != school.pk):
+        raise ValueError("An example plan is made of the school's own pupils and staff.")
+    current = school.current_policy()
+    with transaction.atomic():
+        visit = Visit.objects.create(
+            school=school, pupil=pupil, purpose=purpose, reason=reason or "An example plan", starts_at=starts_at,
+            ends_at=ends_at, emergency=emergency, responsible_contact=responsible_contact, proposed_by=actor,
+            proposed_at=timezone.now(), appointment_agreed=appointment_agreed,
+            written_confirmation=written_confirmation)
+        VisitStaff.objects.bulk_create([VisitStaff(visit=visit, staff=m, lead=(i == 0)) for i, m in enumerate(staff)])
+        now = _as_if_approved(evaluate_visit(visit, stage="approve", policy=current.load())) if current else None
+        draft = _as_if_approved(evaluate_visit(visit, stage="approve", policy=policy))
+        transaction.set_rollback(True)
+    return PlanTried(now=now, draft=draft, version=current.version if current else None)
 
 
 def _when(visit: Visit) -> str:

@@ -9,5 +9,6 @@ urlpatterns = [
     path("start/", views.start, name="start"),
     path("upload/", views.upload, name="upload"),
     path("review/", views.review, name="review"),
+    path("try/", views.try_plan, name="try_plan"),
     path("publish/", views.publish, name="publish"),
 ]

@@ -22,6 +22,7 @@ from policy_engine import PRESETS, Policy
 from policy_engine.schema import LADDER_ROLES, META_KEYS, PURPOSE_CHOICES, ROLE_LABELS, Key
 
 from . import policy_change
+from .policy_draft_forms import TryPlanForm
 
 PURPOSE_WORDS = dict(PURPOSE_CHOICES)
 META_LABELS = {
@@ -158,9 +159,16 @@ def review(request: StaffRequest) -> HttpResponse:
     fare under it, and the publish form."""
     me = request.staff
     require(me, "policy.change")
+    ctx = _review(me)
+    if ctx is None:
+        return redirect("policy_draft:editor")
+    return render(request, "visits/policy_review.html", ctx)
+
+
+def _review(me: Any) -> dict[str, Any] | None:
     draft, policy, problems = drafts.publish_check(me.school)
     if draft is None:
-        return redirect("policy_draft:editor")
+        return None
     current = me.school.current_policy()
     ctx: dict[str, Any] = {"nav": "policy", "draft": draft, "problems": problems, "current": current}
     if policy is not None:
@@ -168,7 +176,37 @@ def review(request: StaffRequest) -> HttpResponse:
         ctx["changes"] = drafts.diff(old, policy)
         ctx["gaps"] = drafts.gaps(policy)
         ctx["tried"] = policy_change.try_policy(me.school, policy)
-    return render(request, "visits/policy_review.html", ctx)
+        ctx["try_form"] = TryPlanForm(school=me.school)
+    return ctx
+
+
+@staff_required
+@require_POST
+def try_plan(request: StaffRequest) -> HttpResponse:
+    """htmx: an example plan typed on the review page, judged by the current version and by
+    the draft, side by side. Nothing is written."""
+    me = request.staff
+    require(me, "policy.change")
+    draft, policy, _problems = drafts.publish_check(me.school)
+    form = TryPlanForm(request.POST, school=me.school)
+    ctx: dict[str, Any] = {"try_form": form}
+    if policy is None:
+        ctx["problems"] = ["The draft has errors to put right before a plan can be tried on it."]
+    elif form.is_valid():
+        ctx["result"] = policy_change.try_plan(me, policy, **form.plan())
+    else:
+        errors = form.errors.as_data()
+        ctx["missing"] = [form.fields[n].label or n.replace("_", " ").capitalize() for n, errs in errors.items()
+                          if n in form.fields and any(e.code == "required" for e in errs)]
+        ctx["problems"] = [(f"{form.fields[n].label or n.capitalize()}: " if n in form.fields else "") + m
+                           for n, errs in errors.items() for e in errs if e.code != "required" for m in e.messages]
+    if request.headers.get("HX-Request"):
+        return render(request, "visits/_policy_try_plan.html", ctx)
+    # Without JavaScript the form is posted: the review page again, with the verdicts under it.
+    page = _review(me)
+    if page is None:
+        return redirect("policy_draft:editor")
+    return render(request, "visits/policy_review.html", {**page, **ctx, "tried_plan": True})
 
 
 @staff_required
