@@ -9,7 +9,6 @@ the same code is left alone, a mark whose code changed is updated, counted and a
     run = import_marks(school, open("marks.csv", "rb"), mapping_for(school, "sims"), actor=staff,
                        file_name="marks.csv")
 """
-import codecs
 import csv
 import datetime
 import time
@@ -116,16 +115,19 @@ def _key(pupil_id, day, pm):
     return (pupil_id << 21) | (day.toordinal() << 1) | pm
 
 
-def _unkey(key):
-    return key >> 21, datetime.date.fromordinal((key >> 1) & 0xFFFFF), "PM" if key & 1 else "AM"
-
-
 def _text_lines(binary, on_bytes):
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    # Line by line, so that a line that is not UTF-8 is reported with its own number. A
+    # line break is one byte that no other UTF-8 character contains, so each line decodes on
+    # its own; only the first may start with a byte-order mark.
+    first = True
     for raw in binary:
         if on_bytes:
             on_bytes(len(raw))
-        yield decoder.decode(raw)
+        if first:
+            first = False
+            yield raw.decode("utf-8-sig")
+        else:
+            yield raw.decode("utf-8")
 
 
 def parse(school, binary, mapping, on_bytes=None):
@@ -165,67 +167,89 @@ def parse(school, binary, mapping, on_bytes=None):
     if field == "upn":
         pupils = {k.upper(): v for k, v in pupils.items()}
     unknown: dict[str, list[int]] = {}  # pupil key -> first lines, checked against other schools afterwards
-    dates: dict[str, datetime.date] = {}
+    # Each distinct date text once: its date, and its part of the session key (_key).
+    dates: dict[str, tuple[datetime.date, int]] = {}
     marks: dict[int, tuple[str, int]] = {}
     skipped = rows = 0
     width = max(index.values()) + 1
     ip, idate, isession, imark = index["pupil"], index["date"], index["session"], index["mark"]
     codes = CODES
+    withdrawn = _WITHDRAWN_AFTER
+    code_set_starts = CODE_SET_STARTS
+    upn = field == "upn"
     line = 1
+    # The loop runs once per mark (a million for a big school's year): the usual, clean line
+    # is taken by exact look-ups first; the careful reading (spaces, lower case) runs only
+    # when those miss, and says the same.
     try:
         for row in reader:
             line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            rows += 1
+            if len(row) < width or len(row) == 1:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
             if len(row) < width:
+                rows += 1
                 bad(line, header[-1] if len(row) < len(header) else "?",
                     f"the line has {len(row)} values, the header has {len(header)}")
                 continue
-            mark = row[imark].strip().upper()
-            if mark in NO_MARK:
-                skipped += 1
-                continue
+            rows += 1
+            mark = row[imark]
+            if mark not in codes:
+                mark = mark.strip().upper()
+                if mark in NO_MARK:
+                    skipped += 1
+                    continue
             ok = True
-            key_text = row[ip].strip()
-            if field == "upn":
-                key_text = key_text.upper()
+            key_text = row[ip]
             pupil_id = pupils.get(key_text)
             if pupil_id is None:
-                ok = False
-                if not key_text:
-                    bad(line, mapping.pupil_column, f"no {mapping.pupil_label}")
-                else:
-                    unknown.setdefault(key_text, []).append(line)
-            raw_date = row[idate].strip()
-            day = dates.get(raw_date)
-            if day is None:
-                try:
-                    day = dates[raw_date] = datetime.datetime.strptime(raw_date, mapping.date_format).date()
-                except ValueError:
+                key_text = key_text.strip()
+                if upn:
+                    key_text = key_text.upper()
+                pupil_id = pupils.get(key_text)
+                if pupil_id is None:
                     ok = False
-                    bad(line, mapping.date_column,
-                        f"{raw_date!r} is not a date: dates in this file should be written like "
-                        f"{date_example(mapping.date_format)}")
-            session = SESSIONS.get(row[isession].strip().upper())
+                    if not key_text:
+                        bad(line, mapping.pupil_column, f"no {mapping.pupil_label}")
+                    else:
+                        unknown.setdefault(key_text, []).append(line)
+            raw_date = row[idate]
+            known = dates.get(raw_date)
+            if known is None:
+                raw_date = raw_date.strip()
+                known = dates.get(raw_date)
+                if known is None:
+                    try:
+                        day = datetime.datetime.strptime(raw_date, mapping.date_format).date()
+                        known = dates[raw_date] = dates[row[idate]] = (day, day.toordinal() << 1)
+                    except ValueError:
+                        ok = False
+                        bad(line, mapping.date_column,
+                            f"{raw_date!r} is not a date in the format {mapping.date_format}")
+            session = SESSIONS.get(row[isession])
             if session is None:
-                ok = False
-                bad(line, mapping.session_column, f"{row[isession].strip()!r} is not a session (expected AM or PM)")
+                session = SESSIONS.get(row[isession].strip().upper())
+                if session is None:
+                    ok = False
+                    bad(line, mapping.session_column,
+                        f"{row[isession].strip()!r} is not a session (expected AM or PM)")
             if mark not in codes:
                 ok = False
                 bad(line, mapping.mark_column, f"{mark!r} is not an attendance code")
-            elif day is not None and mark in _WITHDRAWN_AFTER and day >= CODE_SET_STARTS:
+            elif known is not None and mark in withdrawn and known[0] >= code_set_starts:
                 ok = False
                 info = CODE_INFO[mark]
                 bad(line, mapping.mark_column, f"{mark!r} was withdrawn on {CODE_SET_STARTS:%d %B %Y} "
-                                               f"and cannot mark {day:%d %b %Y} (use {info.replaced_by})")
+                                               f"and cannot mark {known[0]:%d %b %Y} (use {info.replaced_by})")
             if not ok:
                 continue
-            key = _key(pupil_id, day, session == "PM")
+            assert pupil_id is not None and known is not None  # ok: both were found
+            key = (pupil_id << 21) | known[1] | (session == "PM")  # _key(), inline: it runs per mark
             first = marks.get(key)
             if first is not None:
                 bad(line, mapping.session_column,
-                    f"a second {session} mark for {key_text} on {day:%d %b %Y} (the first is on line {first[1]})")
+                    f"a second {session} mark for {key_text.strip().upper() if upn else key_text.strip()} "
+                    f"on {known[0]:%d %b %Y} (the first is on line {first[1]})")
                 continue
             marks[key] = (mark, line)
     except csv.Error as exc:
@@ -265,18 +289,38 @@ def _write(marks, changes, progress, total):
     done = 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # COPY's own text format, written in blocks: a backslash (the afternoon's present
+            # mark) is COPY's escape character, so it is doubled.
+            escaped = {code: code.replace("\\", "\\\\") for code in CODES}
+            days: dict[int, str] = {}
             with cursor.cursor.copy(f"COPY {table} (pupil_id, date, session, code) FROM STDIN") as copy:
+                lines = []
                 for key, (code, _line) in marks.items():
-                    copy.write_row((*_unkey(key), code))
-                    done += 1
-                    if progress is not None and done % BATCH_SIZE == 0:
-                        progress("write", done, total)
+                    ordinal = (key >> 1) & 0xFFFFF
+                    day = days.get(ordinal)
+                    if day is None:
+                        day = days[ordinal] = datetime.date.fromordinal(ordinal).isoformat()
+                    lines.append(f"{key >> 21}\t{day}\t{'PM' if key & 1 else 'AM'}\t{escaped[code]}\n")
+                    if len(lines) >= BATCH_SIZE:
+                        copy.write("".join(lines))
+                        done += len(lines)
+                        lines = []
+                        if progress is not None:
+                            progress("write", done, total)
+                if lines:
+                    copy.write("".join(lines))
+                    done += len(lines)
         else:
             insert = f"INSERT INTO {table} (pupil_id, date, session, code) VALUES (%s, %s, %s, %s)"
+            # The date's text once per distinct day (a file has a few hundred), not once per mark.
+            day_text: dict[int, str] = {}
             batch = []
             for key, (code, _line) in marks.items():
-                pupil_id, day, session = _unkey(key)
-                batch.append((pupil_id, day.isoformat(), session, code))
+                ordinal = (key >> 1) & 0xFFFFF
+                day = day_text.get(ordinal)
+                if day is None:
+                    day = day_text[ordinal] = datetime.date.fromordinal(ordinal).isoformat()
+                batch.append((key >> 21, day, "PM" if key & 1 else "AM", code))
                 if len(batch) >= BATCH_SIZE:
                     cursor.executemany(insert, batch)
                     done += len(batch)

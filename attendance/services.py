@@ -18,7 +18,7 @@ from people.permissions import can
 from schools.models import School
 
 from .importer import _audit_entry
-from .models import AttendanceMark, ReferralCase, below, penalty_counts, summaries, window
+from .models import AttendanceMark, ReferralCase, below_threshold, penalty_window, window
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,14 @@ def scan_school(school, today=None):
     if threshold is None:
         return result
     start, end = window(today, threshold.months)
-    pupil_ids = list(school.pupils.filter(on_roll=True).values_list("id", flat=True))
-    result.pupils = len(pupil_ids)
-    figures = summaries(AttendanceMark.objects.filter(pupil__school=school, pupil__on_roll=True), start, end)
-    low = {pid: s for pid, s in figures.items() if below(s, threshold.percent)}
+    result.pupils = school.pupils.filter(on_roll=True).count()
+    # One grouped query brings back only the pupils below the threshold, with their G/N/O/U
+    # count over the rolling 10 school weeks (penalty_counts()) for the cases it opens.
+    found = below_threshold(AttendanceMark.objects.filter(pupil__school=school, pupil__on_roll=True), start, end,
+                            threshold.percent, penalty_window(school, today))
+    low = {pid: summary for pid, (summary, _) in found.items()}
+    penalties = {pid: count for pid, (_, count) in found.items()}
     result.below = len(low)
-    penalties, _span = penalty_counts(school, today)
 
     with transaction.atomic():
         # Two scans of one school at once (a cron run and a manual one) take turns here, so

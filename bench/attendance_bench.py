@@ -61,7 +61,7 @@ def phase_setup(args):
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
-    preset = (ROOT / "policies" / "presets" / "coteford.toml").read_text()
+    preset = (ROOT / "policy_engine" / "presets" / "coteford.toml").read_text()
     school = School.objects.create(name="Bench Academy", urn="999999", address="1 Bench Road", phone="01632 960999")
     SchoolPolicy.objects.create(school=school, version=1, source_name="coteford", toml_text=preset)
     Pupil.objects.bulk_create([
@@ -128,14 +128,127 @@ def phase_scan(args, label):
             "note": f"{result.below} below {result.threshold.percent}%, {result.opened} cases opened"}
 
 
+def _marks_table():
+    from attendance.models import AttendanceMark
+
+    return AttendanceMark._meta.db_table
+
+
+def phase_floor(args, label):
+    """The floor: the same file into Doorstep's own marks table with nothing but the database's
+    own bulk path. SQLite: Python's sqlite3 doing what the shell's `.import` does (the CSV
+    reader, one executemany into a temporary table), then one INSERT ... SELECT that finds each
+    pupil by UPN and turns the date into ISO form. PostgreSQL: COPY into a temporary table,
+    then the same INSERT ... SELECT. No checking, no report of bad lines, no audit."""
+    setup_django()
+    from django.db import connection, transaction
+
+    from schools.models import School
+
+    school_id = School.objects.get(urn="999999").pk
+    table = _marks_table()
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("CREATE TEMPORARY TABLE import_marks (upn text, forename text, surname text, "
+                           "day text, session text, mark text) ON COMMIT DROP")
+            with open(args.csv, "rb") as f, cursor.cursor.copy(
+                    "COPY import_marks FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+            day = "to_date(t.day, 'DD/MM/YYYY')"
+        else:
+            cursor.execute("CREATE TEMPORARY TABLE import_marks (upn, forename, surname, day, session, mark)")
+            with open(args.csv, newline="") as f:
+                rows = csv.reader(f)
+                next(rows)
+                cursor.cursor.executemany("INSERT INTO import_marks VALUES (?, ?, ?, ?, ?, ?)", rows)
+            day = "substr(t.day, 7, 4) || '-' || substr(t.day, 4, 2) || '-' || substr(t.day, 1, 2)"
+        cursor.execute(
+            f"INSERT INTO {table} (pupil_id, date, session, code) "
+            f"SELECT p.id, {day}, t.session, t.mark FROM import_marks t "
+            "JOIN pupils_pupil p ON p.upn = t.upn AND p.school_id = %s", [school_id])
+        rows_in = cursor.rowcount
+        if connection.vendor != "postgresql":
+            cursor.execute("DROP TABLE import_marks")
+    seconds = time.perf_counter() - started
+    _clear_marks()
+    return {"phase": label, "rows": rows_in, "seconds": seconds, "note": "floor"}
+
+
+def _clear_marks():
+    """Empty the marks table (untimed), so that the next import finds every mark new."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {_marks_table()}")
+
+
+def phase_clear(args):
+    setup_django()
+    started = time.perf_counter()
+    _clear_marks()
+    return {"phase": "clear", "rows": 0, "seconds": time.perf_counter() - started}
+
+
+def phase_uncase(args):
+    """Remove the referral cases (untimed), so that the next scan is again the first of the day."""
+    setup_django()
+    from attendance.models import ReferralCase
+
+    started = time.perf_counter()
+    ReferralCase.objects.all().delete()
+    return {"phase": "clear", "rows": 0, "seconds": time.perf_counter() - started}
+
+
+def phase_anchor(args, label):
+    """The anchor for the scan: one GROUP BY over the window's marks of the school's pupils on
+    roll, keeping those strictly below the threshold (the same arithmetic as
+    attendance.models.below: attended * 100 < percent * possible)."""
+    setup_django()
+    from django.db import connection
+
+    from attendance.models import AEA, CODES_BY_MEANING, PRESENT, window
+    from attendance.services import threshold_for
+    from schools.models import School
+
+    school = School.objects.get(urn="999999")
+    threshold = threshold_for(school)
+    start, end = window(SCAN_DAY, threshold.months)
+    attended = CODES_BY_MEANING[PRESENT] + CODES_BY_MEANING[AEA]
+    possible = [c for m in ("present", "aea", "authorised", "unauthorised") for c in CODES_BY_MEANING[m]]
+    marks = ", ".join(["%s"] * len(attended))
+    counted = ", ".join(["%s"] * len(possible))
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.pupil_id FROM {_marks_table()} m JOIN pupils_pupil p ON p.id = m.pupil_id "
+            "WHERE p.school_id = %s AND p.on_roll AND m.date >= %s AND m.date <= %s GROUP BY m.pupil_id "
+            f"HAVING SUM(CASE WHEN m.code IN ({marks}) THEN 1 ELSE 0 END) * 100 "
+            f"< %s * SUM(CASE WHEN m.code IN ({counted}) THEN 1 ELSE 0 END)",
+            [school.pk, start, end, *attended, threshold.percent, *possible])
+        low = len(cursor.fetchall())
+    return {"phase": label, "rows": low, "seconds": time.perf_counter() - started,
+            "note": f"anchor: {low} pupils below {threshold.percent}%"}
+
+
 PHASES = {
     "setup": phase_setup,
     "csv": phase_csv,
+    "floor": lambda a: phase_floor(a, "floor: the database's own bulk load"),
     "import": lambda a: phase_import(a, "import (all new)"),
     "reimport": lambda a: phase_import(a, "import the same file again"),
+    "clear": phase_clear,
+    "uncase": phase_uncase,
+    "anchor": lambda a: phase_anchor(a, "anchor: one GROUP BY ... HAVING"),
     "scan": lambda a: phase_scan(a, "referral scan (first of the day)"),
     "rescan": lambda a: phase_scan(a, "referral scan (again, same day)"),
 }
+# Floor and import, anchor and scan, side by side and in turn, so that the machine's load
+# (shared, noisy) falls on both alike. "clear" empties the marks (and the cases) untimed.
+PLAN = ["setup", "csv",
+        "floor", "import", "reimport", "clear", "floor", "import",
+        "anchor", "scan", "rescan", "anchor", "uncase", "anchor", "scan", "anchor", "rescan"]
 
 
 def main():
@@ -162,7 +275,8 @@ def main():
         csv_path = str(Path(tmp) / "marks.csv")
         print(f"Attendance bench on {engine}: {args.pupils:,} pupils, {args.marks:,} marks", file=sys.stderr)
         rows = []
-        for phase in PHASES:
+        results = []
+        for phase in PLAN:
             out = subprocess.run(
                 [sys.executable, __file__, "--phase", phase, "--csv", csv_path, "--pupils", str(args.pupils),
                  "--marks", str(args.marks)], env=env, capture_output=True, text=True, cwd=ROOT)
@@ -170,13 +284,37 @@ def main():
                 sys.stderr.write(out.stdout + out.stderr)
                 raise SystemExit(f"phase {phase} failed")
             result = json.loads(out.stdout.strip().splitlines()[-1])
+            result["load"] = os.getloadavg()[0]
+            if phase in ("clear", "uncase"):
+                continue
+            results.append(result)
             rate = result["rows"] / result["seconds"] if result["seconds"] else 0
-            rows.append(f"| {engine} | {result['phase']} | {result['rows']:,} | {result['seconds']:.1f} | {rate:,.0f} "
-                        f"| {result['peak_mb']:.0f} | {result.get('note', '')} |")
+            rows.append(f"| {engine} | {result['phase']} | {result['rows']:,} | {result['seconds']:.2f} | {rate:,.0f} "
+                        f"| {result['peak_mb']:.0f} | {result['load']:.1f} | {result.get('note', '')} |")
             print(rows[-1], file=sys.stderr)
-    print("| database | phase | rows | wall s | rows/s | peak MB | notes |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("| database | phase | rows | wall s | rows/s | peak MB | load (1 min) | notes |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     print("\n".join(rows))
+    print()
+    print(ratios(engine, results))
+
+
+def ratios(engine, results):
+    """Each timed run against the floor or anchor run next to it (the one before it in the plan)."""
+    lines = []
+    last = {}
+    for r in results:
+        if r.get("note") == "floor":
+            last["import"] = r["seconds"]
+        elif str(r.get("note", "")).startswith("anchor"):
+            last["scan"] = r["seconds"]
+        elif r["phase"].startswith("import (all new)") and "import" in last:
+            lines.append(f"{engine}: import (all new) / floor = {r['seconds']:.2f} / {last['import']:.2f} s "
+                         f"= {r['seconds'] / last['import']:.2f}x")
+        elif r["phase"].startswith("referral scan") and "scan" in last:
+            lines.append(f"{engine}: {r['phase']} / anchor = {r['seconds']:.2f} / {last['scan']:.2f} s "
+                         f"= {r['seconds'] / last['scan']:.2f}x")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
