@@ -34,7 +34,7 @@ def test_the_roll_leaves_out_a_pupil_who_has_left_but_a_search_finds_them_marked
     roll = client.get(reverse("pupils:index")).content.decode()
     assert "Shah, Priya" not in roll and "Brown, Ava" in roll
     found = client.get(reverse("pupils:index") + "?q=Shah").content.decode()
-    assert "Shah, Priya" in found
+    assert "Shah, Priya" in found and "1 pupil matches “Shah”" in found
     assert f"Left {day.day} {day:%b %Y}" in found
 
 

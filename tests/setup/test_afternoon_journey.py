@@ -336,6 +336,8 @@ def test_a_school_goes_from_an_empty_database_to_its_first_approved_visit(
     head.goto(url + reverse("pupils:index"))
     head.get_by_label("Find a pupil").fill("Shah")
     head.get_by_role("button", name="Search").click()
+    assert "Left" in head.get_by_role("row", name=re.compile("Shah, Priya")).inner_text()
+    snap(head, "6-pupils-search")
     head.get_by_role("link", name="Shah, Priya").click()
     assert "has left the school" in main_text(head)
     snap(head, "6-pupil-left")
