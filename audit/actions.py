@@ -86,6 +86,7 @@ class Action(StrEnum):
     VISIT_WITHDRAWN = "visit.withdrawn", "withdrew the visit"
     VISIT_CANCELLED = "visit.cancelled", "cancelled the visit"
     VISIT_OVERRIDE = "visit.override", "set aside a rule of the school's policy for the visit"
+    VISIT_PLAN_CHANGED = "visit.plan_changed", "changed the plan of a proposed visit (who goes, when, why)"
     VISIT_APPOINTMENT_CHANGED = "visit.appointment_changed", "moved the visit to another time"
     VISIT_REASSIGNED = "visit.reassigned", "put another member of staff on the visit in place of one who is leaving"
     VISIT_APPOINTMENT_TOLD = "visit.appointment_told", "told people that the visit's time had changed"

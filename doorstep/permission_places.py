@@ -16,6 +16,8 @@ PLACES = {
                     "GET /api/visit-lists/{list_id}", "GET /api/staff"]),
     "visit.propose": ("Propose a visit and check a plan against the policy",
                       ["visits:propose", "visits:propose_check", "POST /api/visits", "POST /api/policy/evaluate"]),
+    "visit.edit": ("Change the plan of a proposed visit (visiting staff: the visits they proposed)",
+                   ["visits:edit", "visits:edit_check"]),
     "visit.approve": ("Approve a visit (also needs to be a policy approver); authorise a lone visit",
                       ["visits:approvals", "visits:approve", "visits:authorise_lone",
                        "POST /api/visits/{visit_id}/approve", "POST /api/visits/{visit_id}/authorise-lone-visit"]),

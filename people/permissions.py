@@ -30,6 +30,7 @@ ROLE_MATRIX = {
     "visit.view": {"headteacher", "deputy_headteacher", "dsl", "business_manager", "office",
                    "attendance_officer", "teacher", "family_support"},
     "visit.propose": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer", "teacher", "family_support"},
+    "visit.edit": {"headteacher", "deputy_headteacher", "dsl", "attendance_officer", "teacher", "family_support"},
     "visit.approve": {"headteacher", "deputy_headteacher"},  # narrowed further by the policy's approvers
     "visit.decline": {"headteacher", "deputy_headteacher"},
     "visit.override": {"headteacher"},
@@ -115,6 +116,10 @@ HELPERS = {"headteacher", "deputy_headteacher", "dsl", "office"}
 # and the DSL act on any visit of their school.
 OWN_VISIT_ACTIONS = {"visit.withdraw", "visit.schedule", "visit.cancel", "report.write"}
 ANY_VISIT_ROLES = LEADERS | {"office", "dsl"}
+
+# Changing a proposal's plan is for whoever proposed it and for the headteacher or deputy,
+# who decide on it: not for everyone else who happens to be going.
+OWN_PROPOSAL_ACTIONS = {"visit.edit"}
 
 # Actions that need the person to be on the visit itself, whatever their role.
 ON_VISIT_ACTIONS = {"briefing.view"}
@@ -203,6 +208,8 @@ def rule_for(action):
     rule = is_active_staff & same_school & has_role(*ROLE_MATRIX[action])
     if action in OWN_VISIT_ACTIONS:
         rule = rule & (no_object | has_role(*ANY_VISIT_ROLES) | on_this_visit | proposed_this_visit)
+    if action in OWN_PROPOSAL_ACTIONS:
+        rule = rule & (no_object | has_role(*LEADERS) | proposed_this_visit)
     if action in ON_VISIT_ACTIONS:
         rule = rule & on_this_visit & briefing_is_relevant
     return rule

@@ -403,6 +403,13 @@ class Evaluation:
         return [f for f in self.findings if f.severity == "block"]
 
 
+def _quoted(reason: str) -> str:
+    """A headteacher's words quoted at the end of a sentence, with one full stop whichever way
+    they were typed."""
+    reason = reason.strip()
+    return f'"{reason}"' + ("" if reason.endswith((".", "!", "?")) else ".")
+
+
 def evaluate(policy: Policy, plan: Plan | dict[str, Any], *, stage: str = "schedule") -> Evaluation:
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
@@ -427,7 +434,7 @@ def evaluate(policy: Policy, plan: Plan | dict[str, Any], *, stage: str = "sched
                 if rule in overridable:
                     if severity == "block":
                         severity = "warn"
-                    message += f' The headteacher has overridden this: "{reason}".'
+                    message += f" The headteacher has overridden this: {_quoted(reason)}"
                 elif severity == "block":
                     message += (f" A headteacher override was recorded (\"{reason}\"), but {policy.label} does not "
                                 "allow this rule to be overridden, so the visit stays blocked.")
@@ -540,7 +547,8 @@ def check_training(policy: Policy, plan: Plan) -> Found:
         where = " where possible" if rule == "one_where_possible" else ""
         yield ("staffing.trained_home_visitor", "warn" if where else "block",
                f"{policy.label} asks for at least one trained home visitor on each visit{where}; "
-               f"none of {_names(plan.staff)} is recorded as trained.")
+               + (f"{plan.staff[0].name} is not recorded as trained." if len(plan.staff) == 1
+                else f"none of {_names(plan.staff)} is recorded as trained."))
 
 
 def check_transport(policy: Policy, plan: Plan) -> Found:

@@ -26,6 +26,22 @@ class PupilChoiceField(forms.ModelChoiceField):
         return f"{pupil.last_name}, {pupil.first_name} ({pupil.get_year_group_display()}{', ' + pupil.class_name if pupil.class_name else ''})"
 
 
+def purpose_choices(school) -> list[Any]:
+    """The school's policy's reasons for a visit first; the rest after, labelled as outside the
+    policy (the live check says so again when one is chosen)."""
+    version = school.current_policy()
+    try:
+        recognised = set(version.load().approval.recognised_purposes.value) if version else set()
+    except ValueError:  # a stored version that no longer parses (PolicyError)
+        recognised = set()
+    named = [(key, label) for key, label in PURPOSE_CHOICES if key in recognised]
+    others = [(key, label) for key, label in PURPOSE_CHOICES if key not in recognised]
+    if not named or not others:
+        return [("", "Choose a purpose")] + PURPOSE_CHOICES
+    return [("", "Choose a purpose"), ("Reasons the school's policy names", named),
+            ("Not named in the school's policy: it needs a second look", others)]
+
+
 class ProposeVisitForm(forms.Form):
     """A visit plan. The form only checks that the plan is complete and makes sense;
     what the policy says about it comes from the rule engine, through visits.services."""
@@ -64,6 +80,11 @@ class ProposeVisitForm(forms.Form):
         staff = StaffMember.objects.filter(school=school).active().prefetch_related("roles")
         cast(StaffChoiceField, self.fields["staff"]).queryset = staff
         cast(StaffMemberChoiceField, self.fields["responsible_contact"]).queryset = staff
+        purposes = cast(forms.ChoiceField, self.fields["purpose"])
+        purposes.choices = purpose_choices(school)
+        if isinstance(purposes.choices[1][1], list):
+            purposes.help_text = ("The reasons your school's policy names for a home visit come first; any other "
+                                  "reason is flagged for a second look.")
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -91,6 +112,30 @@ class ProposeVisitForm(forms.Form):
             "staff": list(d["staff"]),
             "emergency": d["emergency"],
             "responsible_contact": d.get("responsible_contact"),
+        }
+
+
+class EditPlanForm(ProposeVisitForm):
+    """The plan of a proposal, to change it: the same fields as proposing, the pupil fixed."""
+
+    def __init__(self, *args, visit, **kwargs):
+        kwargs.setdefault("initial", {
+            "purpose": visit.purpose, "reason": visit.reason,
+            "date": timezone.localtime(visit.starts_at).date(),
+            "start_time": timezone.localtime(visit.starts_at).time(),
+            "end_time": timezone.localtime(visit.ends_at).time(),
+            "staff": [a.staff_id for a in visit.assignments.order_by("-lead", "id")],
+            "emergency": visit.emergency, "responsible_contact": visit.responsible_contact_id,
+        })
+        super().__init__(*args, **kwargs)
+        del self.fields["pupil"]
+        self.visit = visit
+
+    def service_kwargs(self):
+        d = self.cleaned_data
+        return {
+            "purpose": d["purpose"], "reason": d["reason"], "starts_at": d["starts_at"], "ends_at": d["ends_at"],
+            "staff": list(d["staff"]), "emergency": d["emergency"], "responsible_contact": d.get("responsible_contact"),
         }
 
 

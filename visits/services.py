@@ -24,7 +24,9 @@ from audit.models import AuditEntry
 from core.errors import NotAllowed
 from notify.services import notify
 from people.models import ROLE_LABELS, StaffMember
+from core.text import and_list
 from policy_engine import RULES, Policy, cite, evaluate
+from policy_engine.schema import PURPOSE_LABELS
 from policies.services import policy_for, policy_version_for, recorded_policy_version, school_policy
 from pupils.models import HouseholdNote
 from risk.models import RiskAssessment
@@ -69,6 +71,7 @@ SAFETY_MOVES = {State.UNDER_WAY, State.COMPLETED, State.NOT_SEEN, State.ABANDONE
 ACTION_WORDS = {
     "visit.view": "see visits",
     "visit.propose": "propose visits",
+    "visit.edit": "change the plan of a proposed visit",
     "visit.approve": "approve visits",
     "visit.decline": "decline visits",
     "visit.override": "override a policy rule",
@@ -132,6 +135,9 @@ def _require(actor, action, obj=None):
         raise NotAllowed(f"This belongs to another school, so you cannot {words}.")
     roles = set(actor.role_names)
     allowed = ROLE_MATRIX[action]
+    if roles & allowed and action == "visit.edit":
+        raise NotAllowed("You can only change the plan of a visit you proposed; the headteacher or deputy can "
+                         "change this one.")
     if roles & allowed:
         # The role would do, but only on their own visits.
         raise NotAllowed(f"You can only {words} that you proposed or are going on.")
@@ -444,14 +450,9 @@ def _plain(value):
 
 # ------------------------------------------------------------------------- proposing
 
-def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergency=False,
-            responsible_contact=None, request=None) -> Visit:
-    """Create a proposed visit. The first of `staff` leads it. Nothing in the policy blocks a
-    proposal (the engine's "propose" stage only warns); the warnings are kept in the audit entry."""
-    _require(actor, "visit.propose")
-    # The school's set-up must be safe first (visits/gates.py: the policy, people to alert,
-    # the watchdog); refused before anything is written, for the pages and the API alike.
-    gates.refuse_unless_ready(actor.school)
+def _checked_plan(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, responsible_contact):
+    """The plan's times made aware and its staff without repeats, or ValidationError naming every
+    field at fault. Shared by proposing and changing a proposal, so both refuse the same plans."""
     errors = {}
     school_id = actor.school_id
 
@@ -497,6 +498,21 @@ def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergen
         errors["responsible_contact"] = "The responsible contact must be on your school's staff."
     if errors:
         raise ValidationError(errors)
+    return starts_at, ends_at, people
+
+
+def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergency=False,
+            responsible_contact=None, request=None) -> Visit:
+    """Create a proposed visit. The first of `staff` leads it. Nothing in the policy blocks a
+    proposal (the engine's "propose" stage only warns); the warnings are kept in the audit entry."""
+    _require(actor, "visit.propose")
+    # The school's set-up must be safe first (visits/gates.py: the policy, people to alert,
+    # the watchdog); refused before anything is written, for the pages and the API alike.
+    gates.refuse_unless_ready(actor.school)
+    school_id = actor.school_id
+    starts_at, ends_at, people = _checked_plan(
+        actor, pupil=pupil, purpose=purpose, reason=reason, starts_at=starts_at, ends_at=ends_at, staff=staff,
+        responsible_contact=responsible_contact)
 
     with transaction.atomic():
         visit = Visit.objects.create(
@@ -525,6 +541,141 @@ def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergen
             },
         )
     return visit
+
+
+# A headteacher's decision is about the plan it was made on. When the part of the plan it
+# judged changes, the decision no longer speaks for the new plan and lapses (rule-id prefixes).
+LAPSE_WHEN_CHANGED = {
+    "staff": (LONE_VISIT_RULE, "staffing.", "vetting.", "vehicles.", "risk_assessment.lone_working",
+              "risk_assessment.safe_word"),
+    "when": ("hours.",),
+    "purpose": ("approval.purpose", "staffing.dsl", "staffing.transport_escort"),
+    "emergency": ("appointment.",),
+}
+
+
+def _plan_snapshot(visit, people) -> dict:
+    """One version of a plan as the history keeps it: plain values, names rather than ids."""
+    return {
+        "purpose": visit.purpose, "reason": visit.reason,
+        "starts_at": visit.starts_at.isoformat(), "ends_at": visit.ends_at.isoformat(),
+        "staff": [m.full_name for m in people], "emergency": visit.emergency,
+        "responsible_contact": visit.responsible_contact.full_name if visit.responsible_contact_id else None,
+    }
+
+
+def _span(starts_at, ends_at) -> str:
+    start, end = timezone.localtime(starts_at), timezone.localtime(ends_at)
+    return f"{start:%A %-d %B %Y, %H:%M}–{end:%H:%M}"
+
+
+def _what_changed(before, after, before_visit, after_visit) -> tuple[set[str], list[str]]:
+    """The parts of the plan that changed, and a sentence for each in a headteacher's words."""
+    parts, words = set(), []
+    if (before["starts_at"], before["ends_at"]) != (after["starts_at"], after["ends_at"]):
+        parts.add("when")
+        words.append(f"the time from {_span(before_visit['starts_at'], before_visit['ends_at'])} to "
+                     f"{_span(after_visit['starts_at'], after_visit['ends_at'])}")
+    if before["staff"] != after["staff"]:
+        parts.add("staff")
+        words.append(f"who is going from {and_list(before['staff'])} to {and_list(after['staff'])}")
+    if before["purpose"] != after["purpose"]:
+        parts.add("purpose")
+        words.append(f"the purpose from {PURPOSE_LABELS[before['purpose']].lower()} to {PURPOSE_LABELS[after['purpose']].lower()}")
+    if before["reason"] != after["reason"]:
+        parts.add("reason")
+        words.append("why the visit is needed")
+    if before["emergency"] != after["emergency"]:
+        parts.add("emergency")
+        words.append("marked as an emergency (no appointment possible)" if after["emergency"]
+                     else "no longer marked as an emergency")
+    if before["responsible_contact"] != after["responsible_contact"]:
+        parts.add("contact")
+        words.append(f"the responsible contact from {before['responsible_contact'] or 'nobody'} to "
+                     f"{after['responsible_contact'] or 'nobody'}")
+    return parts, words
+
+
+def change_plan(actor, visit, *, purpose, reason, starts_at, ends_at, staff, emergency=False,
+                responsible_contact=None, request=None) -> Visit:
+    """Change the plan of a proposed visit: who goes (the first leads), when, why, whether it is an
+    emergency, and the responsible contact. Its proposer and the headteacher or deputy may; the
+    pupil stays (a visit to another pupil is another proposal). Every version is kept in the audit
+    entry (before and after), a headteacher's decision about a part that changed lapses, a signed
+    list no longer covers the visit, and what the policy says about the new plan is recorded."""
+    emergency = bool(emergency)
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
+        _require(actor, "visit.edit", locked)
+        if locked.state != State.PROPOSED:
+            raise NotAllowed(f"This visit is {State(locked.state).label.lower()}, so its plan cannot be changed; "
+                             "only a proposal waiting for approval can be.")
+        starts_at, ends_at, people = _checked_plan(
+            actor, pupil=locked.pupil, purpose=purpose, reason=reason, starts_at=starts_at, ends_at=ends_at,
+            staff=staff, responsible_contact=responsible_contact)
+        old_people = visit_staff(locked)
+        before = _plan_snapshot(locked, old_people)
+        old_times = {"starts_at": locked.starts_at, "ends_at": locked.ends_at}
+        locked.purpose, locked.reason, locked.emergency = purpose, reason, emergency
+        locked.starts_at, locked.ends_at = starts_at, ends_at
+        locked.responsible_contact = responsible_contact
+        after = _plan_snapshot(locked, people)
+        parts, words = _what_changed(before, after, old_times, {"starts_at": starts_at, "ends_at": ends_at})
+        if not parts:
+            raise ValidationError("Nothing in the plan has changed.", code="unchanged")
+
+        prefixes = tuple(p for part in parts for p in LAPSE_WHEN_CHANGED.get(part, ()))
+        lapsed = [o for o in Override.objects.filter(visit=locked).select_related("by") if prefixes and o.rule.startswith(prefixes)]
+        Override.objects.filter(pk__in=[o.pk for o in lapsed]).delete()
+        off_list = None
+        if locked.visit_list_id:
+            visit_list = VisitList.objects.get(pk=locked.visit_list_id)
+            if visit_list.is_signed:
+                off_list = visit_list.title
+        updated = Visit.objects.filter(pk=locked.pk, state=State.PROPOSED).update(
+            purpose=purpose, reason=reason, emergency=emergency, starts_at=starts_at, ends_at=ends_at,
+            responsible_contact=responsible_contact, updated_at=timezone.now(),
+            **({"visit_list": None} if off_list else {}))
+        if updated != 1:
+            raise NotAllowed("Someone else changed this visit a moment ago: reload the page and try again.")
+        if "staff" in parts:
+            VisitStaff.objects.filter(visit=locked).delete()
+            VisitStaff.objects.bulk_create(
+                [VisitStaff(visit=locked, staff=member, lead=(i == 0)) for i, member in enumerate(people)])
+        version = locked.school.current_policy()
+        evaluation = evaluate_visit(locked, stage="approve", policy=version.load()) if version else None
+        summary = f"{actor.full_name} changed the plan for the visit to {locked.pupil.full_name}: " + "; ".join(words)
+        if lapsed:
+            summary += ". No longer applies, as the plan changed: " + "; ".join(
+                f"{o.by.full_name}'s {rule_name(o.rule)}" for o in lapsed)
+        if off_list:
+            summary += f". Taken off the signed list {off_list!r}: the headteacher signed the plan as it was"
+        audit.record(
+            actor=actor, school=locked.school, action=Action.VISIT_PLAN_CHANGED, obj=locked, request=request,
+            summary=summary,
+            data={"before": before, "after": after, "changed": sorted(parts),
+                  "lapsed": [{"rule": o.rule, "reason": o.reason, "by": o.by.full_name} for o in lapsed],
+                  "off_list": off_list,
+                  "policy": version.source_name if version else None,
+                  "policy_version": version.version if version else None,
+                  "findings": _findings_data(evaluation)},
+        )
+    visit.refresh_from_db()
+    return visit
+
+
+def _rule_words(rule: str) -> str:
+    """What a rule checks, in words (a rule id from an API caller may be unknown: say so plainly)."""
+    return RULES[rule][1] if rule in RULES else f"is called {rule!r}, which Doorstep does not know"
+
+
+def rule_name(rule: str) -> str:
+    """A headteacher's decision on a rule, in words: what the school sees instead of the rule's id."""
+    if rule == LONE_VISIT_RULE:
+        return "authorisation of a lone visit"
+    described = RULES.get(rule)
+    return f"override of the rule that {described[1]}" if described else "override of a rule"
 
 
 # ------------------------------------------------------------------------- the moves
@@ -726,7 +877,7 @@ def override(actor, visit, *, rule, reason, request=None) -> Override:
                 f"{timezone.localtime(existing.at):%-d %B %Y at %H:%M}."
             )
         decision = Override.objects.create(visit=locked, rule=rule, reason=reason, by=actor, at=timezone.now())
-        what = "authorised a lone visit" if rule == LONE_VISIT_RULE else f"overrode the rule {rule}"
+        what = "authorised a lone visit" if rule == LONE_VISIT_RULE else f"overrode the rule that {_rule_words(rule)}"
         # The clause the overridden finding cites: a rule's findings cite its key (RULES).
         clause = policy.staffing.lone_visit.clause if rule == LONE_VISIT_RULE else policy.clause(RULES[rule][0])
         audit.record(
@@ -756,12 +907,14 @@ def _check_rule_overridable(visit, policy, rule):
     allowed = policy.overrides.rules.value
     if rule not in allowed:
         raise NotAllowed(
-            f"This school's policy does not let a headteacher override the rule {rule!r}"
-            + (f"; it allows overriding: {', '.join(allowed)}." if allowed else ".")
+            f"This school's policy does not let a headteacher override the rule that {_rule_words(rule)}"
+            + (f"; it allows overriding the rule that {' and the rule that '.join(_rule_words(r) for r in allowed)}."
+               if allowed else ".")
         )
     reported = {f.rule for f in evaluate_visit(visit, stage="schedule", policy=policy).findings}
     if rule not in reported:
-        raise ValidationError({"rule": f"The policy reports nothing under {rule!r} for this visit, so there is nothing to override."})
+        raise ValidationError({"rule": f"The policy raises nothing about this visit under the rule that {_rule_words(rule)}, "
+                                       "so there is nothing to override."})
 
 
 def authorise_lone_visit(actor, visit, *, reason, request=None) -> Override:

@@ -13,6 +13,8 @@ urlpatterns = [
     path("lists/<int:pk>/", views.list_detail, name="list_detail"),
     path("lists/<int:pk>/sign/", views.list_sign, name="list_sign"),
     path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/plan/", views.edit, name="edit"),
+    path("<int:pk>/plan/check/", views.edit_check, name="edit_check"),
     path("leaver/<int:staff_pk>/", leaver_views.leaver_visits, name="leaver_visits"),
 ]
 urlpatterns += [

@@ -17,14 +17,19 @@ from audit.actions import Action
 from audit.services import history, record_read_today
 from core.errors import NoPolicy
 from core.forms import errors_onto
-from policies.services import recorded_policy_version
+from policies.services import policy_for, recorded_policy_version
 from schools import calendar
 from people.permissions import can
 from people.decorators import require, safe_next, staff_required
+from attendance.models import AttendanceMark
+from attendance.models import summaries as attendance_summaries
+from people.models import ROLE_LABELS
+from policy_engine import RULES, cite
 
-from . import gates, services
+from . import fixes, gates, services
 from .forms import (
-    ApproveForm, ChangeAppointmentForm, OverrideForm, ProposeVisitForm, ReasonForm, ScheduleForm, VisitListForm,
+    ApproveForm, ChangeAppointmentForm, EditPlanForm, OverrideForm, ProposeVisitForm, ReasonForm, ScheduleForm,
+    VisitListForm,
 )
 from .models import Visit, VisitList
 
@@ -106,10 +111,12 @@ def approvals(request):
     require(me, "visit.approve")
     proposed = _visits(me).filter(state=Visit.State.PROPOSED).order_by("starts_at")
     lone_possible = _lone_visits_possible(me.school)
-    items = [
-        {"visit": v, "evaluation": _evaluate(v, "approve"), "lone": lone_possible and v.assignments.count() == 1}
-        for v in proposed
-    ]
+    items = []
+    for v in proposed:
+        verdict = fixes.ways_out(_evaluate(v, "approve"), v, me, overridable=_overridable_rules(v),
+                                 lone_possible=lone_possible)
+        items.append({"visit": v, "evaluation": verdict, "lone": lone_possible and v.assignments.count() == 1,
+                      "may_approve": bool(verdict and verdict.allowed)})
     return render(request, "visits/approvals.html", {
         "nav": "approvals", "items": items,
         "may_decline": can(me, "visit.decline"), "may_override": can(me, "visit.override"),
@@ -138,7 +145,7 @@ def propose(request):
             except ValidationError as exc:
                 errors_onto(form, exc, FIELD_ALIASES)
             else:
-                messages.success(request, "Visit proposed. It now waits for approval.")
+                messages.success(request, _waits_for(visit))
                 return redirect("visits:detail", visit.pk)
         status = 400
     else:
@@ -150,6 +157,20 @@ def propose(request):
         form = ProposeVisitForm(initial=initial, school=me.school)
         status = 200
     return render(request, "visits/propose.html", {"nav": "visits", "form": form}, status=status)
+
+
+def _waits_for(visit) -> str:
+    """What a proposal waits for now: the approver, or first the things the policy blocks on."""
+    evaluation = _evaluate(visit, "approve")
+    if evaluation is None:
+        return "Visit proposed. It cannot be approved until the school's home-visit policy is loaded."
+    if evaluation.allowed:
+        approvers = [ROLE_LABELS.get(r, r).lower() for r in policy_for(visit).approval.approver_roles.value]
+        return f"Visit proposed. It now waits for approval by the {' or '.join(approvers)}."
+    waits = [RULES[f.rule][1] if f.rule in RULES else f.message for f in evaluation.findings if f.severity == "block"]
+    return ("Visit proposed, but the policy blocks it, so it cannot be approved until "
+            + ("this is put right: " if len(waits) == 1 else f"these {len(waits)} things are put right: ")
+            + "; ".join(waits) + ". Each is listed below with where to put it right.")
 
 
 @staff_required
@@ -185,14 +206,85 @@ def propose_check(request):
     return render(request, "visits/_plan_findings.html", ctx)
 
 
+def _get_proposal_to_edit(request, pk):
+    visit = _get_visit(request, pk)
+    require(request.staff, "visit.edit", visit)
+    return visit
+
+
+@staff_required
+def edit(request, pk):
+    """Change the plan of a proposal: a blocked proposal is put right here, not withdrawn and
+    proposed again. The live check runs on the changed plan as it would be saved, with the
+    headteacher's decisions that still apply to it."""
+    me = request.staff
+    visit = _get_proposal_to_edit(request, pk)
+    if visit.state != Visit.State.PROPOSED:
+        messages.error(request, f"This visit is {visit.get_state_display().lower()}, so its plan cannot be changed; "
+                                "only a proposal waiting for approval can be.")
+        return redirect("visits:detail", visit.pk)
+    if request.method == "POST":
+        form = EditPlanForm(request.POST, school=me.school, visit=visit)
+        if form.is_valid():
+            try:
+                services.change_plan(me, visit, request=request, **_plan(form, me))
+            except services.NotAllowed as refusal:
+                form.add_error(None, refusal.message)
+            except ValidationError as exc:
+                errors_onto(form, exc, FIELD_ALIASES)
+            else:
+                messages.success(request, "Plan changed. " + _waits_for(visit).removeprefix("Visit proposed").lstrip(". ,").capitalize())
+                return redirect("visits:detail", visit.pk)
+        status = 400
+    else:
+        form = EditPlanForm(school=me.school, visit=visit)
+        status = 200
+    return render(request, "visits/edit.html", {"nav": "visits", "form": form, "visit": visit}, status=status)
+
+
+@staff_required
+@require_POST
+def edit_check(request, pk):
+    """htmx: what the policy would say about the changed plan, without saving it (the change is
+    made through the services inside a transaction that is rolled back)."""
+    me = request.staff
+    visit = _get_proposal_to_edit(request, pk)
+    form = EditPlanForm(request.POST, school=me.school, visit=visit)
+    ctx: dict[str, Any] = {"form": form}
+    if form.is_valid():
+        ctx["closure"] = calendar.closure_on(me.school, timezone.localtime(form.service_kwargs()["starts_at"]).date())
+        try:
+            with transaction.atomic():
+                try:
+                    services.change_plan(me, visit, **_plan(form, me))
+                except ValidationError as exc:
+                    # An unchanged plan is checked as it stands.
+                    if getattr(exc, "code", None) != "unchanged":
+                        raise
+                changed = Visit.objects.get(pk=visit.pk)
+                ctx["evaluation"] = _as_if_approved(services.evaluate_visit(changed, stage="approve"))
+                transaction.set_rollback(True)
+        except services.NotAllowed as refusal:
+            ctx["problems"] = [refusal.message]
+        except NoPolicy as exc:
+            ctx["problems"] = [exc.message]
+        except ValidationError as exc:
+            ctx["problems"] = exc.messages
+    else:
+        ctx["missing"] = [form.fields[name].label or name.replace("_", " ").capitalize() for name in form.errors if name in form.fields]
+        ctx["problems"] = form.non_field_errors()
+    return render(request, "visits/_plan_findings.html", ctx)
+
+
 # ---------------------------------------------------------------- one visit
 
-def _action_forms(me, visit, bound=None):
-    """The forms for the actions this person may take on this visit now, keyed by action."""
+def _action_forms(me, visit, bound=None, evaluation=None):
+    """The forms for the actions this person may take on this visit now, keyed by action. No
+    "Approve" while the policy blocks the visit: the page says what must be resolved instead."""
     forms: dict[str, Form] = {}
     state = visit.state
     if state == Visit.State.PROPOSED:
-        if can(me, "visit.approve", visit):
+        if can(me, "visit.approve", visit) and evaluation is not None and evaluation.allowed:
             forms["approve"] = ApproveForm(prefix="approve")
         if can(me, "visit.decline", visit):
             forms["decline"] = ReasonForm(prefix="decline", label="Why are you declining this visit?")
@@ -279,26 +371,54 @@ REASON_STATES = {Visit.State.ABANDONED, Visit.State.CANCELLED}
 PAPERWORK_STATES = REPORT_STATES | CARD_STATES | REASON_STATES
 
 
-def _render_detail(request, visit, bound=None, refusal=None, status=200):
+# Where a refusal is shown on the form that was refused: the field at fault, by rule.
+REFUSAL_FIELDS = {
+    "schedule": {"appointment.agreed": "appointment_agreed", "appointment.written_confirmation": "written_confirmation"},
+    "change_appointment": {"hours.outside_school_hours": "date", "hours.evening": "end_time"},
+}
+
+
+def _refusal_onto(action, form, refused) -> set[str]:
+    """Put each blocking finding of a refusal on the form that was refused, on the field at fault
+    where there is one (marked aria-invalid, with the message next to it). The rules put there,
+    so the policy panel does not say them a second time."""
+    fields = REFUSAL_FIELDS.get(action, {})
+    for f in refused.blocking:
+        text = f"{f.message} ({cite(f.clause)})"
+        field = fields.get(f.rule)
+        form.add_error(field if field in form.fields else None, text)
+    return {f.rule for f in refused.blocking}
+
+
+def _render_detail(request, visit, bound=None, refusal=None, status=200, shown_at_form=frozenset()):
     me = request.staff
     evaluation = _evaluate(visit)
-    forms = _action_forms(me, visit, bound)
+    forms = _action_forms(me, visit, bound, evaluation)
+    overridable = _overridable_rules(visit)
     if "override" in forms:
-        overridable = _overridable_rules(visit)
-        rules = [(f.rule, f"{f.message} ({f.clause})") for f in (evaluation.findings if evaluation else [])
+        rules = [(f.rule, f"{f.message} ({cite(f.clause)})") for f in (evaluation.findings if evaluation else [])
                  if f.severity == "block" and f.rule in overridable]
         if refusal is not None:
-            rules += [(f.rule, f"{f.message} ({f.clause})") for f in getattr(refusal, "findings", []) or []
+            rules += [(f.rule, f"{f.message} ({cite(f.clause)})") for f in getattr(refusal, "findings", []) or []
                       if f.severity == "block" and f.rule in overridable and f.rule not in dict(rules)]
         if rules:
             forms["override"].fields["rule"].choices = [("", "Choose the rule")] + rules
         else:
             del forms["override"]
+    verdict = fixes.ways_out(evaluation, visit, me, overridable=overridable if "override" in forms else frozenset(),
+                             lone_possible="authorise_lone" in forms or _lone_visits_possible(visit.school))
+    if verdict is not None and shown_at_form:
+        verdict.findings = [f for f in verdict.findings if f.rule not in shown_at_form]
+    open_action = request.GET.get("do", "")
     return render(request, "visits/detail.html", {
-        "nav": "visits", "visit": visit, "evaluation": evaluation,
+        "nav": "visits", "visit": visit, "evaluation": verdict, "shown_at_form": bool(shown_at_form),
+        "may_edit": visit.state == Visit.State.PROPOSED and can(me, "visit.edit", visit),
+        "approve_blocked": visit.state == Visit.State.PROPOSED and can(me, "visit.approve", visit) and "approve" not in forms,
+        "open_action": open_action if open_action in forms else "",
+        "overrides": [(o, services.rule_name(o.rule)) for o in visit.overrides.select_related("by")],
         "stage_label": STAGE_LABELS.get(STAGE_FOR_STATE.get(visit.state, "schedule")),
         "forms": forms, "refusal": refusal, "history": _history(visit, me), "closed_reason": _closed_reason(visit, me),
-        "assignments": visit.assignments.all(), "overrides": visit.overrides.select_related("by"),
+        "assignments": visit.assignments.all(),
         # What happened on the day, and the paperwork that follows from the visit's state.
         "events": visit.events.select_related("staff", "recorded_by"),
         "paperwork_states": PAPERWORK_STATES, "report_states": REPORT_STATES,
@@ -381,7 +501,7 @@ def visit_action(request, pk, action):
     form: Form
     if action == "override":
         evaluation = _evaluate(visit)
-        rules = [(f.rule, f.rule) for f in (evaluation.findings if evaluation else []) if f.severity == "block"]
+        rules = [(f.rule, f.message) for f in (evaluation.findings if evaluation else []) if f.severity == "block"]
         form = OverrideForm(request.POST, prefix="override", rules=rules, label="Why are you overriding this rule?")
     else:
         assert make_form is not None  # only "override" has none, and it is built above
@@ -396,9 +516,10 @@ def visit_action(request, pk, action):
         visit.refresh_from_db()
         return _render_detail(request, visit, status=403)
     except services.Refused as refused:
-        messages.error(request, refused.message)
+        # Said once, on the form that was refused, next to what caused it.
+        shown = _refusal_onto(action, form, refused)
         visit.refresh_from_db()
-        return _render_detail(request, visit, refusal=refused, status=409)
+        return _render_detail(request, visit, bound=(action, form), refusal=refused, status=409, shown_at_form=shown)
     except ValidationError as exc:
         errors_onto(form, exc, FIELD_ALIASES)
         visit.refresh_from_db()
@@ -408,6 +529,11 @@ def visit_action(request, pk, action):
 
 
 # ---------------------------------------------------------------- visit lists
+
+def _school_year_start(day):
+    """1 September of the school year `day` falls in."""
+    return day.replace(year=day.year if day.month >= 9 else day.year - 1, month=9, day=1)
+
 
 @staff_required
 def lists(request):
@@ -451,8 +577,15 @@ def list_detail(request, pk):
     visit_list = get_object_or_404(VisitList.objects.select_related("created_by", "signed_by"), pk=pk, school=me.school)
     visits = visit_list.visits.select_related("pupil").prefetch_related("pupil__contacts", "assignments__staff").order_by("starts_at")
     record_read_today(request, visit_list, "a visit list (addresses and parents' numbers)", action=Action.VISITLIST_VIEWED)
+    # C 3.2: the list carries each pupil's attendance record; the school year so far, as the
+    # visit report counts it, in one grouped query for the whole list.
+    today = timezone.localdate()
+    since = _school_year_start(today)
+    pupil_ids = {v.pupil_id for v in visits}
+    figures = attendance_summaries(AttendanceMark.objects.filter(pupil_id__in=pupil_ids), since, today)
+    rows = [(v, figures.get(v.pupil_id)) for v in visits]
     return render(request, "visits/list_detail.html", {
-        "nav": "lists", "visit_list": visit_list, "visits": visits,
+        "nav": "lists", "visit_list": visit_list, "visits": visits, "rows": rows, "attendance_since": since,
         "may_sign": not visit_list.is_signed and can(me, "visitlist.sign", visit_list),
     })
 
