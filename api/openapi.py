@@ -37,7 +37,10 @@ def add_shared_responses(schema: dict) -> dict:
             if "{" in path:
                 codes.add("404")
             for code in sorted(codes):
-                op["responses"].setdefault(code, {"description": DESCRIPTIONS[code], **ERROR})
+                # django-ninja keys an operation's own responses by number (403), these by text
+                # ("403"): both become "403" in the JSON, a duplicated key Swagger UI cannot parse.
+                if int(code) not in op["responses"]:
+                    op["responses"].setdefault(code, {"description": DESCRIPTIONS[code], **ERROR})
     return schema
 
 

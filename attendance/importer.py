@@ -225,7 +225,8 @@ def parse(school, binary, mapping, on_bytes=None):
                     except ValueError:
                         ok = False
                         bad(line, mapping.date_column,
-                            f"{raw_date!r} is not a date in the format {mapping.date_format}")
+                            f"{raw_date!r} is not a date: dates in this file should be written like "
+                            f"{date_example(mapping.date_format)}")
             session = SESSIONS.get(row[isession])
             if session is None:
                 session = SESSIONS.get(row[isession].strip().upper())

@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "reports",
     "audit",
     "api",
+    # django-ninja as an app only so that /api/docs serves Swagger UI from the installed package
+    # (its static files) rather than from a CDN, which the Content-Security-Policy refuses.
+    "ninja",
     "hooks",
     # Sign-in (docs/security.md, "Sign-in"): one-time codes (django-otp), lock-out (django-axes), API tokens.
     "django_otp",

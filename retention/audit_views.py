@@ -25,7 +25,7 @@ def trail(request: StaffRequest) -> HttpResponse:
     me = request.staff
     require(me, "audit.view", me.school)
     form = audit_search.AuditSearchForm(request.GET)  # bound even when empty: no filter is valid
-    entries = audit_search.search(me.school, form).select_related("actor")
+    entries = audit_search.search(me.school, form)
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     # The page's rows are read now, before this search's own entry is written: a lazy page
     # read at rendering showed that entry and dropped the oldest one of the count.

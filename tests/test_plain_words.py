@@ -100,6 +100,8 @@ def test_the_attendance_import_page_shows_date_formats_as_dates(client, coteford
     html = client.get(reverse("attendance:import")).content.decode()
     assert "07/12/2026" in html
     assert "%d/%m/%Y" not in html.replace('value="%d/%m/%Y"', "")
+    assert "doorstep import_attendance" not in html  # a command line means nothing to a headteacher
+    assert "doorstep import_pupils" not in client.get(reverse("pupils:import")).content.decode()
 
 
 def test_the_trust_administrator_lands_on_the_trust_s_schools(client):
