@@ -156,9 +156,10 @@ class Agreement(models.Model):
 
     def describe_check(self) -> str:
         if self.check_kind == self.Check.MIN_PERCENT:
-            return f"attendance of at least {self.min_percent}% from {self.window_from:%d %b %Y} to {self.window_to:%d %b %Y}"
+            return (f"attendance of at least {self.min_percent}% from {self.window_from:%-d %B %Y} "
+                    f"to {self.window_to:%-d %B %Y}")
         if self.check_kind == self.Check.NO_UNAUTHORISED:
-            return f"no unauthorised absence from {self.window_from:%d %b %Y} to {self.window_to:%d %b %Y}"
+            return f"no unauthorised absence from {self.window_from:%-d %B %Y} to {self.window_to:%-d %B %Y}"
         return "reviewed by a member of staff"
 
 

@@ -634,7 +634,7 @@ def reminder_text(agreement) -> str:
         if agreement.min_percent >= 100:
             terms = f"{child} would attend school every day{window}"
         else:
-            terms = f"{child} would attend school for at least {agreement.min_percent.normalize():f}% of the time{window}"
+            terms = f"{child} would attend school for at least {Decimal(str(agreement.min_percent)).normalize():f}% of the time{window}"
         agreed = f"we agreed together that {terms}."
     elif agreement.check_kind == Agreement.Check.NO_UNAUTHORISED:
         agreed = f"we agreed together that {child} would have no absence from school without a good reason{window}."

@@ -282,7 +282,8 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
 def _phone_message(event_type: str, deadline: Deadline | None, policy: Policy, finished: bool) -> str:
     if finished:
         return "Thank you: everyone on this visit has checked out safely."
-    text = f"{T(event_type).label} recorded."
+    # A check-in is what was recorded: "Checked in recorded." reads as a slip.
+    text = f"{'Check-in' if event_type == T.CHECK_IN else T(event_type).label} recorded."
     if deadline is not None:
         text += f" Next: {deadline.what or deadline.kind.replace('_', ' ')} by {timezone.localtime(deadline.due_at):%H:%M}."
     adult_present = policy.doorstep.adult_present_to_enter
