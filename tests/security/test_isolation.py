@@ -161,6 +161,8 @@ def build_b():
     WondeConnection.objects.create(school=b.school, wonde_school_id="LEAKB1", token_encrypted="x", token_hint="LEAK",
                                    changed_at=now)
     SyncRun.objects.create(school=b.school, started=now, finished=now, ok=False, error="LEAKB sync error")
+    # And a sync of B's asked for and under way: A's sync panel (and its htmx refresh) never shows it.
+    SyncRun.objects.create(school=b.school, status=SyncRun.Status.RUNNING, started=now, by_name="LEAKB requester")
     b.visit, b.ended = scheduled, ended
     return b
 
@@ -254,7 +256,7 @@ LIST_PAGES = ["/", "/visits/", "/visits/?state=under_way", "/visits/approvals/",
               "/board/", "/board/live/", "/board/alerts/", "/board/readiness/", "/notify/", "/reports/letters/", "/reports/calendar/",
               "/audit/", "/audit/?pupil=Leakwood", "/audit/?text=LEAKB", "/audit/export.csv?text=LEAKB",
               "/data-protection/", "/accounts/tokens/", "/mis/wonde/", "/pupils/import/",
-              "/setup/checklist/", "/policy/draft/", "/board/alarms/"]
+              "/setup/checklist/", "/policy/draft/", "/board/alarms/", "/mis/wonde/status/"]
 
 
 @pytest.mark.parametrize("path", LIST_PAGES)
