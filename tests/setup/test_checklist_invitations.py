@@ -53,8 +53,8 @@ def test_the_staff_item_lists_who_has_accepted_and_who_has_not_with_the_dates(cl
     assert [(r.staff.full_name, r.state) for r in item.invitations] == [
         ("Olu Office", "expired"), ("Nia New", "not_sent"), ("Tess Teacher", "open"), ("Helen Head", "accepted")]
     assert "Invitations: 1 of 4 accepted" in html
-    assert f"the link works until {as_written(tess_invitation.expires_at)}" in html
-    assert f"on {as_written(olu_invitation.expires_at)}, not accepted" in html
+    assert f"Its link works until {as_written(tess_invitation.expires_at)}" in html
+    assert f"Not accepted before its link ran out on {as_written(olu_invitation.expires_at)}" in html
     assert "The invitation to Olu Office ran out before it was accepted: send it again." in item.missing
     assert not item.done
     # Send again, from the checklist, and come back to it.
