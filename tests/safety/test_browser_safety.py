@@ -155,7 +155,7 @@ def test_a_check_in_flow_on_a_phone_from_leaving_school_to_back_safe(browser, li
     page.locator("#id_checkin-pin").fill("2580")
     shoot(page, "phone-inside-check-in")
     page.get_by_role("button", name="Check in: I am OK").click()
-    page.get_by_text("Checked in recorded.").wait_for()
+    page.get_by_text("Check-in recorded.").wait_for()
     page.locator("#id_leaving-pin").fill("2580")
     page.get_by_role("button", name="I have left the home").click()
     page.get_by_role("button", name="I am back safe / finished for the day").click()

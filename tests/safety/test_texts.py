@@ -154,7 +154,7 @@ def test_a_check_in_by_text_moves_the_deadline_from_any_way_of_writing_the_numbe
     before = watch_of(visit).due_at
     clock.move_to(local(10, 20))
     answer = text("ok 2468", sender=sender)
-    assert answer.startswith("Checked in recorded.")
+    assert answer.startswith("Check-in recorded.")
     assert ("check_in", "sms") in events(visit)
     assert watch_of(visit).due_at > before
     event = VisitEvent.objects.get(visit=visit, type="check_in")
@@ -164,7 +164,7 @@ def test_a_check_in_by_text_moves_the_deadline_from_any_way_of_writing_the_numbe
 def test_the_register_may_hold_the_number_in_the_international_form(clock):
     school = staffed(mobile="+44 7700 900123")
     visit = inside(school, clock)
-    assert text("OK 2468", sender="07700900123").startswith("Checked in recorded.")
+    assert text("OK 2468", sender="07700900123").startswith("Check-in recorded.")
     assert ("check_in", "sms") in events(visit)
 
 
@@ -250,7 +250,7 @@ def test_arrived_by_text_starts_the_visit_then_ok_checks_in(coteford, clock):
     visit.refresh_from_db()
     assert visit.state == Visit.State.UNDER_WAY
     clock.move_to(local(10, 15))
-    assert text("ok 2468").startswith("Checked in recorded.")
+    assert text("ok 2468").startswith("Check-in recorded.")
 
 
 def test_left_by_text_finishes_the_visit_where_the_policy_asks_for_no_back_safe_call(coteford, clock):
@@ -419,7 +419,7 @@ def test_notifys_text_is_answered_by_a_text_to_that_person_only(coteford, clock,
     body = json.loads(sent[0]["body"])
     assert texts.normalise_number(body["phone_number"]) == "+447700900123"
     words = body["personalisation"]["body"]
-    assert "Checked in recorded." in words
+    assert "Check-in recorded." in words
     assert "Ava" not in words and "Brown" not in words
 
 

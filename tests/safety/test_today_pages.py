@@ -109,7 +109,7 @@ def test_a_whole_visit_with_the_big_buttons_from_leaving_school_to_back_safe(st_
     assert "In the home" in text(r) and 'inputmode="numeric"' in text(r)
     clock.move_to(local(10, 15))
     r = c.post(record_url(visit, "check_in"), {"checkin-pin": "1234", "checkin-concerns_answer": "no"}, follow=True)
-    assert "Checked in recorded." in text(r) and "Next:" in text(r)
+    assert "Check-in recorded." in text(r) and "Next:" in text(r)
     clock.move_to(local(10, 58))
     r = c.post(record_url(visit, "left_home"), {"leaving-pin": "1234"}, follow=True)
     assert "I am back safe" in text(r) and "PANIC" in text(r)  # still travelling back: still watched
