@@ -300,19 +300,19 @@ def invitation_rows(staff: list[StaffMember], now: datetime.datetime) -> list[In
         latest[invitation.staff_id] = invitation
     rows = []
     for person in staff:
-        invitation = latest.get(person.pk)
-        if invitation is None:
+        last = latest.get(person.pk)
+        if last is None:
             if person.email and (person.user is None or not person.user.has_usable_password()):
                 rows.append(InvitationRow(person, "not_sent"))
-        elif invitation.used_at is not None:
-            rows.append(InvitationRow(person, "accepted", invitation.used_at))
-        elif invitation.replaced_at is not None and invitation.replaced_at < invitation.expires_at:
+        elif last.used_at is not None:
+            rows.append(InvitationRow(person, "accepted", last.used_at))
+        elif last.replaced_at is not None and last.replaced_at < last.expires_at:
             # Closed without a newer one (its person left and came back): as good as not sent.
             rows.append(InvitationRow(person, "not_sent"))
-        elif invitation.expires_at <= now:
-            rows.append(InvitationRow(person, "expired", invitation.expires_at))
+        elif last.expires_at <= now:
+            rows.append(InvitationRow(person, "expired", last.expires_at))
         else:
-            rows.append(InvitationRow(person, "open", invitation.expires_at))
+            rows.append(InvitationRow(person, "open", last.expires_at))
     order = {"expired": 0, "not_sent": 1, "open": 2, "accepted": 3}
     return sorted(rows, key=lambda r: (order[r.state], r.staff.full_name))
 

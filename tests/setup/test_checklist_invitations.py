@@ -40,7 +40,7 @@ def test_the_staff_item_lists_who_has_accepted_and_who_has_not_with_the_dates(cl
     Invitation.objects.filter(pk=head_invitation.pk).update(used_at=timezone.now())
     tess = StaffFactory(school=school, roles=["teacher"], full_name="Tess Teacher", email="tess@brookside.example")
     olu = StaffFactory(school=school, roles=["office"], full_name="Olu Office", email="olu@brookside.example")
-    nia = StaffFactory(school=school, roles=["teacher"], full_name="Nia New", email="nia@brookside.example", user=None)
+    StaffFactory(school=school, roles=["teacher"], full_name="Nia New", email="nia@brookside.example", user=None)
     tess_invitation = invite(tess, by=head)
     olu_invitation = invite(olu, by=head)
     Invitation.objects.filter(pk=olu_invitation.pk).update(expires_at=timezone.now() - datetime.timedelta(days=1))
