@@ -121,3 +121,11 @@ def test_the_offices_appointment_note_reaches_the_briefing_on_the_phone(coteford
     page = text(phone(client, coteford.teacher).get(page_of(visit)))
     assert "Knock at the side door." in page
     assert f"Agreed with {coteford.contact.name}" in page
+
+
+def test_my_visits_today_offers_to_set_the_pins_once(coteford, visit, client, clock):
+    page = text(phone(client, coteford.teacher).get(reverse("checkins:today")))
+    assert page.count(f'href="{reverse("checkins:pins")}"') == 1
+    with_pins(coteford.teacher)
+    page = text(client.get(reverse("checkins:today")))
+    assert "Change your PINs" in page and "You have not set your PINs" not in page
