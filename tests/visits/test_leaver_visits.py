@@ -56,6 +56,7 @@ def test_the_leaver_page_lists_the_visits_and_a_handover_then_allows_the_leave(s
     client.force_login(school.sbm.user)
     leave = client.get(reverse("accounts:staff_leave", args=[school.teacher.pk])).content.decode()
     assert reverse("visits:leaver_visits", args=[school.teacher.pk]) in leave
+    assert as_written(visit.starts_at) in leave  # the visits named with their dates, as people write them
     html = page(client, school, school.teacher).content.decode()
     assert as_written(visit.starts_at) in html and "Ava Brown" in html
     assert "Fran Family (family support" in html and "Ali Attendance (" not in html  # already on it
