@@ -10,7 +10,7 @@ from reports import services as report_services
 from safety.checkins.models import VisitEvent
 from visits.models import Visit
 
-from tests.factories import Staffed
+from tests.factories import HouseholdNoteFactory, Staffed
 from tests.records_support import report_data
 from tests.safety.support import local, scheduled_visit, with_pins
 
@@ -129,3 +129,16 @@ def test_my_visits_today_offers_to_set_the_pins_once(coteford, visit, client, cl
     with_pins(coteford.teacher)
     page = text(client.get(reverse("checkins:today")))
     assert "Change your PINs" in page and "You have not set your PINs" not in page
+
+
+def test_a_danger_to_visitors_is_at_the_top_of_the_page_before_going_in(coteford, visit, client, clock):
+    HouseholdNoteFactory(pupil=coteford.pupil, kind="risk", text="Uncle has been aggressive to visitors.", dangerous=True)
+    c = phone(client, coteford.officer)
+    html = c.get(page_of(visit)).content.decode()
+    top = html.split('id="h-do"')[0]
+    assert "Danger to visitors:" in words(top) and "Uncle has been aggressive to visitors." in top
+    c.post(record_url(visit, "arrived"))
+    c.post(record_url(visit, "entered"))
+    html = c.get(page_of(visit)).content.decode()
+    assert "Uncle has been aggressive" not in html.split('id="h-do"')[0]  # inside: the briefing below still has it
+    assert "Uncle has been aggressive to visitors." in html
