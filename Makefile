@@ -44,7 +44,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings DOORSTEP_BASE_URL=$(DOORSTEP_BASE_URL)
 
-.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-watchdog bench-board bench-board-size bench-wonde bench-pupils bench-pages clean-venv chaos
+.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-watchdog bench-board bench-board-size bench-wonde bench-pupils bench-pages bench-checkins clean-venv chaos
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -191,7 +191,7 @@ test-postgres: $(STAMP_DEV)
 	fi; \
 	echo "==> PostgreSQL run passed in $$((SECONDS - start)) s"
 
-bench: bench-attendance bench-safety bench-watchdog bench-board bench-board-size bench-wonde bench-pupils bench-pages
+bench: bench-attendance bench-safety bench-watchdog bench-board bench-board-size bench-wonde bench-pupils bench-pages bench-checkins
 
 # $(call bench_both,WHAT,SCRIPT,SQLITE ARGS,POSTGRES ARGS,URL): a bench on a fresh SQLite file,
 # then in a throwaway PostgreSQL cluster (or, where URL is set and the bench reads it, the
@@ -257,6 +257,17 @@ bench-wonde: $(STAMP_DEV)
 # file, then a throwaway PostgreSQL cluster. Not part of `make test`.
 bench-pupils: $(STAMP_DEV)
 	$(call bench_both,Pupils import bench,bench/pupils_import_bench.py)
+
+# Check-ins against healthchecks' ping (docs/benchmarks.md, "Check-ins against healthchecks'
+# ping"): check-ins a second through gunicorn sync workers (2 and 4) on SQLite, and what one
+# check-in costs in process (ms, SQL statements, write transactions). Doorstep alone, unless
+# HEALTHCHECKS_DIR names a healthchecks checkout of your own (nothing is fetched): then the two
+# side by side, interleaved. About 3 minutes alone, 5 side by side. Not part of `make test`.
+# CHECKIN_BENCH_ARGS="--seconds 5 --rounds 1" for a quick run.
+CHECKIN_BENCH_ARGS ?=
+bench-checkins: $(STAMP_DEV)
+	@echo "==> Check-in bench on SQLite$${HEALTHCHECKS_DIR:+, side by side with healthchecks in $$HEALTHCHECKS_DIR}"
+	@env -u DATABASE_URL -u DOORSTEP_DB $(PY) bench/checkin_bench.py --json var/bench-checkins.json $(CHECKIN_BENCH_ARGS)
 
 # Page speed (docs/benchmarks.md): the server time of every page and PDF with the demo data, each
 # page as the first demo person who may open it, interleaved with the sign-in page as the floor, on a

@@ -10,6 +10,7 @@ factor: accounts.middleware)."""
 import re
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.utils import timezone
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer, django_auth
@@ -60,8 +61,25 @@ class TokenAuth(HttpBearer):
         request.api_token = found
         now = timezone.now()
         if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)  # at most once a minute
+            request.token_used_at = now  # at most once a minute; written by note_token_use()
         return found
+
+
+def note_token_use(request):
+    """Write when the request's API token was used, if TokenAuth left that to write. Called
+    inside the transaction of the change a request makes (a check-in: a phone checks in every
+    twenty minutes or so, so nearly every check-in carries it), so the change and the note are
+    one write, not two; TokenUseMiddleware writes it after any request that made no change (or
+    whose change was refused). Nothing to do for a session or a token noted within the minute."""
+    used_at = getattr(request, "token_used_at", None)
+    if used_at is None:
+        return
+    ApiToken.objects.filter(pk=request.api_token.pk).update(last_used_at=used_at)
+    if transaction.get_connection().in_atomic_block:
+        # Rolled back with a refused change: then the middleware writes it after all.
+        transaction.on_commit(lambda: setattr(request, "token_used_at", None))
+    else:
+        request.token_used_at = None
 
 
 token_auth = TokenAuth()

@@ -7,7 +7,10 @@ TwoFactorMiddleware        a person who must give a one-time code (accounts.seco
                            has not yet, is half signed in: pages send them to enrol or to the
                            code page, and the API treats them as not signed in at all (401).
                            Done here rather than in the sign-in view, so no page or endpoint
-                           can forget it."""
+                           can forget it.
+
+And TokenUseMiddleware, which notes when an API token was used after a request that did not
+note it in its own write (accounts.api_auth.note_token_use)."""
 import time
 
 from django.conf import settings
@@ -18,6 +21,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from . import second_factor
+from .api_auth import note_token_use
 
 SIGNED_IN_AT = "doorstep_signed_in_at"
 LAST_SEEN = "doorstep_last_seen"
@@ -99,4 +103,16 @@ class SecurityHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
+
+
+class TokenUseMiddleware:
+    """After the response: the API token's last use, unless the request's own change wrote it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        note_token_use(request)
         return response

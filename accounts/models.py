@@ -75,7 +75,10 @@ class ApiToken(models.Model):
         if not raw.startswith(TOKEN_PREFIX) or raw.count("_") < 2:
             return None
         prefix = raw[len(TOKEN_PREFIX):].split("_", 1)[0]
-        token = cls.objects.select_related("staff__school", "staff__user").filter(prefix=prefix).first()
+        # The staff record's roles come with it, as for a session (people.access.staff_records):
+        # every permission check of the request reads them.
+        token = cls.objects.select_related("staff__school", "staff__user").prefetch_related("staff__roles").filter(
+            prefix=prefix).first()
         if token is None or not hmac.compare_digest(token.token_hash, hash_token(raw)):
             return None
         return token

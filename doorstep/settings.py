@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
+    "accounts.middleware.TokenUseMiddleware",
     "accounts.middleware.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -9,6 +9,7 @@ reached the staff records its check-in here too (safety.alerting.resolve).
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -62,3 +63,49 @@ def check_time(at: datetime.datetime | None, now: datetime.datetime) -> datetime
     if at > now + datetime.timedelta(minutes=1):
         raise ValidationError({"at": "An event cannot be recorded in the future."})
     return at
+
+
+def refuse_second_home(visit: Visit, staff: Sequence[StaffMember] | None, by: StaffMember,
+                       now: datetime.datetime) -> None:
+    """Nobody is at two homes at once: arriving at this visit is refused (NotAllowed, naming the
+    other visit by its time, never by the pupil: a text's answer carries it) while someone it is
+    about (`staff`, or everyone on the visit) is still recorded as at the door or in the home of
+    another visit under way: arrived there, and neither left the home nor back safe. Inside the
+    transaction, with this visit locked: their own rows are locked too, so one person's two
+    arrivals at two visits at the same moment cannot both pass (PostgreSQL; SQLite's IMMEDIATE
+    transaction already lets one writer in at a time)."""
+    ids = [s.pk for s in staff] if staff is not None else list(
+        VisitStaff.objects.filter(visit=visit).values_list("staff_id", flat=True))
+    # NO KEY UPDATE: it queues a second arrival by the same people, and nothing else.
+    list(StaffMember.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+    rows = VisitEvent.objects.filter(
+        visit__state=Visit.State.UNDER_WAY, visit__assignments__staff_id__in=ids,
+        type__in=[VisitEvent.Type.ARRIVED, VisitEvent.Type.ENTERED, VisitEvent.Type.LEFT_HOME,
+                  VisitEvent.Type.BACK_SAFE],
+    ).exclude(visit=visit).values_list("visit_id", "visit__assignments__staff_id", "type", "staff_id", "at")
+    arrived: dict[tuple[int, int], datetime.datetime] = {}
+    entered: set[int] = set()
+    left: set[tuple[int, int]] = set()
+    for visit_id, person, kind, about, at in rows:
+        if kind == VisitEvent.Type.ARRIVED:  # the party arrives together, whoever pressed it
+            arrived[(visit_id, person)] = at
+        elif kind == VisitEvent.Type.ENTERED:
+            entered.add(visit_id)
+        elif about in (None, person):
+            left.add((visit_id, person))
+    still = sorted((key for key in arrived if key not in left), key=lambda key: arrived[key])
+    if not still:
+        return
+    visit_id, person = still[0]
+    other = Visit.objects.only("starts_at").get(pk=visit_id)
+    starts = timezone.localtime(other.starts_at)
+    when = (f"{starts:%H:%M} today" if starts.date() == timezone.localdate(now)
+            else f"{starts:%A} {starts.day} {starts:%B %Y}, {starts:%H:%M}")
+    where = "in the home" if visit_id in entered else "at the door"
+    if person == by.pk:
+        who, whose = "You are", "your"
+    else:
+        name = StaffMember.objects.only("full_name").get(pk=person).full_name
+        who, whose = f"{name} is", "their"
+    raise NotAllowed(f"{who} still recorded as {where} on {whose} visit starting {when}. "
+                     "Record leaving that home first, then record arriving here.")

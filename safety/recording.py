@@ -34,9 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import DateTimeField, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.api_auth import note_token_use
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEntry
@@ -47,6 +50,7 @@ from people.models import StaffMember
 from policies.services import policy_for
 from policy_engine import Policy, cite
 from policy_engine.timing import Deadline
+from safety.alerts.models import Alert
 from safety.checkins.models import VisitEvent, Watch
 from visits import services as visit_services
 from visits.models import Visit
@@ -126,12 +130,15 @@ class PinsPaused(ValidationError):
 
 
 def _wrong_pins(by: StaffMember) -> int:
-    """Wrong PINs in a row: since the last good one, within the pause."""
+    """Wrong PINs in a row: since the last good one, within the pause (one query: every
+    check-in with a PIN asks it)."""
     since = timezone.now() - PIN_PAUSE
     last_good = VisitEvent.objects.filter(recorded_by=by, via__in=journey.FROM_THE_STAFF, recorded_at__gte=since) \
-        .order_by("-recorded_at").values_list("recorded_at", flat=True).first()
-    return AuditEntry.objects.filter(action=Action.CHECKIN_PIN_WRONG, object_type="people.staffmember",
-                                     object_id=str(by.pk), at__gt=last_good or since).count()
+        .order_by("-recorded_at").values("recorded_at")[:1]
+    return AuditEntry.objects.filter(
+        action=Action.CHECKIN_PIN_WRONG, object_type="people.staffmember", object_id=str(by.pk),
+        at__gt=Coalesce(Subquery(last_good), Value(since, output_field=DateTimeField())),
+    ).count()
 
 
 def _check_pin(event_type: str, by: StaffMember, via: str, pin: str | None, visit: Visit | None = None,
@@ -222,6 +229,8 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
         events = journey.events_of(locked)
         staff_id = staff.pk if staff is not None else None
         journey.refuse_out_of_order(locked, events, event_type, staff_id, watch.outcome if watch else "", via)
+        if event_type == T.ARRIVED:
+            visit_events.refuse_second_home(locked, [staff] if staff is not None else None, by, now)
         policy = policy_for(locked)
 
         event = visit_events.create(
@@ -241,18 +250,27 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
 
         watches.note_event(watch, event)
 
+        # The visit's open alerts, read once (usually there are none): what a check-in settles
+        # and the watch's status both come from them. Raising or settling one changes them, and
+        # then refresh() reads them again.
+        unresolved: list[Alert] | None = watches.open_alerts(locked)
         duress = pin_result == "duress"
         if duress:
             alerting.raise_alert(locked, kind="duress", now=now, event=event, staff=[by])
+            unresolved = None
         elif event_type in journey.DANGER_TYPES:
             alerting.raise_alert(locked, kind=event_type, now=now, event=event,
                                  staff=[staff] if staff is not None else None)
-        elif event_type in journey.CONTACT_TYPES:
+            unresolved = None
+        elif event_type in journey.CONTACT_TYPES and unresolved:
             how = _HOW_CONTACT.get(via, f"by {by.full_name} from a call")
             alerting.contact_restored(locked, by=by, now=now,
                                       note=f"{T(event_type).label} recorded {how} at {timezone.localtime(at):%H:%M}")
+            unresolved = None
 
-        deadline = watches.refresh(watch, locked, policy, events, now)
+        deadline = watches.refresh(watch, locked, policy, events, now, unresolved)
+        if request is not None:
+            note_token_use(request)  # the phone's API token: in this write, not one of its own
 
         audit.record(
             actor=by, school=locked.school, action=Action.VISIT_EVENT, obj=locked, request=request,
@@ -267,9 +285,12 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
                   "location": event.location, "expected_return": expected_return,
                   "next": deadline.kind if deadline else None},
         )
-        watches.finish_if_everyone_back(locked, watch, policy, events, by, via, now, request)
+        watches.finish_if_everyone_back(locked, watch, policy, events, by, via, now, request,
+                                        checked_out=deadline is None)
 
-    visit.refresh_from_db()
+    # The caller's visit as it now is (started, or finished), from the row read under the lock.
+    for field in Visit._meta.concrete_fields:
+        setattr(visit, field.attname, getattr(locked, field.attname))
     # What the phone is told depends only on the events, never on alerts: with everyone checked
     # out it shows the visit closed even while a duress alarm keeps it open in the office.
     checked_out = deadline is None

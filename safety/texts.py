@@ -158,17 +158,22 @@ def visit_for_text(staff: StaffMember, event_type: str) -> Visit | None:
     scheduled visit of theirs today nearest to now."""
     listed = [v for v in briefing.my_visits_today(staff) if can(staff, "briefing.view", v)]
     under_way = [v for v in listed if v.state == State.UNDER_WAY]
-    still_out = [v for v in under_way
-                 if not journey.checked_out(policy_for(v), journey.events_of(v), staff.pk)]
+    events = {v.pk: journey.events_of(v) for v in under_way}
+    still_out = [v for v in under_way if not journey.checked_out(policy_for(v), events[v.pk], staff.pk)]
+    now = timezone.now()
+    scheduled = [v for v in listed if v.state == State.SCHEDULED]
+    nearest = min(scheduled, key=lambda v: (abs((v.starts_at - now).total_seconds()), v.pk)) if scheduled else None
+    if event_type == T.ARRIVED and nearest is not None and still_out and all(
+            any(e.type == T.ARRIVED for e in events[v.pk]) for v in still_out):
+        # ARRIVED from someone already at a door means the next visit: recording it there is
+        # refused while they have not left the other home, and the answer names that visit.
+        return nearest
     if still_out:
         return max(still_out, key=lambda v: (v.starts_at, v.pk))
     if event_type in journey.DANGER_TYPES and under_way:
         return max(under_way, key=lambda v: (v.starts_at, v.pk))
     if event_type in journey.STARTING_TYPES:
-        now = timezone.now()
-        scheduled = [v for v in listed if v.state == State.SCHEDULED]
-        if scheduled:
-            return min(scheduled, key=lambda v: (abs((v.starts_at - now).total_seconds()), v.pk))
+        return nearest
     return None
 
 

@@ -32,8 +32,15 @@ def lock(visit: Visit) -> tuple[Visit, Watch | None]:
     """Lock the visit, then its watch, for a change made by a person; inside a transaction."""
     # FOR NO KEY UPDATE: a watchdog inserting an alert for this visit takes FOR KEY SHARE on it
     # (the foreign key) while holding the watch row; FOR UPDATE here would deadlock with it.
-    locked = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
+    # The school (for the audit entry) and the policy version come in the same read. Only the
+    # visit row is locked (of=self); on PostgreSQL a row re-read after waiting for its lock keeps
+    # the joined rows of the old snapshot, which is harmless for these two: a policy version is
+    # never edited, a visit under way keeps its version, and the school is only its id here.
+    locked = Visit.objects.select_for_update(no_key=True, of=("self",)).select_related(
+        "school", "policy_version").get(pk=visit.pk)
     watch = Watch.objects.select_for_update().filter(visit=locked).first()
+    if watch is not None:
+        watch.note_as_read()
     return locked, watch
 
 
@@ -84,15 +91,24 @@ def note_contact(watch: Watch, now: datetime.datetime) -> None:
     watch.last_check_in_at = now
 
 
+def open_alerts(visit: Visit) -> list[Alert]:
+    """The visit's alerts nobody has resolved (usually none), read once for a check-in: what
+    it settles (alerting.contact_restored) and the status it leaves (refresh)."""
+    return list(Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED))
+
+
 def refresh(watch: Watch, visit: Visit, policy: Any, events: Sequence[VisitEvent],
-            now: datetime.datetime) -> Deadline | None:
+            now: datetime.datetime, unresolved: Sequence[Alert] | None = None) -> Deadline | None:
     """Set the watch to the next deadline and the status the visit's alerts call for.
-    Called with the watch row locked, inside the caller's transaction."""
+    Called with the watch row locked, inside the caller's transaction. `unresolved`: the
+    visit's open alerts as open_alerts() read them in this transaction (they are read here
+    otherwise)."""
     deadline = journey.next_deadline(visit, policy, events)
-    unresolved = Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED)
-    if unresolved.filter(kind__in=Alert.TOP_KINDS).exists():
+    if unresolved is None:
+        unresolved = open_alerts(visit)
+    if any(a.kind in Alert.TOP_KINDS for a in unresolved):
         status = Watch.Status.ALARM
-    elif unresolved.filter(contact_at__isnull=True).exists() or (
+    elif any(a.contact_at is None for a in unresolved) or (
             watch.status == Watch.Status.OVERDUE and not _contact_since_overdue(watch, events)):
         status = Watch.Status.OVERDUE
     else:
@@ -109,7 +125,7 @@ def refresh(watch: Watch, visit: Visit, policy: Any, events: Sequence[VisitEvent
     watch.clause = (deadline.clause if deadline else "")[:60]
     watch.deadline_staff = (deadline.staff or "") if deadline else ""
     watch.updated_at = now
-    watch.save()
+    watch.save_changes()
     live.changed(watch.school_id)  # open office boards look again at commit (safety/live.py)
     return deadline
 
@@ -156,11 +172,16 @@ def claim_reminder(watch_id: int, reminder_at: datetime.datetime, now: datetime.
 
 
 def finish_if_everyone_back(visit: Visit, watch: Watch, policy: Any, events: Sequence[VisitEvent], by: Any,
-                            via: str, now: datetime.datetime, request: Any = None) -> bool:
+                            via: str, now: datetime.datetime, request: Any = None,
+                            checked_out: bool | None = None) -> bool:
     """Everyone checked out (back safe, or left the home where the policy asks for no back-safe
     call): the watch is done and the visit takes its outcome. Never while a code word, panic or
-    duress alert is unresolved: the office resolves it first, then the watch ends."""
-    if not journey.everyone_checked_out(visit, policy, events):
+    duress alert is unresolved: the office resolves it first, then the watch ends.
+    `checked_out`: the answer already known from refresh() over the same events (its deadline
+    is None exactly then), so the rule engine is not run twice."""
+    if checked_out is None:
+        checked_out = journey.everyone_checked_out(visit, policy, events)
+    if not checked_out:
         return False
     if Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED).filter(kind__in=Alert.TOP_KINDS).exists():
         return False

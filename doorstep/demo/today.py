@@ -43,6 +43,12 @@ PLANS: dict[str, list[Plan]] = {
                      ("parent_not_home", 2, "dsl", "phone")]),
     ],
     "potton": [
+        # The parent rang to say they are running late. Recorded first: Potton has four
+        # trained visitors for three pairs, and nobody records arriving while recorded as
+        # at another home (safety.events.refuse_second_home).
+        Plan(name="doorstep", ago=3, staff=["dsl", "deputy"], pupil=3,
+             events=[("left_school", -12, "dsl", "phone"), ("arrived", 0, "dsl", "phone"),
+                     ("parent_late_notice", 1, "dsl", "phone")]),
         # The office's call 10 minutes after the start (P §4¶7) was not made.
         Plan(name="overdue", ago=25, staff=["attendance", "deputy"], pupil=0,
              events=[("left_school", -15, "attendance", "phone"), ("arrived", 0, "attendance", "phone"),
@@ -50,10 +56,6 @@ PLANS: dict[str, list[Plan]] = {
         Plan(name="fine", ago=20, staff=["head", "dsl"], pupil=2,
              events=[("left_school", -10, "head", "phone"), ("arrived", 0, "head", "phone"),
                      ("entered", 1, "dsl", "phone"), ("check_in", 10, "office", "office_call")]),
-        # The parent rang to say they are running late.
-        Plan(name="doorstep", ago=3, staff=["dsl", "deputy"], pupil=3,
-             events=[("left_school", -12, "dsl", "phone"), ("arrived", 0, "dsl", "phone"),
-                     ("parent_late_notice", 1, "dsl", "phone")]),
     ],
 }
 

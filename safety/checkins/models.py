@@ -1,6 +1,10 @@
 """What happens on a visit under way: the append-only event log and the watch row the
 watchdog polls. Events are created only in safety.events (recorded through
 safety.recording), and the watch is written only by safety.watch; see docs/safety-core.md."""
+from __future__ import annotations
+
+from typing import Any
+
 from django.db import models
 
 
@@ -108,6 +112,8 @@ class Watch(models.Model):
     last_location = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField()
 
+    _as_read: dict[str, Any]
+
     class Meta:
         verbose_name = "visit watch"
         verbose_name_plural = "visit watches"
@@ -115,6 +121,23 @@ class Watch(models.Model):
 
     def __str__(self):
         return f"Watch on visit {self.visit_id}: {self.status}"
+
+    def note_as_read(self) -> None:
+        """Remember the row as read, so save_changes() writes only what a check-in changed (a
+        few columns, not all twenty, inside the write lock every check-in queues on)."""
+        self._as_read = {f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields}
+
+    def save_changes(self) -> None:
+        """Write the columns changed since this row was read (every column of a row not read)."""
+        as_read: dict[str, Any] | None = getattr(self, "_as_read", None)
+        if as_read is None:
+            self.save()
+            return
+        changed = [f.attname for f in self._meta.concrete_fields
+                   if f.attname in as_read and getattr(self, f.attname) != as_read[f.attname]]
+        if changed:
+            self.save(update_fields=changed)
+            as_read.update((name, getattr(self, name)) for name in changed)
 
 
 class WatchStaff(models.Model):

@@ -17,7 +17,7 @@ from safety.checkins.models import VisitEvent, Watch
 from notify.models import Message
 from visits.services import NotAllowed
 
-from tests.factories import HouseholdNoteFactory, Staffed, VehicleFactory
+from tests.factories import HouseholdNoteFactory, Staffed, VehicleFactory, compliant_staff
 from tests.safety.support import local, scheduled_visit
 
 pytestmark = pytest.mark.django_db
@@ -277,16 +277,19 @@ def test_the_police_card_has_what_the_police_will_ask_and_reading_it_is_audited(
 # ----------------------------------------------------------------------------- the board and the heartbeat
 
 def test_the_board_puts_alarms_first_then_overdue_then_due_soon_then_fine(coteford, clock):
-    visits = [scheduled_visit(coteford, [coteford.officer, coteford.teacher], start=(10, m)) for m in (0, 1, 2, 3)]
+    # Four pairs: nobody is in two homes at once.
+    pairs = [(compliant_staff(coteford.school, "attendance_officer"), compliant_staff(coteford.school, "teacher"))
+             for _ in range(4)]
+    visits = [scheduled_visit(coteford, list(pair), start=(10, m)) for pair, m in zip(pairs, (0, 1, 2, 3), strict=True)]
     clock.move_to(local(10, 5))
-    for v in visits:
-        recording.record_event(v, "arrived", by=coteford.officer)
-        recording.record_event(v, "entered", by=coteford.officer)
+    for v, (officer, _) in zip(visits, pairs, strict=True):
+        recording.record_event(v, "arrived", by=officer)
+        recording.record_event(v, "entered", by=officer)
     clock.move_to(local(10, 15))
-    recording.record_event(visits[3], "check_in", by=coteford.officer)      # fine: due 10:35
+    recording.record_event(visits[3], "check_in", by=pairs[3][0])      # fine: due 10:35
     clock.move_to(local(10, 20))
-    recording.record_event(visits[2], "panic", by=coteford.teacher)         # alarm
-    recording.record_event(visits[0], "check_in", by=coteford.officer)      # due at 10:40
+    recording.record_event(visits[2], "panic", by=pairs[2][1])         # alarm
+    recording.record_event(visits[0], "check_in", by=pairs[0][0])      # due at 10:40
     clock.move_to(local(10, 30))
     watchdog_loop.poll()                                                          # visits[1]: overdue since 10:30
     rows = board_data.board([coteford.school.pk], now=local(10, 31))["visits"]

@@ -13,7 +13,7 @@ from audit.models import AuditEntry
 from safety.checkins.models import VisitEvent, Watch
 from notify.models import Message
 
-from tests.factories import HouseholdNoteFactory, Staffed, VehicleFactory
+from tests.factories import HouseholdNoteFactory, Staffed, VehicleFactory, compliant_staff
 from tests.safety.support import local, scheduled_visit
 
 pytestmark = pytest.mark.django_db
@@ -51,16 +51,19 @@ def text(response):
 
 
 def test_the_board_lists_visits_most_urgent_first(coteford, client, clock):
-    visits = [scheduled_visit(coteford, [coteford.officer, coteford.teacher], start=(10, m)) for m in (0, 1, 2, 3)]
+    # Four pairs: nobody is in two homes at once.
+    pairs = [(compliant_staff(coteford.school, "attendance_officer"), compliant_staff(coteford.school, "teacher"))
+             for _ in range(4)]
+    visits = [scheduled_visit(coteford, list(pair), start=(10, m)) for pair, m in zip(pairs, (0, 1, 2, 3), strict=True)]
     clock.move_to(local(10, 5))
-    for v in visits:
-        recording.record_event(v, "arrived", by=coteford.officer)
-        recording.record_event(v, "entered", by=coteford.officer)
+    for v, (officer, _) in zip(visits, pairs, strict=True):
+        recording.record_event(v, "arrived", by=officer)
+        recording.record_event(v, "entered", by=officer)
     clock.move_to(local(10, 15))
-    recording.record_event(visits[3], "check_in", by=coteford.officer)   # due 10:35: due soon at 10:31
+    recording.record_event(visits[3], "check_in", by=pairs[3][0])   # due 10:35: due soon at 10:31
     clock.move_to(local(10, 20))
-    recording.record_event(visits[2], "panic", by=coteford.teacher)      # alarm
-    recording.record_event(visits[0], "check_in", by=coteford.officer)   # due 10:40: fine
+    recording.record_event(visits[2], "panic", by=pairs[2][1])      # alarm
+    recording.record_event(visits[0], "check_in", by=pairs[0][0])   # due 10:40: fine
     clock.move_to(local(10, 31))
     watchdog_loop.poll()                                                       # visits[1]: overdue
     page = text(as_(client, coteford.office).get(reverse("alerts:board")))
