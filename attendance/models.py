@@ -183,13 +183,33 @@ def summaries(marks: QuerySet[AttendanceMark], start: datetime.date, end: dateti
     return {r["pupil_id"]: _summary(r[PRESENT], r[AEA], r[AUTHORISED], r[UNAUTHORISED], r[NOT_POSSIBLE]) for r in counted}
 
 
+# Pupils whose figures are read back at once by below_threshold(): well inside SQLite's
+# limit on the values one query may carry.
+_BELOW_CHUNK = 5000
+
+
 def below_threshold(marks: QuerySet[AttendanceMark], start: datetime.date, end: datetime.date, percent: int,
                     penalty_span: tuple[datetime.date, datetime.date] | None = None,
                     ) -> dict[int, tuple[Summary, int]]:
     """{pupil_id: (summary between start and end, G/N/O/U sessions in penalty_span)} of only the
-    pupils whose attendance is below `percent` (as below() says): one grouped query with the
-    threshold applied by the database (HAVING), so that a school of 50,000 pupils sends back
-    the few thousand below it rather than every pupil's figures."""
+    pupils whose attendance is below `percent` (as below() says). The database applies the
+    threshold (GROUP BY ... HAVING, two counts a pupil: a school of 50,000 pupils sends back
+    the few thousand below it, not every pupil's figures), then counts the full figures of
+    just those pupils, through the unique index that starts with the pupil."""
+    attended = CODES_BY_MEANING[PRESENT] + CODES_BY_MEANING[AEA]
+    possible = attended + CODES_BY_MEANING[AUTHORISED] + CODES_BY_MEANING[UNAUTHORISED]
+    low = (
+        marks.filter(date__gte=start, date__lte=end)
+        .order_by()
+        .values("pupil_id")
+        .annotate(attended=Count("id", filter=Q(code__in=attended)), possible=Count("id", filter=Q(code__in=possible)))
+        # attended * 100 < percent * possible, as below(): no rounding, and a pupil with no
+        # possible session (0 < 0) is never below.
+        .alias(gap=F("attended") * 100 - F("possible") * percent)
+        .filter(gap__lt=0)
+    )
+    ids = sorted(row["pupil_id"] for row in cast(Iterable[dict[str, int]], low))
+
     lo, hi = (min(start, penalty_span[0]), max(end, penalty_span[1])) if penalty_span else (start, end)
     # The window's own dates, when the penalty span reaches further back than the window.
     inside = Q() if (lo, hi) == (start, end) else Q(date__gte=start, date__lte=end)
@@ -197,20 +217,18 @@ def below_threshold(marks: QuerySet[AttendanceMark], start: datetime.date, end: 
     if penalty_span is not None:
         counts["penalty"] = Count("id", filter=Q(code__in=PENALTY_CODES, date__gte=penalty_span[0],
                                                  date__lte=penalty_span[1]))
-    present, aea = F(PRESENT), F(AEA)
-    rows = (
-        marks.filter(date__gte=lo, date__lte=hi)
-        .order_by()
-        .values("pupil_id")
-        .annotate(**counts)
-        # attended * 100 < percent * possible, as below(): no rounding, and a pupil with no
-        # possible session (0 < 0) is never below.
-        .alias(gap=(present + aea) * 100 - (present + aea + F(AUTHORISED) + F(UNAUTHORISED)) * percent)
-        .filter(gap__lt=0)
-    )
-    counted = cast(Iterable[dict[str, int]], rows)
-    return {r["pupil_id"]: (_summary(r[PRESENT], r[AEA], r[AUTHORISED], r[UNAUTHORISED], r[NOT_POSSIBLE]),
-                            r.get("penalty", 0)) for r in counted}
+    found: dict[int, tuple[Summary, int]] = {}
+    for first in range(0, len(ids), _BELOW_CHUNK):
+        rows = (
+            marks.filter(pupil_id__in=ids[first:first + _BELOW_CHUNK], date__gte=lo, date__lte=hi)
+            .order_by()
+            .values("pupil_id")
+            .annotate(**counts)
+        )
+        for r in cast(Iterable[dict[str, int]], rows):
+            found[r["pupil_id"]] = (_summary(r[PRESENT], r[AEA], r[AUTHORISED], r[UNAUTHORISED], r[NOT_POSSIBLE]),
+                                    r.get("penalty", 0))
+    return found
 
 
 def summary_for(pupil: Pupil, start: datetime.date, end: datetime.date) -> Summary:
@@ -269,10 +287,12 @@ def penalty_window(school: School, until: datetime.date) -> tuple[datetime.date,
     return weeks[0], until
 
 
-def penalty_counts(school: School, until: datetime.date, pupils: Iterable[Pupil] | None = None,
+def penalty_counts(school: School, until: datetime.date, pupils: Iterable[Pupil] | Iterable[int] | None = None,
+                   span: tuple[datetime.date, datetime.date] | None = None,
                    ) -> tuple[dict[int, int], tuple[datetime.date, datetime.date] | None]:
-    """{pupil_id: unauthorised G/N/O/U sessions in the rolling 10 school weeks to `until`}."""
-    span = penalty_window(school, until)
+    """{pupil_id: unauthorised G/N/O/U sessions in the rolling 10 school weeks to `until`}.
+    `span`: penalty_window(school, until), when the caller has it already."""
+    span = span or penalty_window(school, until)
     if span is None:
         return {}, None
     marks = AttendanceMark.objects.filter(pupil__school=school, date__gte=span[0], date__lte=span[1], code__in=PENALTY_CODES)

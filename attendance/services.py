@@ -18,7 +18,7 @@ from people.permissions import can
 from schools.models import School
 
 from .importer import _audit_entry
-from .models import AttendanceMark, ReferralCase, below_threshold, penalty_window, window
+from .models import AttendanceMark, ReferralCase, below_threshold, penalty_counts, penalty_window, window
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,10 @@ def scan_school(school, today=None):
         return result
     start, end = window(today, threshold.months)
     result.pupils = school.pupils.filter(on_roll=True).count()
-    # One grouped query brings back only the pupils below the threshold, with their G/N/O/U
-    # count over the rolling 10 school weeks (penalty_counts()) for the cases it opens.
-    found = below_threshold(AttendanceMark.objects.filter(pupil__school=school, pupil__on_roll=True), start, end,
-                            threshold.percent, penalty_window(school, today))
-    low = {pid: summary for pid, (summary, _) in found.items()}
-    penalties = {pid: count for pid, (_, count) in found.items()}
+    # Only the pupils below the threshold come back from the database (below_threshold()).
+    low = {pid: summary for pid, (summary, _) in below_threshold(
+        AttendanceMark.objects.filter(pupil__school=school, pupil__on_roll=True), start, end,
+        threshold.percent).items()}
     result.below = len(low)
 
     with transaction.atomic():
@@ -82,6 +80,10 @@ def scan_school(school, today=None):
         if recovered:
             result.cleared = ReferralCase.objects.filter(
                 school=school, pupil_id__in=recovered, cleared_on__isnull=True).update(cleared_on=today)
+        opening = [pid for pid in low if pid not in live]
+        # G/N/O/U sessions in the rolling 10 school weeks, read only for the cases opened (a
+        # second scan the same day opens none, and reads nothing more).
+        penalties = _penalties(school, today, opening) if opening else {}
         new = [
             ReferralCase(
                 school=school, pupil_id=pid, opened_on=today, window_start=start, window_end=end,
@@ -90,7 +92,7 @@ def scan_school(school, today=None):
                 threshold_percent=threshold.percent, clause=threshold.clause,
                 penalty_sessions=min(penalties.get(pid, 0), 32767),
             )
-            for pid, s in low.items() if pid not in live
+            for pid, s in ((pid, low[pid]) for pid in opening)
         ]
         if new:
             ReferralCase.objects.bulk_create(new, batch_size=2000)
@@ -104,6 +106,18 @@ def scan_school(school, today=None):
             ], batch_size=2000)
         result.opened = len(new)
     return result
+
+
+def _penalties(school, today, pupil_ids):
+    """penalty_counts() of these pupils, a few thousand to a query (SQLite caps the values one
+    query may carry), the school weeks read once."""
+    span = penalty_window(school, today)
+    if span is None:
+        return {}
+    counts: dict[int, int] = {}
+    for first in range(0, len(pupil_ids), 5000):
+        counts.update(penalty_counts(school, today, pupil_ids[first:first + 5000], span=span)[0])
+    return counts
 
 
 def referral_scan(today=None, schools=None):
