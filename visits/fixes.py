@@ -92,7 +92,8 @@ def _fixes(f, visit, me, people, detail, may_edit, may_override, overridable, lo
         else:
             fixes.append(Fix(f"{PLAN_FIXES[f.rule]}: whoever proposed the visit, or the headteacher, can change the plan"))
     if f.rule == LONE_VISIT_FINDING and lone_possible and len(people) == 1:
-        fixes.append(Fix("Authorise a lone visit, with your reason", f"{detail}#action-authorise_lone") if may_override
+        fixes.append(Fix("Authorise a lone visit, with your reason",
+                         f"{detail}?do=authorise_lone#action-authorise_lone") if may_override
                      else Fix("Or the headteacher authorises a lone visit"))
     if f.rule in REGISTER_RULES:
         named = [p for p in people if p.full_name in f.message] or people
@@ -102,6 +103,8 @@ def _fixes(f, visit, me, people, detail, may_edit, may_override, overridable, lo
                                  reverse("people:staff_detail", args=[person.pk])))
             else:
                 fixes.append(Fix(f"The business manager updates {person.full_name}'s record on the staff register"))
+        if may_edit and f.rule not in PLAN_FIXES:
+            fixes.append(Fix("Or change who is going", f"{edit}#field-staff"))
     if f.rule in RISK_RULES:
         kind = RISK_RULES[f.rule]
         if can(me, "risk.edit"):
@@ -121,7 +124,7 @@ def _fixes(f, visit, me, people, detail, may_edit, may_override, overridable, lo
         else:
             fixes.append(Fix("The office puts the visit on a list for the headteacher to sign"))
     if f.severity == "block" and f.rule in overridable:
-        fixes.append(Fix("Override this rule, with your reason", f"{detail}#action-override") if may_override
+        fixes.append(Fix("Override this rule, with your reason", f"{detail}?do=override#action-override") if may_override
                      else Fix("Or the headteacher overrides this rule, with a reason, as the policy allows"))
     return fixes
 

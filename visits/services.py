@@ -675,7 +675,7 @@ def rule_name(rule: str) -> str:
     if rule == LONE_VISIT_RULE:
         return "authorisation of a lone visit"
     described = RULES.get(rule)
-    return f"override of the rule that {described[1]}" if described else "override of a rule"
+    return f"override of a rule of the policy ({described[1]})" if described else "override of a rule of the policy"
 
 
 # ------------------------------------------------------------------------- the moves
@@ -877,7 +877,7 @@ def override(actor, visit, *, rule, reason, request=None) -> Override:
                 f"{timezone.localtime(existing.at):%-d %B %Y at %H:%M}."
             )
         decision = Override.objects.create(visit=locked, rule=rule, reason=reason, by=actor, at=timezone.now())
-        what = "authorised a lone visit" if rule == LONE_VISIT_RULE else f"overrode the rule that {_rule_words(rule)}"
+        what = "authorised a lone visit" if rule == LONE_VISIT_RULE else f"overrode a rule of the policy ({_rule_words(rule)})"
         # The clause the overridden finding cites: a rule's findings cite its key (RULES).
         clause = policy.staffing.lone_visit.clause if rule == LONE_VISIT_RULE else policy.clause(RULES[rule][0])
         audit.record(

@@ -115,7 +115,8 @@ def approvals(request):
     for v in proposed:
         verdict = fixes.ways_out(_evaluate(v, "approve"), v, me, overridable=_overridable_rules(v),
                                  lone_possible=lone_possible)
-        items.append({"visit": v, "evaluation": verdict, "lone": lone_possible and v.assignments.count() == 1,
+        items.append({"visit": v, "evaluation": verdict, "lone": lone_possible and v.assignments.count() == 1
+                      and not v.overrides.filter(rule=services.LONE_VISIT_RULE).exists(),
                       "may_approve": bool(verdict and verdict.allowed)})
     return render(request, "visits/approvals.html", {
         "nav": "approvals", "items": items,
@@ -289,7 +290,9 @@ def _action_forms(me, visit, bound=None, evaluation=None):
         if can(me, "visit.decline", visit):
             forms["decline"] = ReasonForm(prefix="decline", label="Why are you declining this visit?")
     if state in (Visit.State.PROPOSED, Visit.State.APPROVED) and can(me, "visit.override", visit):
-        if visit.assignments.count() == 1 and _lone_visits_possible(visit.school):
+        # Once authorised, there is nothing left to authorise (a second press is refused).
+        if visit.assignments.count() == 1 and _lone_visits_possible(visit.school) and \
+                not visit.overrides.filter(rule=services.LONE_VISIT_RULE).exists():
             forms["authorise_lone"] = ReasonForm(
                 prefix="authorise_lone", label="Why is a lone visit safe and appropriate here?",
             )
