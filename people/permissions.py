@@ -168,7 +168,9 @@ def on_this_visit(staff, obj):
     visit = visit_of(obj)
     if visit is None or visit.pk is None:
         return False
-    return visit.assignments.filter(staff=staff).exists()
+    # From the assignments already read where a page lists several visits (prefetched), else one
+    # small query: a visit has one or two people.
+    return any(a.staff_id == staff.pk for a in visit.assignments.all())
 
 
 @rules.predicate

@@ -172,8 +172,10 @@ PHASE_LABELS = {
 }
 
 
-def progress(visit: Visit, staff: Any) -> Progress:
-    events = events_of(visit)
+def progress(visit: Visit, staff: Any, events: list[VisitEvent] | None = None) -> Progress:
+    """`events`: the visit's events in order, where the caller read them already (a page listing
+    several visits reads them in one query)."""
+    events = events_of(visit) if events is None else events
     # Events about this person, or about everyone on the visit (staff empty).
     mine = [e for e in events if e.staff_id in (None, staff.pk)]
     done = {e.type for e in mine}

@@ -37,7 +37,8 @@ def my_visits_today(staff, now=None):
     start, end = day_bounds(now)
     return (Visit.objects.filter(assignments__staff=staff, school=staff.school_id)
             .filter(Q(starts_at__gte=start, starts_at__lt=end, state__in=LISTED_STATES) | Q(state=Visit.State.UNDER_WAY))
-            .select_related("pupil", "school").prefetch_related("assignments__staff").distinct().order_by("starts_at"))
+            .select_related("pupil", "school", "policy_version").prefetch_related("assignments__staff")
+            .distinct().order_by("starts_at"))
 
 
 def visit_for_phone(staff, pk, now=None):
@@ -72,7 +73,17 @@ def still_at_the_home(team, events, me) -> list:
 
 def next_due(visit):
     """(what, due_at) of the watch's next deadline: the same whatever PIN was used."""
-    watch = Watch.objects.filter(visit=visit).only("what", "next_kind", "due_at").first()
+    return next_due_of(Watch.objects.filter(visit=visit).only("what", "next_kind", "due_at").first())
+
+
+def next_due_by_visit(visits) -> dict[int, dict | None]:
+    """next_due for several visits, from one query."""
+    watches = {w.visit_id: w for w in Watch.objects.filter(visit__in=visits).order_by("pk")
+               .only("visit_id", "what", "next_kind", "due_at")}
+    return {v.pk: next_due_of(watches.get(v.pk)) for v in visits}
+
+
+def next_due_of(watch):
     if watch is None or watch.due_at is None:
         return None
     return {"what": watch.what or watch.next_kind.replace("_", " "), "due_at": watch.due_at, "kind": watch.next_kind}

@@ -38,6 +38,7 @@ from people.decorators import require, staff_required
 from people.permissions import can
 from policies.services import policy_for
 from safety import journey, recording, texts
+from visits.models import Visit
 
 from . import briefing as brief
 from .forms import AbandonForm, CheckInForm, LeftSchoolForm, NoteForm, PinForm, PinsForm
@@ -103,13 +104,25 @@ def today(request):
     me = request.staff
     require(me, "checkin.record")
     items = []
-    for v in brief.my_visits_today(me):
-        prog = journey.progress(v, me)
-        done = _checked_out(v, prog, me)
+    # Each visit's events, next deadline and policy read once for the page, not once a visit.
+    visits = list(brief.my_visits_today(me))
+    events: dict[int, list[VisitEvent]] = {v.pk: [] for v in visits}
+    for event in VisitEvent.objects.filter(visit__in=visits).order_by("at", "id"):
+        events[event.visit_id].append(event)
+    next_due = brief.next_due_by_visit(visits)
+    policies: dict[tuple[int | None, int], Any] = {}
+    for v in visits:
+        prog = journey.progress(v, me, events[v.pk])
+        # A visit is judged by the version it was approved under, else its school's current one
+        # (policies.services.policy_version_for): the same key, the same policy.
+        key = (v.policy_version_id if v.state != Visit.State.PROPOSED else None, v.school_id)
+        if key not in policies:
+            policies[key] = policy_for(v)
+        done = journey.checked_out(policies[key], prog.events, me.pk)
         # Once its report is in, the briefing closes (people.permissions, "briefing.view"): the
         # card says the visit is finished and opens its report instead.
         finished = not can(me, "briefing.view", v)
-        items.append({"visit": v, "progress": prog, "next": None if done else brief.next_due(v), "checked_out": done,
+        items.append({"visit": v, "progress": prog, "next": None if done else next_due[v.pk], "checked_out": done,
                       "finished": finished})
     return render(request, "checkins/today.html", {"nav": "today", "items": items, "has_pins": me.has_pins})
 
