@@ -25,7 +25,7 @@ from safety.checkins.models import Watch, WatchStaff
 from safety.readiness import services as readiness
 from visits.models import Visit, VisitStaff
 
-from tests.factories import Staffed, VisitFactory
+from tests.factories import Staffed, VisitFactory, compliant_staff
 from tests.safety.support import local, scheduled_visit
 
 PG = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="LISTEN/NOTIFY is PostgreSQL's")
@@ -45,10 +45,15 @@ def as_(client, staff):
 
 
 def inside_since(school, clock, minute=0):
-    visit = scheduled_visit(school, [school.officer, school.teacher], start=(10, minute), minutes=90)
+    # The school's officer and teacher, or a pair of their own once those are in a home:
+    # nobody records arriving while at another home.
+    busy = Visit.objects.filter(assignments__staff=school.officer, state=Visit.State.UNDER_WAY).exists()
+    pair = [compliant_staff(school.school, "attendance_officer"), compliant_staff(school.school, "teacher")] \
+        if busy else [school.officer, school.teacher]
+    visit = scheduled_visit(school, pair, start=(10, minute), minutes=90)
     clock.move_to(local(10, minute))
-    recording.record_event(visit, "arrived", by=school.officer, location="Outside the house")
-    recording.record_event(visit, "entered", by=school.officer)
+    recording.record_event(visit, "arrived", by=pair[0], location="Outside the house")
+    recording.record_event(visit, "entered", by=pair[0])
     return visit
 
 

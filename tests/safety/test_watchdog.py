@@ -14,7 +14,7 @@ from safety.alerts.models import Alert, AlertStep, Heartbeat
 from safety.checkins.models import Watch
 from notify.models import Message
 
-from tests.factories import Staffed
+from tests.factories import Staffed, compliant_staff
 from tests.safety.support import local, scheduled_visit
 
 pytestmark = pytest.mark.django_db
@@ -22,11 +22,16 @@ pytestmark = pytest.mark.django_db
 
 def under_way(school, clock, count=1):
     """`count` Coteford visits inside the home since 10:00; their check-ins alert at 10:25."""
-    visits = [scheduled_visit(school, [school.officer, school.teacher], minutes=90) for _ in range(count)]
+    # The school's officer and teacher on the first, a pair of their own on each other one:
+    # nobody records arriving while at another home.
+    pairs = [[school.officer, school.teacher]] + [
+        [compliant_staff(school.school, "attendance_officer"), compliant_staff(school.school, "teacher")]
+        for _ in range(count - 1)]
+    visits = [scheduled_visit(school, pair, minutes=90) for pair in pairs]
     clock.move_to(local(10, 0))
-    for visit in visits:
-        recording.record_event(visit, "arrived", by=school.officer)
-        recording.record_event(visit, "entered", by=school.officer)
+    for visit, pair in zip(visits, pairs, strict=True):
+        recording.record_event(visit, "arrived", by=pair[0])
+        recording.record_event(visit, "entered", by=pair[0])
     return visits
 
 
@@ -138,9 +143,11 @@ def test_a_check_in_racing_the_watchdog_on_postgresql_ends_consistent(clock):
         finally:
             connections.close_all()
 
+    leads = [visit.assignments.order_by("-lead", "id").first().staff for visit in visits]
+
     def check_ins():
-        for visit in visits:
-            recording.record_event(visit, "check_in", by=school.officer)
+        for visit, lead in zip(visits, leads, strict=True):
+            recording.record_event(visit, "check_in", by=lead)
 
     threads = [threading.Thread(target=run, args=(fn,)) for fn in (check_ins, lambda: watchdog_loop.poll(local(10, 25)))]
     for t in threads:

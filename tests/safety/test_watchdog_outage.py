@@ -19,7 +19,7 @@ from notify.models import Message
 from policy_engine import timing
 from visits.models import Visit
 
-from tests.factories import Staffed, VisitFactory, at, next_school_day
+from tests.factories import Staffed, VisitFactory, at, compliant_staff, next_school_day
 
 pytestmark = pytest.mark.django_db
 
@@ -46,13 +46,18 @@ def inside_since(school, clock, arrived_at: datetime.datetime, count: int = 1) -
     """`count` Coteford visits whose pair arrived and went in at `arrived_at`: the next
     check-in is due 20 minutes later and alerts 5 minutes after that (C 2.4)."""
     starts = arrived_at.replace(second=0)
-    visits = [VisitFactory(school=school.school, pupil=school.pupil, staff=[school.officer, school.teacher],
+    # The school's officer and teacher on the first, a pair of their own on each other one:
+    # nobody records arriving while at another home.
+    pairs = [[school.officer, school.teacher]] + [
+        [compliant_staff(school.school, "attendance_officer"), compliant_staff(school.school, "teacher")]
+        for _ in range(count - 1)]
+    visits = [VisitFactory(school=school.school, pupil=school.pupil, staff=pair,
                            state=Visit.State.SCHEDULED, starts_at=starts, ends_at=starts + 90 * MINUTE,
-                           proposed_by=school.officer) for _ in range(count)]
+                           proposed_by=pair[0]) for pair in pairs]
     clock.move_to(arrived_at)
-    for visit in visits:
-        recording.record_event(visit, "arrived", by=school.officer)
-        recording.record_event(visit, "entered", by=school.officer)
+    for visit, pair in zip(visits, pairs, strict=True):
+        recording.record_event(visit, "arrived", by=pair[0])
+        recording.record_event(visit, "entered", by=pair[0])
     return visits
 
 
