@@ -284,9 +284,10 @@ def starting_text(school: School, source: str) -> tuple[str, str]:
     if source not in PRESETS:
         raise ValidationError(f"{source!r} is not one of the presets ({', '.join(PRESETS)}).")
     data = tomllib.loads((PRESET_DIR / f"{source}.toml").read_text(encoding="utf-8"))
+    preset_name = str(data["policy"].get("short_name", source))
     data["policy"].update(name=slugify(school.name) or "school", school=school.name, short_name=school.name)
-    return f"the {source} preset", to_toml(data, comment=f"{school.name}: home-visit policy, started from the "
-                                                        f"{source} preset on Doorstep's policy page.")
+    return f"the {preset_name} preset", to_toml(data, comment=f"{school.name}: home-visit policy, started from the "
+                                                        f"{preset_name} preset on Doorstep's policy page.")
 
 
 def start_draft(actor: StaffMember, school: School, source: str, request: Any = None) -> PolicyDraft:
