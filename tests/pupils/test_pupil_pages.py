@@ -57,3 +57,11 @@ def test_the_pupils_list_leads_whoever_brings_pupils_in_to_the_import_and_the_sy
     assert import_link in office and sync_link not in office  # the office imports, does not run the sync
     teacher = signed_in(coteford.teacher).get(reverse("pupils:index")).content.decode()
     assert import_link not in teacher and sync_link not in teacher
+
+
+def test_a_pupil_who_has_left_is_offered_no_new_risk_assessment(coteford, left):
+    pupil, _ = left
+    head = signed_in(coteford.head)
+    new_assessment = reverse("risk:new") + "?kind=home_visit&amp;pupil={}"
+    assert new_assessment.format(coteford.pupil.pk) in head.get(reverse("pupils:detail", args=[coteford.pupil.pk])).content.decode()
+    assert new_assessment.format(pupil.pk) not in head.get(reverse("pupils:detail", args=[pupil.pk])).content.decode()
