@@ -24,7 +24,7 @@ def leaver_visits(request: StaffRequest, staff_pk: int) -> HttpResponse:
     leaver = get_object_or_404(StaffMember, pk=staff_pk, school=me.school)
     problem: dict[str, object] = {}
     if request.method == "POST":
-        visit = get_object_or_404(Visit, pk=request.POST.get("visit") or 0, school=me.school)
+        visit = get_object_or_404(Visit, pk=_int(request.POST.get("visit")), school=me.school)
         try:
             if request.POST.get("action") == "withdraw":
                 services.withdraw_for_leaver(me, visit, leaving=leaver, reason=request.POST.get("reason", ""),
@@ -64,7 +64,7 @@ def leaver_visits(request: StaffRequest, staff_pk: int) -> HttpResponse:
 def _int(value: str | None) -> int:
     try:
         return int(value or 0)
-    except ValueError:
+    except ValueError:  # a hand-made or damaged form: no such visit or person, so a 404 or a refusal
         return 0
 
 

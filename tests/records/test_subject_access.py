@@ -97,7 +97,7 @@ def test_another_schools_pupil_cannot_be_chosen_and_a_form_with_no_choice_says_s
 def test_the_page_shows_the_retention_schedule_with_its_sources(school, client):
     text = signed_in(client, school.head).get(reverse("retention:index")).content.decode()
     assert "6 years from the date of the pupil&#x27;s last entry in the register" in text
-    assert "IRMS" in text and "Doorstep default" in text and "guarded path" in text and "Staff" in text
+    assert "IRMS" in text and "Doorstep default" in text and "never by hand" in text and "school-domain.md" not in text and "Staff" in text
     assert "1 year from the day it was written" in text and "1 years" not in text
 
 

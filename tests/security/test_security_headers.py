@@ -103,7 +103,9 @@ def test_make_run_on_plain_http_at_127_0_0_1_keeps_working(tmp_path):
 
 
 INLINE = [
-    (re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I), "an inline <script>"),
+    # A JSON data block (type="application/json") is read by a script, never run, so the CSP
+    # has nothing to refuse in it.
+    (re.compile(r"<script(?![^>]*\b(?:src=|type=[\"']application/json[\"']))[^>]*>", re.I), "an inline <script>"),
     (re.compile(r"<style[\s>]", re.I), "a <style> element"),
     (re.compile(r"""\sstyle=["']""", re.I), "a style= attribute"),
     (re.compile(r"\son[a-z]+=[\"']", re.I), "an on…= event handler"),
