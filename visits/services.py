@@ -558,7 +558,10 @@ def _plan_snapshot(visit, people) -> dict:
     """One version of a plan as the history keeps it: plain values, names rather than ids."""
     return {
         "purpose": visit.purpose, "reason": visit.reason,
-        "starts_at": visit.starts_at.isoformat(), "ends_at": visit.ends_at.isoformat(),
+        # In the school's local time whatever zone the value came in: a time read back from the
+        # database (UTC) and the same time typed on the form (British Summer Time) must compare equal.
+        "starts_at": timezone.localtime(visit.starts_at).isoformat(),
+        "ends_at": timezone.localtime(visit.ends_at).isoformat(),
         "staff": [m.full_name for m in people], "emergency": visit.emergency,
         "responsible_contact": visit.responsible_contact.full_name if visit.responsible_contact_id else None,
     }
