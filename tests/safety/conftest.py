@@ -4,6 +4,8 @@ import pytest
 import time_machine
 
 from tests.factories import Staffed
+from safety import recording
+
 from tests.safety.support import local, scheduled_visit
 
 
@@ -27,3 +29,20 @@ def coteford(clock):
 @pytest.fixture
 def visit(coteford):
     return scheduled_visit(coteford, [coteford.officer, coteford.teacher])
+
+
+@pytest.fixture
+def inside(coteford, clock):
+    """A Coteford pair inside the home since 10:00: check-in due 10:20, alert at 10:25."""
+    visit = scheduled_visit(coteford, [coteford.officer, coteford.teacher], minutes=90)
+    clock.move_to(local(10, 0))
+    recording.record_event(visit, "arrived", by=coteford.officer, location="Outside the house")
+    recording.record_event(visit, "entered", by=coteford.officer)
+    return visit
+
+
+@pytest.fixture
+def office(client, coteford):
+    """The Django test client signed in as Coteford's office."""
+    client.force_login(coteford.office.user)
+    return client

@@ -10,30 +10,12 @@ from people.services import set_pins
 from safety import recording
 from safety.alerts.models import Alert
 
-from tests.factories import Staffed
-from tests.safety.support import local, scheduled_visit
+from tests.safety.support import local
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def coteford(clock):
-    return Staffed("coteford", name="Coteford Junior School")
 
-
-@pytest.fixture
-def inside(coteford, clock):
-    visit = scheduled_visit(coteford, [coteford.officer, coteford.teacher], minutes=90)
-    clock.move_to(local(10, 0))
-    recording.record_event(visit, "arrived", by=coteford.officer, location="Outside the house")
-    recording.record_event(visit, "entered", by=coteford.officer)
-    return visit
-
-
-@pytest.fixture
-def office(client, coteford):
-    client.force_login(coteford.office.user)
-    return client
 
 
 def text(response):

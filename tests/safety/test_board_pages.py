@@ -19,19 +19,6 @@ from tests.safety.support import local, scheduled_visit
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def coteford(clock):
-    return Staffed("coteford", name="Coteford Junior School")
-
-
-@pytest.fixture
-def inside(coteford, clock):
-    """A Coteford pair inside the home since 10:00: check-in due 10:20, alert at 10:25."""
-    visit = scheduled_visit(coteford, [coteford.officer, coteford.teacher], minutes=90)
-    clock.move_to(local(10, 0))
-    recording.record_event(visit, "arrived", by=coteford.officer, location="Outside the house")
-    recording.record_event(visit, "entered", by=coteford.officer)
-    return visit
 
 
 @pytest.fixture
