@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import DESKTOP, PHONE, shoot
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser]
 
@@ -65,7 +66,7 @@ def test_a_watchdog_process_raises_an_alert_and_the_open_board_sounds_it_until_s
     assert drawn["notifications"] == 1  # allowed in this browser: one for the new alert
     strip = page.locator("#board-alarms")
     assert "1 alert nobody has taken on" in strip.inner_text()
-    assert strip.get_by_role("button", name="I am dealing with it").is_visible()
+    expect(strip.get_by_role("button", name="I am dealing with it")).to_be_visible()
 
     # The alarm repeats (a two-tone pattern every 2 seconds) while nobody takes the alert on.
     time.sleep(5)

@@ -23,6 +23,7 @@ from visits.models import Visit
 from tests import browser_support
 from tests.browser_support import PHONE, shoot
 from tests.factories import Staffed, VisitFactory
+from playwright.sync_api import expect
 
 pytestmark = [
     pytest.mark.browser,
@@ -127,7 +128,7 @@ def test_a_check_in_pressed_with_no_signal_is_kept_and_sent_when_it_comes_back(b
     assert (event.recorded_at - event.at).total_seconds() >= 2  # ...and recorded when it arrived
     assert event.staff_id == me.pk and event.via == "phone"
     page.get_by_text("Check-in recorded.").wait_for(timeout=10000)  # the page comes back as it now is
-    assert page.get_by_text(re.compile(r"Sent at \d\d:\d\d")).is_visible()
+    expect(page.get_by_text(re.compile(r"Sent at \d\d:\d\d"))).to_be_visible()
     assert page.evaluate(f"window.sessionStorage.getItem('doorstep.unsent.{visit.pk}')") is None
     shoot(page, "phone-offline-check-in-sent")
 

@@ -10,6 +10,7 @@ from attendance.services import scan_school
 from tests.pages_support import make_person, make_pupil, make_school
 from tests.attendance.test_attendance_pages import term_of_marks
 from tests.browser_support import DESKTOP, PHONE, shoot, signed_in_page as sign_in
+from playwright.sync_api import expect
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,7 +36,7 @@ def test_the_chart_and_the_queue_fit_a_phone_and_a_desk(browser, live_server):
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         shoot(page, f"attendance-{name}-pupil")
         page.get_by_role("link", name="Referrals").click()
-        assert page.get_by_role("heading", name="Attendance referrals").is_visible()
+        expect(page.get_by_role("heading", name="Attendance referrals")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         shoot(page, f"attendance-{name}-referral-queue")
         page.get_by_role("link", name="Decide").click()

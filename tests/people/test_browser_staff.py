@@ -11,6 +11,7 @@ from visits import services as visit_services
 
 from tests.browser_support import DESKTOP, PHONE, shoot, signed_in_page
 from tests.factories import Staffed
+from playwright.sync_api import expect
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,7 +34,7 @@ def test_staff_pages_at_a_phone_and_a_desk(browser, live_server, tmp_path, size,
     page = signed_in_page(browser, live_server, school.head.user.username, viewport)
 
     page.goto(live_server.url + reverse("people:register"))
-    assert page.get_by_role("link", name="Add a member of staff").is_visible()
+    expect(page.get_by_role("link", name="Add a member of staff")).to_be_visible()
     fits(page, viewport)
     shoot(page, f"staff-register-{size}")
 
@@ -58,7 +59,7 @@ def test_staff_pages_at_a_phone_and_a_desk(browser, live_server, tmp_path, size,
     shoot(page, f"staff-import-refused-{size}")
 
     page.goto(live_server.url + reverse("people:staff_detail", args=[school.teacher.pk]))
-    assert page.get_by_role("link", name="Mark as having left").is_visible()
+    expect(page.get_by_role("link", name="Mark as having left")).to_be_visible()
     fits(page, viewport)
     shoot(page, f"staff-detail-{size}")
 
@@ -76,6 +77,6 @@ def test_staff_pages_at_a_phone_and_a_desk(browser, live_server, tmp_path, size,
     invitation = invite(newcomer, by=school.head)
     stranger = browser.new_context(viewport=viewport, locale="en-GB").new_page()
     stranger.goto(live_server.url + f"/accounts/invitation/{invitation.raw_token}/")
-    assert stranger.get_by_role("heading", name="Welcome to Doorstep, Nia Newhead").is_visible()
+    expect(stranger.get_by_role("heading", name="Welcome to Doorstep, Nia Newhead")).to_be_visible()
     fits(stranger, viewport)
     shoot(stranger, f"staff-invitation-{size}")

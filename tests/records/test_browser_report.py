@@ -13,6 +13,7 @@ from visits.models import Visit, VisitStaff
 
 from tests.pages_support import make_person, make_pupil, make_school
 from tests.browser_support import PHONE, shoot, signed_in_page as sign_in
+from playwright.sync_api import expect
 
 pytestmark = [
     pytest.mark.browser,
@@ -87,7 +88,7 @@ def test_a_willows_officer_writes_and_signs_a_report_on_a_phone(browser, live_se
     report = VisitReport.objects.get()
     assert report.parent_signature.startswith("data:image/png;base64,") and report.parent_signatory == "Dana Brown"
     assert report.staff_signature.startswith("data:image/png;base64,")
-    assert page.locator("img[alt='Signature of Dana Brown']").is_visible()
+    expect(page.locator("img[alt='Signature of Dana Brown']")).to_be_visible()
 
     # The report is in the pupil's chronology.
     page.get_by_role("link", name="Chronology").click()

@@ -31,6 +31,7 @@ from tests.factories import Staffed, StaffFactory
 from tests.notify.support import SmtpSink, free_port, serving
 from tests.notify.support import point_at
 from tests.safety.readiness_support import WRONG_NOTIFY_KEY, ProviderFake, serving_with_login
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.django_db
 
@@ -422,7 +423,7 @@ def test_the_panel_checks_runs_a_test_alarm_and_the_board_sounds_it(browser, liv
     office.goto(live_server.url + reverse("alerts:board"))
     drill = Drill.objects.get()
     banner = office.locator(f'[data-alarm="drill-{drill.pk}"]')
-    assert banner.is_visible()
+    expect(banner).to_be_visible()
     assert "TEST ALARM started by Hana Head at" in banner.inner_text()
     shoot(office, "desktop-board-drill")
     banner.get_by_role("button", name="End the test").click()

@@ -8,6 +8,7 @@ from people.services import set_pins
 from tests.browser_support import DESKTOP, PHONE, shoot
 from tests.factories import Staffed
 from tests.safety.test_browser_safety import sign_in, visit_today
+from playwright.sync_api import expect
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,7 +30,7 @@ def test_the_briefing_shows_the_doorstep_number_and_the_keywords(browser, live_s
     page.goto(f"{live_server.url}/today/{visit.pk}/")
     box = page.get_by_role("region", name="No data signal? Text instead")
     box.scroll_into_view_if_needed()
-    assert box.is_visible()
+    expect(box).to_be_visible()
     words = box.inner_text()
     assert "07700 900999" in words and "0113 496 0101" in words
     for keyword in ("ARRIVED: you are at the door", "OK and your PIN: check in", "LEFT and your PIN", "SAFE", "HELP"):

@@ -21,6 +21,7 @@ from audit.models import AuditEntry
 
 from tests.browser_support import confirmed_totp, current_code
 from tests.factories import PASSWORD, Staffed, TrustFactory, UserFactory, _hashed_password
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.django_db
 
@@ -300,7 +301,7 @@ def test_in_chromium_a_headteacher_enrols_a_phone_then_signs_in_with_its_code(br
 
     password()
     page.wait_for_url(re.compile(r"/accounts/two-factor/enrol/"))
-    assert page.locator(".qr svg").is_visible()
+    expect(page.locator(".qr svg")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "phone-2fa-enrol.png"), full_page=True)
     # What a person's app does: read the key (or the QR code) and compute the code.
     secret = page.locator("#totp-secret").inner_text().strip()
