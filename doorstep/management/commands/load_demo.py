@@ -214,7 +214,7 @@ class Command(BaseCommand):
             for person in STAFF[school["key"]]:
                 self.stdout.write(f"    {person['username']:<19} {person['title']} ({person['name']})")
         self.stdout.write(f"  {TRUST_NAME}")
-        self.stdout.write(f"    {TRUST_ADMIN['username']:<19} Trust administrator, Django admin at /admin/ ({TRUST_ADMIN['name']})")
+        self.stdout.write(f"    {TRUST_ADMIN['username']:<19} Trust administrator: sets up the trust's schools at /setup/ ({TRUST_ADMIN['name']})")
         self.print_second_factors()
 
     def print_second_factors(self):
