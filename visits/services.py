@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
@@ -23,7 +24,7 @@ from audit.actions import Action
 from audit.models import AuditEntry
 from core.errors import NotAllowed
 from notify.services import notify
-from people.models import ROLE_LABELS, StaffMember
+from people.models import ROLE_LABELS, DbsCheck, StaffMember, Vehicle
 from core.text import and_list
 from policy_engine import RULES, Policy, cite, evaluate
 from policy_engine.schema import PURPOSE_LABELS
@@ -160,9 +161,7 @@ def _iso(day):
 
 # ------------------------------------------------------------------------- the plan
 
-def _staff_plan(staff):
-    dbs = staff.current_dbs()
-    vehicle = staff.current_vehicle()
+def _staff_plan(staff, dbs, vehicle):
     entry = {
         "name": staff.full_name,
         "roles": staff.role_names,
@@ -191,12 +190,78 @@ def visit_staff(visit):
     return [a.staff for a in assignments]
 
 
-def visit_plan(visit) -> dict:
+@dataclass
+class PlanFacts:
+    """What the rule engine is told about some visits beyond their own rows (who goes, with
+    their checks and cars; risk assessments; overrides; the household), read for all of them
+    at once: a page listing every proposal asks the same few questions however many there are.
+    The rows are read in the order the single-visit questions used to read them, and the
+    first of each kept, so a visit's plan is the same whichever way it was gathered."""
+
+    people: dict[int, list[StaffMember]] = field(default_factory=dict)
+    dbs: dict[int, DbsCheck] = field(default_factory=dict)  # staff id -> newest check
+    vehicle: dict[int, Vehicle] = field(default_factory=dict)  # staff id -> newest active car
+    visit_lists: dict[int, VisitList] = field(default_factory=dict)
+    home_ra: dict[int, RiskAssessment] = field(default_factory=dict)  # pupil id -> newest
+    lone_ra: dict[int, RiskAssessment] = field(default_factory=dict)  # staff id -> newest
+    overrides: dict[int, list[Override]] = field(default_factory=dict)
+    notes: dict[int, list[HouseholdNote]] = field(default_factory=dict)  # pupil id -> household notes
+
+    @classmethod
+    def gather(cls, visits) -> PlanFacts:
+        facts = cls()
+        visit_ids = [v.pk for v in visits if v.pk]
+        pupil_ids = {v.pupil_id for v in visits}
+        assignments = (
+            VisitStaff.objects.filter(visit__in=visit_ids).select_related("staff").order_by("-lead", "id")
+            .prefetch_related("staff__roles")
+        )
+        for a in assignments:
+            facts.people.setdefault(a.visit_id, []).append(a.staff)
+        staff_ids = {s.pk for team in facts.people.values() for s in team}
+        for check in DbsCheck.objects.filter(staff__in=staff_ids).order_by("-issued_on"):
+            facts.dbs.setdefault(check.staff_id, check)
+        for car in Vehicle.objects.filter(staff__in=staff_ids, active=True).order_by("-id"):
+            facts.vehicle.setdefault(car.staff_id, car)
+        list_ids = {v.visit_list_id for v in visits if v.visit_list_id}
+        if list_ids:
+            facts.visit_lists = {
+                vl.pk: vl for vl in VisitList.objects.filter(pk__in=list_ids)
+                .select_related("signed_by").prefetch_related("signed_by__roles")
+            }
+        for ra in (RiskAssessment.objects.filter(pupil__in=pupil_ids, kind=RiskAssessment.Kind.HOME_VISIT)
+                   .select_related("author").prefetch_related("author__roles").order_by("-reviewed_at")):
+            if ra.pupil_id is not None:  # always set on a home-visit assessment (the filter)
+                facts.home_ra.setdefault(ra.pupil_id, ra)
+        alone = {team[0].pk for team in facts.people.values() if len(team) == 1}
+        if alone:
+            for ra in (RiskAssessment.objects.filter(staff__in=alone, kind=RiskAssessment.Kind.LONE_WORKING)
+                       .order_by("-reviewed_at")):
+                if ra.staff_id is not None:  # always set on a lone-working one (the filter)
+                    facts.lone_ra.setdefault(ra.staff_id, ra)
+        for override in Override.objects.filter(visit__in=visit_ids).order_by("at", "id"):
+            facts.overrides.setdefault(override.visit_id, []).append(override)
+        for note in HouseholdNote.objects.filter(pupil__in=pupil_ids):
+            facts.notes.setdefault(note.pupil_id, []).append(note)
+        return facts
+
+    def new_risk_since(self, ra: RiskAssessment) -> bool:
+        """RiskAssessment.is_stale, from the notes already read."""
+        return any(n.recorded_at > ra.reviewed_at and n.is_risk for n in self.notes.get(ra.pupil_id or 0, []))
+
+    def dangerous_animals(self, pupil_id: int) -> bool:
+        return any(n.kind == HouseholdNote.Kind.ANIMALS and n.dangerous for n in self.notes.get(pupil_id, []))
+
+
+def visit_plan(visit, facts: PlanFacts | None = None) -> dict:
     """The visit as the rule engine sees it (the plan format of docs/policy-format.md), read
     from the database. Times are local (Europe/London) and naive, as a headteacher writes them.
     Unsaved changes on `visit` itself (approver, appointment) are included, so a transition can
-    ask the engine about the visit as it would be after the change."""
-    people = visit_staff(visit)
+    ask the engine about the visit as it would be after the change. `facts`: what was gathered
+    for a list of visits this one is in (PlanFacts.gather), else it is read for this visit alone."""
+    if facts is None:
+        facts = PlanFacts.gather([visit])
+    people = facts.people.get(visit.pk, [])
 
     approvals = []
     if visit.approved_by_id:
@@ -205,36 +270,24 @@ def visit_plan(visit) -> dict:
 
     signed_list = False
     if visit.visit_list_id:
-        visit_list = VisitList.objects.select_related("signed_by").get(pk=visit.visit_list_id)
+        visit_list = facts.visit_lists[visit.visit_list_id]
         signed_list = bool(visit_list.is_signed and visit_list.signed_by and visit_list.signed_by.has_role("headteacher"))
 
-    home_ra = (
-        RiskAssessment.objects.filter(pupil=visit.pupil_id, kind=RiskAssessment.Kind.HOME_VISIT)
-        .select_related("author").order_by("-reviewed_at").first()
-    )
-    lone_ra = None
-    if len(people) == 1:
-        lone_ra = (
-            RiskAssessment.objects.filter(staff=people[0], kind=RiskAssessment.Kind.LONE_WORKING)
-            .order_by("-reviewed_at").first()
-        )
-
-    overrides = list(Override.objects.filter(visit=visit.pk).order_by("at", "id")) if visit.pk else []
-    dangerous_animals = HouseholdNote.objects.filter(
-        pupil=visit.pupil_id, kind=HouseholdNote.Kind.ANIMALS, dangerous=True,
-    ).exists()
+    home_ra = facts.home_ra.get(visit.pupil_id)
+    lone_ra = facts.lone_ra.get(people[0].pk) if len(people) == 1 else None
+    overrides = facts.overrides.get(visit.pk, []) if visit.pk else []
 
     return {
         "purpose": visit.purpose,
         "starts_at": _local_naive(visit.starts_at),
         "ends_at": _local_naive(visit.ends_at),
-        "staff": [_staff_plan(s) for s in people],
+        "staff": [_staff_plan(s, facts.dbs.get(s.pk), facts.vehicle.get(s.pk)) for s in people],
         "approvals": approvals,
         "visit_list_signed_by_headteacher": signed_list,
         "risk_assessment": {
             "home_visit_done_on": _iso(_ra_date(home_ra)),
             "lone_working_done_on": _iso(_ra_date(lone_ra)),
-            "new_risk_since": bool(home_ra and home_ra.is_stale),
+            "new_risk_since": bool(home_ra and facts.new_risk_since(home_ra)),
             "home_visit_written_by": None if home_ra is None else {
                 "name": home_ra.author.full_name, "roles": home_ra.author.role_names},
             "lone_working_safe_word_recorded": bool(lone_ra and lone_ra.has_safe_word),
@@ -246,7 +299,7 @@ def visit_plan(visit) -> dict:
         "emergency": visit.emergency,
         "lone_visit_authorised_by_headteacher": any(o.rule == LONE_VISIT_RULE for o in overrides),
         "responsible_contact": visit.responsible_contact.full_name if visit.responsible_contact_id else None,
-        "household": {"dangerous_animals": dangerous_animals},
+        "household": {"dangerous_animals": facts.dangerous_animals(visit.pupil_id)},
         # A lone-visit authorisation travels as its own field above; the rest name engine rules.
         "overrides": [{"rule": o.rule, "reason": o.reason} for o in overrides if o.rule in RULES],
     }
@@ -260,7 +313,7 @@ def _ra_date(ra):
     return max(d for d in (ra.assessed_on, reviewed) if d is not None)
 
 
-def evaluate_visit(visit, stage="schedule", policy=None):
+def evaluate_visit(visit, stage="schedule", policy=None, facts: PlanFacts | None = None):
     """What the school's policy says about this visit now (an engine Evaluation).
 
     At the "approve" stage a visit nobody has approved yet is judged as if one of the policy's
@@ -268,7 +321,7 @@ def evaluate_visit(visit, stage="schedule", policy=None):
     own approval, stands in the way."""
     if policy is None:
         policy = policy_for(visit)
-    plan = visit_plan(visit)
+    plan = visit_plan(visit, facts)
     if stage == "approve" and not plan["approvals"]:
         approvers = policy.approval.approver_roles.value
         if approvers:

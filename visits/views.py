@@ -109,14 +109,23 @@ def index(request):
 def approvals(request):
     me = request.staff
     require(me, "visit.approve")
-    proposed = _visits(me).filter(state=Visit.State.PROPOSED).order_by("starts_at")
-    lone_possible = _lone_visits_possible(me.school)
+    proposed = list(_visits(me).filter(state=Visit.State.PROPOSED).order_by("starts_at"))
+    # A proposal is judged by the school's current policy (policies.services.policy_version_for),
+    # so it is read once for the page, as are the facts about every proposal's people and pupil.
+    current = me.school.current_policy()
+    policy = current.load() if current is not None else None
+    facts = services.PlanFacts.gather(proposed)
+    lone_possible = _lone_visits_possible(me.school, current)
     items = []
     for v in proposed:
-        verdict = fixes.ways_out(_evaluate(v, "approve"), v, me, overridable=_overridable_rules(v),
+        v.school = me.school
+        evaluation = None if policy is None else _as_if_approved(
+            services.evaluate_visit(v, stage="approve", policy=policy, facts=facts))
+        verdict = fixes.ways_out(evaluation, v, me, overridable=_overridable_rules(v, current),
                                  lone_possible=lone_possible)
-        items.append({"visit": v, "evaluation": verdict, "lone": lone_possible and v.assignments.count() == 1
-                      and not v.overrides.filter(rule=services.LONE_VISIT_RULE).exists(),
+        authorised = any(o.rule == services.LONE_VISIT_RULE for o in facts.overrides.get(v.pk, []))
+        items.append({"visit": v, "evaluation": verdict,
+                      "lone": lone_possible and len(facts.people.get(v.pk, [])) == 1 and not authorised,
                       "may_approve": bool(verdict and verdict.allowed)})
     return render(request, "visits/approvals.html", {
         "nav": "approvals", "items": items,
@@ -346,9 +355,10 @@ def _plan(form, me):
     return kwargs
 
 
-def _overridable_rules(visit):
-    """The rules the visit's policy lets a headteacher override (overrides.rules)."""
-    version = recorded_policy_version(visit)
+def _overridable_rules(visit, current=None):
+    """The rules the visit's policy lets a headteacher override (overrides.rules). `current`: the
+    school's current version, when the caller has read it already."""
+    version = (visit.policy_version if visit.policy_version_id else current) if current else recorded_policy_version(visit)
     if version is None:
         return set()
     try:
@@ -357,9 +367,10 @@ def _overridable_rules(visit):
         return set()
 
 
-def _lone_visits_possible(school):
-    """False where the school's policy never allows a lone visit (so there is nothing to authorise)."""
-    version = school.current_policy()
+def _lone_visits_possible(school, current=None):
+    """False where the school's policy never allows a lone visit (so there is nothing to authorise).
+    `current`: the school's current version, when the caller has read it already."""
+    version = current or school.current_policy()
     if version is None:
         return False
     try:
