@@ -63,6 +63,19 @@ class SignInView(auth_views.LoginView):
         return response
 
 
+class SignOutView(auth_views.LogoutView):
+    """Django's sign-out, which then says so: on a shared office computer the next person must
+    see that the last one's session has ended, not just a sign-in page that looks the same
+    as before."""
+
+    def post(self, request, *args, **kwargs):
+        was_signed_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_signed_in:
+            messages.success(request, "You have signed out. Whoever uses this computer next must sign in as themselves.")
+        return response
+
+
 def locked_out(request, original_response=None, credentials=None):
     """The sign-in page again, saying why: the same answer whether or not the name exists."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)

@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView, TemplateView
 
@@ -20,7 +19,7 @@ urlpatterns = [
     path("accounts/login/", accounts_views.SignInView.as_view(), name="login"),
     path("accounts/password/", accounts_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/", include("accounts.urls")),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", accounts_views.SignOutView.as_view(), name="logout"),
     path("", doorstep_views.home, name="home"),
     # Open to anyone, signed in or not: the regulations ask that anyone can read it.
     path("accessibility/", TemplateView.as_view(template_name="accessibility.html"), name="accessibility"),

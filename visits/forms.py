@@ -227,7 +227,8 @@ class ChangeAppointmentForm(forms.Form):
 
 class VisitsChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, visit):
-        return f"{visit.pupil.full_name}: {visit.get_purpose_display()}, {timezone.localtime(visit.starts_at):%a %d %b %H:%M}"
+        # Dated as people write it ("Monday 7 December 2026, 11:00"), not "Mon 07 Dec 11:00".
+        return f"{visit.pupil.full_name}: {visit.get_purpose_display()}, {timezone.localtime(visit.starts_at):%A %-d %B %Y, %H:%M}"
 
 
 class VisitListForm(forms.Form):

@@ -1,0 +1,76 @@
+"""Helpers for the school office, teacher and family support worker journeys (no tests here).
+
+Their day happens in school hours, whatever the hour the suite runs at: each journey runs on a
+ticking test clock set to the next weekday morning (time-machine moves Django's clock, the
+live server's thread included), and each browser's own clock is set to the same moment, so the
+countdowns on the phone and the board read as they would that morning."""
+import datetime
+import os
+from pathlib import Path
+
+import time_machine
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from notify import delivery
+from safety import watchdog
+from tests.browser_support import ARTIFACTS, DESKTOP, PHONE, SLOW, sign_in
+from tests.factories import at
+
+
+def next_weekday_at(hour: int, minute: int = 0) -> datetime.datetime:
+    """The next weekday after today (by the clock the suite runs under), at this local time:
+    always ahead of now, so the browsers' session cookies are not already out of date."""
+    day = timezone.localdate() + datetime.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += datetime.timedelta(days=1)
+    return at(day, hour, minute)
+
+
+def morning_clock(hour: int = 9, minute: int = 0):
+    """A ticking test clock at the next weekday morning (use as a context manager)."""
+    return time_machine.travel(next_weekday_at(hour, minute), tick=True)
+
+
+def watching() -> None:
+    """The watchdog's and the delivery worker's heartbeats, as `doorstep start` keeps them: the
+    board then does not warn that nobody is watching or that texts are not going out, and
+    proposing is not refused for want of a watchdog."""
+    watchdog.beat("journey-watchdog:1")
+    delivery.beat("journey-delivery:1")
+
+
+def open_as(browser, live_server, staff, viewport) -> Page:
+    """A new browser (its clock on the test clock) at this size, signed in as `staff`."""
+    context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Europe/London")
+    context.clock.install(time=timezone.now())
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    expect.set_options(timeout=SLOW)
+    return sign_in(page, live_server, staff.user.username)
+
+
+def main(page: Page):
+    """The page's main content, to assert on what it says."""
+    return page.locator("main")
+
+
+def fits(page: Page) -> None:
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{page.url} scrolls sideways"
+
+
+def shoot_both(page: Page, name: str) -> None:
+    """The page at a phone's size and a desk's, checked not to scroll sideways at either; saved as
+    pictures when DOORSTEP_SCREENSHOTS names a folder (or is 1: test-artifacts). The page is
+    left at the size it was."""
+    before = page.viewport_size or DESKTOP
+    wanted = os.environ.get("DOORSTEP_SCREENSHOTS", "")
+    folder = ARTIFACTS if wanted == "1" else Path(wanted) if wanted else None
+    for size, label in ((PHONE, "phone"), (DESKTOP, "desk")):
+        page.set_viewport_size(size)
+        fits(page)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"J2-{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(before)
