@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from audit.actions import Action
 from audit.services import record_read_today
 from core import uploads
+from core.forms import DateInput
 from core.downloads import download
 from people.permissions import can
 from people.decorators import require, staff_required
@@ -132,7 +133,7 @@ class DecisionForm(forms.Form):
     referred = forms.TypedChoiceField(label="Decision", widget=forms.RadioSelect, coerce=lambda v: v == "yes",
                                       choices=[("yes", "Referred to the local authority"), ("no", "Not referred")],
                                       error_messages={"required": "Choose whether the pupil was referred or not."})
-    referred_on = forms.DateField(label="Date referred", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+    referred_on = forms.DateField(label="Date referred", required=False, widget=DateInput(),
                                   error_messages={"invalid": "Enter the date it was referred, for example 7 December 2026."})
     note = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 4}),
                            help_text="If referred: to whom and how. If not: the reason.",

@@ -16,3 +16,14 @@ def errors_onto(form: forms.BaseForm, exc: ValidationError, aliases: Mapping[str
     for name, errors in exc.message_dict.items():
         field = name if name in form.fields else (aliases or {}).get(name)
         form.add_error(field if field in form.fields else None, errors)
+
+
+class DateInput(forms.DateInput):
+    """A date picker (<input type="date">). It must be given its value as 2026-12-07 whatever
+    the language: with the school's en-GB format (07/12/2026) the browser shows an empty box,
+    so a date the form starts on (today, the day after the visit) was lost."""
+
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, str] | None = None) -> None:
+        super().__init__(attrs, format="%Y-%m-%d")

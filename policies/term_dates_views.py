@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from core.forms import errors_onto
+from core.forms import DateInput, errors_onto
 from people.decorators import require, staff_required
 from schools.models import SchoolClosure
 
@@ -19,8 +19,8 @@ from . import calendar
 class ClosureForm(forms.Form):
     label = forms.CharField(label="What is it", max_length=100,
                             help_text='For example "Christmas holidays", "February half-term" or "INSET day".')
-    first_day = forms.DateField(label="First day closed", widget=forms.DateInput(attrs={"type": "date"}))
-    last_day = forms.DateField(label="Last day closed", widget=forms.DateInput(attrs={"type": "date"}),
+    first_day = forms.DateField(label="First day closed", widget=DateInput())
+    last_day = forms.DateField(label="Last day closed", widget=DateInput(),
                                help_text="The same as the first day for a single day.")
 
 

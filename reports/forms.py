@@ -1,5 +1,7 @@
 from django import forms
 
+from core.forms import DateInput
+
 from .models import Agreement
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -43,11 +45,11 @@ class CorrectionForm(ReportForm):
 class AgreementForm(forms.Form):
     text = forms.CharField(label="What was agreed", widget=forms.Textarea(attrs={"rows": 2}),
                            help_text="E.g. “Ava attends every day next week” or “Mum calls before 9:00 on any absence”.")
-    review_on = forms.DateField(label="Review date", widget=forms.DateInput(attrs={"type": "date"}))
+    review_on = forms.DateField(label="Review date", widget=DateInput())
     check_kind = forms.ChoiceField(label="How it is checked", choices=Agreement.Check.choices,
                                    widget=forms.RadioSelect, initial=Agreement.Check.PERSON)
-    window_from = forms.DateField(label="Window starts", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    window_to = forms.DateField(label="Window ends", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    window_from = forms.DateField(label="Window starts", required=False, widget=DateInput())
+    window_to = forms.DateField(label="Window ends", required=False, widget=DateInput())
     min_percent = forms.DecimalField(label="Attendance at least (%)", required=False, min_value=1, max_value=100,
                                      decimal_places=1)
 

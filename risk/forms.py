@@ -3,6 +3,7 @@ from typing import Any, cast
 from django import forms
 from django.forms import inlineformset_factory
 
+from core.forms import DateInput
 from people.models import StaffMember
 from pupils.models import HouseholdNote, Pupil
 
@@ -19,7 +20,7 @@ class RiskAssessmentForm(forms.ModelForm):
     class Meta:
         model = RiskAssessment
         fields = ["kind", "pupil", "staff", "author", "assessed_on", "summary", "safe_word"]
-        widgets = {"assessed_on": forms.DateInput(attrs={"type": "date"}), "summary": forms.Textarea(attrs={"rows": 3})}
+        widgets = {"assessed_on": DateInput(), "summary": forms.Textarea(attrs={"rows": 3})}
         labels = {"pupil": "Pupil (home-visit assessment)", "staff": "Member of staff (lone-working assessment)",
                   "safe_word": "Their safe word"}
         help_texts = {"safe_word": "Lone-working assessments only. The word they will say to tell the school they "

@@ -12,6 +12,8 @@ from pupils.upn import check_letter, make_upn, upn_problem, validate_upn
 from risk.models import Hazard, RiskAssessment
 from schools.models import School
 
+from tests.factories import VisitFactory, at
+
 
 class TestUpn:
     def test_it_accepts_a_upn_whose_check_letter_matches(self):
@@ -114,3 +116,11 @@ def test_the_audit_trail_cannot_be_edited_or_deleted():
     with pytest.raises(PermissionError):
         AuditEntry.objects.update(summary="x")
     assert AuditEntry.objects.get().summary == "Approved"
+
+
+@pytest.mark.django_db
+def test_a_visit_is_named_by_its_local_time_as_people_write_it_also_in_summer():
+    # Named on the concern page; the UTC time read an hour early in British Summer Time.
+    day = datetime.date(timezone.localdate().year + 1, 7, 1)
+    visit = VisitFactory(starts_at=at(day, 10), ends_at=at(day, 10, 45))
+    assert str(visit) == f"Attendance visit, {day:%A} 1 July {day.year}, 10:00"

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 # The purposes live with the policy engine, which judges them; re-exported here for the
 # visit's forms, services and API.
@@ -58,7 +59,8 @@ class Visit(models.Model):
         ordering = ["starts_at"]
 
     def __str__(self) -> str:
-        return f"{self.get_purpose_display()} visit, {self.starts_at:%d %b %Y %H:%M}"
+        # In the school's time, as people write it: the stored time is UTC, an hour early in summer.
+        return f"{self.get_purpose_display()} visit, {timezone.localtime(self.starts_at):%A %-d %B %Y, %H:%M}"
 
 
 class VisitStaff(models.Model):

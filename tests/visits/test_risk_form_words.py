@@ -5,6 +5,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from risk.models import RiskAssessment
 
@@ -72,3 +73,11 @@ def test_the_list_and_the_assessment_stack_on_a_phone_like_the_other_tables(sbm,
             labels = re.findall(r'<th scope="col">([^<]*)</th>', th)
             for label in labels:
                 assert f'data-label="{label}"' in page, (url, label)
+
+
+def test_the_form_starts_on_today_in_the_shape_a_date_picker_can_show(sbm):
+    # The en-GB format (07/12/2026) left the browser's date picker empty, so saving said
+    # "Assessed on: This field is required." though the page meant to offer today.
+    page = sbm.get(reverse("risk:new") + "?kind=home_visit").content.decode()
+    today = timezone.localdate().isoformat()
+    assert re.search(rf'<input type="date" name="assessed_on" value="{today}"', page)

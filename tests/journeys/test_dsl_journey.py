@@ -1,0 +1,105 @@
+"""The designated safeguarding lead's day at the desk (1366x900), in Chromium, at a school run
+under St Hugh's policy (concerns go to the DSL, H §6¶4; anyone may write the home-visit risk
+assessment, H §3¶6; the executive headteacher approves every visit, H §2). Jobs walked:
+
+1. A safeguarding concern raised in a visit report reaches the DSL: the home page's messages
+   link, the message, the concern (who raised it, when, what, who was told), the pupil's
+   chronology (who did what, in words), and its PDF export opens (audited).
+2. A home flagged as risky (a dangerous household note) blocks a proposed visit: the visit page
+   says a risk assessment is needed and links to the form; the DSL records one with a hazard
+   and its controls (audited), and the visit page no longer blocks: it waits only for the
+   headteacher's approval.
+3. Approving: no policy asks the DSL to approve a visit (MATRIX.md §1: the headteacher, or the
+   deputy); the visit page offers the DSL no Approve button and says who approves.
+"""
+import datetime
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from audit.actions import Action
+from audit.models import AuditEntry
+from reports import services as report_services
+from reports.models import Concern
+from risk.models import RiskAssessment
+
+from tests.browser_support import DESKTOP, SLOW, signed_in_page
+from tests.factories import HouseholdNoteFactory, PupilFactory, Staffed, VisitFactory
+from tests.journeys.support_J3 import fits, pdf_opens, shoot_both
+from tests.records_support import ended_visit, report_data
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
+
+
+def test_the_dsl_reads_a_concern_then_assesses_a_risky_home_so_its_visit_can_be_approved(browser, live_server):
+    school = Staffed("st-hughs", name="St Hugh's Catholic Primary School")
+    visited = ended_visit(school)
+    report_services.submit_report(school.officer, visited, report_data(
+        safeguarding_concern="Ava said an older cousin hits her when her mother is at work."))
+    concern = Concern.objects.get()
+
+    risky = PupilFactory(school=school.school, first_name="Leo", last_name="Grant")
+    HouseholdNoteFactory(pupil=risky, dangerous=True, recorded_at=timezone.now() - datetime.timedelta(days=3),
+                         text="The father has threatened staff at the school gate.")
+    blocked = VisitFactory(school=school.school, pupil=risky, staff=[school.officer, school.teacher],
+                           proposed_by=school.officer, appointment_agreed=True)
+
+    page = signed_in_page(browser, live_server, school.dsl.user.username, DESKTOP)
+
+    # 1. The concern, from the message the DSL was sent.
+    page.get_by_role("link", name=re.compile("Messages")).first.click()
+    message = page.get_by_role("link", name="Safeguarding concern raised on a home visit")
+    expect(message).to_be_visible(timeout=SLOW)
+    message.click()
+    expect(page).to_have_url(live_server.url + reverse("reports:concern", args=[concern.pk]), timeout=SLOW)
+    main = page.locator("main")
+    expect(main).to_contain_text("Ava said an older cousin hits her", timeout=SLOW)
+    expect(main).to_contain_text(school.officer.full_name)
+    shoot_both(page, "dsl-concern")
+
+    page.get_by_role("link", name="The pupil's chronology").click()
+    expect(page).to_have_url(live_server.url + reverse("reports:chronology", args=[school.pupil.pk]), timeout=SLOW)
+    chronology = page.locator("#chronology")
+    expect(chronology).to_contain_text("Ava said an older cousin hits her", timeout=SLOW)
+    fits(page)
+    shoot_both(page, "dsl-chronology")
+    pdf = pdf_opens(page, page.get_by_role("link", name="Export PDF").get_attribute("href") or "")
+    assert len(pdf) > 1000
+    assert AuditEntry.objects.filter(actor=school.dsl.user, action=Action.CHRONOLOGY_EXPORTED).exists()
+    assert AuditEntry.objects.filter(actor=school.dsl.user, action=Action.CONCERN_VIEWED).exists()
+
+    # 2. The risky home: the visit is blocked until its risk assessment is recorded.
+    page.goto(live_server.url + reverse("visits:detail", args=[blocked.pk]))
+    fix = page.get_by_role("link", name="Record the home-visit risk assessment").first
+    expect(fix).to_be_visible(timeout=SLOW)
+    shoot_both(page, "dsl-visit-blocked")
+    fix.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("risk assessment", timeout=SLOW)
+    shoot_both(page, "dsl-risk-form")
+    expect(page.get_by_label("Pupil (home-visit assessment)")).to_have_value(str(risky.pk))
+    page.get_by_label("Summary").fill("Father has threatened staff; visit in pairs, stay near the door.")
+    page.get_by_label("What could cause harm").first.fill("Threats from the father")
+    page.get_by_label("Who could be harmed").first.fill("Visiting staff")
+    page.get_by_label("Severity").first.select_option("4")
+    page.get_by_label("Likelihood").first.select_option("3")
+    page.get_by_label("What to do about it").first.fill("Two staff; meet on the doorstep; leave if he is there.")
+    page.get_by_role("button", name=re.compile("Save")).click()
+    expect(page.locator("main")).to_contain_text("Threats from the father", timeout=SLOW)
+    assessment = RiskAssessment.objects.get(pupil=risky)
+    assert assessment.author == school.dsl
+    assert AuditEntry.objects.filter(actor=school.dsl.user, action=Action.RISK_CREATE).exists()
+
+    # The visit no longer waits for its assessment, only for the headteacher (3.).
+    page.goto(live_server.url + reverse("visits:detail", args=[blocked.pk]))
+    main = page.locator("main")
+    expect(main).to_contain_text("approv", timeout=SLOW)
+    expect(page.get_by_role("link", name="Record the home-visit risk assessment")).to_have_count(0)
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    shoot_both(page, "dsl-visit-unblocked")
