@@ -62,6 +62,13 @@ def _fetcher_class() -> Callable[[Path], URLFetcher]:
     return StaticOnlyFetcher
 
 
+def load_library() -> None:
+    """Load WeasyPrint now rather than at the first document: a web process does it while it
+    starts (doorstep.wsgi), so that its half second is not one user's wait and its objects are
+    among those frozen out of the garbage collector's full collections."""
+    import weasyprint  # noqa: F401  (loaded for its side effect: the libraries in memory)
+
+
 def render_html(template_name: str, context: Mapping[str, Any] | None = None) -> str:
     """The document's HTML (handy for tests and for a browser preview)."""
     return render_to_string(template_name, context or {})
