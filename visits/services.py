@@ -374,16 +374,21 @@ def _past(verb):
             "abandon": "abandoned"}.get(verb, verb)
 
 
-def _check_approver(actor, policy: Policy) -> None:
-    """The policy names who may approve (approval.approver_roles, never empty); cite its clause
-    when refusing."""
+def not_an_approver(actor, policy: Policy) -> str:
+    """Why this person may not approve visits under this policy, citing its clause; "" when they
+    hold one of the roles it names (approval.approver_roles, never empty). The pages say it in
+    place of an Approve button: a deputy may approve at one school and not at the next."""
     approvers = policy.approval.approver_roles
     if set(actor.role_names) & set(approvers.value):
-        return
-    raise NotAllowed(
-        f"Under this school's policy ({cite(approvers.clause)}) visits are approved by the {_roles_text(approvers.value)}. "
-        f"As {_roles_text(actor.role_names)} you cannot approve this visit."
-    )
+        return ""
+    return (f"Under this school's policy ({cite(approvers.clause)}) visits are approved by the "
+            f"{_roles_text(approvers.value)}. As {_roles_text(actor.role_names)} you cannot approve this visit.")
+
+
+def _check_approver(actor, policy: Policy) -> None:
+    refusal = not_an_approver(actor, policy)
+    if refusal:
+        raise NotAllowed(refusal)
 
 
 def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, permission=None, action=None,

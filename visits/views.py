@@ -116,6 +116,7 @@ def approvals(request):
     policy = current.load() if current is not None else None
     facts = services.PlanFacts.gather(proposed)
     lone_possible = _lone_visits_possible(me.school, current)
+    who_approves = services.not_an_approver(me, policy) if policy is not None else ""
     items = []
     for v in proposed:
         v.school = me.school
@@ -126,9 +127,9 @@ def approvals(request):
         authorised = any(o.rule == services.LONE_VISIT_RULE for o in facts.overrides.get(v.pk, []))
         items.append({"visit": v, "evaluation": verdict,
                       "lone": lone_possible and len(facts.people.get(v.pk, [])) == 1 and not authorised,
-                      "may_approve": bool(verdict and verdict.allowed)})
+                      "may_approve": bool(verdict and verdict.allowed) and not who_approves})
     return render(request, "visits/approvals.html", {
-        "nav": "approvals", "items": items,
+        "nav": "approvals", "items": items, "who_approves": who_approves,
         "may_decline": can(me, "visit.decline"), "may_override": can(me, "visit.override"),
         "here": reverse("visits:approvals"),
     })
@@ -288,13 +289,22 @@ def edit_check(request, pk):
 
 # ---------------------------------------------------------------- one visit
 
-def _action_forms(me, visit, bound=None, evaluation=None):
+def _who_approves(me, visit) -> str:
+    """Why this person may not approve the proposal under the school's policy ("" if they may)."""
+    if visit.state != Visit.State.PROPOSED or not can(me, "visit.approve", visit):
+        return ""
+    current = visit.school.current_policy()
+    return services.not_an_approver(me, current.load()) if current is not None else ""
+
+
+def _action_forms(me, visit, bound=None, evaluation=None, who_approves=""):
     """The forms for the actions this person may take on this visit now, keyed by action. No
-    "Approve" while the policy blocks the visit: the page says what must be resolved instead."""
+    "Approve" while the policy blocks the visit, nor for someone the policy does not name as an
+    approver: the page says what must be resolved, or who approves, instead."""
     forms: dict[str, Form] = {}
     state = visit.state
     if state == Visit.State.PROPOSED:
-        if can(me, "visit.approve", visit) and evaluation is not None and evaluation.allowed:
+        if can(me, "visit.approve", visit) and evaluation is not None and evaluation.allowed and not who_approves:
             forms["approve"] = ApproveForm(prefix="approve")
         if can(me, "visit.decline", visit):
             forms["decline"] = ReasonForm(prefix="decline", label="Why are you declining this visit?")
@@ -407,7 +417,8 @@ def _refusal_onto(action, form, refused) -> set[str]:
 def _render_detail(request, visit, bound=None, refusal=None, status=200, shown_at_form=frozenset()):
     me = request.staff
     evaluation = _evaluate(visit)
-    forms = _action_forms(me, visit, bound, evaluation)
+    who_approves = _who_approves(me, visit)
+    forms = _action_forms(me, visit, bound, evaluation, who_approves)
     overridable = _overridable_rules(visit)
     if "override" in forms:
         rules = [(f.rule, f"{f.message} ({cite(f.clause)})") for f in (evaluation.findings if evaluation else [])
@@ -427,7 +438,9 @@ def _render_detail(request, visit, bound=None, refusal=None, status=200, shown_a
     return render(request, "visits/detail.html", {
         "nav": "visits", "visit": visit, "evaluation": verdict, "shown_at_form": bool(shown_at_form),
         "may_edit": visit.state == Visit.State.PROPOSED and can(me, "visit.edit", visit),
-        "approve_blocked": visit.state == Visit.State.PROPOSED and can(me, "visit.approve", visit) and "approve" not in forms,
+        "approve_blocked": visit.state == Visit.State.PROPOSED and can(me, "visit.approve", visit) and "approve" not in forms
+        and not who_approves,
+        "who_approves": who_approves,
         "open_action": open_action if open_action in forms else "",
         "overrides": [(o, services.rule_name(o.rule)) for o in visit.overrides.select_related("by")],
         "stage_label": STAGE_LABELS.get(STAGE_FOR_STATE.get(visit.state, "schedule")),
