@@ -7,6 +7,7 @@ checks permission and policy and writes the audit trail in the same transaction.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
@@ -156,7 +157,9 @@ class Agreement(models.Model):
 
     def describe_check(self) -> str:
         if self.check_kind == self.Check.MIN_PERCENT:
-            return (f"attendance of at least {self.min_percent}% from {self.window_from:%-d %B %Y} "
+            # As people write a percentage: "at least 95%", not the stored "95.0%".
+            percent = f"{Decimal(str(self.min_percent)).normalize():f}" if self.min_percent is not None else ""
+            return (f"attendance of at least {percent}% from {self.window_from:%-d %B %Y} "
                     f"to {self.window_to:%-d %B %Y}")
         if self.check_kind == self.Check.NO_UNAUTHORISED:
             return f"no unauthorised absence from {self.window_from:%-d %B %Y} to {self.window_to:%-d %B %Y}"

@@ -1,11 +1,13 @@
 """What the office, teacher and family support journeys found and mended, each checked quickly
 without a browser (the journeys walk them in Chromium)."""
 import datetime
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from reports.models import Agreement
 from safety import recording
 from safety import watchdog as watchdog_loop
 from safety.checkins.models import Watch
@@ -47,3 +49,11 @@ def test_an_alert_nobody_has_taken_on_says_when_its_next_step_is_due_in_words(cl
     # before it), with the time itself for a browser without scripts.
     assert 'data-done="is due now"' in board
     assert "the next step in <span" not in board
+
+
+def test_an_agreement_states_its_percentage_as_people_write_it(coteford: Staffed) -> None:
+    today = timezone.localdate()
+    agreement = Agreement(school=coteford.school, pupil=coteford.pupil, text="Every day next week",
+                          check_kind=Agreement.Check.MIN_PERCENT, min_percent=Decimal("95.0"),
+                          window_from=today, window_to=today + datetime.timedelta(days=4))
+    assert agreement.describe_check().startswith("attendance of at least 95% from ")
