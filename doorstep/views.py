@@ -17,7 +17,7 @@ from reports.services import reports_owed
 from people.access import SESSION_KEY, current_staff, schools_for, staff_records
 from people.permissions import VISITORS, can
 from visits.models import Visit, VisitList
-from visits.services import evaluate_visit
+from visits.services import evaluate_visit, not_an_approver
 
 OPEN_STATES = [Visit.State.PROPOSED, Visit.State.APPROVED, Visit.State.SCHEDULED, Visit.State.UNDER_WAY]
 
@@ -79,6 +79,9 @@ def home(request):
 
     if can(me, "visit.approve"):
         ctx["awaiting_approval"] = visits.filter(state=Visit.State.PROPOSED).order_by("starts_at")
+        # The policy names the approvers: a deputy may approve at one school and not the next.
+        policy = school.current_policy()
+        ctx["who_approves"] = not_an_approver(me, policy.load()) if policy is not None else ""
     if can(me, "visitlist.sign"):
         ctx["lists_to_sign"] = VisitList.objects.filter(school=school, signed_at__isnull=True).prefetch_related("visits")
     if me.has_role(*VISITORS):

@@ -42,3 +42,14 @@ def test_the_potton_headteacher_is_offered_the_button(potton, client):
     visit = services.propose(potton.officer, **potton.visit_kwargs())
     inbox, page = _pages(client, potton.head, visit)
     assert reverse("visits:approve", args=[visit.pk]) in inbox and reverse("visits:approve", args=[visit.pk]) in page
+
+
+def test_the_potton_deputys_home_page_says_who_approves_not_waiting_for_your_approval(potton, client):
+    services.propose(potton.officer, **potton.visit_kwargs())
+    client.force_login(potton.deputy.user)
+    home = html_text.unescape(client.get(reverse("home")).content.decode())
+    assert "Waiting for approval" in home and "Waiting for your approval" not in home
+    assert WHO in home
+    client.force_login(potton.head.user)
+    home = html_text.unescape(client.get(reverse("home")).content.decode())
+    assert "Waiting for your approval" in home and WHO not in home
