@@ -30,6 +30,8 @@ from attendance.services import scan_school
 from audit.guard import allow_purge
 from audit.models import AuditEntry
 from doorstep.demo.calendar import HOLIDAYS, school_days, school_year_closures, school_year_of
+from doorstep.demo.finished import load_finished
+from doorstep.demo.finished import remove as remove_finished_records
 from doorstep.demo.today import load_under_way
 from doorstep.demo.today import remove as remove_safety_data
 from doorstep.demo.visits import make_visits
@@ -243,6 +245,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 remove_safety_data(ids)
+                remove_finished_records(ids)
                 Visit.objects.filter(school__in=ids).delete()
                 VisitList.objects.filter(school__in=ids).delete()
                 RiskAssessment.objects.filter(school__in=ids).delete()
@@ -324,6 +327,7 @@ class Demo:
             self.count("referral cases", scan_school(school).opened)
             self.make_risk_assessments(school, spec, staff, pupils)
             self.make_visits(school, spec, staff, pupils)
+            self.count("finished visit, with its report and letter", load_finished(self, school, spec, staff, pupils))
             self.count("visits under way", load_under_way(self, school, spec, staff, pupils))
         self.count("users", User.objects.filter(staff_memberships__school__trust=trust).distinct().count() + 1)
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
