@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from safety.board import home_tile
 from setup.services import administered_trusts, is_first_administrator, is_gated
-from reports.services import reports_owed
+from reports.services import agreements_to_review, reports_owed
 from people.access import SESSION_KEY, current_staff, schools_for, staff_records
 from people.permissions import VISITORS, can
 from visits.models import Visit, VisitList
@@ -100,6 +100,7 @@ def home(request):
     if me.has_role(*VISITORS):
         # Reports of ended visits this person led and has not written.
         ctx["reports_owed"] = reports_owed(me)
+    ctx["agreements_due"] = agreements_to_review(me)
     if can(me, "board.view"):
         # The office board's tile: visits under way, open alerts, watchdog.
         ctx["board_tile"] = home_tile(me)

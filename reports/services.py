@@ -161,6 +161,18 @@ def reports_owed(staff, today=None):
     return owed
 
 
+def agreements_to_review(staff, today=None):
+    """The open agreements whose review date has come and that only a person can judge (the
+    daily check marks the measurable ones itself): nothing else lists them, so without this
+    they waited, unreviewed, on their visit's report. Empty for those who may not review."""
+    if not can(staff, "agreement.review"):
+        return Agreement.objects.none()
+    today = today or timezone.localdate()
+    return (Agreement.objects.filter(school=staff.school, status=Agreement.Status.OPEN, review_on__lte=today,
+                                     check_kind=Agreement.Check.PERSON)
+            .select_related("pupil").order_by("review_on", "pk"))
+
+
 # ------------------------------------------------------------------------- signatures
 
 def signatures_required(visit, policy=None) -> dict:

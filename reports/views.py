@@ -78,11 +78,12 @@ def report(request, pk):
                  summary=f"{me.full_name} read a visit report", request=request)
     return render(request, "reports/report_detail.html", {
         "nav": "visits", "visit": visit, "versions": versions, "current": versions[-1],
-        "agreements": Agreement.objects.filter(visit=visit),
+        "agreements": Agreement.objects.filter(visit=visit).select_related("follow_up_visit").prefetch_related("letters"),
         "filings": visit.filings.select_related("by"),
         "concerns": Concern.objects.filter(visit=visit) if can(me, "concern.view", visit) else None,
         "may_write": can(me, "report.write", visit), "may_file": can(me, "report.file", visit),
         "may_agree": can(me, "agreement.record", visit), "may_review": can(me, "agreement.review", visit),
+        "may_see_letters": can(me, "letter.view"), "may_propose": can(me, "visit.propose"),
         "filing_form": FilingForm(), "agreement_form": AgreementForm(), "review_form": ReviewForm(),
     })
 
@@ -200,9 +201,11 @@ def agreement_review(request, pk):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, "Agreement reviewed.")
-    target = reverse("reports:report", args=[agreement.visit_id]) if agreement.visit_id else reverse("reports:letters")
-    return redirect(target)
+        messages.success(request, "Agreement reviewed: kept." if agreement.status == Agreement.Status.KEPT else
+                         "Agreement reviewed: not kept. What happens next is shown under it.")
+    if agreement.visit_id:
+        return redirect(reverse("reports:report", args=[agreement.visit_id]) + f"#agreement-{agreement.pk}")
+    return redirect("reports:letters")
 
 
 # ---------------------------------------------------------------- letters
