@@ -44,7 +44,7 @@ APT_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfb
 RUN_ENV := env -u DATABASE_URL -u DOORSTEP_DB DEBUG=0 DOORSTEP_HTTPS=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost DJANGO_SETTINGS_MODULE=doorstep.settings DOORSTEP_BASE_URL=$(DOORSTEP_BASE_URL)
 
-.PHONY: help run test check test-sqlite test-clocks test-postgres deps bench bench-attendance bench-safety bench-watchdog bench-board bench-board-size bench-wonde bench-pupils bench-pages bench-checkins clean-venv chaos
+.PHONY: help run test check test-sqlite test-clocks test-postgres test-postgres-runs deps bench bench-attendance bench-safety bench-watchdog bench-board bench-board-size bench-wonde bench-pupils bench-pages bench-checkins clean-venv chaos
 
 help:
 	@echo "make run    start Doorstep with a demo school on http://$(HOST):$(PORT)"
@@ -116,11 +116,10 @@ test: deps $(STAMP_DEV)
 	@failed=""; \
 	$(MAKE) --no-print-directory check || failed="$$failed checks"; \
 	$(MAKE) --no-print-directory test-sqlite || failed="$$failed SQLite"; \
-	$(MAKE) --no-print-directory test-clocks || failed="$$failed other-dates"; \
 	$(MAKE) --no-print-directory test-postgres || failed="$$failed PostgreSQL"; \
 	echo; \
 	if [ -n "$$failed" ]; then echo "==> make test FAILED on:$$failed"; exit 1; fi; \
-	echo "==> make test passed (SQLite, then PostgreSQL unless SKIPPED above)"
+	echo "==> make test passed (SQLite today, then PostgreSQL a summer day ahead, unless SKIPPED above)"
 
 # The architecture contract and the code checks, before any test (docs/architecture.md):
 # no import cycle between apps, the layers in order (import-linter), ruff, and mypy with
@@ -138,7 +137,7 @@ check: $(STAMP_DEV)
 	echo "==> Checks passed in $$((SECONDS - start)) s"
 
 # Exit code 5 (no tests collected) is a failure like any other non-zero code.
-run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra -n $(TEST_JOBS) --dist loadfile $(2) $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
+run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra --durations=15 -n $(TEST_JOBS) --dist loadfile $(2) $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
 
 test-sqlite: $(STAMP_DEV)
 	@echo; echo "==> Tests on SQLite"
@@ -147,11 +146,11 @@ test-sqlite: $(STAMP_DEV)
 	  || { rc=$$?; echo "==> SQLite run FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
 	echo "==> SQLite run passed in $$((SECONDS - start)) s"
 
-# Calendar time bombs: the suite (less the browser tests, whose browser keeps the real clock)
-# again on SQLite as if it were a day in the summer holiday at least a year from now (the first
-# Wednesday of August, 10:30 UK summer time), so a test that passes only this term, only in winter time or only
-# until some date fails the day it is written. One pass covers "a year ahead" and "the summer
-# holiday" both, and keeps `make test` well under 15 minutes on two cores.
+# Calendar time bombs: a day in the summer holiday at least a year from now (the first
+# Wednesday of August, 10:30 UK summer time), so a test that passes only this term, only in
+# winter time or only until some date fails the day it is written. `make test` runs the
+# PostgreSQL pass under it (below), so every test meets both databases and both dates without a
+# third pass; `make test-clocks` runs the SQLite suite under it too.
 AHEAD_SUMMER_DAY = $(shell y=$$(( $$(date -u +%Y) + 1 )); [ "$$(date -u +%m%d)" -gt 0801 ] && y=$$((y + 1)); \
 	wed=$$(( 1 + (10 - $$(date -u -d "$$y-08-01" +%u)) % 7 )); printf '%s-08-%02d 09:30' $$y $$wed)
 test-clocks: $(STAMP_DEV)
@@ -161,6 +160,20 @@ test-clocks: $(STAMP_DEV)
 	( $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=sqlite DOORSTEP_EXPECT_DB=sqlite DOORSTEP_TEST_CLOCK="$$when",-m "not browser") ) \
 	  || { rc=$$?; echo "==> Run as if it were $$when FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
 	echo "==> Run as if it were $$when passed in $$((SECONDS - start)) s"
+
+# PostgreSQL, in two runs against one database: the suite less the browser tests, as if it were
+# the summer day above (the browser keeps the real clock, so its tests cannot move), then, today,
+# the browser tests marked both_databases: the safety loop on the phone and the board (whose live
+# updates use PostgreSQL's LISTEN/NOTIFY) and a school's first afternoon. The other browser tests
+# draw the same pages, which the page and view tests load on PostgreSQL too: they run once, on
+# SQLite. This keeps `make test` near 15 minutes on two cores.
+test-postgres-runs:
+	@when="$(AHEAD_SUMMER_DAY)"; rc=0; \
+	echo "--> on PostgreSQL as if it were $$when UTC (a summer-holiday day a year or more ahead; no browser tests)"; \
+	( $(call run_pytest,env DOORSTEP_TEST_CLOCK="$$when",-m "not browser") ) || rc=$$?; \
+	echo "--> on PostgreSQL today: the browser tests marked both_databases"; \
+	( $(call run_pytest,env,-m "browser and both_databases") ) || rc=$$?; \
+	exit $$rc
 
 # PostgreSQL: DOORSTEP_TEST_DATABASE_URL when set, otherwise a throwaway cluster made by
 # pg_virtualenv (it exports PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, which settings read
@@ -178,13 +191,13 @@ test-postgres: $(STAMP_DEV)
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; echo; exit 0; }; \
 	if [ -n "$${DOORSTEP_TEST_DATABASE_URL:-}" ]; then \
 	  echo "    on DOORSTEP_TEST_DATABASE_URL"; \
-	  ( $(call run_pytest,env DATABASE_URL="$$DOORSTEP_TEST_DATABASE_URL" DOORSTEP_EXPECT_DB=postgresql) ) \
+	  ( DATABASE_URL="$$DOORSTEP_TEST_DATABASE_URL" DOORSTEP_EXPECT_DB=postgresql $(MAKE) --no-print-directory test-postgres-runs ) \
 	    || { rc=$$?; echo "==> PostgreSQL run FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
 	else \
 	  command -v pg_virtualenv >/dev/null 2>&1 || skip "pg_virtualenv is not installed"; \
 	  marker=$$(mktemp); rm -f "$$marker"; \
 	  echo "    in a throwaway PostgreSQL $(PG_VERSION) cluster (pg_virtualenv)"; \
-	  rc=0; pg_virtualenv -t -v $(PG_VERSION) bash -c 'touch "$$0"; $(call run_pytest,env -u DATABASE_URL DOORSTEP_DB=postgres DOORSTEP_EXPECT_DB=postgresql)' "$$marker" </dev/null || rc=$$?; \
+	  rc=0; pg_virtualenv -t -v $(PG_VERSION) bash -c 'touch "$$0"; env -u DATABASE_URL DOORSTEP_DB=postgres DOORSTEP_EXPECT_DB=postgresql $(MAKE) --no-print-directory test-postgres-runs' "$$marker" </dev/null || rc=$$?; \
 	  if [ ! -e "$$marker" ]; then skip "pg_virtualenv could not create a cluster (exit $$rc)"; fi; \
 	  rm -f "$$marker"; \
 	  if [ $$rc -ne 0 ]; then echo "==> PostgreSQL run FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; fi; \

@@ -87,7 +87,7 @@ def test_every_page_of_every_role_passes_wcag_2_2_aa_at_both_sizes(browser, live
     if connection.vendor != "sqlite":
         # The markup does not depend on the database, and this check is the suite's longest
         # test: it runs once, in the SQLite pass. The pages themselves are loaded on PostgreSQL
-        # by tests/test_pages.py and the journey tests.
+        # by tests/test_pages.py and the view tests.
         pytest.skip("the accessibility check runs in the SQLite pass")
     call_command("load_demo", stdout=StringIO())
     school = School.objects.get(name="Coteford Junior School")

@@ -17,7 +17,8 @@ import pytest
 from tests.browser_support import DESKTOP, PHONE, shoot
 from playwright.sync_api import expect
 
-pytestmark = [pytest.mark.browser]
+# Also on PostgreSQL: the board hears of a new alert through LISTEN/NOTIFY there.
+pytestmark = [pytest.mark.browser, pytest.mark.both_databases]
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "board_push_bench.py"
 

@@ -25,6 +25,7 @@ from tests.browser_support import DESKTOP, PHONE, shoot
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.both_databases,  # the safety loop, end to end, on both databases
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]

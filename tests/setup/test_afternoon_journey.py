@@ -48,6 +48,7 @@ from tests.pages_support import next_school_day
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.both_databases,  # a school's first afternoon, on both databases
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
