@@ -374,6 +374,12 @@ def _past(verb):
             "abandon": "abandoned"}.get(verb, verb)
 
 
+def approvers_sentence(policy: Policy) -> str:
+    """Who approves visits under this policy, citing its clause."""
+    approvers = policy.approval.approver_roles
+    return f"Under this school's policy ({cite(approvers.clause)}) visits are approved by the {_roles_text(approvers.value)}."
+
+
 def not_an_approver(actor, policy: Policy) -> str:
     """Why this person may not approve visits under this policy, citing its clause; "" when they
     hold one of the roles it names (approval.approver_roles, never empty). The pages say it in
@@ -381,8 +387,7 @@ def not_an_approver(actor, policy: Policy) -> str:
     approvers = policy.approval.approver_roles
     if set(actor.role_names) & set(approvers.value):
         return ""
-    return (f"Under this school's policy ({cite(approvers.clause)}) visits are approved by the "
-            f"{_roles_text(approvers.value)}. As {_roles_text(actor.role_names)} you cannot approve this visit.")
+    return f"{approvers_sentence(policy)} As {_roles_text(actor.role_names)} you cannot approve this visit."
 
 
 def _check_approver(actor, policy: Policy) -> None:

@@ -290,11 +290,15 @@ def edit_check(request, pk):
 # ---------------------------------------------------------------- one visit
 
 def _who_approves(me, visit) -> str:
-    """Why this person may not approve the proposal under the school's policy ("" if they may)."""
-    if visit.state != Visit.State.PROPOSED or not can(me, "visit.approve", visit):
-        return ""
+    """Why this person may not approve the proposal under the school's policy ("" if they may).
+    Someone whose role never approves (a DSL, the visiting staff) is told who does: otherwise a
+    proposal that nothing blocks read as if it waited for nobody."""
     current = visit.school.current_policy()
-    return services.not_an_approver(me, current.load()) if current is not None else ""
+    if visit.state != Visit.State.PROPOSED or current is None:
+        return ""
+    if not can(me, "visit.approve", visit):
+        return services.approvers_sentence(current.load())
+    return services.not_an_approver(me, current.load())
 
 
 def _action_forms(me, visit, bound=None, evaluation=None, who_approves=""):

@@ -10,7 +10,8 @@ assessment, H §3¶6; the executive headteacher approves every visit, H §2). Jo
    and its controls (audited), and the visit page no longer blocks: it waits only for the
    headteacher's approval.
 3. Approving: no policy asks the DSL to approve a visit (MATRIX.md §1: the headteacher, or the
-   deputy); the visit page offers the DSL no Approve button and says who approves.
+   deputy; the DSL gives input, P §3¶4); the visit page offers the DSL no Approve button and
+   says who approves, citing the clause.
 """
 import datetime
 import re
@@ -99,7 +100,9 @@ def test_the_dsl_reads_a_concern_then_assesses_a_risky_home_so_its_visit_can_be_
     # The visit no longer waits for its assessment, only for the headteacher (3.).
     page.goto(live_server.url + reverse("visits:detail", args=[blocked.pk]))
     main = page.locator("main")
-    expect(main).to_contain_text("approv", timeout=SLOW)
+    expect(page.locator("#who-approves")).to_have_text(
+        "Under this school's policy (H §2) visits are approved by the headteacher.", timeout=SLOW)
+    expect(main).to_contain_text("The policy allows this for approval.")
     expect(page.get_by_role("link", name="Record the home-visit risk assessment")).to_have_count(0)
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
     shoot_both(page, "dsl-visit-unblocked")
