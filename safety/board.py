@@ -168,6 +168,10 @@ def board_context(staff_list, now=None) -> dict:
         row["not_started"] = row["visit_state"] == Visit.State.SCHEDULED
         row["school_name"] = schools[row["school_id"]].name if row["school_id"] in schools else ""
         row["urgency_label"] = URGENCY_LABELS.get(row["urgency"], row["urgency"])
+        # Past its time but inside the grace before the alert, a check-in is late, not "due soon"
+        # (the row's own countdown says "2:10 min late" beside the label).
+        if row["urgency"] == "due_soon" and row["due_at"] is not None and row["due_at"] <= now:
+            row["urgency_label"] = "Late"
         row["call_now"] = row["staff"][0] if row["action"] and row["staff"] else None
         # Only where it is shown (a visit not started): every value in the row is in its digest,
         # and a start time passing on a visit under way changes nothing on screen.
