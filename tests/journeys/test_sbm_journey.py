@@ -117,6 +117,7 @@ def test_the_business_manager_clears_a_register_block_invites_a_colleague_and_ha
     page.goto(live_server.url + reverse("people:staff_detail", args=[leaver.pk]))
     page.get_by_role("link", name="Mark as having left").click()
     expect(page.locator("main")).to_contain_text("still to come", timeout=SLOW)
+    expect(page.locator("main")).to_contain_text("hand it over or withdraw it")
     shoot_both(page, "sbm-leaver-not-yet")
     page.get_by_role("link", name="Hand over Lee Leaving's visits").click()
     row = page.get_by_label("Who goes instead of Lee Leaving")

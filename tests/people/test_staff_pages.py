@@ -166,7 +166,9 @@ def test_refused_while_on_visits_ahead(school, client):
     signed_in(client, school.sbm)
     page = client.get(reverse("accounts:staff_leave", args=[school.teacher.pk]))
     text = page.content.decode()
-    assert "still to come" in text and reverse("visits:detail", args=[visit.pk]) in text and "withdraw it" in text
+    assert "still to come" in text and reverse("visits:detail", args=[visit.pk]) in text
+    # Each visit's line offers both ways out the page above it names, not only withdrawing.
+    assert "(proposed) — hand it over or withdraw it" in text
     refused = client.post(reverse("accounts:staff_leave", args=[school.teacher.pk]))
     assert refused.status_code == 200 and "Give each one to someone else" in refused.content.decode()
     school.teacher.refresh_from_db()
