@@ -518,7 +518,8 @@ def evaluate_agreement(agreement) -> tuple[str | None, str]:
     if agreement.check_kind == Agreement.Check.MIN_PERCENT:
         kept = Decimal(str(figures["percent"])) >= agreement.min_percent
         return ("kept" if kept else "broken"), (
-            f"Attendance {figures['percent']}% over {figures['possible']} sessions, against {agreement.min_percent}% agreed.")
+            f"Attendance {figures['percent']}% over {figures['possible']} sessions, against "
+            f"{Decimal(str(agreement.min_percent)).normalize():f}% agreed.")
     kept = figures["unauthorised"] == 0
     return ("kept" if kept else "broken"), (
         f"{figures['unauthorised']} unauthorised absence{'s' if figures['unauthorised'] != 1 else ''} "

@@ -1,5 +1,6 @@
-"""The report page in words: a visit whose pupil has no attendance marks in the school year so
-far says so, instead of '—: 0 sessions missed of 0 (0 authorised, 0 unauthorised)'."""
+"""The report's and agreements' words: a visit whose pupil has no attendance marks in the school
+year so far says so, instead of '—: 0 sessions missed of 0 (0 authorised, 0 unauthorised)'; the
+attendance agreed with a family reads '100%', not '100.0%'."""
 import html
 
 import pytest
@@ -7,7 +8,8 @@ from django.urls import reverse
 
 from reports import services
 
-from tests.records_support import ended_visit, report_data
+from tests.records.test_agreements import agreement, old_visit
+from tests.records_support import ended_visit, marks, report_data
 
 pytestmark = pytest.mark.django_db
 
@@ -19,3 +21,15 @@ def test_a_report_without_attendance_marks_says_none_are_recorded(coteford, clie
     page = html.unescape(client.get(reverse("reports:report", args=[visit.pk])).content.decode())
     assert f"No attendance marks recorded from {report.attendance_from:%-d %b %Y} to {report.attendance_to:%-d %b %Y}." in page
     assert "0 sessions missed of 0" not in page and "—:" not in page
+
+
+@pytest.mark.parametrize("typed, said", [("100", "100%"), ("92.5", "92.5%"), ("90.0", "90%")])
+def test_the_attendance_agreed_is_written_as_people_write_it(coteford, typed, said):
+    """'at least 100%', not 'at least 100.0%', on the letter's page and the agreement's review."""
+    visit = old_visit(coteford)
+    a = agreement(coteford, visit, min_percent=typed)
+    assert a.describe_check().startswith(f"attendance of at least {said} from ")
+    marks(coteford.pupil, a.window_from, "OOOOOOOOOO")
+    services.review_due_agreements()
+    a.refresh_from_db()
+    assert a.outcome.endswith(f"against {said} agreed.")
