@@ -327,7 +327,7 @@ class Demo:
             self.count("referral cases", scan_school(school).opened)
             self.make_risk_assessments(school, spec, staff, pupils)
             self.make_visits(school, spec, staff, pupils)
-            self.count("finished visit, with its report and letter", load_finished(self, school, spec, staff, pupils))
+            self.count("finished visit with its report and letter", load_finished(self, school, spec, staff, pupils))
             self.count("visits under way", load_under_way(self, school, spec, staff, pupils))
         self.count("users", User.objects.filter(staff_memberships__school__trust=trust).distinct().count() + 1)
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
