@@ -403,6 +403,14 @@ def unread_count(staff: StaffMember) -> int:
     return Message.objects.in_app_for(staff).filter(read_at__isnull=True).count()
 
 
+def settle(school: School, *, kind: str, link: str) -> int:
+    """The in-app messages asking for something now done (a letter approved and sent) marked
+    read for everyone they went to: left unread, they go on asking. The caller's audit entry
+    records the count. Returns how many changed."""
+    return Message.objects.filter(school=school, channel=Channel.IN_APP, kind=kind, link=link,
+                                  read_at__isnull=True).update(read_at=timezone.now())
+
+
 def mark_read(staff: StaffMember, message: Message | None = None) -> int:
     """Mark one of the person's own in-app messages read (or all of them, with no message).
     Nobody can mark someone else's message read: the row must be theirs. Returns how many

@@ -27,7 +27,7 @@ from safety.checkins.models import VisitEvent
 from core.errors import NoPolicy, NotAllowed
 from core.text import and_list
 from policy_engine import Policy, cite
-from notify.services import notify
+from notify.services import notify, settle
 from people.models import ROLE_LABELS, StaffMember
 from policies.services import policy_now, recorded_policy
 from schools.calendar import add_school_days
@@ -724,8 +724,11 @@ def send_letter(actor, letter, *, request=None) -> Letter:
         locked.status, locked.sent_by, locked.sent_at = Letter.Status.SENT, actor, timezone.now()
         locked.sent_pdf = letter_pdf(locked)
         locked.save(update_fields=["status", "sent_by", "sent_at", "sent_pdf"])
+        # "A reminder letter is waiting for you" no longer is, for the head who sent it or any other.
+        settled = settle(locked.school, kind="letter.draft", link=reverse("reports:letter", args=[locked.pk]))
         audit.record(actor=actor, school=locked.school, action=Action.LETTER_SENT, obj=locked,
-                     summary=f"{actor.full_name} approved and sent a reminder letter", request=request)
+                     summary=f"{actor.full_name} approved and sent a reminder letter", request=request,
+                     data={"messages_settled": settled})
     return locked
 
 

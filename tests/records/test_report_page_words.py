@@ -6,7 +6,9 @@ import html
 import pytest
 from django.urls import reverse
 
+from notify.models import Message
 from reports import services
+from reports.models import Letter
 
 from tests.records.test_agreements import agreement, old_visit
 from tests.records_support import ended_visit, marks, report_data
@@ -33,3 +35,18 @@ def test_the_attendance_agreed_is_written_as_people_write_it(coteford, typed, sa
     services.review_due_agreements()
     a.refresh_from_db()
     assert a.outcome.endswith(f"against {said} agreed.")
+
+
+def test_sending_the_letter_settles_the_message_that_asked_for_it(coteford, client):
+    """The heads' 'A reminder letter is waiting for you' is read once the letter is sent: left
+    unread, it went on asking for a letter already gone."""
+    a = agreement(coteford, old_visit(coteford))
+    marks(coteford.pupil, a.window_from, "OOOOOOOOOO")
+    services.review_due_agreements()
+    letter = Letter.objects.get()
+    waiting = Message.objects.filter(kind="letter.draft", channel="in_app", read_at__isnull=True)
+    assert waiting.filter(recipient=coteford.head).exists()
+    services.send_letter(coteford.head, letter)
+    assert not waiting.exists()
+    client.force_login(coteford.head.user)
+    assert "A reminder letter is waiting for you" not in client.get(reverse("notify:inbox")).content.decode()
