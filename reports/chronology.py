@@ -91,12 +91,12 @@ def entries(pupil: Pupil, viewer: StaffMember) -> list[Entry]:
         pct = "not known (no marks recorded)" if r.attendance_percent is None else f"{r.attendance_percent}%"
         if r.corrects_id:
             out.append(Entry(at=r.completed_at, kind="correction",
-                             title=f"Correction to the report of the visit on {r.visit_date:%d %b %Y} by {r.completed_by_name}",
+                             title=f"Correction to the report of the visit on {r.visit_date:%-d %B %Y} by {r.completed_by_name}",
                              detail=f"Why: {r.correction_reason}\n{r.summary}",
                              link=reverse("reports:report", args=[r.visit_id])))
         else:
             out.append(Entry(at=r.completed_at, kind="report",
-                             title=f"Report of the visit on {r.visit_date:%d %b %Y} by {r.completed_by_name}",
+                             title=f"Report of the visit on {r.visit_date:%-d %B %Y} by {r.completed_by_name}",
                              detail=f"Child seen: {'yes' if r.child_seen else 'no'}; spoken to: "
                                     f"{'yes' if r.child_spoken_to else 'no'}; attendance: {pct}.\n{r.summary}",
                              link=reverse("reports:report", args=[r.visit_id])))
@@ -110,7 +110,7 @@ def entries(pupil: Pupil, viewer: StaffMember) -> list[Entry]:
 
     for a in Agreement.objects.filter(pupil=pupil).select_related("made_by", "reviewed_by"):
         out.append(Entry(at=a.made_at, kind="agreement",
-                         title=f"Agreement recorded by {a.made_by.full_name}, to review on {a.review_on:%d %b %Y}",
+                         title=f"Agreement recorded by {a.made_by.full_name}, to review on {a.review_on:%-d %B %Y}",
                          detail=f"{a.text}\nCheck: {a.describe_check()}."))
         if a.status != Agreement.Status.OPEN:
             assert a.reviewed_at is not None  # a review sets the status and the time together
@@ -133,7 +133,7 @@ def entries(pupil: Pupil, viewer: StaffMember) -> list[Entry]:
 
     for f in Filing.objects.filter(visit__pupil=pupil).select_related("by", "visit"):
         out.append(Entry(at=f.at, kind="filing",
-                         title=f"Visit of {timezone.localtime(f.visit.starts_at):%d %b %Y} filed in {f.system}, "
+                         title=f"Visit of {timezone.localtime(f.visit.starts_at):%-d %B %Y} filed in {f.system}, "
                                f"reference {f.reference}, by {f.by.full_name}"))
 
     out.sort(key=lambda e: (e.at, list(KIND_LABELS).index(e.kind)))

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from reports import services
+from reports import chronology, services
 from reports.models import Agreement
 
 from tests.factories import Staffed
@@ -65,3 +65,13 @@ def test_a_kept_agreement_is_said_so(client, school):
     page = client.post(reverse("reports:agreement_review", args=[agreement.pk]),
                        {"kept": "yes", "outcome": "On time every day."}, follow=True).content.decode()
     assert "Agreement reviewed: kept." in page and "What happens next" not in page
+
+
+def test_the_chronology_dates_reports_and_agreements_as_people_write_them(school):
+    # "02 Dec 2026" read like a form's field; a headteacher writes "2 December 2026".
+    agreement = _agreement(school, review_in_days=3)
+    titles = [e.title for e in chronology.entries(school.pupil, school.dsl)]
+    visit_day = timezone.localdate(agreement.visit.starts_at)
+    assert f"Report of the visit on {visit_day.day} {visit_day:%B %Y} by Ali Attendance" in titles
+    assert (f"Agreement recorded by Ali Attendance, to review on {agreement.review_on.day} "
+            f"{agreement.review_on:%B %Y}") in titles
