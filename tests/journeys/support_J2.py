@@ -6,6 +6,7 @@ live server's thread included), and each browser's own clock is set to the same 
 countdowns on the phone and the board read as they would that morning."""
 import datetime
 import os
+import threading
 from pathlib import Path
 
 import time_machine
@@ -13,7 +14,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from notify import delivery
-from safety import watchdog
+from safety import live, watchdog
+from safety.alerts import views as alert_views
 from tests.browser_support import ARTIFACTS, DESKTOP, PHONE, SLOW, sign_in
 from tests.factories import at
 
@@ -75,3 +77,41 @@ def shoot_both(page: Page, name: str) -> None:
             folder.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(folder / f"J2-{name}-{label}.png"), full_page=True)
     page.set_viewport_size(before)
+
+
+class QuietBoard:
+    """The office board's event stream (safety.alerts.views._events), kept open but quiet: it
+    reads nothing and pings every second. On the tests' shared in-memory SQLite its reads, four
+    times a second, can make a write made at that moment fail ("table is locked"; a file
+    database in WAL mode never does this), and each step of a journey loads the board afresh
+    anyway; the push itself is tested in tests/safety/test_browser_safety.py. The streams are
+    counted, and `wait_closed` waits for them to end (a second after their browser has gone),
+    before the test database is emptied."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.open = 0
+        self.changed = threading.Condition()
+        self.never = threading.Event()
+        original = alert_views._events
+
+        def counted(*args, **kwargs):
+            with self.changed:
+                self.open += 1
+            try:
+                yield from original(*args, **kwargs)
+            finally:
+                with self.changed:
+                    self.open -= 1
+                    self.changed.notify_all()
+
+        def quiet(school_ids, since, timeout):
+            self.never.wait(timeout)
+            return None
+
+        monkeypatch.setattr(alert_views, "_events", counted)
+        monkeypatch.setattr(alert_views, "STREAM_PING", 1.0)
+        monkeypatch.setattr(live, "wait_for_change", quiet)
+
+    def wait_closed(self, timeout: float = 10.0) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.open == 0, timeout), f"{self.open} board stream(s) still open"

@@ -11,7 +11,9 @@
    card opens with the staff, their car and who raised the alarm;
 5. signs out of the board.
 
-Each step is asserted on what the page says, then on the database (states, audit entries)."""
+Each step is asserted on what the page says, then on the database (states, audit entries).
+Each step loads the board afresh; its live push is tested in tests/safety/test_browser_safety.py
+and kept quiet here (support_J2.QuietBoard)."""
 import datetime
 import re
 
@@ -30,7 +32,7 @@ from visits.models import Visit
 
 from tests.browser_support import DESKTOP, PHONE
 from tests.factories import PupilFactory, Staffed, VehicleFactory, VisitFactory, at
-from tests.journeys.support_J2 import main, morning_clock, open_as, shoot_both, watching
+from tests.journeys.support_J2 import QuietBoard, main, morning_clock, open_as, shoot_both, watching
 
 pytestmark = [
     pytest.mark.browser,
@@ -49,7 +51,8 @@ def under_way(school, staff, start, pupil):
     return visit
 
 
-def test_the_office_runs_a_morning_of_visits_from_the_board(browser, live_server):
+def test_the_office_runs_a_morning_of_visits_from_the_board(browser, live_server, monkeypatch):
+    streams = QuietBoard(monkeypatch)
     with morning_clock(9, 0) as clock:
         today = timezone.localdate()
         school = Staffed("coteford", name="Coteford Junior School")
@@ -163,3 +166,4 @@ def test_the_office_runs_a_morning_of_visits_from_the_board(browser, live_server
         office.goto(live_server.url + reverse("alerts:board"))
         expect(office).to_have_url(re.compile(r"/accounts/login/"))
         office.context.close()
+        streams.wait_closed()
