@@ -9,9 +9,11 @@ P §3¶5). The jobs, each finished:
    no Approve button; the head opens it, follows "Add a second member of staff", adds one,
    sees the live check pass, saves the changed plan and approves it (audited).
 2. Signs the compiled visit list, with each pupil's attendance on it (C 3.2, C 3.3).
-3. Rewords a draft reminder letter after a broken agreement, then approves and sends it.
+3. Rewords a draft reminder letter after a broken agreement, then approves and sends it; the
+   message that asked for it no longer waits in her Messages.
 4. Reads the audit trail and finds the approval just made, said in words.
-5. Opens the board and sees the visit under way today, and who is on it.
+5. Opens the board and sees the visit under way today, and who is on it; from there, the
+   written reasons she receives: a visit cancelled, why, and its written reason as a PDF.
 6. Switches to Potton: a lone evening visit is authorised with a reason, the hours rule
    overridden with a reason, a responsible contact named in the plan, and the visit approved.
 7. On the phone, back at Coteford: approves a proposal from the inbox.
@@ -35,7 +37,7 @@ from tests.browser_support import PHONE
 from tests.factories import (
     PupilFactory, Staffed, StaffFactory, VisitFactory, at, home_visit_ra, lone_working_ra, next_school_day,
 )
-from tests.journeys.support_J1 import main, shoot_both, signed_in, watching, weekday_morning
+from tests.journeys.support_J1 import main, pdf_opens, shoot_both, signed_in, watching, weekday_morning
 from tests.records.test_agreements import agreement, old_visit
 from tests.records_support import marks
 
@@ -65,6 +67,9 @@ def the_heads_morning():
                                                               staff=[cot.officer, cot.dsl]))
     services.approve(cot.deputy, listed)
     visit_list = services.create_visit_list(cot.office, title="Attendance visits next week", visits=[listed])
+    called_off = services.propose(cot.officer, **cot.visit_kwargs(starts_at=at(day, 11, 30), ends_at=at(day, 12, 15)))
+    services.approve(cot.deputy, called_off)
+    services.cancel(cot.officer, called_off, reason="Mother rang the office: she is in hospital this week.")
 
     agreed = agreement(cot, old_visit(cot), text="Ava in school by 8.50 evry day (agreed w/ mum)")
     marks(cot.pupil, agreed.window_from, "OOOOOOOOOO")
@@ -81,7 +86,7 @@ def the_heads_morning():
     evening = services.propose(pot.officer, pupil=pot.pupil, purpose="attendance",
                                reason="Mother works days and can only meet after six.",
                                starts_at=at(day, 18), ends_at=at(day, 18, 45), staff=[pot.officer])
-    return cot, pot, lone, ready, visit_list, evening
+    return cot, pot, lone, ready, visit_list, called_off, evening
 
 
 def test_the_head_approves_signs_words_a_letter_checks_the_trail_and_the_board(browser, live_server):
@@ -90,7 +95,7 @@ def test_the_head_approves_signs_words_a_letter_checks_the_trail_and_the_board(b
 
 
 def walk(browser, live_server):
-    cot, pot, lone, ready, visit_list, evening = the_heads_morning()
+    cot, pot, lone, ready, visit_list, called_off, evening = the_heads_morning()
     url = live_server.url
     page = signed_in(browser, live_server, cot.head.user.username)
 
@@ -153,6 +158,19 @@ def walk(browser, live_server):
     page.get_by_role("link", name="Board").first.click()
     expect(main(page)).to_contain_text("Tess Teacher")
     shoot_both(page, "board")
+    # ... and from it, the written reasons she receives: a visit cancelled, and why.
+    page.get_by_role("link", name="Alerts and written reasons").click()
+    cancelled = page.locator("section", has=page.get_by_role("heading", name="Visits cancelled"))
+    expect(cancelled).to_contain_text("Mother rang the office: she is in hospital this week.")
+    shoot_both(page, "written-reasons")
+    cancelled.get_by_role("link", name="Ava Brown").click()
+    page.get_by_role("link", name="Written reason for the headteacher (PDF)").first.wait_for()
+    pdf_opens(page, reverse("reports:closure_reason", args=[called_off.pk]))
+    # The message that asked for the letter asks no more: it was sent.
+    page.get_by_role("link", name="Messages").first.click()
+    expect(page.get_by_role("heading", name="Messages")).to_be_visible()
+    expect(main(page)).not_to_contain_text("A reminder letter is waiting for you")
+    shoot_both(page, "messages")
 
     # 6. Potton: a lone evening visit, authorised and overridden with reasons, then approved.
     page.goto(url + reverse("home"))
