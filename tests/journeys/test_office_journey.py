@@ -94,6 +94,7 @@ def test_the_office_runs_a_morning_of_visits_from_the_board(browser, live_server
         expect(office.get_by_role("heading", name="Compile a visit list")).to_be_visible()
         when = f"{timezone.localtime(planned.starts_at):%A %-d %B %Y, %H:%M}"
         office.get_by_label(f"Ava Brown: Attendance, {when}").check()  # dated as people write it
+        shoot_both(office, "office-visit-list-form")
         office.get_by_role("button", name="Compile the list").click()
         expect(main(office)).to_contain_text("Visit list compiled. It waits for the headteacher's signature.")
         planned.refresh_from_db()
@@ -163,6 +164,7 @@ def test_the_office_runs_a_morning_of_visits_from_the_board(browser, live_server
         office.get_by_role("button", name="Sign out").click()
         expect(office).to_have_url(re.compile(r"/accounts/login/"))
         expect(main(office)).to_contain_text("You have signed out.")
+        shoot_both(office, "office-signed-out")
         office.goto(live_server.url + reverse("alerts:board"))
         expect(office).to_have_url(re.compile(r"/accounts/login/"))
         office.context.close()
