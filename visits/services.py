@@ -475,7 +475,7 @@ def transition(visit, to_state, actor, *, stage=None, reason="", changes=None, p
         visit_moved.send(sender=Visit, visit=locked, from_state=from_state, to_state=to_state, actor=actor,
                          now=timezone.now())
         summary = f"{actor.full_name} {_past(verb)} the visit for {locked.pupil.full_name} on " \
-                  f"{timezone.localtime(locked.starts_at):%-d %b %Y %H:%M}"
+                  f"{timezone.localtime(locked.starts_at):%A %-d %B %Y, %H:%M}"
         audit.record(
             actor=actor, school=locked.school, action=action, obj=locked, summary=summary,
             reason=reason or note, request=request,
@@ -592,7 +592,7 @@ def propose(actor, *, pupil, purpose, reason, starts_at, ends_at, staff, emergen
         audit.record(
             actor=actor, school=visit.school, action=Action.VISIT_PROPOSED, obj=visit, request=request,
             summary=f"{actor.full_name} proposed a visit ({visit.get_purpose_display().lower()}) for {pupil.full_name} "
-                    f"on {timezone.localtime(starts_at):%-d %b %Y %H:%M}",
+                    f"on {timezone.localtime(starts_at):%A %-d %B %Y, %H:%M}",
             reason=visit.reason,
             data={
                 "to": State.PROPOSED.value,

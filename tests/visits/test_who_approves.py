@@ -5,6 +5,7 @@ import html as html_text
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from visits import services
 
@@ -53,3 +54,17 @@ def test_the_potton_deputys_home_page_says_who_approves_not_waiting_for_your_app
     client.force_login(potton.head.user)
     home = html_text.unescape(client.get(reverse("home")).content.decode())
     assert "Waiting for your approval" in home and WHO not in home
+
+
+def test_the_visits_history_and_the_audit_trail_date_it_as_people_write_it(coteford, client):
+    """'on Monday 14 December 2026, 10:00', not 'on 14 Dec 2026 10:00', in what was proposed
+    and approved (the visit's history, the audit trail)."""
+    visit = services.propose(coteford.officer, **coteford.visit_kwargs())
+    services.approve(coteford.head, visit)
+    when = f"{timezone.localtime(visit.starts_at):%A %-d %B %Y, %H:%M}"
+    client.force_login(coteford.head.user)
+    page = html_text.unescape(client.get(reverse("visits:detail", args=[visit.pk])).content.decode())
+    assert f"for Ava Brown on {when}" in page
+    assert f"approved the visit for Ava Brown on {when}" in page
+    trail = html_text.unescape(client.get(reverse("audit:trail")).content.decode())
+    assert f"approved the visit for Ava Brown on {when}" in trail
