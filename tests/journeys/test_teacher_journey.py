@@ -44,7 +44,7 @@ def _quick_pin_hashing(settings):
 
 def test_a_teacher_does_a_pair_visit_from_the_briefing_to_back_safe_on_a_phone(browser, live_server, settings):
     settings.DOORSTEP_SMS_NUMBER = "+447700900999"  # texting in is set up at this school
-    with morning_clock(9, 10):
+    with morning_clock(9, 25):  # setting off for a 9:30 appointment
         today = timezone.localdate()
         school = Staffed("coteford", name="Coteford Junior School")
         tess, ali = school.teacher, school.officer
