@@ -128,7 +128,14 @@ def record_event(request, visit_id: int, payload: EventIn):
     (`via: "office_call"`). The first `left_school` or `arrived` starts the visit; everyone
     back safe closes it. 403 for someone who may not record it or an event out of order; 400
     for bad input or a wrong PIN. The answer is what the phone shows."""
-    visit, me = _visit(request, visit_id)
+    members = _memberships(request)
+    if len(members) == 1 and payload.type not in ("not_seen", "abandoned"):
+        # A phone's token (or a person at one school): the visit is read once, locked, by
+        # recording.record_event, at the one school the caller may see (another's is a 404).
+        me = members[0]
+        visit = Visit(pk=visit_id, school_id=me.school_id)
+    else:
+        visit, me = _visit(request, visit_id)
     staff = None
     if payload.staff_id is not None:
         staff = StaffMember.objects.filter(pk=payload.staff_id, school=visit.school_id).first()
@@ -141,11 +148,14 @@ def record_event(request, visit_id: int, payload: EventIn):
         result = recording.abandon(visit, payload.reason or "", by=me, via=payload.via, note=payload.note,
                                   at=_aware(payload.at), request=request)
     else:
-        result = recording.record_event(
-            visit, payload.type, by=me, staff=staff, via=payload.via, pin=payload.pin, concerns=payload.concerns,
-            note=payload.note, expected_return=_aware(payload.expected_return), location=payload.location,
-            at=_aware(payload.at), request=request,
-        )
+        try:
+            result = recording.record_event(
+                visit, payload.type, by=me, staff=staff, via=payload.via, pin=payload.pin, concerns=payload.concerns,
+                note=payload.note, expected_return=_aware(payload.expected_return), location=payload.location,
+                at=_aware(payload.at), request=request,
+            )
+        except Visit.DoesNotExist:
+            raise Http404 from None
     return Status(200, result.to_phone())
 
 

@@ -61,6 +61,7 @@ import safety_bench as sb  # noqa: E402  (the shared database phases, from this 
 
 PY = sys.executable
 PIN = sb.PIN
+DURESS_PIN = sb.DURESS_PIN
 
 
 # ============================================================================ in process
@@ -108,8 +109,8 @@ def phase_inproc(count: int, logins_path: str) -> dict:
         statements.append("COMMIT")
         return result
 
-    def post(person):
-        return client.post(f"/api/visits/{person['visits'][0]}/events", data=body, content_type="application/json",
+    def post(person, data=body):
+        return client.post(f"/api/visits/{person['visits'][0]}/events", data=data, content_type="application/json",
                            HTTP_AUTHORIZATION=f"Bearer {person['token']}")
 
     for person in people[:5]:  # warm: connections, caches, the first token use of the minute
@@ -128,14 +129,32 @@ def phase_inproc(count: int, logins_path: str) -> dict:
                 took.append(time.perf_counter() - began)
                 if answer.status_code != 200:
                     raise SystemExit(f"check-in refused: {answer.status_code} {answer.content[:300]!r}")
+        statements_per = len(statements) / count
+        writes, held = lock["writes"], lock["held"]
+        # The duress PIN, on visits of their own (from the other end of the list), interleaved
+        # with as many safe check-ins: its answer is the safe PIN's, and so should its time be
+        # (the silent alarm is raised in the same transaction).
+        duress_body = json.dumps({"type": "check_in", "via": "phone", "pin": DURESS_PIN, "location": "Living room"})
+        pairs = min(count // 3, len(people) - 5 - count)
+        timed: dict[str, list[float]] = {"safe": [], "duress": []}
+        for i in range(pairs):
+            for kind, person, data in (("safe", people[5 + i % (len(people) - 5)], body),
+                                       ("duress", people[-1 - i], duress_body)):
+                began = time.perf_counter()
+                answer = post(person, data)
+                timed[kind].append(time.perf_counter() - began)
+                if answer.status_code != 200:
+                    raise SystemExit(f"{kind} check-in refused: {answer.status_code} {answer.content[:300]!r}")
     finally:
         connection._start_transaction_under_autocommit = begin
         connection._commit = commit
-    statements_per = len(statements) / count
     return {"check_ins": count, "ms_p50": round(1000 * statistics.median(took), 2),
             "ms_mean": round(1000 * statistics.mean(took), 2),
-            "statements": round(statements_per, 2), "write_transactions": round(lock["writes"] / count, 2),
-            "lock_ms": round(1000 * lock["held"] / count, 2),  # per check-in, all its write transactions
+            "statements": round(statements_per, 2), "write_transactions": round(writes / count, 2),
+            "lock_ms": round(1000 * held / count, 2),  # per check-in, all its write transactions
+            "duress_pairs": pairs,
+            "safe_ms_p50_beside_duress": round(1000 * statistics.median(timed["safe"]), 2) if pairs else None,
+            "duress_ms_p50": round(1000 * statistics.median(timed["duress"]), 2) if pairs else None,
             "sample": [s[:120] for s in statements[:int(statements_per) + 1]]}
 
 
@@ -391,7 +410,8 @@ def main() -> None:
             target.drop("inproc")
             r = results["inproc"]
             print(f"    in process: {r['ms_p50']} ms p50, {r['statements']} SQL statements, "
-                  f"{r['write_transactions']} write transactions, lock held {r['lock_ms']} ms", flush=True)
+                  f"{r['write_transactions']} write transactions, lock held {r['lock_ms']} ms; beside the duress "
+                  f"PIN: safe {r['safe_ms_p50_beside_duress']} ms, duress {r['duress_ms_p50']} ms p50", flush=True)
 
         hc = None
         if hc_dir:
@@ -445,6 +465,9 @@ def markdown(results: dict) -> str:
                   "|---|---:|---:|---:|---:|---:|",
                   f"| Doorstep, API token + PIN | {r['ms_p50']} | {r['ms_mean']} | {r['statements']} | "
                   f"{r['write_transactions']} | {r['lock_ms']} ms |", ""]
+        if r.get("duress_pairs"):
+            lines += [f"The duress PIN beside the safe PIN ({r['duress_pairs']} pairs, interleaved, in process): "
+                      f"safe {r['safe_ms_p50_beside_duress']} ms p50, duress {r['duress_ms_p50']} ms p50.", ""]
     lines += ["| workers × connections | Doorstep req/s (each round) | healthchecks req/s (each round) | ratio (medians) |",
               "|---|---|---|---:|"]
     configs = sorted({(h["workers"], h["connections"]) for h in results["http"]})

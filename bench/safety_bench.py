@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PASSWORD = "bench-password-123"
 PIN = "4826"
+DURESS_PIN = "9173"
 
 
 # ============================================================================ databases
@@ -173,7 +174,7 @@ def phase_populate(visits, per_school, pupils_per_school):
     password = make_password(PASSWORD)
     from people.pins import hash_pin
 
-    safe_pin, duress_pin = hash_pin(PIN), hash_pin("9173")
+    safe_pin, duress_pin = hash_pin(PIN), hash_pin(DURESS_PIN)
     preset = (ROOT / "policy_engine" / "presets" / "coteford.toml").read_text()
     now = timezone.now()
     n_schools = -(-visits // per_school)

@@ -66,6 +66,10 @@ class StaffMember(models.Model):
     # the office gets the top alert (see people.services.set_pins and safety.recording.record_event).
     safe_pin = models.CharField(max_length=200, blank=True, editable=False)
     duress_pin = models.CharField(max_length=200, blank=True, editable=False)
+    # When a wrong PIN was last entered (the audit trail holds each one). Wrong PINs in a row
+    # pause PIN entry for a while; without one in that while there is nothing to count, so a
+    # check-in with the right PIN asks the audit trail nothing (safety.recording._wrong_pins).
+    wrong_pin_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = StaffMemberQuerySet.as_manager()
 

@@ -2,6 +2,8 @@ import functools
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from policy_engine import Policy
 
@@ -32,6 +34,20 @@ class SchoolPolicy(models.Model):
         if cached is None:
             cached = self._loaded = _parse(self.pk, self.toml_text, f"{self.source_name} (v{self.version})")
         return cached
+
+
+@functools.lru_cache(maxsize=256)
+def parsed_version(pk: int) -> Policy:
+    """Version `pk`, parsed, kept per process by its id alone: a visit under way names the
+    version it was approved under, so a check-in need not read the version's text to know its
+    policy. Safe because a version is never edited; forgotten whenever any version is saved
+    or deleted (policy_versions_changed), so an id used again (a rolled-back test) is read anew."""
+    return SchoolPolicy.objects.get(pk=pk).load()
+
+
+@receiver([post_save, post_delete], sender=SchoolPolicy, dispatch_uid="policies.policy_versions_changed")
+def policy_versions_changed(sender: type[SchoolPolicy], **kwargs: object) -> None:
+    parsed_version.cache_clear()
 
 
 @functools.lru_cache(maxsize=256)

@@ -35,14 +35,15 @@ def create(visit: Visit, type: str, *, at: datetime.datetime, now: datetime.date
     )
 
 
-def check_recorder(visit: Visit, by: StaffMember | None, via: str, staff: StaffMember | None) -> set[int]:
+def check_recorder(visit: Visit, by: StaffMember | None, via: str, staff: StaffMember | None) -> list[int]:
     """Who may record: the staff on the visit from their phone, or the office and leaders from
-    a call. Returns the ids of the staff on the visit."""
+    a call. Returns the ids of the staff on the visit, the lead first: the order the rule engine
+    names them in (journey.staff_keys), so a check-in reads its team once."""
     if via not in Via.values:
         raise ValidationError({"via": f"Say how this was recorded: one of {', '.join(Via.values)}."})
     if by is None or not by.active or by.school_id != visit.school_id:
         raise NotAllowed("Only this school's active staff can record what happens on its visits.")
-    on_visit = set(VisitStaff.objects.filter(visit=visit).values_list("staff_id", flat=True))
+    on_visit = list(VisitStaff.objects.filter(visit=visit).order_by("-lead", "id").values_list("staff_id", flat=True))
     if via in journey.FROM_THE_STAFF:
         if by.pk not in on_visit or not can(by, "checkin.record", visit):
             raise NotAllowed("Only the staff on this visit can record its events from their phone; "

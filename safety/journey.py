@@ -75,18 +75,21 @@ def timing_events(events: Iterable[VisitEvent]) -> list[timing.Event]:
     return out
 
 
-def staff_keys(visit: Visit) -> tuple[str, ...]:
-    """The people on the visit as the rule engine names them, the lead first."""
-    return tuple(str(pk) for pk in VisitStaff.objects.filter(visit=visit).order_by("-lead", "id")
-                 .values_list("staff_id", flat=True))
+def staff_keys(visit: Visit, team: Sequence[int] | None = None) -> tuple[str, ...]:
+    """The people on the visit as the rule engine names them, the lead first. `team`: their ids
+    in that order, when the caller has read them already (events.check_recorder)."""
+    if team is None:
+        team = list(VisitStaff.objects.filter(visit=visit).order_by("-lead", "id").values_list("staff_id", flat=True))
+    return tuple(str(pk) for pk in team)
 
 
 # ----------------------------------------------------------------------------- deadlines
 
-def next_deadline(visit: Visit, policy: Any, events: Sequence[VisitEvent]) -> timing.Deadline | None:
+def next_deadline(visit: Visit, policy: Any, events: Sequence[VisitEvent],
+                  team: Sequence[int] | None = None) -> timing.Deadline | None:
     """The next thing the office must hear by; None once everyone has checked out."""
     return timing.next_deadline(policy, visit.starts_at, visit.ends_at, timing_events(events),
-                                staff=staff_keys(visit))
+                                staff=staff_keys(visit, team))
 
 
 def timeline(visit: Visit, policy: Any, events: Sequence[VisitEvent],

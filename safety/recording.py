@@ -129,10 +129,22 @@ class PinsPaused(ValidationError):
         self.duress = duress
 
 
-def _wrong_pins(by: StaffMember) -> int:
-    """Wrong PINs in a row: since the last good one, within the pause (one query: every
-    check-in with a PIN asks it)."""
-    since = timezone.now() - PIN_PAUSE
+class WrongPin(ValidationError):
+    """A wrong PIN, the `in_a_row`th: refused, and written down once the check that found it
+    has been rolled back (_note_wrong_pin)."""
+
+    def __init__(self, in_a_row: int) -> None:
+        super().__init__({"pin": PIN_PAUSED if in_a_row >= PIN_TRIES else PIN_WRONG})
+        self.in_a_row = in_a_row
+
+
+def _wrong_pins(by: StaffMember, now: datetime.datetime) -> int:
+    """Wrong PINs in a row: since the last good one, within the pause. Nothing to count (and
+    nothing read) when no wrong PIN was entered within the pause, as on nearly every check-in;
+    otherwise one query."""
+    since = now - PIN_PAUSE
+    if by.wrong_pin_at is None or by.wrong_pin_at <= since:
+        return 0
     last_good = VisitEvent.objects.filter(recorded_by=by, via__in=journey.FROM_THE_STAFF, recorded_at__gte=since) \
         .order_by("-recorded_at").values("recorded_at")[:1]
     return AuditEntry.objects.filter(
@@ -141,10 +153,9 @@ def _wrong_pins(by: StaffMember) -> int:
     ).count()
 
 
-def _check_pin(event_type: str, by: StaffMember, via: str, pin: str | None, visit: Visit | None = None,
-               request: HttpRequest | None = None) -> str | None:
-    """None (no PIN given), "safe" or "duress". A wrong PIN changes nothing but the count of
-    wrong PINs; the fifth in a row pauses PIN entry and tells the office (PinsPaused)."""
+def _check_pin(event_type: str, by: StaffMember, via: str, pin: str | None, now: datetime.datetime) -> str | None:
+    """None (no PIN given), "safe" or "duress". Writes nothing: a wrong PIN raises WrongPin
+    and a PIN given while PIN entry is paused raises PinsPaused, for record_event to act on."""
     if pin is None or pin == "":
         if via in journey.FROM_THE_STAFF and event_type in PIN_ASKED_TYPES and by.has_pins:
             raise ValidationError({"pin": PIN_ENTER})
@@ -156,18 +167,26 @@ def _check_pin(event_type: str, by: StaffMember, via: str, pin: str | None, visi
     if not by.has_pins:
         raise ValidationError({"pin": "You have not set your PINs yet: set them on your profile first."})
     result = by.check_pin(pin)  # checked even while paused: the duress PIN must still raise the alarm
-    wrong = _wrong_pins(by)
+    wrong = _wrong_pins(by, now)
     if wrong >= PIN_TRIES:
         raise PinsPaused(duress=result == "duress")
     if result is None:
-        with transaction.atomic():
-            audit.record(actor=by, school=by.school, action=Action.CHECKIN_PIN_WRONG, obj=by, request=request,
-                         summary=f"A wrong PIN was entered on {by.full_name}'s phone",
-                         data={"visit": visit.pk if visit is not None else None, "in_a_row": wrong + 1})
-            if wrong + 1 >= PIN_TRIES and visit is not None:
-                _tell_the_office_pins_paused(visit, by)
-        raise ValidationError({"pin": PIN_PAUSED if wrong + 1 >= PIN_TRIES else PIN_WRONG})
+        raise WrongPin(wrong + 1)
     return result
+
+
+def _note_wrong_pin(visit: Visit, by: StaffMember, wrong: WrongPin, request: HttpRequest | None) -> None:
+    """A wrong PIN changes nothing but the count of wrong PINs; the fifth in a row pauses PIN
+    entry and tells the office."""
+    with transaction.atomic():
+        audit.record(actor=by, school=visit.school, action=Action.CHECKIN_PIN_WRONG, obj=by, request=request,
+                     summary=f"A wrong PIN was entered on {by.full_name}'s phone",
+                     data={"visit": visit.pk, "in_a_row": wrong.in_a_row})
+        # After the entry, so that this is never earlier than the entry's own time.
+        by.wrong_pin_at = timezone.now()
+        StaffMember.objects.filter(pk=by.pk).update(wrong_pin_at=by.wrong_pin_at)
+        if wrong.in_a_row >= PIN_TRIES:
+            _tell_the_office_pins_paused(visit, by)
 
 
 def _duress_while_paused(visit: Visit, by: StaffMember) -> None:
@@ -214,79 +233,85 @@ def record_event(visit: Visit, type: str, *, by: StaffMember, staff: StaffMember
         expected_return = timezone.make_aware(expected_return)
     if event_type == T.LEFT_SCHOOL and expected_return is not None and expected_return <= at:
         raise ValidationError({"expected_return": "The expected return must be after leaving school."})
-    visit_events.check_recorder(visit, by, via, staff)
+    locked: Visit | None = None
     try:
-        pin_result = _check_pin(event_type, by, via, pin, visit, request)
+        with transaction.atomic():
+            # The visit is read once, locked: who may record, the PIN and the order of events
+            # are all checked against that read, and the team it reads gives the deadline too.
+            locked, watch = watches.lock(visit)
+            team = visit_events.check_recorder(locked, by, via, staff)
+            pin_result = _check_pin(event_type, by, via, pin, now)
+            if staff is None and via in journey.FROM_THE_STAFF:
+                staff = by  # on their own phone (or by text), it is about them
+            events = journey.events_of(locked)
+            # The visit's open alerts, read once (and not at all while the watch is fine): what a
+            # check-in settles and the watch's status both come from them. Raising or settling
+            # one changes them, and then refresh() reads them again.
+            unresolved: list[Alert] | None = watches.alerts_to_settle(locked, watch)
+            staff_id = staff.pk if staff is not None else None
+            journey.refuse_out_of_order(locked, events, event_type, staff_id, watch.outcome if watch else "", via)
+            if event_type == T.ARRIVED:
+                visit_events.refuse_second_home(locked, [staff] if staff is not None else None, by, now)
+            policy = policy_for(locked)
+
+            event = visit_events.create(
+                locked, event_type, at=at, now=now, by=by, via=via, staff=staff, concerns=concerns, note=note,
+                expected_return=expected_return, location=location,
+            )
+            events.append(event)
+            if locked.state == State.SCHEDULED:
+                visit_services.transition(
+                    locked, State.UNDER_WAY, by, request=request,
+                    permission="checkin.record" if via in journey.FROM_THE_STAFF else "checkin.record_call",
+                    note=f"{T(event_type).label} recorded {_HOW_NOTE.get(via, 'by the office')}",
+                )
+                watch = watches.start(locked, now, watch)  # watched since it was scheduled: the same row goes on
+            elif watch is None:
+                watch = watches.start(locked, now)
+
+            watches.note_event(watch, event)
+
+            duress = pin_result == "duress"
+            if duress:
+                alerting.raise_alert(locked, kind="duress", now=now, event=event, staff=[by])
+                unresolved = None
+            elif event_type in journey.DANGER_TYPES:
+                alerting.raise_alert(locked, kind=event_type, now=now, event=event,
+                                     staff=[staff] if staff is not None else None)
+                unresolved = None
+            elif event_type in journey.CONTACT_TYPES and unresolved:
+                how = _HOW_CONTACT.get(via, f"by {by.full_name} from a call")
+                alerting.contact_restored(locked, by=by, now=now,
+                                          note=f"{T(event_type).label} recorded {how} at {timezone.localtime(at):%H:%M}")
+                unresolved = None
+
+            deadline = watches.refresh(watch, locked, policy, events, now, unresolved, team)
+            if request is not None:
+                note_token_use(request)  # the phone's API token: in this write, not one of its own
+
+            audit.record(
+                actor=by, school=locked.school, action=Action.VISIT_EVENT, obj=locked, request=request,
+                summary=f"{by.full_name} recorded {T(event_type).label.lower()}"
+                        + (f" for {staff.full_name}" if staff is not None and staff.pk != by.pk else "")
+                        + (" (office call)" if via == Via.OFFICE_CALL else "")
+                        + (" (by text message)" if via == Via.SMS else ""),
+                reason=event.concerns or event.note,
+                # What staff flag at the door is for the DSL, not for everyone who opens the visit.
+                data={"private_reason": bool(event.concerns), "event": event.pk, "type": event_type, "via": via,
+                      "at": at, "staff": staff_id,
+                      "location": event.location, "expected_return": expected_return,
+                      "next": deadline.kind if deadline else None},
+            )
+            watches.finish_if_everyone_back(locked, watch, policy, events, by, via, now, request,
+                                            checked_out=deadline is None)
+    except WrongPin as wrong:
+        if locked is not None:  # read before the PIN was checked
+            _note_wrong_pin(locked, by, wrong, request)
+        raise
     except PinsPaused as paused:
         if paused.duress:
             _duress_while_paused(visit, by)
         raise
-    if staff is None and via in journey.FROM_THE_STAFF:
-        staff = by  # on their own phone (or by text), it is about them
-
-    with transaction.atomic():
-        locked, watch = watches.lock(visit)
-        events = journey.events_of(locked)
-        staff_id = staff.pk if staff is not None else None
-        journey.refuse_out_of_order(locked, events, event_type, staff_id, watch.outcome if watch else "", via)
-        if event_type == T.ARRIVED:
-            visit_events.refuse_second_home(locked, [staff] if staff is not None else None, by, now)
-        policy = policy_for(locked)
-
-        event = visit_events.create(
-            locked, event_type, at=at, now=now, by=by, via=via, staff=staff, concerns=concerns, note=note,
-            expected_return=expected_return, location=location,
-        )
-        events.append(event)
-        if locked.state == State.SCHEDULED:
-            visit_services.transition(
-                locked, State.UNDER_WAY, by, request=request,
-                permission="checkin.record" if via in journey.FROM_THE_STAFF else "checkin.record_call",
-                note=f"{T(event_type).label} recorded {_HOW_NOTE.get(via, 'by the office')}",
-            )
-            watch = watches.start(locked, now, watch)  # watched since it was scheduled: the same row goes on
-        elif watch is None:
-            watch = watches.start(locked, now)
-
-        watches.note_event(watch, event)
-
-        # The visit's open alerts, read once (usually there are none): what a check-in settles
-        # and the watch's status both come from them. Raising or settling one changes them, and
-        # then refresh() reads them again.
-        unresolved: list[Alert] | None = watches.open_alerts(locked)
-        duress = pin_result == "duress"
-        if duress:
-            alerting.raise_alert(locked, kind="duress", now=now, event=event, staff=[by])
-            unresolved = None
-        elif event_type in journey.DANGER_TYPES:
-            alerting.raise_alert(locked, kind=event_type, now=now, event=event,
-                                 staff=[staff] if staff is not None else None)
-            unresolved = None
-        elif event_type in journey.CONTACT_TYPES and unresolved:
-            how = _HOW_CONTACT.get(via, f"by {by.full_name} from a call")
-            alerting.contact_restored(locked, by=by, now=now,
-                                      note=f"{T(event_type).label} recorded {how} at {timezone.localtime(at):%H:%M}")
-            unresolved = None
-
-        deadline = watches.refresh(watch, locked, policy, events, now, unresolved)
-        if request is not None:
-            note_token_use(request)  # the phone's API token: in this write, not one of its own
-
-        audit.record(
-            actor=by, school=locked.school, action=Action.VISIT_EVENT, obj=locked, request=request,
-            summary=f"{by.full_name} recorded {T(event_type).label.lower()}"
-                    + (f" for {staff.full_name}" if staff is not None and staff.pk != by.pk else "")
-                    + (" (office call)" if via == Via.OFFICE_CALL else "")
-                    + (" (by text message)" if via == Via.SMS else ""),
-            reason=event.concerns or event.note,
-            # What staff flag at the door is for the DSL, not for everyone who opens the visit.
-            data={"private_reason": bool(event.concerns), "event": event.pk, "type": event_type, "via": via,
-                  "at": at, "staff": staff_id,
-                  "location": event.location, "expected_return": expected_return,
-                  "next": deadline.kind if deadline else None},
-        )
-        watches.finish_if_everyone_back(locked, watch, policy, events, by, via, now, request,
-                                        checked_out=deadline is None)
 
     # The caller's visit as it now is (started, or finished), from the row read under the lock.
     for field in Visit._meta.concrete_fields:

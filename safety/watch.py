@@ -32,15 +32,19 @@ def lock(visit: Visit) -> tuple[Visit, Watch | None]:
     """Lock the visit, then its watch, for a change made by a person; inside a transaction."""
     # FOR NO KEY UPDATE: a watchdog inserting an alert for this visit takes FOR KEY SHARE on it
     # (the foreign key) while holding the watch row; FOR UPDATE here would deadlock with it.
-    # The school (for the audit entry) and the policy version come in the same read. Only the
-    # visit row is locked (of=self); on PostgreSQL a row re-read after waiting for its lock keeps
-    # the joined rows of the old snapshot, which is harmless for these two: a policy version is
-    # never edited, a visit under way keeps its version, and the school is only its id here.
-    locked = Visit.objects.select_for_update(no_key=True, of=("self",)).select_related(
-        "school", "policy_version").get(pk=visit.pk)
-    watch = Watch.objects.select_for_update().filter(visit=locked).first()
-    if watch is not None:
-        watch.note_as_read()
+    # The school (for the audit entry) comes in the same read; the policy version is known by
+    # its id (policies.services.policy_for). Only the visit row is locked (of=self); on
+    # PostgreSQL a row re-read after waiting for its lock keeps the joined school of the old
+    # snapshot, which is harmless: the school is only its id and name here.
+    # Read at the visit's own school: a caller that knows only the visit's number and the school
+    # it may see (api.safety) gets Visit.DoesNotExist for another school's visit.
+    locked = Visit.objects.select_for_update(no_key=True, of=("self",)).select_related("school").get(
+        pk=visit.pk, school_id=visit.school_id)
+    try:
+        watch = Watch.objects.select_for_update().get(visit=locked)
+    except Watch.DoesNotExist:
+        return locked, None
+    watch.note_as_read()
     return locked, watch
 
 
@@ -65,13 +69,14 @@ def note_event(watch: Watch, event: VisitEvent) -> None:
     """What an event changes on the watch besides its deadline: each person's own check-out
     (pairs are safe only when both are back), the last word and where it came from. Saved
     by the refresh() that follows, in the same transaction."""
-    people = WatchStaff.objects.filter(watch=watch)
-    if event.staff_id is not None and event.type in journey.PERSONAL_TYPES:
-        people = people.filter(staff_id=event.staff_id)
-    if event.type == T.LEFT_HOME:
-        people.filter(left_home_at__isnull=True).update(left_home_at=event.at)
-    elif event.type == T.BACK_SAFE:
-        people.filter(back_safe_at__isnull=True).update(back_safe_at=event.at)
+    if event.type in (T.LEFT_HOME, T.BACK_SAFE):
+        people = WatchStaff.objects.filter(watch=watch)
+        if event.staff_id is not None:
+            people = people.filter(staff_id=event.staff_id)
+        if event.type == T.LEFT_HOME:
+            people.filter(left_home_at__isnull=True).update(left_home_at=event.at)
+        else:
+            people.filter(back_safe_at__isnull=True).update(back_safe_at=event.at)
     watch.last_event_at = event.at
     if event.type in journey.CONTACT_TYPES:
         watch.last_check_in_at = event.at
@@ -97,13 +102,26 @@ def open_alerts(visit: Visit) -> list[Alert]:
     return list(Alert.objects.filter(visit=visit).exclude(state=Alert.State.RESOLVED))
 
 
+def alerts_to_settle(visit: Visit, watch: Watch | None) -> list[Alert]:
+    """open_alerts() for a check-in, with the watch row locked. A watch that is `ok` has no
+    alert a check-in could change: every alert is raised in the transaction that moves its
+    watch off `ok` (claim_overdue, sound_alarm), and only refresh() moves it back, once no
+    open alert is a top one or waits for contact. So there is nothing to read. Were an alert
+    ever raised without moving its watch, a check-in would leave it escalating: loud, never
+    silent."""
+    if watch is not None and watch.status == Watch.Status.OK:
+        return []
+    return open_alerts(visit)
+
+
 def refresh(watch: Watch, visit: Visit, policy: Any, events: Sequence[VisitEvent],
-            now: datetime.datetime, unresolved: Sequence[Alert] | None = None) -> Deadline | None:
+            now: datetime.datetime, unresolved: Sequence[Alert] | None = None,
+            team: Sequence[int] | None = None) -> Deadline | None:
     """Set the watch to the next deadline and the status the visit's alerts call for.
     Called with the watch row locked, inside the caller's transaction. `unresolved`: the
     visit's open alerts as open_alerts() read them in this transaction (they are read here
-    otherwise)."""
-    deadline = journey.next_deadline(visit, policy, events)
+    otherwise); `team`: who is on the visit, lead first, as read in this transaction."""
+    deadline = journey.next_deadline(visit, policy, events, team)
     if unresolved is None:
         unresolved = open_alerts(visit)
     if any(a.kind in Alert.TOP_KINDS for a in unresolved):

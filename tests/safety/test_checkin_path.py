@@ -23,12 +23,14 @@ from tests.safety.test_texts import DURESS, MOBILE, SAFE, hooks_configured, staf
 pytestmark = pytest.mark.django_db
 
 # One check-in with the safe PIN from the phone's API token, the visit under way, no alert open:
-#  the token (with its staff record, school and user) and the staff record's roles; the visit;
-#  who is on it; wrong PINs in a row; then the write: the visit (with its school and policy),
-#  its watch, its events, the new event, its open alerts, the team's order for the deadline,
-#  the watch's changed columns, the audit entry. Tests run inside a transaction, so the write's
-#  BEGIN and COMMIT are a savepoint and its release here; PostgreSQL adds the board's NOTIFY.
-CHECK_IN_STATEMENTS = 15
+#  the token (with its staff record and user) and the staff record's roles; then the write: the
+#  visit (with its school, locked: nothing reads it before), its watch, who is on it (for the
+#  permission check and the deadline alike), its events, the new event, the watch's changed
+#  columns, the audit entry. Nothing asks the audit trail for wrong PINs when none was entered
+#  within the pause, nor reads the visit's alerts while its watch is fine, nor reads the policy
+#  (kept parsed by its version). Tests run inside a transaction, so the write's BEGIN and
+#  COMMIT are a savepoint and its release here; PostgreSQL adds the board's NOTIFY.
+CHECK_IN_STATEMENTS = 11
 
 
 @pytest.fixture
@@ -84,6 +86,39 @@ def test_the_duress_pin_answers_a_check_in_exactly_as_the_safe_pin_does(clock):
         answers.append(body)
         clock.move_to(local(9, 0))
     assert answers[0] == answers[1]
+
+
+def test_wrong_pins_from_the_phone_pause_pin_entry_though_a_right_pin_asks_the_audit_trail_nothing(coteford, clock):
+    # Each request reads the person afresh, as a phone's do: the pause must hold across them.
+    visit = scheduled_visit(coteford, [coteford.officer], policy_version=coteford.school.current_policy())
+    phone = api_for(coteford.officer)
+    clock.move_to(local(10, 0))
+    assert api_event(phone, visit, type="arrived").status_code == 200
+    answers = []
+    for minute in range(1, 6):
+        clock.move_to(local(10, minute))
+        answer = api_event(phone, visit, type="check_in", pin="0000")
+        assert answer.status_code == 400
+        answers.append(answer.json()["detail"])
+    assert answers[:4] == [recording.PIN_WRONG] * 4 and answers[4] == recording.PIN_PAUSED
+    clock.move_to(local(10, 6))
+    assert api_event(phone, visit, type="check_in", pin=SAFE).json()["detail"] == recording.PIN_PAUSED
+    assert not VisitEvent.objects.filter(visit=visit, type="check_in").exists()
+
+    clock.move_to(local(10, 21))  # the pause is over: the right PIN is taken, with no count to make
+    with CaptureQueriesContext(connection) as statements:
+        assert api_event(phone, visit, type="check_in", pin=SAFE).status_code == 200
+    assert not any('"audit_auditentry"' in q["sql"] and q["sql"].startswith("SELECT")
+                   for q in statements.captured_queries)
+
+
+def test_a_visit_number_that_is_no_visit_is_not_found_and_nothing_is_written(coteford, clock):
+    phone = api_for(coteford.officer)
+    clock.move_to(local(10, 0))
+    answer = phone.post("/api/visits/987654/events", json.dumps({"type": "check_in", "pin": SAFE}),
+                        content_type="application/json")
+    assert answer.status_code == 404
+    assert not VisitEvent.objects.exists()
 
 
 # ----------------------------------------------------------------------------- two homes at once
