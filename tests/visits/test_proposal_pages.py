@@ -281,3 +281,17 @@ def test_the_live_check_on_an_unchanged_plan_says_what_the_policy_says_about_it(
     del data["pupil"]
     check = signed_in(coteford.officer).post(reverse("visits:edit_check", args=[visit.pk]), data, HTTP_HX_REQUEST="true")
     assert check.status_code == 200 and "Blocked by the policy" in text_of(check)
+
+
+# ----------------------------------------------------------------------------- closed visits
+
+@pytest.mark.parametrize("state, said", [
+    (Visit.State.COMPLETED, "This visit went ahead under the policy then in force"),
+    (Visit.State.WITHDRAWN, "This visit did not go ahead, so the policy's checks no longer apply to it"),
+])
+def test_a_closed_visit_is_not_said_to_be_allowed_to_go_ahead(coteford, state, said):
+    visit = services.propose(coteford.officer, **coteford.visit_kwargs())
+    Visit.objects.filter(pk=visit.pk).update(state=state)  # how it closed is not what this page is about
+    page = text_of(signed_in(coteford.head).get(reverse("visits:detail", args=[visit.pk])))
+    assert said in page
+    assert "The policy allows this" not in page and "Blocked by the policy" not in page
