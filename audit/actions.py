@@ -131,6 +131,7 @@ class Action(StrEnum):
     REPORT_PRINTED = "report.printed", "printed a visit report"
     CONCERN_RAISED = "concern.raised", "raised a safeguarding concern"
     CONCERN_VIEWED = "concern.viewed", "read a safeguarding concern"
+    CONCERN_LIST_VIEWED = "concern_list.viewed", "looked at the list of safeguarding concerns"
     AGREEMENT_RECORDED = "agreement.recorded", "recorded an agreement with the family"
     AGREEMENT_KEPT = "agreement.kept", "found the agreement kept"
     AGREEMENT_BROKEN = "agreement.broken", "found the agreement broken"

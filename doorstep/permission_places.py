@@ -6,7 +6,7 @@ from django.urls import URLResolver, get_resolver
 
 from api.api import api
 from people.models import ROLE_CHOICES
-from people.permissions import ANY_VISIT_ROLES, ON_VISIT_ACTIONS, OWN_VISIT_ACTIONS, ROLE_MATRIX, TRUST_ADMIN_PERMS
+from people.permissions import ON_VISIT_ACTIONS, OWN_VISIT_ACTIONS, ROLE_MATRIX, TRUST_ADMIN_PERMS, any_visit_roles
 
 # action -> (what it lets someone do, [pages and API operations it guards])
 PLACES = {
@@ -25,7 +25,7 @@ PLACES = {
     "visit.override": ("Override a policy rule, with a reason", ["visits:override", "POST /api/visits/{visit_id}/overrides"]),
     "visit.schedule": ("Record or change a visit's appointment (visiting staff: on or proposer of the visit)",
                        ["visits:schedule", "visits:change_appointment", "POST /api/visits/{visit_id}/schedule"]),
-    "visit.withdraw": ("Withdraw a proposal (visiting staff: their own)", ["visits:withdraw", "POST /api/visits/{visit_id}/withdraw"]),
+    "visit.withdraw": ("Withdraw a proposal (visiting staff and the DSL: their own)", ["visits:withdraw", "POST /api/visits/{visit_id}/withdraw"]),
     "visit.cancel": ("Cancel a visit, with a reason (visiting staff: on or proposer of the visit)",
                      ["visits:cancel", "POST /api/visits/{visit_id}/cancel"]),
     "visitlist.create": ("Make a visit list and add visits to it",
@@ -88,7 +88,8 @@ PLACES = {
                     ["reports:report", "reports:report_pdf", "reports:report_version_pdf", "reports:not_seen_card",
                      "reports:closure_reason"]),
     "report.file": ("Record where a visit's papers were filed", ["reports:file"]),
-    "concern.view": ("Read safeguarding concerns, incidents and physical interventions (audited)", ["reports:concern"]),
+    "concern.view": ("List and read safeguarding concerns, incidents and physical interventions (audited)",
+                     ["reports:concerns", "reports:concern"]),
     "chronology.view": ("Read a pupil's chronology (audited)", ["reports:chronology"]),
     "chronology.export": ("Export a pupil's chronology as PDF or CSV (audited)",
                           ["reports:chronology_pdf", "reports:chronology_csv"]),
@@ -195,7 +196,7 @@ def render():
                 cells.append("")
             elif action in ON_VISIT_ACTIONS:
                 cells.append("●")
-            elif action in OWN_VISIT_ACTIONS and role not in ANY_VISIT_ROLES:
+            elif action in OWN_VISIT_ACTIONS and role not in any_visit_roles(action):
                 cells.append("◐")
             else:
                 cells.append("✓")

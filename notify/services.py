@@ -411,6 +411,13 @@ def settle(school: School, *, kind: str, link: str) -> int:
                                   read_at__isnull=True).update(read_at=timezone.now())
 
 
+def read_about(staff: StaffMember, link: str) -> int:
+    """This person's unread in-app messages pointing at `link` marked read: they have opened what
+    the message announced (a concern), so it no longer asks them to. Only their own rows; the
+    caller's audit entry records the count. Returns how many changed."""
+    return Message.objects.in_app_for(staff).filter(link=link, read_at__isnull=True).update(read_at=timezone.now())
+
+
 def mark_read(staff: StaffMember, message: Message | None = None) -> int:
     """Mark one of the person's own in-app messages read (or all of them, with no message).
     Nobody can mark someone else's message read: the row must be theirs. Returns how many

@@ -53,3 +53,13 @@ def safe_next(request: HttpRequest, default: str) -> str:
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
     return default
+
+
+def local_next(request: HttpRequest) -> str:
+    """The `next` a link carried (where to offer to go back to), if it is a path on this site;
+    "". A full address, even to this host, or a scheme-relative "//elsewhere" is never offered:
+    a link someone was sent must not lead off Doorstep from a "Back" button."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return target
+    return ""

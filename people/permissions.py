@@ -116,6 +116,15 @@ HELPERS = {"headteacher", "deputy_headteacher", "dsl", "office"}
 # and the DSL act on any visit of their school.
 OWN_VISIT_ACTIONS = {"visit.withdraw", "visit.schedule", "visit.cancel", "report.write"}
 ANY_VISIT_ROLES = LEADERS | {"office", "dsl"}
+# Withdrawing a proposal takes it from the people who decide on it: that is for whoever
+# proposed it (or is going) and for the headteacher or deputy, not for the DSL, who gives
+# input on a colleague's proposal (P §3¶4) but does not call it off.
+LEADERS_ONLY_ACTIONS = {"visit.withdraw"}
+
+
+def any_visit_roles(action: str) -> set[str]:
+    """The roles that may do an own-visit action on any visit of their school."""
+    return set(LEADERS) if action in LEADERS_ONLY_ACTIONS else set(ANY_VISIT_ROLES)
 
 # Changing a proposal's plan is for whoever proposed it and for the headteacher or deputy,
 # who decide on it: not for everyone else who happens to be going.
@@ -209,7 +218,7 @@ def rule_for(action):
     the action's roles, plus the per-visit conditions above."""
     rule = is_active_staff & same_school & has_role(*ROLE_MATRIX[action])
     if action in OWN_VISIT_ACTIONS:
-        rule = rule & (no_object | has_role(*ANY_VISIT_ROLES) | on_this_visit | proposed_this_visit)
+        rule = rule & (no_object | has_role(*any_visit_roles(action)) | on_this_visit | proposed_this_visit)
     if action in OWN_PROPOSAL_ACTIONS:
         rule = rule & (no_object | has_role(*LEADERS) | proposed_this_visit)
     if action in ON_VISIT_ACTIONS:

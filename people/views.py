@@ -1,9 +1,11 @@
 import datetime
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -11,7 +13,7 @@ from audit.actions import Action
 from audit.services import record_read, record_read_today
 from people.permissions import VISITORS, can
 from core.forms import errors_onto
-from people.decorators import StaffRequest, require, staff_required
+from people.decorators import StaffRequest, local_next, require, staff_required
 
 from . import register_edits
 from .forms import ROW_FORMS, DetailsForm
@@ -64,6 +66,25 @@ def _register_row(staff, today, months=None):
     return row
 
 
+def _back(request) -> dict[str, str] | None:
+    """Where the person came from to put a record right (a blocked visit's "where to fix it"
+    link carries it as `next`), kept through every form of the record so that after saving they
+    are offered the way back; None when they came from nowhere in particular."""
+    target = local_next(request)
+    if not target:
+        return None
+    try:
+        match = resolve(urlsplit(target).path)
+    except Resolver404:
+        return None
+    label = "Back to the visit" if match.view_name == "visits:detail" else "Back to where you were"
+    return {"url": target, "label": label, "query": "?" + urlencode({"next": target})}
+
+
+def _to_record(staff: StaffMember, back: dict[str, str] | None) -> str:
+    return reverse("people:staff_detail", args=[staff.pk]) + (back["query"] if back else "")
+
+
 @staff_required
 def register(request):
     me = request.staff
@@ -94,7 +115,7 @@ def staff_detail(request, pk):
     record_read_today(request, staff, "a member of staff's record (mobile, vehicle, checks)", action=Action.STAFF_VIEWED)
     return render(request, "people/staff_detail.html", {
         "nav": "staff", "row": _register_row(staff, today, recheck_months(me.school)), "dbs_checks": staff.dbs_checks.all(),
-        "vehicles": staff.vehicles.all(), "may_edit": can(me, "staff.edit", staff),
+        "vehicles": staff.vehicles.all(), "may_edit": can(me, "staff.edit", staff), "back": _back(request),
     })
 
 
@@ -124,8 +145,8 @@ def staff_edit(request: StaffRequest, pk: int) -> HttpResponse:
             errors_onto(form, exc)
         else:
             messages.success(request, "Saved." if changes else "Nothing was changed.")
-            return redirect("people:staff_detail", staff.pk)
-    return render(request, "people/staff_edit.html", {"form": form, "staff": staff, "nav": "staff"})
+            return redirect(_to_record(staff, _back(request)))
+    return render(request, "people/staff_edit.html", {"form": form, "staff": staff, "nav": "staff", "back": _back(request)})
 
 
 @staff_required
@@ -145,9 +166,10 @@ def staff_row(request: StaffRequest, pk: int, kind: str, row_id: int | None = No
             errors_onto(form, exc)
         else:
             messages.success(request, f"Saved the {ROW_TITLES[kind]}.")
-            return redirect("people:staff_detail", staff.pk)
+            return redirect(_to_record(staff, _back(request)))
     return render(request, "people/staff_row.html", {
         "form": form, "staff": staff, "kind": kind, "what": ROW_TITLES[kind], "row_id": row_id, "nav": "staff",
+        "back": _back(request),
     })
 
 
@@ -161,4 +183,4 @@ def staff_row_remove(request: StaffRequest, pk: int, kind: str, row_id: int) -> 
         raise Http404
     register_edits.remove_row(staff, kind, row_id, by=request.staff, request=request)
     messages.success(request, f"Removed the {ROW_TITLES[kind]}.")
-    return redirect("people:staff_detail", staff.pk)
+    return redirect(_to_record(staff, _back(request)))

@@ -16,6 +16,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import CharField, OuterRef, Subquery
+from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,11 +25,12 @@ from safety.alerts.models import Alert
 from attendance.models import CODES, AttendanceMark, Summary, attendance_summary
 from audit import services as audit
 from audit.actions import Action
+from audit.models import AuditEntry
 from safety.checkins.models import VisitEvent
 from core.errors import NoPolicy, NotAllowed
 from core.text import and_list
 from policy_engine import Policy, cite
-from notify.services import notify, settle
+from notify.services import notify, read_about, settle
 from people.models import ROLE_LABELS, StaffMember
 from policies.services import policy_now, recorded_policy
 from schools.calendar import add_school_days
@@ -418,6 +421,32 @@ def raise_concern(actor, visit, *, kind, details, report=None, request=None) -> 
                      "Open Doorstep to read it.",
                 link=link, school=visit.school, key=f"concern-{concern.pk}")
     return concern
+
+
+def read_concern(actor, concern, *, request=None) -> int:
+    """Someone opens a concern: the read is on the audit trail (every one: a concern is the most
+    sensitive thing Doorstep holds), and the in-app message that announced it to them is marked
+    read, or it would go on asking them to read what they have read. Returns how many messages."""
+    _require(actor, "concern.view", concern, "read concerns")
+    with transaction.atomic():
+        read = read_about(actor, reverse("reports:concern", args=[concern.pk]))
+        audit.record(actor=actor, school=concern.school, action=Action.CONCERN_VIEWED, obj=concern,
+                     summary=f"{actor.full_name} read a concern", data={"messages_read": read}, request=request)
+    return read
+
+
+def concerns_listed(actor):
+    """The school's concerns for its list, newest first, each with `first_read_by` and
+    `first_read_at` (the first audit entry of someone other than whoever raised it opening it;
+    None if nobody has): whether anyone has read it yet is what a DSL scanning the list needs."""
+    _require(actor, "concern.view", None, "read concerns")
+    reads = (AuditEntry.objects.filter(action=Action.CONCERN_VIEWED, object_type="reports.concern",
+                                       object_id=Cast(OuterRef("pk"), output_field=CharField()))
+             .exclude(actor=OuterRef("raised_by__user")).order_by("at", "id"))
+    return (Concern.objects.filter(school=actor.school).select_related("pupil", "raised_by")
+            .annotate(first_read_by=Subquery(reads.values("actor_name")[:1]),
+                      first_read_at=Subquery(reads.values("at")[:1]))
+            .order_by("-raised_at", "-id"))
 
 
 # ------------------------------------------------------------------------- filing

@@ -13,6 +13,7 @@ urlpatterns = [
     path("visit/<int:pk>/file/", views.file_visit, name="file"),
     path("visit/<int:pk>/agreements/new/", views.agreement_new, name="agreement_new"),
     path("agreements/<int:pk>/review/", views.agreement_review, name="agreement_review"),
+    path("concerns/", views.concerns, name="concerns"),
     path("concerns/<int:pk>/", views.concern, name="concern"),
     path("letters/", views.letters, name="letters"),
     path("letters/<int:pk>/", views.letter, name="letter"),

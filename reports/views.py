@@ -158,13 +158,21 @@ def file_visit(request, pk):
 
 
 @staff_required
+def concerns(request):
+    require(request.staff, "concern.view")
+    # Who raised a concern about which pupil is itself safeguarding information: the look is on the trail.
+    audit.record_read_today(request, request.staff.school, "the list of concerns", action=Action.CONCERN_LIST_VIEWED)
+    return render(request, "reports/concerns.html", {"concerns": services.concerns_listed(request.staff),
+                                                     "nav": "concerns"})
+
+
+@staff_required
 def concern(request, pk):
     item = get_object_or_404(Concern.objects.select_related("visit", "pupil", "raised_by"), pk=pk,
                              school=request.staff.school)
     require(request.staff, "concern.view", item)
-    audit.record(actor=request.staff, school=item.school, action=Action.CONCERN_VIEWED, obj=item,
-                 summary=f"{request.staff.full_name} read a concern", request=request)
-    return render(request, "reports/concern.html", {"concern": item, "nav": "pupils"})
+    services.read_concern(request.staff, item, request=request)
+    return render(request, "reports/concern.html", {"concern": item, "nav": "concerns"})
 
 
 # ---------------------------------------------------------------- agreements

@@ -3,11 +3,17 @@ change the plan, record what is missing where it is recorded, or the headteacher
 where the policy allows one. The engine says what is wrong (it knows no pages); this module
 says where to go, and only offers the pages this person may open."""
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from people.permissions import can
+from core.text import and_list
+from people.models import ROLES, StaffMember
+from people.permissions import ROLE_MATRIX, can
+from policies.services import recorded_policy
+from policy_engine import cite
 from policy_engine.rules import SCHEDULE_ONLY
+from policy_engine.schema import ROLE_LABELS
 
 from .models import Visit
 
@@ -99,8 +105,9 @@ def _fixes(f, visit, me, people, detail, may_edit, may_override, overridable, lo
         named = [p for p in people if p.full_name in f.message] or people
         for person in named:
             if can(me, "staff.edit", person):
+                # The visit rides along, so that once the record is put right there is a way back to it.
                 fixes.append(Fix(f"Update {person.full_name}'s record on the staff register",
-                                 reverse("people:staff_detail", args=[person.pk])))
+                                 reverse("people:staff_detail", args=[person.pk]) + "?" + urlencode({"next": detail})))
             else:
                 fixes.append(Fix(f"The business manager updates {person.full_name}'s record on the staff register"))
         if may_edit and f.rule not in PLAN_FIXES:
@@ -111,7 +118,7 @@ def _fixes(f, visit, me, people, detail, may_edit, may_override, overridable, lo
             query = f"?kind={kind}" + (f"&pupil={visit.pupil_id}" if kind == "home_visit" else "")
             fixes.append(Fix(RISK_WORDS[kind], reverse("risk:new") + query))
         else:
-            fixes.append(Fix(f"{RISK_WORDS[kind]}: the business manager or the headteacher does this"))
+            fixes.append(Fix(f"{RISK_WORDS[kind]}: {risk_writers(visit, kind)}"))
     if f.rule.startswith("appointment.") and visit.state == Visit.State.APPROVED and can(me, "visit.schedule", visit):
         fixes.append(Fix("Record the appointment", f"{detail}#action-schedule"))
     elif f.rule.startswith("appointment.") and visit.state == Visit.State.PROPOSED and f.severity != "block":
@@ -127,6 +134,22 @@ def _fixes(f, visit, me, people, detail, may_edit, may_override, overridable, lo
         fixes.append(Fix("Override this rule, with your reason", f"{detail}?do=override#action-override") if may_override
                      else Fix("Or the headteacher overrides this rule, with a reason, as the policy allows"))
     return fixes
+
+
+def risk_writers(visit: Visit, kind: str) -> str:
+    """Who records this kind of assessment, for someone who cannot: the writer the school's policy
+    names for a home-visit assessment (C 2.5: the business manager; P §4¶4: the headteacher),
+    by role and name, else everyone whose role writes assessments."""
+    policy = recorded_policy(visit) if kind == "home_visit" else None
+    author = policy.risk_assessment.author_role if policy is not None else None
+    if author is not None and author.value is not None:
+        label = ROLE_LABELS.get(author.value, author.value)
+        names = [s.full_name for s in StaffMember.objects.filter(school=visit.school_id, active=True,
+                                                                 roles__role=author.value).distinct()]
+        who = f"the {label}" + (f" ({and_list(names)})" if names else "")
+        return f"under this school's policy ({cite(author.clause)}) {who} writes it"
+    roles = [ROLE_LABELS[r] for r in ROLES if r in ROLE_MATRIX["risk.edit"]]
+    return f"the {', '.join(roles[:-1])} or {roles[-1]} does this"
 
 
 def _field_for(rule: str) -> str:

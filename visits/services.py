@@ -125,26 +125,34 @@ def _roles_text(roles):
     return ", ".join(labels[:-1]) + " or " + labels[-1]
 
 
-def _require(actor, action, obj=None):
-    """Ask people.permissions; say why not in words a member of staff understands."""
+def why_not(actor, action, obj=None) -> str:
+    """Why people.permissions refuses this person `action` (on `obj`), in words a member of staff
+    understands; "" when it allows it. The pages say it where a refused button was pressed."""
     if can(actor, action, obj):
-        return
+        return ""
     words = ACTION_WORDS.get(action, action)
     if actor is None or not actor.active:
-        raise NotAllowed(f"You are not on the active staff of this school, so you cannot {words}.")
+        return f"You are not on the active staff of this school, so you cannot {words}."
     if obj is not None and getattr(obj, "school_id", actor.school_id) != actor.school_id:
-        raise NotAllowed(f"This belongs to another school, so you cannot {words}.")
+        return f"This belongs to another school, so you cannot {words}."
     roles = set(actor.role_names)
     allowed = ROLE_MATRIX[action]
     if roles & allowed and action == "visit.edit":
-        raise NotAllowed("You can only change the plan of a visit you proposed; the headteacher or deputy can "
-                         "change this one.")
+        return "You can only change the plan of a visit you proposed; the headteacher or deputy can change this one."
+    if roles & allowed and action == "visit.withdraw":
+        return ("You can only withdraw visits that you proposed or are going on; whoever proposed this one, "
+                "or the headteacher or deputy, can withdraw it.")
     if roles & allowed:
         # The role would do, but only on their own visits.
-        raise NotAllowed(f"You can only {words} that you proposed or are going on.")
-    raise NotAllowed(
-        f"As {_roles_text(roles)} you cannot {words}. Only the {_roles_text(allowed)} can."
-    )
+        return f"You can only {words} that you proposed or are going on."
+    return f"As {_roles_text(roles)} you cannot {words}. Only the {_roles_text(allowed)} can."
+
+
+def _require(actor, action, obj=None):
+    """Ask people.permissions; say why not in words a member of staff understands."""
+    refusal = why_not(actor, action, obj)
+    if refusal:
+        raise NotAllowed(refusal)
 
 
 def _local_naive(dt):

@@ -532,7 +532,12 @@ def visit_action(request, pk, action):
     me = request.staff
     visit = _get_visit(request, pk)
     permission, make_form, call, done = ACTIONS[action]
-    require(me, permission, visit)
+    not_theirs = services.why_not(me, permission, visit)
+    if not_theirs:
+        # The button is not offered to them; pressed anyway (a page open from before, another
+        # tab), the visit's page says why, rather than a bare "not allowed".
+        messages.error(request, not_theirs)
+        return _render_detail(request, visit, status=403)
     form: Form
     if action == "override":
         evaluation = _evaluate(visit)

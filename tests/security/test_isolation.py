@@ -253,7 +253,7 @@ def test_no_api_operation_gives_school_b_data(world, as_a, operation):
 
 LIST_PAGES = ["/", "/visits/", "/visits/?state=under_way", "/visits/approvals/", "/visits/lists/", "/pupils/",
               "/pupils/?q=Leakwood", "/risk/", "/attendance/referrals/", "/staff/", "/policy/", "/today/",
-              "/board/", "/board/live/", "/board/alerts/", "/board/readiness/", "/notify/", "/reports/letters/", "/reports/calendar/",
+              "/board/", "/board/live/", "/board/alerts/", "/board/readiness/", "/notify/", "/reports/letters/", "/reports/concerns/", "/reports/calendar/",
               "/audit/", "/audit/?pupil=Leakwood", "/audit/?text=LEAKB", "/audit/export.csv?text=LEAKB",
               "/data-protection/", "/accounts/tokens/", "/mis/wonde/", "/pupils/import/",
               "/setup/checklist/", "/policy/draft/", "/board/alarms/", "/mis/wonde/status/"]
