@@ -112,3 +112,4 @@ def walk(browser, live_server):
     shoot_both(page, "deputy-report")
     pdf_opens(page, reverse("reports:report_pdf", args=[done.pk]))
     assert AuditEntry.objects.filter(actor=cot.deputy.user, action__startswith="report.").exists()
+    page.context.close()  # nothing of this person's left open, reading the database, into the next test

@@ -214,3 +214,4 @@ def walk(browser, live_server):
     shoot_both(page, "approvals-after")
     ready.refresh_from_db()
     assert ready.state == Visit.State.APPROVED
+    page.context.close()  # nothing of this person's left open, reading the database, into the next test

@@ -102,3 +102,4 @@ def walk(browser, live_server):
     expect(main(page)).to_contain_text(re.compile("not found|No such school", re.I))
     expect(main(page)).not_to_contain_text("Hillside Academy")
     shoot_both(page, "trust-elsewhere")
+    page.context.close()  # nothing of this person's left open, reading the database, into the next test
