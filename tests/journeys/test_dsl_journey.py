@@ -3,15 +3,16 @@ under St Hugh's policy (concerns go to the DSL, H §6¶4; anyone may write the h
 assessment, H §3¶6; the executive headteacher approves every visit, H §2). Jobs walked:
 
 1. A safeguarding concern raised in a visit report reaches the DSL: the home page's messages
-   link, the message, the concern (who raised it, when, what, who was told), the pupil's
-   chronology (who did what, in words), and its PDF export opens (audited).
+   link, the message, the concern (who raised it, when, what, who was told; opening it marks
+   its message read), the pupil's chronology (who did what, in words), and its PDF export
+   opens (audited); the menu's list of concerns shows it, newest first, as read by the DSL.
 2. A home flagged as risky (a dangerous household note) blocks a proposed visit: the visit page
    says a risk assessment is needed and links to the form; the DSL records one with a hazard
    and its controls (audited), and the visit page no longer blocks: it waits only for the
    headteacher's approval.
 3. Approving: no policy asks the DSL to approve a visit (MATRIX.md §1: the headteacher, or the
    deputy; the DSL gives input, P §3¶4); the visit page offers the DSL no Approve button and
-   says who approves, citing the clause.
+   says who approves, citing the clause, nor a Withdraw button on a colleague's proposal.
 """
 import datetime
 import re
@@ -23,6 +24,7 @@ from playwright.sync_api import expect
 
 from audit.actions import Action
 from audit.models import AuditEntry
+from notify.models import Channel, Message
 from reports import services as report_services
 from reports.models import Concern
 from risk.models import RiskAssessment
@@ -75,6 +77,19 @@ def test_the_dsl_reads_a_concern_then_assesses_a_risky_home_so_its_visit_can_be_
     assert len(pdf) > 1000
     assert AuditEntry.objects.filter(actor=school.dsl.user, action=Action.CHRONOLOGY_EXPORTED).exists()
     assert AuditEntry.objects.filter(actor=school.dsl.user, action=Action.CONCERN_VIEWED).exists()
+    # Opened, the concern no longer waits in Messages as unread.
+    assert not Message.objects.filter(recipient=school.dsl, channel=Channel.IN_APP, read_at__isnull=True,
+                                      link=reverse("reports:concern", args=[concern.pk])).exists()
+
+    page.locator(".main-nav").get_by_role("link", name="Concerns").click()
+    expect(page).to_have_url(live_server.url + reverse("reports:concerns"), timeout=SLOW)
+    listed = page.locator("#concerns li")
+    expect(listed).to_have_count(1, timeout=SLOW)
+    expect(listed.first).to_contain_text(f"Safeguarding concern: {school.pupil.full_name}")
+    expect(listed.first).to_contain_text(f"Raised by {school.officer.full_name} on "
+                                         f"{timezone.localtime(concern.raised_at):%A %-d %B %Y, %H:%M}")
+    expect(listed.first).to_contain_text(f"First read by {school.dsl.full_name} on ")
+    shoot_both(page, "dsl-concerns")
 
     # 2. The risky home: the visit is blocked until its risk assessment is recorded.
     page.goto(live_server.url + reverse("visits:detail", args=[blocked.pk]))
@@ -105,4 +120,6 @@ def test_the_dsl_reads_a_concern_then_assesses_a_risky_home_so_its_visit_can_be_
     expect(main).to_contain_text("The policy allows this for approval.")
     expect(page.get_by_role("link", name="Record the home-visit risk assessment")).to_have_count(0)
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    # The officer's proposal is theirs to withdraw (or the head's), not the DSL's.
+    expect(page.get_by_text("Withdraw this visit")).to_have_count(0)
     shoot_both(page, "dsl-visit-unblocked")

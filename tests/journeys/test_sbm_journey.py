@@ -6,7 +6,8 @@ valid insurance, C 2.9). Jobs walked:
 1. A proposed visit is blocked by a visitor's staff record (no DBS check; a car with only its
    registration and no insurance date): from the visit page's link to the register, the
    business manager records the DBS check, then the car's details with its business
-   insurance and expiry (each audited), and the visit page no longer blocks.
+   insurance and expiry (each audited), goes back to the visit from the record's "Back to the
+   visit" link, and the visit page no longer blocks.
 2. Inviting a new member of staff: added with their roles, the invitation queued as an
    email to them with its link (audited), their page says so.
 3. A leaver: marking them as having left is refused while they are on a visit still to come
@@ -63,7 +64,9 @@ def test_the_business_manager_clears_a_register_block_invites_a_colleague_and_ha
     expect(main).to_contain_text("DBS")
     shoot_both(page, "sbm-visit-blocked")
     page.get_by_role("link", name="Update Nia Newton's record on the staff register").first.click()
-    expect(page).to_have_url(live_server.url + reverse("people:staff_detail", args=[nia.pk]), timeout=SLOW)
+    # The record carries the visit it was opened from, through each form, for the way back.
+    record = live_server.url + reverse("people:staff_detail", args=[nia.pk]) + f"?next=%2Fvisits%2F{blocked.pk}%2F"
+    expect(page).to_have_url(record, timeout=SLOW)
 
     page.get_by_role("link", name="Add a DBS check").click()
     expect(page.get_by_label("Certificate number")).to_be_visible(timeout=SLOW)
@@ -73,7 +76,7 @@ def test_the_business_manager_clears_a_register_block_invites_a_colleague_and_ha
     page.get_by_label("Date issued").fill((today - datetime.timedelta(days=60)).isoformat())
     shoot_both(page, "sbm-dbs-form")
     page.get_by_role("button", name=re.compile("Save")).click()
-    expect(page).to_have_url(live_server.url + reverse("people:staff_detail", args=[nia.pk]), timeout=SLOW)
+    expect(page).to_have_url(record, timeout=SLOW)
     expect(page.locator("main")).to_contain_text("001234567890", timeout=SLOW)
     assert DbsCheck.objects.filter(staff=nia, barred_list_checked=True).exists()
 
@@ -85,13 +88,14 @@ def test_the_business_manager_clears_a_register_block_invites_a_colleague_and_ha
     page.get_by_label("Insurance expires on").fill((today + datetime.timedelta(days=300)).isoformat())
     page.get_by_label("Insured for business use").check()
     page.get_by_role("button", name=re.compile("Save")).click()
-    expect(page).to_have_url(live_server.url + reverse("people:staff_detail", args=[nia.pk]), timeout=SLOW)
+    expect(page).to_have_url(record, timeout=SLOW)
     expect(page.locator("main")).to_contain_text("Vauxhall", timeout=SLOW)
     shoot_both(page, "sbm-staff-record")
     assert AuditEntry.objects.filter(actor=school.sbm.user, action=Action.STAFF_DBSCHECK_ADDED).exists()
     assert AuditEntry.objects.filter(actor=school.sbm.user, action=Action.STAFF_VEHICLE_CHANGED).exists()
 
-    page.goto(live_server.url + reverse("visits:detail", args=[blocked.pk]))
+    page.get_by_role("link", name="Back to the visit").click()
+    expect(page).to_have_url(live_server.url + reverse("visits:detail", args=[blocked.pk]), timeout=SLOW)
     expect(page.locator("main")).to_contain_text("The policy allows this", timeout=SLOW)
     expect(page.get_by_role("link", name=re.compile("Nia Newton's record"))).to_have_count(0)
     shoot_both(page, "sbm-visit-unblocked")
