@@ -21,6 +21,7 @@ from tests.factories import Staffed, VisitFactory
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.clock("10:00"),  # a school morning, whatever the hour: "today's" visits stay today's
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
@@ -34,6 +35,7 @@ def visit_today(school, staff):
 
 def sign_in(browser, live_server, staff, viewport):
     context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Europe/London")
+    context.clock.install(time=timezone.now())  # the page's clock on the test's
     return browser_support.sign_in(context.new_page(), live_server, staff.user.username)
 
 

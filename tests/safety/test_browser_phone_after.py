@@ -22,6 +22,7 @@ from tests.records_support import report_data
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.clock("10:00"),  # a school morning, whatever the hour: "today's" visits stay today's
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
@@ -39,6 +40,7 @@ def test_leaving_a_pair_visit_then_back_safe_then_the_finished_visit_opens_its_r
     recording.record_event(visit, "entered", by=me)
 
     context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/London")
+    context.clock.install(time=timezone.now())  # the page's clock on the test's
     page = browser_support.sign_in(context.new_page(), live_server, me.user.username)
     page.goto(live_server.url + reverse("checkins:visit", args=[visit.pk]))
     assert "Knock at the side door." in page.locator("#appointment").inner_text()

@@ -1,8 +1,10 @@
 """The safety core in real Chromium (docs/safety-core.md, "Screens"): the office board updates by itself when a
 check-in is missed and opens the police card; a phone-sized check-in flow from leaving
 school to back safe, and the press-and-hold panic. Screenshots go to test-artifacts/.
-Real time here (the browser's clock cannot be frozen with the server's): deadlines are
-moved by updating the watch row, as the watchdog would find it."""
+A school morning whatever the hour the suite runs at (the clock mark, with the browser's own
+clock set to the same moment): a visit "in ten minutes" run just before midnight would be
+tomorrow's, and off the phone's list of today's visits. Deadlines are moved by updating the
+watch row, as the watchdog would find it."""
 import datetime
 import re
 import time
@@ -26,6 +28,7 @@ from tests.browser_support import DESKTOP, PHONE, shoot
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.both_databases,  # the safety loop, end to end, on both databases
+    pytest.mark.clock("10:00"),
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
@@ -33,6 +36,7 @@ pytestmark = [
 
 def sign_in(browser, live_server, staff, viewport):
     context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="Europe/London")
+    context.clock.install(time=timezone.now())  # the page's countdowns on the test's clock
     page = context.new_page()
     return browser_support.sign_in(page, live_server, staff.user.username)  # password, then the code if asked
 

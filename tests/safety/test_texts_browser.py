@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.clock("10:00"),  # a school morning, whatever the hour: "today's" visits stay today's
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]

@@ -12,6 +12,7 @@ from tests.safety.test_browser_safety import sign_in, visit_today
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.clock("10:00"),  # a school morning, whatever the hour: "today's" visits stay today's
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
