@@ -32,7 +32,9 @@ def load_finished(demo, school, spec, staff, pupils) -> int:
     if spec["key"] != "coteford":
         return 0
     pupil = pupils[PUPIL]
-    now = demo.now
+    # The clock now, not the demo's start: approvals are stamped with it, and a demo loaded across
+    # midnight would otherwise approve today a visit it dated yesterday (C 2.1 refuses that).
+    now = timezone.now()
     today = timezone.make_aware(datetime.datetime.combine(timezone.localdate(now), datetime.time()))
     # Not before today (a visit approved today cannot have started yesterday, C 2.1): just after
     # midnight it starts at midnight and its events are all recorded "now".
