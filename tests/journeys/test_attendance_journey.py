@@ -32,7 +32,7 @@ from visits.models import Visit
 
 from tests.browser_support import DESKTOP, PHONE, SLOW, signed_in_page
 from tests.factories import PupilFactory, Staffed, next_school_day
-from tests.journeys.support_J3 import fits, pdf_opens, shoot_both
+from tests.journeys.support import fits, pdf_opens, shoot_both
 from tests.records_support import ended_visit, marks, report_data
 
 pytestmark = [

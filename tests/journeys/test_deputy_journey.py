@@ -22,7 +22,7 @@ from visits import services
 from visits.models import Visit
 
 from tests.factories import PupilFactory, Staffed, StaffFactory, at, home_visit_ra, next_school_day
-from tests.journeys.support_J1 import main, pdf_opens, shoot_both, signed_in, weekday_morning
+from tests.journeys.support import main, pdf_opens, shoot_both, signed_in, morning_clock
 from tests.records_support import ended_visit, report_data
 
 pytestmark = [
@@ -52,7 +52,7 @@ def the_deputys_morning():
 
 def test_the_deputy_approves_where_the_policy_allows_is_told_who_approves_where_not_and_reads_a_report(
         browser, live_server):
-    with weekday_morning():
+    with morning_clock():
         walk(browser, live_server)
 
 

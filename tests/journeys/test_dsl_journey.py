@@ -31,7 +31,7 @@ from risk.models import RiskAssessment
 
 from tests.browser_support import DESKTOP, SLOW, signed_in_page
 from tests.factories import HouseholdNoteFactory, PupilFactory, Staffed, VisitFactory
-from tests.journeys.support_J3 import fits, pdf_opens, shoot_both
+from tests.journeys.support import fits, pdf_opens, shoot_both
 from tests.records_support import ended_visit, report_data
 
 pytestmark = [

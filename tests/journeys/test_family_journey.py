@@ -32,7 +32,7 @@ from visits.models import Visit
 
 from tests.browser_support import DESKTOP, PHONE
 from tests.factories import Staffed, at
-from tests.journeys.support_J2 import main, morning_clock, open_as, shoot_both, watching
+from tests.journeys.support import main, morning_clock, open_as, shoot_both, watching
 from tests.records_support import marks
 
 pytestmark = [

@@ -37,7 +37,7 @@ from tests.browser_support import PHONE
 from tests.factories import (
     PupilFactory, Staffed, StaffFactory, VisitFactory, at, home_visit_ra, lone_working_ra, next_school_day,
 )
-from tests.journeys.support_J1 import main, pdf_opens, shoot_both, signed_in, watching, weekday_morning
+from tests.journeys.support import main, pdf_opens, shoot_both, signed_in, watching, morning_clock
 from tests.records.test_agreements import agreement, old_visit
 from tests.records_support import marks
 
@@ -90,7 +90,7 @@ def the_heads_morning():
 
 
 def test_the_head_approves_signs_words_a_letter_checks_the_trail_and_the_board(browser, live_server):
-    with weekday_morning():
+    with morning_clock():
         walk(browser, live_server)
 
 

@@ -13,7 +13,7 @@
 
 Each step is asserted on what the page says, then on the database (states, audit entries).
 Each step loads the board afresh; its live push is tested in tests/safety/test_browser_safety.py
-and kept quiet here (support_J2.QuietBoard)."""
+and kept quiet here (support.QuietBoard)."""
 import datetime
 import re
 
@@ -32,7 +32,7 @@ from visits.models import Visit
 
 from tests.browser_support import DESKTOP, PHONE
 from tests.factories import PupilFactory, Staffed, VehicleFactory, VisitFactory, at
-from tests.journeys.support_J2 import QuietBoard, main, morning_clock, open_as, shoot_both, watching
+from tests.journeys.support import QuietBoard, main, morning_clock, open_as, shoot_both, watching
 
 pytestmark = [
     pytest.mark.browser,

@@ -30,7 +30,7 @@ from visits.models import Visit
 
 from tests.browser_support import DESKTOP, SLOW, signed_in_page
 from tests.factories import StaffFactory, Staffed, TrainingFactory, VisitFactory, compliant_staff
-from tests.journeys.support_J3 import fits, shoot_both
+from tests.journeys.support import fits, shoot_both
 
 pytestmark = [
     pytest.mark.browser,

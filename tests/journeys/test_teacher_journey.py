@@ -26,7 +26,7 @@ from visits.models import Visit
 
 from tests.browser_support import PHONE
 from tests.factories import HouseholdNoteFactory, Staffed, VisitFactory, at
-from tests.journeys.support_J2 import main, morning_clock, open_as, shoot_both, watching
+from tests.journeys.support import main, morning_clock, open_as, shoot_both, watching
 from tests.records_support import report_data
 
 pytestmark = [

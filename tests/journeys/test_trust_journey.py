@@ -25,7 +25,7 @@ from people.models import StaffMember
 from schools.models import School
 
 from tests.factories import SchoolFactory, Staffed, TrustFactory, UserFactory
-from tests.journeys.support_J1 import main, shoot_both, signed_in_at, weekday_morning
+from tests.journeys.support import main, shoot_both, signed_in_at, morning_clock
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,7 +46,7 @@ def the_trust():
 
 
 def test_the_trust_administrator_lands_on_the_set_up_adds_a_school_and_invites_its_head(browser, live_server):
-    with weekday_morning():
+    with morning_clock():
         walk(browser, live_server)
 
 
