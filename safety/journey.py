@@ -217,5 +217,6 @@ def raised_by(kind: str, staff: str | None, recorded_by: str | None) -> str:
     if kind in ("panic", "duress") and staff:
         return f"{'pressed' if kind == 'panic' else 'entered'} by {staff}"
     if kind == "code_word" and recorded_by:
-        return f"from {staff}, taken by {recorded_by}" if staff and staff != recorded_by else f"taken by {recorded_by}"
+        # Read after the alarm's name: "Code word heard by Olu Office, on the phone to Ali Khan".
+        return f"by {recorded_by}, on the phone to {staff}" if staff and staff != recorded_by else f"by {recorded_by}"
     return ""

@@ -82,6 +82,10 @@ def note_event(watch: Watch, event: VisitEvent) -> None:
         watch.last_check_in_at = event.at
         if event.location:
             watch.last_location = event.location
+        elif event.type == T.ENTERED:
+            # Going in moves the party from the doorstep it gave on arrival: the board's "last
+            # heard from" must not go on saying "Outside the house".
+            watch.last_location = "In the home"
 
 
 def note_door_decision(watch: Watch, outcome: str, now: datetime.datetime) -> None:
@@ -211,7 +215,11 @@ def finish_if_everyone_back(visit: Visit, watch: Watch, policy: Any, events: Seq
     visit_services.transition(
         visit, outcome, by, request=request, reason=reason if outcome == State.ABANDONED else "",
         permission="checkin.record" if via in journey.FROM_THE_STAFF else "checkin.record_call",
-        note="Everyone on the visit is back safe",
+        # Where the policy asks for no back-safe call, leaving the home ends the visit: the
+        # history must not claim a back-safe nobody recorded.
+        note="Everyone on the visit has left the home"
+        if WatchStaff.objects.filter(watch=watch, back_safe_at__isnull=True).exists()
+        else "Everyone on the visit is back safe",
     )
     return True
 

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from people.services import set_pins
+from audit.models import AuditEntry
 from safety import recording
 from safety.alerts.models import Alert
 
@@ -55,3 +56,27 @@ def test_the_board_counts_read_as_words(office, inside):
     page = text(office.get(reverse("alerts:live")))
     assert "0 in alarm" in page
     assert not re.search(r"\b\d+ alarm\b", page)
+
+
+def test_a_code_word_taken_on_a_call_says_who_heard_it_and_from_whom(office, coteford, inside, clock):
+    clock.move_to(local(10, 5))
+    recording.record_event(inside, "code_word", by=coteford.office, staff=coteford.officer, via="office_call")
+    board = text(office.get(reverse("alerts:board")))
+    assert "Code word heard by Olu Office, on the phone to Ali Attendance" in board
+    assert "taken by" not in board
+
+
+def test_after_going_in_the_board_no_longer_says_they_were_last_heard_outside(office, inside):
+    board = text(office.get(reverse("alerts:board")))
+    assert "Last heard from: 10:00 (In the home)" in board
+    assert "Outside the house" not in board
+
+
+def test_a_visit_ended_by_leaving_the_home_does_not_claim_a_back_safe(coteford, inside, clock):
+    clock.move_to(local(10, 30))
+    for person in (coteford.officer, coteford.teacher):
+        recording.record_event(inside, "left_home", by=person, staff=person, pin=None)
+    inside.refresh_from_db()
+    assert inside.state == inside.State.COMPLETED  # Coteford asks for no back-safe call
+    entry = AuditEntry.objects.filter(action="visit.completed").latest("pk")
+    assert entry.data["note"] == "Everyone on the visit has left the home"

@@ -265,7 +265,7 @@ def test_the_police_card_has_what_the_police_will_ask_and_reading_it_is_audited(
     assert ali["vehicle"] == {"make": "Ford", "model": "Fiesta", "colour": "red", "registration": "UX12 ABC"}
     assert card["address"] == coteford.pupil.address
     assert [r["text"] for r in card["household_risks"]] == ["Large dog, not always shut away"]
-    assert card["last_check_in"]["at"] == local(10, 0) and card["last_check_in"]["location"] == "Outside the house"
+    assert card["last_check_in"]["at"] == local(10, 0) and card["last_check_in"]["location"] == "In the home"  # went in after arriving outside
     assert "999" in card["police"]["emergency"] and "101" in card["police"]["welfare"]
     assert card["police"]["immediate_danger_clause"] == "C 2.8"
     assert card["alert"]["red"] is True

@@ -182,7 +182,7 @@ def test_the_police_card_has_the_vehicle_the_address_and_the_last_check_in_and_i
     HouseholdNoteFactory(pupil=coteford.pupil, text="Large dog, not always shut away.", kind="animals")
     page = text(as_(client, coteford.office).get(reverse("alerts:police_card", args=[overdue.pk])))
     for expected in ["KX19 ABC", "Red Vauxhall Corsa", "Tall, short grey hair, green coat", coteford.pupil.address,
-                     "Large dog, not always shut away.", "10:00", "Outside the house", "101", "999",
+                     "Large dog, not always shut away.", "10:00", "In the home", "101", "999",
                      coteford.teacher.full_name]:
         assert expected in page, expected
     assert AuditEntry.objects.filter(action="alert.police_card_read", actor=coteford.office.user).count() == 1
