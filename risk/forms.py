@@ -106,12 +106,18 @@ class BaseHazardFormSet(forms.BaseInlineFormSet):
         **forms.BaseInlineFormSet.default_error_messages,
         "too_few_forms": "Add at least one hazard: what could cause harm, how bad and how likely it is, and what "
                          "to do about it.",
+        "too_many_forms": "An assessment can list at most %(num)d hazards: group similar ones together.",
     }
 
 
+# Far more than any home or lone-working assessment lists. The cap also bounds the work a posted
+# form count can ask for: left at Django's 1,000, one request claiming that many hazards took
+# about ten seconds to check and draw again.
+MAX_HAZARDS = 40
+
 HazardFormSet = inlineformset_factory(
     RiskAssessment, Hazard, form=HazardForm, formset=BaseHazardFormSet, extra=3, min_num=1, validate_min=True,
-    can_delete=False,
+    max_num=MAX_HAZARDS, absolute_max=MAX_HAZARDS, validate_max=True, can_delete=False,
 )
 
 

@@ -1,5 +1,6 @@
 """Risk assessments on screen: written by the right roles, scored, made stale by a new risk, reviewed."""
 import datetime
+import re
 
 import pytest
 from django.contrib.auth.models import User
@@ -110,3 +111,12 @@ def test_a_new_risk_makes_the_assessment_out_of_date_until_it_is_reviewed(sbm_cl
     assert not RiskAssessment.objects.get().is_stale
     review = AuditEntry.objects.get(action="risk.review")
     assert review.data["new_risks_considered"] == ["Father's new partner was aggressive to the postman"]
+
+
+def test_a_form_claiming_thousands_of_hazards_is_refused_plainly_and_drawn_with_at_most_forty(sbm_client, school):
+    pupil = _pupil(school)
+    response = sbm_client.post("/risk/new/", _hazard_post(pupil, **{"hazards-TOTAL_FORMS": "100000"}))
+    page = response.content.decode()
+    assert response.status_code == 200 and RiskAssessment.objects.count() == 0
+    assert "An assessment can list at most 40 hazards" in page
+    assert len(re.findall(r'name="hazards-\d+-controls"', page)) == 40  # not 100,000, nor Django's 1,000
