@@ -42,12 +42,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _quick_pin_hashing(settings):
-    # PINs are hashed with the first of PASSWORD_HASHERS (Argon2 in production: slow by design).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
-
-
 def test_a_family_support_worker_proposes_does_and_reports_a_visit(browser, live_server):
     with morning_clock(9, 0) as clock:
         today = timezone.localdate()

@@ -36,12 +36,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _quick_pin_hashing(settings):
-    # PINs are hashed with the first of PASSWORD_HASHERS (Argon2 in production: slow by design).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
-
-
 def test_a_teacher_does_a_pair_visit_from_the_briefing_to_back_safe_on_a_phone(browser, live_server, settings):
     settings.DOORSTEP_SMS_NUMBER = "+447700900999"  # texting in is set up at this school
     with morning_clock(9, 25):  # setting off for a 9:30 appointment
