@@ -1,12 +1,30 @@
 import datetime
 import os
+import threading
 
 import pytest
 import time_machine
+from django.test import client as django_test_client
 
 # Playwright drives Chromium from the test thread while live_server serves Django in
 # another; Django must be told that sync ORM calls from that thread are expected.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+# The test client learns which templates a request drew from a signal sent by every thread. A
+# browser test's live server (one per test session) can still be answering a page's last poll
+# while the next test runs, and its page's context then stood first in that test's
+# response.context (a form with other fields: KeyError on a field the test's own form has).
+_store_rendered_templates = django_test_client.store_rendered_templates
+
+
+def _store_own_renders_only(store, signal, sender, template, context, **kwargs):
+    if threading.current_thread().name.endswith("(process_request_thread)"):
+        return  # drawn by the live server for a browser, not for this test client's request
+    _store_rendered_templates(store, signal, sender, template, context, **kwargs)
+
+
+django_test_client.store_rendered_templates = _store_own_renders_only
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
