@@ -51,6 +51,7 @@ from django.utils import timezone
 
 from audit.actions import Action
 from audit.services import record
+from core import bulk
 from pupils.models import Pupil
 
 from .models import Channel, DeliveryHeartbeat, Message
@@ -378,7 +379,7 @@ def notify_new(notices: Sequence[Notice]) -> list[Message]:
     prepared = [(notice, *notice.rows(now, phrases[notice.school.pk])) for notice in notices]
     rows = [m for _, made, _ in prepared for m in made]
     with transaction.atomic():
-        Message.objects.bulk_create(rows, batch_size=1000)
+        bulk.insert_new(Message, rows)
         for notice, made, found in prepared:
             reworded = [m for m in made if m.reworded]
             if reworded:

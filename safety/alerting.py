@@ -24,6 +24,7 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEntry
+from core import bulk
 from core.errors import NotAllowed
 from core.text import and_list
 from notify import services as notify_services
@@ -234,10 +235,22 @@ def raise_alert(visit: Visit, *, kind: str, now: datetime.datetime | None = None
     return alert
 
 
+Ladders = dict[int, tuple[list[dict[str, Any]], str, SchoolPolicy]]
+
+
 def _new_alert(visit: Visit, kind: str, now: datetime.datetime, *, event: VisitEvent | None = None, missed: str = "",
-               missed_due_at: datetime.datetime | None = None, ladder_from: datetime.datetime | None = None) -> Alert:
-    """The alert raise_alert() starts, unsaved: the ladder's snapshot and its first step."""
-    ladder, clause, version = ladder_for(visit)
+               missed_due_at: datetime.datetime | None = None, ladder_from: datetime.datetime | None = None,
+               ladders: Ladders | None = None) -> Alert:
+    """The alert raise_alert() starts, unsaved: the ladder's snapshot and its first step.
+    `ladders`: the ladders a batch has already read, by policy version (a burst's alerts
+    mostly share a handful of versions)."""
+    if ladders is None or not visit.policy_version_id or visit.state == Visit.State.PROPOSED:
+        ladder, clause, version = ladder_for(visit)
+    else:
+        if visit.policy_version_id not in ladders:
+            ladders[visit.policy_version_id] = ladder_for(visit)
+        shared, clause, version = ladders[visit.policy_version_id]
+        ladder = [dict(step) for step in shared]  # each alert keeps its own snapshot
     kind = Alert.Kind(kind)
     top = kind in Alert.TOP_KINDS
     step = len(ladder) - 1 if top else 0
@@ -307,11 +320,13 @@ def raise_overdue_batch(due: Sequence[tuple[int, datetime.datetime]],
             return 0, []
         visits = Visit.objects.select_related("school", "policy_version").in_bulk([row[3] for row in claimable])
         planned: list[tuple[int, Alert, Visit]] = []
+        ladders: Ladders = {}
         for pk, alert_at, stored_at, visit_id, next_kind, missed_due_at in claimable:
             try:
                 assert alert_at is not None and stored_at is not None  # due, so it has both
                 alert = _new_alert(visits[visit_id], MISSED_KIND.get(next_kind, Alert.Kind.OVERDUE), now,
-                                   missed=next_kind, missed_due_at=missed_due_at, ladder_from=max(alert_at, stored_at))
+                                   missed=next_kind, missed_due_at=missed_due_at, ladder_from=max(alert_at, stored_at),
+                                   ladders=ladders)
             except Exception:  # one bad row must not hold back the batch; it is tried alone
                 log.exception("watchdog: could not prepare the alert for watch %s; it will be tried on its own", pk)
                 left.append((pk, expected[pk]))
@@ -357,9 +372,9 @@ def _write_batch(planned: list[tuple[int, Alert, Visit]], now: datetime.datetime
         if notice is not None:
             notices.append(notice)
         entries += [_raised_entry(alert, visit, now), entry]
-    AlertStep.objects.bulk_create(steps)
+    bulk.insert_new(AlertStep, steps)
     notify_services.notify_new(notices)
-    AuditEntry.objects.bulk_create(entries)
+    bulk.insert_new(AuditEntry, entries)
     for school_id in sorted({visit.school_id for visit in visits}):
         live.changed(school_id)  # open boards draw them at commit (safety/live.py)
     return len(alerts)

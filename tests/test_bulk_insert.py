@@ -1,0 +1,92 @@
+"""core.bulk.insert_new writes the rows QuerySet.bulk_create would: every column the same,
+read back from the database, for the three models the watchdog writes that way (messages with
+their times, audit entries with JSON and an IP address, alert steps), on both databases."""
+import datetime
+
+import pytest
+from django.db import models
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from core import bulk
+from notify.models import Channel, Message
+from safety.alerts.models import AlertStep
+from safety.alerting import raise_alert
+
+from tests.factories import Staffed, VisitFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def columns(obj: models.Model) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
+
+
+def written(model, made, key):
+    """The rows `made` (unsaved instances) come back as, by `key`, without their ids."""
+    return {key(row): columns(row) for row in model.objects.filter(pk__in=made)}
+
+
+def test_the_rows_written_are_the_rows_bulk_create_writes():
+    school = Staffed("coteford")
+    visit = VisitFactory(school=school.school, pupil=school.pupil, staff=[school.officer])
+    alert = raise_alert(visit, kind="panic", now=timezone.now())
+    now = timezone.now().replace(microsecond=123456)
+    later = now + datetime.timedelta(minutes=5)
+
+    def messages(tag):
+        return [
+            Message(idempotency_key=f"{tag}:{n}", recipient=person, channel=channel, school=school.school,
+                    kind="alert.overdue", alert_id=alert.pk, to_address=f"0770090{n:04d}", subject="Overdue “visit”",
+                    body="Ring the office — now.\nSecond line", link="/alerts/1/", created_at=now,
+                    next_attempt_at=later, status=Message.Status.SENT if channel == Channel.IN_APP else
+                    Message.Status.PENDING, sent_at=now if channel == Channel.IN_APP else None)
+            for n, (person, channel) in enumerate([(school.office, Channel.IN_APP), (school.head, Channel.SMS),
+                                                  (school.dsl, Channel.EMAIL)])]
+
+    def entries(tag):
+        return [AuditEntry(school=school.school, at=now, actor=school.head.user, actor_name="Hana Head",
+                           action="alert.raised", object_type="alerts.alert", object_id=tag, summary=f"{tag} raised",
+                           data={"when": now.isoformat(), "late": 1.5, "steps": [1, None, "x"], "ok": True},
+                           ip_address="192.0.2.7", user_agent="Mozilla/5.0"),
+                AuditEntry(school=None, at=later, actor=None, actor_name="", action="alert.step",
+                           object_type="alerts.alert", object_id=tag, summary="no IP", data={}, ip_address=None)]
+
+    def steps(first):  # a step is written once per alert: each writer has its own numbers
+        return [AlertStep(alert=alert, step=first + n, at=now, due_at=later if n else now, notify=["office", "dsl"],
+                          recipients=n) for n in (0, 1)]
+
+    Message.objects.bulk_create(messages("django"))
+    assert bulk.insert_new(Message, messages("ours")) == 3
+    by_key = {k.split(":")[1]: v for k, v in ((m.idempotency_key, columns(m)) for m in
+                                               Message.objects.filter(kind="alert.overdue", alert_id=alert.pk))
+              if k.startswith("django:")}
+    for mine in Message.objects.filter(idempotency_key__startswith="ours:"):
+        theirs = by_key[mine.idempotency_key.split(":")[1]]
+        ours = columns(mine)
+        assert ours.pop("idempotency_key").replace("ours", "django") == theirs.pop("idempotency_key")
+        assert ours == theirs
+    assert Message.objects.get(idempotency_key="ours:0").created_at == now  # microseconds and zone kept
+
+    AuditEntry.objects.bulk_create(entries("django"))
+    bulk.insert_new(AuditEntry, entries("ours"))
+    theirs = sorted((columns(e) for e in AuditEntry.objects.filter(object_id="django")), key=lambda c: c["action"])
+    ours = sorted((columns(e) for e in AuditEntry.objects.filter(object_id="ours")), key=lambda c: c["action"])
+    for row in theirs + ours:
+        row["object_id"] = "same"
+        row["summary"] = row["summary"].replace("django", "same").replace("ours", "same")
+    assert ours == theirs
+    assert ours[0]["data"]["steps"] == [1, None, "x"] and ours[0]["ip_address"] == "192.0.2.7"
+
+    AlertStep.objects.bulk_create(steps(10))
+    bulk.insert_new(AlertStep, steps(20))
+    theirs = [columns(s) for s in AlertStep.objects.filter(step__in=[10, 11]).order_by("step")]
+    ours = [columns(s) for s in AlertStep.objects.filter(step__in=[20, 21]).order_by("step")]
+    for row in theirs + ours:
+        row["step"] %= 10
+    assert ours == theirs and len(ours) == 2
+
+
+def test_nothing_to_write_touches_nothing():
+    assert bulk.insert_new(Message, []) == 0
+    assert not Message.objects.exists()
