@@ -375,8 +375,7 @@ def _write_batch(planned: list[tuple[int, Alert, Visit]], now: datetime.datetime
     bulk.insert_new(AlertStep, steps)
     notify_services.notify_new(notices)
     bulk.insert_new(AuditEntry, entries)
-    for school_id in sorted({visit.school_id for visit in visits}):
-        live.changed(school_id)  # open boards draw them at commit (safety/live.py)
+    live.changed_all(visit.school_id for visit in visits)  # open boards draw them at commit (safety/live.py)
     return len(alerts)
 
 

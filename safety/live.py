@@ -50,10 +50,16 @@ def changed(school_id: int) -> None:
     that makes the change: PostgreSQL delivers the notification when (and only if) that
     commits, and folds repeats within one transaction into one. Elsewhere it does nothing:
     the boards read the stamp themselves."""
-    if connection.vendor != "postgresql":
+    changed_all([school_id])
+
+
+def changed_all(school_ids: Iterable[int]) -> None:
+    """changed() for several schools in one statement (a watchdog's batch spans many)."""
+    ids = sorted({str(pk) for pk in school_ids})
+    if connection.vendor != "postgresql" or not ids:
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(school_id)])
+        cursor.execute("SELECT pg_notify(%s, school) FROM unnest(%s::text[]) AS school", [CHANNEL, ids])
 
 
 def _iso(value: Any) -> str:
