@@ -36,7 +36,14 @@ class SchoolPolicy(models.Model):
         return cached
 
 
-@functools.lru_cache(maxsize=256)
+# How many parsed versions a process keeps. A burst of missed deadlines across a local
+# authority's schools (hundreds, each with its own version) reads them in no useful order: with
+# fewer kept than the versions in use, each was parsed again and again (a third of the
+# watchdog's time at 500 schools). A parsed version is about 20 KiB: 2,048 is about 40 MiB.
+VERSIONS_KEPT = 2048
+
+
+@functools.lru_cache(maxsize=VERSIONS_KEPT)
 def parsed_version(pk: int) -> Policy:
     """Version `pk`, parsed, kept per process by its id alone: a visit under way names the
     version it was approved under, so a check-in need not read the version's text to know its
@@ -50,7 +57,7 @@ def policy_versions_changed(sender: type[SchoolPolicy], **kwargs: object) -> Non
     parsed_version.cache_clear()
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=VERSIONS_KEPT)
 def _parse(pk: int, toml_text: str, source: str) -> Policy:
     # A version is never edited, so its parsed form can be kept per process: the watchdog
     # reads the visit's policy for every alert it raises (docs/benchmarks.md). The text is
