@@ -135,6 +135,7 @@ def main():
             target.create("burst_template")
         sb_phase(target, "burst_template", "migrate")
         made = sb_phase(target, "burst_template", "populate", args.visits, 20, 300)
+        target.analyze("burst_template")  # statistics, as a database in use has them (copied with it)
         print(f"    {made['visits']:,} visits under way in {made['schools']} schools", flush=True)
         cases = [("one at a time", 1, args.before_seconds), ("in batches", 0, 0)]
         for rnd in range(args.rounds):
