@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit.actions import Action
 from audit.models import AuditEntry
 from audit.services import record
+from core import bulk
 from people.permissions import can
 from schools.models import School
 
@@ -95,15 +96,22 @@ def scan_school(school, today=None):
             for pid, s in ((pid, low[pid]) for pid in opening)
         ]
         if new:
-            ReferralCase.objects.bulk_create(new, batch_size=2000)
-            AuditEntry.objects.bulk_create([
+            # Written without asking for their ids back (bulk_create on SQLite writes 50 rows a
+            # statement), then the ids read once: a pupil has one uncleared case (a constraint),
+            # and the school's row is locked above, so nobody else opens one meanwhile.
+            bulk.insert_new(ReferralCase, new)
+            ids = dict(ReferralCase.objects.filter(school=school, opened_on=today, cleared_on__isnull=True)
+                       .values_list("pupil_id", "pk"))
+            for case in new:
+                case.pk = ids[case.pupil_id]
+            bulk.insert_new(AuditEntry, [
                 _audit_entry(None, school, Action.REFERRAL_OPENED, "attendance.referralcase", case.pk,
                              f"Attendance {case.percent}% is below the referral threshold of {threshold.percent}% "
                              f"({threshold.clause}) for {start:%d %b %Y} to {end:%d %b %Y}",
                              {"pupil": case.pupil_id, "window": [start.isoformat(), end.isoformat()],
                               "threshold": threshold.percent, "clause": threshold.clause})
                 for case in new
-            ], batch_size=2000)
+            ])
         result.opened = len(new)
     return result
 

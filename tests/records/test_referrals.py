@@ -68,6 +68,23 @@ def test_running_the_scan_twice_on_the_same_day_changes_nothing():
     assert ReferralCase.objects.count() == 1 and AuditEntry.objects.count() == audit
 
 
+def test_each_case_opened_has_its_own_audit_entry_naming_it_and_its_pupil():
+    school = SchoolFactory(policy="potton")
+    pupils = [PupilFactory(school=school) for _ in range(4)]
+    for pupil in pupils:
+        give_marks(pupil, 10, 10)
+    earlier = ReferralCase.objects.create(
+        school=school, pupil=pupils[0], opened_on=TODAY - datetime.timedelta(days=7), window_start=TODAY,
+        window_end=TODAY, possible=20, attended=10, authorised=0, unauthorised=10, percent=50,
+        threshold_percent=70, clause="P §7¶4")
+    assert scan_school(school, TODAY).opened == 3
+    opened = ReferralCase.objects.exclude(pk=earlier.pk)
+    assert sorted(c.pupil_id for c in opened) == sorted(p.pk for p in pupils[1:])
+    entries = AuditEntry.objects.filter(action="referral.opened")
+    assert sorted((e.object_id, e.data["pupil"]) for e in entries) == sorted((str(c.pk), c.pupil_id) for c in opened)
+    assert all("50.0% is below the referral threshold of 70% (P §7¶4)" in e.summary for e in entries)
+
+
 def test_a_case_records_the_penalty_notice_indicator():
     school = SchoolFactory(policy="coteford")
     pupil = PupilFactory(school=school)
