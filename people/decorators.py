@@ -59,7 +59,5 @@ def local_next(request: HttpRequest) -> str:
     """The `next` a link carried (where to offer to go back to), if it is a path on this site;
     "". A full address, even to this host, or a scheme-relative "//elsewhere" is never offered:
     a link someone was sent must not lead off Doorstep from a "Back" button."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
-        return target
-    return ""
+    target = safe_next(request, "")
+    return target if target.startswith("/") else ""

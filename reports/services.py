@@ -43,8 +43,7 @@ from .models import Agreement, CalendarFeed, ChronologyNote, Concern, Filing, Le
 
 State = Visit.State
 
-# A visit that has ended, one way or another, is owed a report (C Appendix 2, H §7, W 4.1).
-ENDED_STATES = (State.COMPLETED, State.NOT_SEEN, State.ABANDONED)
+# A visit that has ended one way or another (Visit.ENDED_STATES) is owed a report (C Appendix 2, H §7, W 4.1).
 
 # How long the person who led a visit has to write its report before it shows as overdue
 # on their home page. No policy sets a period; Doorstep's default is two school days
@@ -116,7 +115,7 @@ def report_required(visit, policy=None) -> bool:
     """Every ended visit, unless the policy asks for a report only after danger (Pr 2.5): then a
     visit abandoned because staff did not feel safe, and any visit on which a panic, code word or
     duress alarm was raised, however it ended (completed, not seen or abandoned)."""
-    if visit.state not in ENDED_STATES:
+    if visit.state not in Visit.ENDED_STATES:
         return False
     policy = policy if policy is not None else recorded_policy(visit)
     if policy is not None and policy.after.report.value == "after_danger":
@@ -148,7 +147,7 @@ def reports_owed(staff, today=None):
     """[(visit, due_on, overdue)] for the ended visits this person led and has not reported on."""
     today = today or timezone.localdate()
     visits = (
-        Visit.objects.filter(school=staff.school, state__in=ENDED_STATES, assignments__staff=staff,
+        Visit.objects.filter(school=staff.school, state__in=Visit.ENDED_STATES, assignments__staff=staff,
                              assignments__lead=True)
         .select_related("pupil", "school", "policy_version")
         .prefetch_related("assignments__staff")
@@ -332,7 +331,7 @@ def submit_report(actor, visit, data, *, request=None) -> VisitReport:
     _require(actor, "report.write", visit, "write this visit's report")
     with transaction.atomic():
         locked = Visit.objects.select_for_update(of=("self",)).select_related("pupil", "school", "policy_version").get(pk=visit.pk)
-        if locked.state not in ENDED_STATES:
+        if locked.state not in Visit.ENDED_STATES:
             raise ValidationError({"__all__": f"This visit is {locked.get_state_display().lower()}; a report is "
                                               "written once it has ended (completed, not seen or abandoned)."})
         if VisitReport.objects.filter(visit=locked, corrects__isnull=True).exists():

@@ -58,7 +58,7 @@ def report(request, pk):
         if not can(me, "report.write", visit):
             require(me, "report.view", visit)
             return render(request, "reports/report_missing.html", {"visit": visit, "nav": "visits"})
-        if visit.state not in services.ENDED_STATES:
+        if visit.state not in Visit.ENDED_STATES:
             return render(request, "reports/report_missing.html", {"visit": visit, "nav": "visits", "not_ended": True})
         form = ReportForm(request.POST or None, initial={"reason": visit.reason})
         if request.method == "POST" and form.is_valid():

@@ -23,6 +23,9 @@ class Visit(models.Model):
         NOT_SEEN = "not_seen", "Not seen"
         ABANDONED = "abandoned", "Abandoned"
 
+    # The visit went ahead and is over: completed, or ended at the door (nobody seen, left early).
+    ENDED_STATES = (State.COMPLETED, State.NOT_SEEN, State.ABANDONED)
+
     school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="visits")
     pupil = models.ForeignKey("pupils.Pupil", on_delete=models.PROTECT, related_name="visits")
     purpose = models.CharField(max_length=30, choices=PURPOSE_CHOICES)

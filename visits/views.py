@@ -33,13 +33,11 @@ from .forms import (
 )
 from .models import Visit, VisitList
 
-CLOSED_STATES = [Visit.State.DECLINED, Visit.State.WITHDRAWN, Visit.State.CANCELLED,
-                 Visit.State.COMPLETED, Visit.State.NOT_SEEN, Visit.State.ABANDONED]
+CLOSED_STATES = [Visit.State.DECLINED, Visit.State.WITHDRAWN, Visit.State.CANCELLED, *Visit.ENDED_STATES]
 
 # Which stage of the policy a visit is checked against, by its state: a proposal is
 # checked for approval, an approved visit for scheduling.
 STAGE_FOR_STATE = {Visit.State.PROPOSED: "approve"}
-WENT_AHEAD_STATES = [Visit.State.COMPLETED, Visit.State.NOT_SEEN, Visit.State.ABANDONED]
 STAGE_LABELS = {"approve": "for approval", "schedule": "for the visit to go ahead"}
 
 
@@ -451,7 +449,7 @@ def _render_detail(request, visit, bound=None, refusal=None, status=200, shown_a
         "stage_label": STAGE_LABELS.get(STAGE_FOR_STATE.get(visit.state, "schedule")),
         # A closed visit is not checked again: "the policy allows this" would read as if it
         # were still to happen.
-        "closed": visit.state in CLOSED_STATES, "went_ahead": visit.state in WENT_AHEAD_STATES,
+        "closed": visit.state in CLOSED_STATES, "went_ahead": visit.state in Visit.ENDED_STATES,
         "forms": forms, "refusal": refusal, "history": _history(visit, me), "closed_reason": _closed_reason(visit, me),
         "assignments": visit.assignments.all(),
         # What happened on the day, and the paperwork that follows from the visit's state.
