@@ -491,7 +491,11 @@ def last_delivery_run() -> datetime.datetime | None:
 
 def delivery_is_stale(seconds: int = 30) -> bool:
     """True when no delivery worker has run for `seconds`: email and SMS are not going out."""
-    last = last_delivery_run()
+    return delivery_stale_after(last_delivery_run(), seconds)
+
+
+def delivery_stale_after(last: datetime.datetime | None, seconds: int = 30) -> bool:
+    """delivery_is_stale() for a last run the caller has just read (last_delivery_run())."""
     return last is None or timezone.now() - last > datetime.timedelta(seconds=seconds)
 
 

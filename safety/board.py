@@ -17,7 +17,7 @@ import hashlib
 import pickle
 from typing import Any
 
-from django.db.models import Prefetch, Q
+from django.db.models import Min, Prefetch, Q
 from django.utils import timezone
 
 from notify import services as notify
@@ -29,8 +29,9 @@ from safety.checkins.models import VisitEvent, Watch, WatchStaff
 from safety.readiness.services import open_drills
 from visits.models import Visit, VisitStaff
 
+from . import live
 from .journey import raised_by
-from .watchdog import last_heartbeat, watchdog_is_stale
+from .watchdog import heartbeat_is_stale, last_heartbeat, watchdog_is_stale
 
 State = Visit.State
 
@@ -151,14 +152,18 @@ def pupil_label(first_name, last_name, year_group):
     return f"{initials}, {year}"
 
 
-def board_context(staff_list, now=None) -> dict:
+def board_context(staff_list, now=None, warnings: dict[str, Any] | None = None) -> dict:
     """The board for these staff records' schools: rows most urgent first, the newest open
-    alert (for the sound), and the loud warnings (watchdog stopped, messages not going out)."""
+    alert (for the sound), and the loud warnings (watchdog stopped, messages not going out:
+    `warnings`, as board_stamp() read them, or read here). `fresh_until` is the first moment
+    time alone would change what the list shows."""
     now = now or timezone.now()
     school_ids = [s.school_id for s in staff_list]
+    if warnings is None:
+        warnings = _warnings(staff_list, now)
     data = board(school_ids, now)
     rows = data["visits"]
-    schools = {s.school_id: s.school for s in staff_list}
+    schools = warnings["schools"]
     latest_open = 0
     unacknowledged = False
     for row in rows:
@@ -185,6 +190,63 @@ def board_context(staff_list, now=None) -> dict:
         # What the row's HTML is kept under (alerts/templatetags/board_rows.py): a digest of
         # every value it shows, so a row is rendered again as soon as anything in it changes.
         row["row_key"] = _digest(row)
+    # Everything the list of visits shows but the clock ("Updated at"), in one digest: the
+    # page sends it back (If-None-Match) and an unchanged board is answered "304 Not Modified",
+    # with nothing drawn and nothing sent.
+    version = _digest(([row["row_key"] for row in rows], latest_open, unacknowledged, warnings["version"]))
+    return {
+        "now": now,
+        "rows": rows,
+        "counts": {key: sum(1 for r in rows if r["urgency"] == key) for key in URGENCY_LABELS},
+        "latest_alert_id": latest_open,
+        "unacknowledged": unacknowledged,
+        **{key: value for key, value in warnings.items() if key != "version"},
+        "version": version,
+        "fresh_until": _fresh_until(rows, school_ids, now),
+    }
+
+
+# However long the rows' times say the list stays the same, an unchanged board's cheap answer
+# (board_stamp) is trusted for at most this long before the list is read and drawn again.
+STAMP_TRUSTED_FOR = datetime.timedelta(minutes=5)
+
+
+def _fresh_until(rows: list[dict[str, Any]], school_ids: list[int], now: datetime.datetime) -> datetime.datetime:
+    """The first moment after `now` at which time alone changes the list: a deadline coming
+    within DUE_SOON (the row turns "due soon", and an office call "call now") or passing (it
+    turns "late"), a visit not started reaching its start time, or a scheduled visit joining
+    the board (under_way()). Every comparison with `now` in board() and board_context() has
+    its moment here."""
+    moments = [now + STAMP_TRUSTED_FOR]
+    for row in rows:
+        if row["due_at"] is not None:
+            moments.extend(t for t in (row["due_at"] - DUE_SOON, row["due_at"]) if t > now)
+        if row["starts_later"]:
+            moments.append(row["starts_at"])
+    joins = _next_to_join(school_ids, now)
+    if joins is not None:
+        moments.append(max(joins, now))
+    return min(moments)
+
+
+def _next_to_join(school_ids, now: datetime.datetime) -> datetime.datetime | None:
+    """When the next scheduled visit not yet on the board joins it (under_way()'s rule), or None."""
+    soon = now + UNSTARTED_SHOWN_BEFORE
+    first = (Watch.objects.filter(school__in=school_ids, visit__state=State.SCHEDULED, status=Watch.Status.OK,
+                                  visit__starts_at__gt=soon)
+             .filter(Q(due_at__isnull=True) | Q(due_at__gt=soon))
+             .aggregate(starts=Min("visit__starts_at"), due=Min("due_at")))
+    times = [t - UNSTARTED_SHOWN_BEFORE for t in (first["starts"], first["due"]) if t is not None]
+    return min(times) if times else None
+
+
+def _warnings(staff_list, now: datetime.datetime) -> dict[str, Any]:
+    """What the board says above its rows: the watchdog or the delivery worker stopped, texts
+    and emails delayed, reworded or failed, test alarms sounding; with `version`, a digest of
+    all of it as shown (a heartbeat's time only counts while it is shown, stale). Small
+    queries whose size follows the messages, never the visits under way."""
+    school_ids = [s.school_id for s in staff_list]
+    schools = {s.school_id: s.school for s in staff_list}
     failed: list[Message] = []
     delayed: list[Message] = []
     reworded: list[Message] = []
@@ -193,37 +255,59 @@ def board_context(staff_list, now=None) -> dict:
         delayed.extend(notify.delayed(school)[:50])
         reworded.extend(notify.reworded_recent(school)[:50])
     last_delivery = notify.last_delivery_run()
-    delivery_stale = notify.delivery_is_stale()
+    delivery_stale = notify.delivery_stale_after(last_delivery)
     drills = open_drills(school_ids, now)
     delayed_groups = _delayed_by_channel(delayed)
     reworded_lines = _reworded_by_message(reworded)
-    # Everything the list of visits shows but the clock ("Updated at"), in one digest: the
-    # page sends it back (If-None-Match) and an unchanged board is answered "304 Not Modified",
-    # with nothing drawn and nothing sent. The heartbeats' times only count while shown (stale).
+    last_beat = last_heartbeat()
+    stale = heartbeat_is_stale(last_beat, now)
+    multi_school = len(schools) > 1
     version = _digest((
-        len(schools) > 1, [row["row_key"] for row in rows], data["watchdog"]["stale"],
-        data["watchdog"]["last_beat_at"] if data["watchdog"]["stale"] else None,
+        multi_school, sorted((pk, school.name) for pk, school in schools.items()) if multi_school else None,
+        stale, (last_beat, timezone.localdate(now)) if stale else None,
         delivery_stale, last_delivery if delivery_stale else None, delayed_groups, reworded_lines,
-        [(m.pk, m.failed_at, m.subject, m.channel, m.recipient.full_name) for m in failed], drills,
-        latest_open, unacknowledged))
+        [(m.pk, m.failed_at, m.subject, m.channel, m.recipient.full_name) for m in failed], drills))
     return {
-        "now": now,
-        "rows": rows,
-        "counts": {key: sum(1 for r in rows if r["urgency"] == key) for key in URGENCY_LABELS},
-        "watchdog": data["watchdog"],
-        "latest_alert_id": latest_open,
-        "unacknowledged": unacknowledged,
+        "watchdog": {"last_beat_at": last_beat, "stale": stale},
         "failed_messages": failed,
         "delayed": delayed_groups,
         "reworded": reworded_lines,
         "delivery_stale": delivery_stale,
         "last_delivery": last_delivery,
-        "multi_school": len(schools) > 1,
+        "multi_school": multi_school,
         "schools": schools,
         # Test alarms sounding (alerts/_drills.html): never alerts, never in the counts above.
         "drills": drills,
         "version": version,
     }
+
+
+def board_stamp(staff_list, now=None) -> tuple[str, dict[str, Any]]:
+    """A digest of everything the list of visits is drawn from, read cheaply: the safety
+    tables' change stamp (safety.live), the words shown that live outside them (staff names
+    and mobiles, pupils' initials and year groups, the visits' times and states, who raised or
+    took on an alert, the next scheduled visit to join), read as plain values and never built
+    into rows, and the warnings above the rows (returned too, for board_context). Equal
+    stamps, and a moment before the list's `fresh_until`: the same list. Read it before the
+    board itself, so that a change made in between makes the next stamp differ."""
+    now = now or timezone.now()
+    school_ids = [s.school_id for s in staff_list]
+    warnings = _warnings(staff_list, now)
+    watches = Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE)
+    shown = (
+        live.stamp(school_ids),
+        list(WatchStaff.objects.filter(watch__school__in=school_ids).exclude(watch__status=Watch.Status.SAFE)
+             .order_by("pk")
+             .values_list("watch_id", "staff_id", "staff__full_name", "staff__mobile")),
+        list(watches.order_by("pk").values_list("pk", "visit__state", "visit__starts_at", "visit__ends_at",
+                                                "visit__pupil__first_name", "visit__pupil__last_name",
+                                                "visit__pupil__year_group")),
+        list(Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED).order_by("pk")
+             .values_list("pk", "owner__full_name", "event__staff__full_name", "event__recorded_by__full_name")),
+        _next_to_join(school_ids, now),
+        warnings["version"],
+    )
+    return _digest(shown), warnings
 
 
 def _digest(value: Any) -> str:

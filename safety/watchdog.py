@@ -152,8 +152,12 @@ def last_heartbeat() -> datetime.datetime | None:
 
 def watchdog_is_stale(now: datetime.datetime | None = None) -> bool:
     """True when no watchdog has beaten in the last 15 seconds (or none ever has)."""
+    return heartbeat_is_stale(last_heartbeat(), now)
+
+
+def heartbeat_is_stale(last: datetime.datetime | None, now: datetime.datetime | None = None) -> bool:
+    """watchdog_is_stale() for a last beat the caller has just read (last_heartbeat())."""
     now = now or timezone.now()
-    last = last_heartbeat()
     return last is None or now - last > datetime.timedelta(seconds=HEARTBEAT_STALE_SECONDS)
 
 

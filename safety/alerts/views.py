@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponse, HttpResponseNotModified, Streamin
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
 
@@ -88,13 +89,34 @@ def _school_ids(staff) -> list[int]:
     return [s.school_id for s in staff]
 
 
-def _etag(request, version: str) -> str:
-    """The list of visits' entity tag: what it shows (board_context's version) and, because
-    its forms carry this session's CSRF token, a digest of that token's secret (after a new
-    sign-in the page gets forms that work)."""
+def _secret(request) -> str:
+    """This session's CSRF secret: the list's forms carry its token, so after a new sign-in the
+    page must get forms that work (it is in every tag below)."""
     get_token(request)  # the session's secret is known (and set) before the first page is drawn
-    secret = request.META.get("CSRF_COOKIE", "")
-    return '"' + hashlib.blake2b(f"{version}:{secret}".encode(), digest_size=12).hexdigest() + '"'
+    return str(request.META.get("CSRF_COOKIE", ""))
+
+
+def _tag_digest(value: str, secret: str) -> str:
+    return hashlib.blake2b(f"{value}:{secret}".encode(), digest_size=12).hexdigest()
+
+
+def _etag(request, context: dict[str, Any], stamp: str) -> str:
+    """The list of visits' entity tag, `"<shown>.<stamp>.<until>"`: a digest of what it shows
+    (board_context's version); a digest of board_stamp() as read before it; and the moment
+    (whole seconds, rounded down) time alone would change it (its fresh_until)."""
+    secret = _secret(request)
+    until = int(context["fresh_until"].timestamp())
+    return f'"{_tag_digest(context["version"], secret)}.{_tag_digest(stamp, secret)}.{until}"'
+
+
+def _sent_tags(request) -> list[tuple[str, str, int]]:
+    """The tags of If-None-Match, as (shown, stamp, until); anything else in it is ignored."""
+    tags = []
+    for tag in request.headers.get("If-None-Match", "").split(","):
+        parts = tag.strip().strip('"').split(".")
+        if len(parts) == 3 and parts[2].isdigit():
+            tags.append((parts[0], parts[1], int(parts[2])))
+    return tags
 
 
 def _private(response):
@@ -104,13 +126,20 @@ def _private(response):
     return response
 
 
+def _not_modified(etag: str) -> HttpResponse:
+    response = HttpResponseNotModified()
+    response["ETag"] = etag
+    return _private(response)
+
+
 @staff_required
 def board(request):
     staff = _board_staff(request)
     stamp = live.stamp(_school_ids(staff))  # before the data: a change after it is pushed, not lost
-    context = board_data.board_context(staff)
+    shown, warnings = board_data.board_stamp(staff)
+    context = board_data.board_context(staff, warnings=warnings)
     return _private(render(request, "alerts/board.html", {
-        "nav": "board", "stamp": stamp, "etag": _etag(request, context["version"]),
+        "nav": "board", "stamp": stamp, "etag": _etag(request, context, shown),
         **board_data.alarms(staff), **context}))
 
 
@@ -118,15 +147,26 @@ def board(request):
 def board_live(request):
     """The visits under way: fetched when the stream says something changed, and every 30 s.
     Answered "304 Not Modified" (nothing drawn, nothing sent) when the page already shows
-    exactly this: the time alone passing is what most of the 30-second fetches find."""
+    exactly this: the time alone passing is what most of the 30-second fetches find.
+
+    The cheap answer first: when the page's tag has the same board_stamp() and its moment has
+    not come, nothing the list is drawn from has changed and time alone has changed nothing
+    either, so the 304 is sent without reading the list. Otherwise the list is read; if it
+    draws the same as the page shows, still 304, with a new tag (board.js keeps it)."""
     staff = _board_staff(request)
-    context = board_data.board_context(staff)
-    etag = _etag(request, context["version"])
-    response: HttpResponse
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response = HttpResponseNotModified()
-    else:
-        response = render(request, "alerts/_board.html", context)
+    now = timezone.now()
+    secret = _secret(request)
+    sent = _sent_tags(request)
+    shown, warnings = board_data.board_stamp(staff, now)  # before the list: a change in between shows next time
+    stamp_tag = _tag_digest(shown, secret)
+    for tag_shown, tag_stamp, until in sent:
+        if tag_stamp == stamp_tag and now.timestamp() < until:
+            return _not_modified(f'"{tag_shown}.{tag_stamp}.{until}"')
+    context = board_data.board_context(staff, now, warnings=warnings)
+    etag = _etag(request, context, shown)
+    if any(tag_shown == etag.strip('"').split(".")[0] for tag_shown, _, _ in sent):
+        return _not_modified(etag)
+    response = render(request, "alerts/_board.html", context)
     response["ETag"] = etag
     return _private(response)
 

@@ -224,6 +224,8 @@
     if (e.detail.elt !== live || !e.detail.xhr) { return; }
     if (e.detail.xhr.status === 304) {
       e.detail.shouldSwap = false;
+      // The same list, known by a newer tag (its cheap check was out of date): keep that one.
+      etag = e.detail.xhr.getResponseHeader("ETag") || etag;
       var at = document.getElementById("board-updated");
       if (at) { at.textContent = updated.format(new Date()); }
       if (state.lost && (state.streamOpen || !window.EventSource)) {
