@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 
+from core.stamps import ChangeStamped
 from schools.models import Trust
 
 from .pins import pin_matches
@@ -46,7 +47,7 @@ class StaffMemberQuerySet(models.QuerySet):
         return self.filter(active=True)
 
 
-class StaffMember(models.Model):
+class StaffMember(ChangeStamped):
     """A person on a school's staff register. The register is what the policies ask the
     school to hold: mobile number, vehicle, vetting and training (e.g. C 2.3, C 2.9, C 5.1)."""
 
@@ -78,6 +79,7 @@ class StaffMember(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["school", "user"], name="one_staff_record_per_user_per_school"),
         ]
+        indexes = [models.Index(fields=["school", "updated_at"], name="staff_school_updated")]
 
     def __str__(self):
         return self.full_name

@@ -3,12 +3,14 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from core.stamps import ChangeStamped
+
 from .upn import validate_upn
 
 YEAR_GROUPS = [("N", "Nursery"), ("R", "Reception")] + [(str(n), f"Year {n}") for n in range(1, 14)]
 
 
-class Pupil(models.Model):
+class Pupil(ChangeStamped):
     school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="pupils")
     upn = models.CharField("UPN", max_length=13, validators=[validate_upn])
     admission_number = models.CharField(max_length=20, blank=True)
@@ -36,6 +38,7 @@ class Pupil(models.Model):
     class Meta:
         ordering = ["last_name", "first_name"]
         constraints = [models.UniqueConstraint(fields=["school", "upn"], name="unique_upn_per_school")]
+        indexes = [models.Index(fields=["school", "updated_at"], name="pupil_school_updated")]
 
     def __str__(self) -> str:
         return self.full_name

@@ -299,7 +299,11 @@ def apply(school: School, records: Sequence[PupilRecord], *, by: Any, source: st
         counts.unchanged = len(pairs) - len(changed)
         counts.left = len(gone)
         if changed or gone:
-            Pupil.objects.bulk_update(changed + gone, _PUPIL_FIELDS + ["on_roll", "left_on"], batch_size=BATCH_SIZE)
+            stamped = timezone.now()  # bulk_update does not stamp rows (core.stamps)
+            for p in changed + gone:
+                p.updated_at = stamped
+            Pupil.objects.bulk_update(changed + gone, _PUPIL_FIELDS + ["on_roll", "left_on", "updated_at"],
+                                      batch_size=BATCH_SIZE)
         if new_pupils:
             Pupil.objects.bulk_create([p for _r, p in new_pupils], batch_size=BATCH_SIZE)
             # SQLite and PostgreSQL both return the new ids from bulk_create.

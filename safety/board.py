@@ -17,15 +17,17 @@ import hashlib
 import pickle
 from typing import Any
 
-from django.db.models import Min, Prefetch, Q
+from django.db.models import Max, Min, Prefetch, Q
 from django.utils import timezone
 
 from notify import services as notify
 from notify.models import Channel, Message
 from people.access import staff_records
+from people.models import StaffMember
 from people.permissions import can
 from safety.alerts.models import Alert
 from safety.checkins.models import VisitEvent, Watch, WatchStaff
+from pupils.models import Pupil
 from safety.readiness.services import open_drills
 from visits.models import Visit, VisitStaff
 
@@ -284,26 +286,22 @@ def _warnings(staff_list, now: datetime.datetime) -> dict[str, Any]:
 
 def board_stamp(staff_list, now=None) -> tuple[str, dict[str, Any]]:
     """A digest of everything the list of visits is drawn from, read cheaply: the safety
-    tables' change stamp (safety.live), the words shown that live outside them (staff names
-    and mobiles, pupils' initials and year groups, the visits' times and states, who raised or
-    took on an alert, the next scheduled visit to join), read as plain values and never built
-    into rows, and the warnings above the rows (returned too, for board_context). Equal
-    stamps, and a moment before the list's `fresh_until`: the same list. Read it before the
-    board itself, so that a change made in between makes the next stamp differ."""
+    tables' change stamp (safety.live); the newest change to the staff (names and mobiles, also
+    of whoever raised or took on an alert), the pupils (initials and year groups) and the visits
+    (times, state, team) of these schools; the next scheduled visit to join; and the warnings
+    above the rows (returned too, for board_context). None of it grows with the visits shown.
+    Equal stamps, and a moment before the list's `fresh_until`: the same list. Read it before
+    the board itself, so that a change made in between makes the next stamp differ."""
     now = now or timezone.now()
     school_ids = [s.school_id for s in staff_list]
     warnings = _warnings(staff_list, now)
-    watches = Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE)
     shown = (
         live.stamp(school_ids),
-        list(WatchStaff.objects.filter(watch__school__in=school_ids).exclude(watch__status=Watch.Status.SAFE)
-             .order_by("pk")
-             .values_list("watch_id", "staff_id", "staff__full_name", "staff__mobile")),
-        list(watches.order_by("pk").values_list("pk", "visit__state", "visit__starts_at", "visit__ends_at",
-                                                "visit__pupil__first_name", "visit__pupil__last_name",
-                                                "visit__pupil__year_group")),
-        list(Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED).order_by("pk")
-             .values_list("pk", "owner__full_name", "event__staff__full_name", "event__recorded_by__full_name")),
+        # Names, mobiles, initials, year groups, a visit's times, state or team: each table's
+        # newest change stamp (core.stamps), one indexed read each however many visits are shown.
+        StaffMember.objects.filter(school__in=school_ids).aggregate(at=Max("updated_at"))["at"],
+        Pupil.objects.filter(school__in=school_ids).aggregate(at=Max("updated_at"))["at"],
+        Visit.objects.filter(school__in=school_ids).aggregate(at=Max("updated_at"))["at"],
         _next_to_join(school_ids, now),
         warnings["version"],
     )

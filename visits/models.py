@@ -1,13 +1,15 @@
 from django.db import models
 from django.utils import timezone
 
+from core.stamps import ChangeStamped
+
 # The purposes live with the policy engine, which judges them; re-exported here for the
 # visit's forms, services and API.
 from policy_engine.schema import PURPOSE_CHOICES as PURPOSE_CHOICES
 from policy_engine.schema import PURPOSES as PURPOSES
 
 
-class Visit(models.Model):
+class Visit(ChangeStamped):
     """A home visit. Its state only changes through visits.services.transition(), which runs the
     policy engine, refuses with the findings and writes the audit trail."""
 
@@ -56,10 +58,10 @@ class Visit(models.Model):
 
     visit_list = models.ForeignKey("VisitList", null=True, blank=True, on_delete=models.SET_NULL, related_name="visits")
     closed_reason = models.TextField(blank=True, help_text="Why it was declined, withdrawn or cancelled")
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["starts_at"]
+        indexes = [models.Index(fields=["school", "updated_at"], name="visit_school_updated")]
 
     def __str__(self) -> str:
         # In the school's time, as people write it: the stored time is UTC, an hour early in summer.

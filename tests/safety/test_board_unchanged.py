@@ -7,6 +7,7 @@ Most of those answers are given from the cheap stamp (safety.board.board_stamp) 
 the list: every kind of change the list can show is tried here against that stamp, because a
 board that goes on showing an old list is a safety fault."""
 import datetime
+import io
 import re
 
 import pytest
@@ -18,11 +19,11 @@ from django.urls import reverse
 from notify import delivery
 from notify import services as notify
 from notify.models import Channel
+from pupils.csv_import import Mapping, import_file
 from safety import alerting, recording
 from safety import watch as watching
 from safety import watchdog as watchdog_loop
 from safety.alerts.models import Alert
-from visits.models import Visit
 
 from tests.safety.support import local, scheduled_visit
 
@@ -147,7 +148,10 @@ def test_a_pupils_name_corrected_on_the_register_sends_the_list_again(office, in
 
 
 def test_a_visit_made_longer_sends_the_list_again(office, inside, clock):
-    after = unchanged_then(office, clock, lambda: Visit.objects.filter(pk=inside.pk).update(ends_at=local(12, 10)))
+    def longer():
+        inside.ends_at = local(12, 10)
+        inside.save(update_fields=["ends_at"])  # the change is stamped though only ends_at is named
+    after = unchanged_then(office, clock, longer, at=local(10, 1))
     assert after.status_code == 200 and "10:00–12:10" in after.content.decode()
 
 
@@ -193,7 +197,8 @@ def test_a_scheduled_visit_joins_the_list_when_its_time_comes_and_when_it_is_mov
     watching.watch_scheduled(earlier, local(10, 55, 1))
     tag = fetch(office)["ETag"]
     assert fetch(office, tag).status_code == 304
-    Visit.objects.filter(pk=earlier.pk).update(starts_at=local(10, 57), ends_at=local(11, 40))
+    earlier.starts_at, earlier.ends_at = local(10, 57), local(11, 40)
+    earlier.save(update_fields=["starts_at", "ends_at"])
     moved = fetch(office, tag)
     assert moved.status_code == 200 and f'id="visit-{earlier.pk}"' in moved.content.decode()
 
@@ -221,3 +226,22 @@ def test_the_watchdog_going_quiet_and_a_text_not_going_out_each_send_the_list_ag
         delivery.beat("sender:1")
     delayed = fetch(office, first["ETag"])  # ...but 32 s unsent, the board names whom to phone
     assert delayed.status_code == 200 and 'id="delivery-delayed-sms"' in delayed.content.decode()
+
+
+def test_a_pupil_moved_up_a_year_by_a_register_import_sends_the_list_again(office, inside, coteford, clock):
+    # Imports write many pupils at once (bulk_update), past save(): they stamp the rows themselves.
+    pupil = coteford.pupil
+    header = "UPN,Legal Forename,Legal Surname,DOB,Year,Reg,Address 1,Postcode"
+    line = f"{pupil.upn},{pupil.first_name},{pupil.last_name},{pupil.date_of_birth:%d/%m/%Y},Year 2,2A,1 High St,AB1 2CD"
+    year = "2" if pupil.year_group != "2" else "3"
+    line = line.replace("Year 2", f"Year {year}")
+    before = fetch(office)
+    assert fetch(office, before["ETag"]).status_code == 304
+    mapping = Mapping(name="test", columns={"upn": "UPN", "first_name": "Legal Forename", "last_name": "Legal Surname",
+                                            "date_of_birth": "DOB", "year_group": "Year", "class_name": "Reg",
+                                            "address_line1": "Address 1", "postcode": "Postcode"})
+    counts = import_file(coteford.school, io.BytesIO(f"{header}\n{line}\n".encode()), mapping, by=None,
+                         file_name="pupils.csv")
+    assert counts.updated == 1
+    after = fetch(office, before["ETag"])
+    assert after.status_code == 200 and f"Year {year}" in after.content.decode()

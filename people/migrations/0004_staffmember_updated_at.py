@@ -1,0 +1,19 @@
+import django.utils.timezone
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("people", "0003_staffmember_wrong_pin_at")]
+
+    operations = [
+        migrations.AddField(
+            model_name="staffmember",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, default=django.utils.timezone.now),
+            preserve_default=False,
+        ),
+        migrations.AddIndex(
+            model_name="staffmember",
+            index=models.Index(fields=["school", "updated_at"], name="staff_school_updated"),
+        ),
+    ]
