@@ -111,6 +111,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--before-seconds", type=float, default=30.0,
                         help="How long the one-at-a-time pass runs before it is stopped (default 30)")
+    parser.add_argument("--sizes", default="",
+                        help="Batch sizes to compare beside the watchdog's own, comma-separated (e.g. 50,100)")
     parser.add_argument("--json", help="Write the results here as JSON")
     args = parser.parse_args()
 
@@ -138,6 +140,7 @@ def main():
         target.analyze("burst_template")  # statistics, as a database in use has them (copied with it)
         print(f"    {made['visits']:,} visits under way in {made['schools']} schools", flush=True)
         cases = [("one at a time", 1, args.before_seconds), ("in batches", 0, 0)]
+        cases += [(f"in batches of {n}", int(n), 0) for n in args.sizes.split(",") if n]
         for rnd in range(args.rounds):
             for label, size, limit in cases:
                 db = "burst_run"
