@@ -9,8 +9,8 @@ from django.db import models
 class ChangeStamped(models.Model):
     """`updated_at`: when the row last changed, also when only some of its fields are saved
     (`save(update_fields=...)` leaves an auto_now field out unless it is named). The office
-    board asks for the newest stamp of the staff, pupils and visits it shows, a cheap indexed
-    read, to know whether anything it draws from them has changed (safety.board.board_stamp).
+    board reads the stamps of the staff, pupils and visits it shows, a few narrow columns, to
+    know whether anything it draws from them has changed (safety.board.board_stamp).
     Writes that bypass save() (`QuerySet.update()`, `bulk_update()`) set it themselves."""
 
     updated_at = models.DateTimeField(auto_now=True)

@@ -79,7 +79,6 @@ class StaffMember(ChangeStamped):
         constraints = [
             models.UniqueConstraint(fields=["school", "user"], name="one_staff_record_per_user_per_school"),
         ]
-        indexes = [models.Index(fields=["school", "updated_at"], name="staff_school_updated")]
 
     def __str__(self):
         return self.full_name

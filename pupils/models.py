@@ -38,7 +38,6 @@ class Pupil(ChangeStamped):
     class Meta:
         ordering = ["last_name", "first_name"]
         constraints = [models.UniqueConstraint(fields=["school", "upn"], name="unique_upn_per_school")]
-        indexes = [models.Index(fields=["school", "updated_at"], name="pupil_school_updated")]
 
     def __str__(self) -> str:
         return self.full_name

@@ -17,7 +17,7 @@ import hashlib
 import pickle
 from typing import Any
 
-from django.db.models import Max, Min, Prefetch, Q
+from django.db.models import Min, Prefetch, Q
 from django.utils import timezone
 
 from notify import services as notify
@@ -27,11 +27,9 @@ from people.models import StaffMember
 from people.permissions import can
 from safety.alerts.models import Alert
 from safety.checkins.models import VisitEvent, Watch, WatchStaff
-from pupils.models import Pupil
 from safety.readiness.services import open_drills
 from visits.models import Visit, VisitStaff
 
-from . import live
 from .journey import raised_by
 from .watchdog import heartbeat_is_stale, last_heartbeat, watchdog_is_stale
 
@@ -285,23 +283,29 @@ def _warnings(staff_list, now: datetime.datetime) -> dict[str, Any]:
 
 
 def board_stamp(staff_list, now=None) -> tuple[str, dict[str, Any]]:
-    """A digest of everything the list of visits is drawn from, read cheaply: the safety
-    tables' change stamp (safety.live); the newest change to the staff (names and mobiles, also
-    of whoever raised or took on an alert), the pupils (initials and year groups) and the visits
-    (times, state, team) of these schools; the next scheduled visit to join; and the warnings
-    above the rows (returned too, for board_context). None of it grows with the visits shown.
-    Equal stamps, and a moment before the list's `fresh_until`: the same list. Read it before
-    the board itself, so that a change made in between makes the next stamp differ."""
+    """A digest of everything the list of visits is drawn from, read cheaply: each watch not
+    yet safe with its visit's and pupil's change stamps (a check-in, an alert raised, a
+    deadline or a check-out rewrites the watch; an edit to the visit, its team or the pupil
+    stamps those: core.stamps); the open alerts' state, step, owner and word from the staff;
+    the schools' staff with their change stamps (names and mobiles, also of whoever raised
+    or took on an alert); the next scheduled visit to join; and the warnings above the rows
+    (returned too, for board_context). Equal stamps, and a moment before the list's
+    `fresh_until`: the same list. Read it before the board itself, so that a change made in
+    between makes the next stamp differ.
+
+    Each row's own value, never a table's newest: a transaction that took its time or id
+    before another but commits after it leaves the newest unchanged, and its change would go
+    unseen (safety.live's wake-up stamp can afford that, as the list is read whenever it moves;
+    a 304 cannot). The rows are read as a few plain columns, not built into the board's rows."""
     now = now or timezone.now()
     school_ids = [s.school_id for s in staff_list]
     warnings = _warnings(staff_list, now)
     shown = (
-        live.stamp(school_ids),
-        # Names, mobiles, initials, year groups, a visit's times, state or team: each table's
-        # newest change stamp (core.stamps), one indexed read each however many visits are shown.
-        StaffMember.objects.filter(school__in=school_ids).aggregate(at=Max("updated_at"))["at"],
-        Pupil.objects.filter(school__in=school_ids).aggregate(at=Max("updated_at"))["at"],
-        Visit.objects.filter(school__in=school_ids).aggregate(at=Max("updated_at"))["at"],
+        list(Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE).order_by("pk")
+             .values_list("pk", "updated_at", "visit__updated_at", "visit__pupil__updated_at")),
+        list(Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED).order_by("pk")
+             .values_list("pk", "state", "step", "step_due_at", "owner_id", "acknowledged_at", "contact_at")),
+        list(StaffMember.objects.filter(school__in=school_ids).order_by("pk").values_list("pk", "updated_at")),
         _next_to_join(school_ids, now),
         warnings["version"],
     )

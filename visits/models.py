@@ -61,7 +61,6 @@ class Visit(ChangeStamped):
 
     class Meta:
         ordering = ["starts_at"]
-        indexes = [models.Index(fields=["school", "updated_at"], name="visit_school_updated")]
 
     def __str__(self) -> str:
         # In the school's time, as people write it: the stored time is UTC, an hour early in summer.

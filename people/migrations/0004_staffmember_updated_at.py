@@ -12,8 +12,4 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(auto_now=True, default=django.utils.timezone.now),
             preserve_default=False,
         ),
-        migrations.AddIndex(
-            model_name="staffmember",
-            index=models.Index(fields=["school", "updated_at"], name="staff_school_updated"),
-        ),
     ]

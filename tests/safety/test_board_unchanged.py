@@ -23,7 +23,9 @@ from pupils.csv_import import Mapping, import_file
 from safety import alerting, recording
 from safety import watch as watching
 from safety import watchdog as watchdog_loop
+from people.models import StaffMember
 from safety.alerts.models import Alert
+from safety.checkins.models import Watch
 
 from tests.safety.support import local, scheduled_visit
 
@@ -112,7 +114,7 @@ def rows_read(client, tag):
     return answer, any('"visits_visit"."ends_at" AS "visit__ends_at"' in q and "visit__school_id" in q for q in sql), len(sql)
 
 
-def test_an_unchanged_list_is_answered_without_reading_it_and_its_cost_does_not_grow_with_the_visits(
+def test_an_unchanged_list_is_answered_without_reading_it_in_as_many_queries_however_many_visits(
         office, inside, coteford, clock):
     first = fetch(office)
     clock.move_to(local(10, 1))
@@ -245,3 +247,48 @@ def test_a_pupil_moved_up_a_year_by_a_register_import_sends_the_list_again(offic
     assert counts.updated == 1
     after = fetch(office, before["ETag"])
     assert after.status_code == 200 and f"Year {year}" in after.content.decode()
+
+
+# A transaction that took its time before another's but commits after it: the newest time of
+# the table does not move, and the list must come again all the same.
+
+def test_an_alert_taken_on_by_a_transaction_that_commits_late_sends_the_list_again(office, coteford, clock):
+    first_visit = scheduled_visit(coteford, [coteford.officer], minutes=90)
+    other_visit = scheduled_visit(coteford, [coteford.teacher], minutes=90)
+    for visit, person in ((first_visit, coteford.officer), (other_visit, coteford.teacher)):
+        recording.record_event(visit, "arrived", by=person, location="Outside the house")
+        recording.record_event(visit, "entered", by=person)
+    clock.move_to(local(10, 25))
+    watchdog_loop.poll()
+    clock.move_to(local(10, 27))
+    alerting.acknowledge(Alert.objects.get(visit=other_visit), by=coteford.head)
+    tag = fetch(office)["ETag"]
+    assert fetch(office, tag).status_code == 304
+    # Taken on at 10:26, before the other, but committed only now.
+    Alert.objects.filter(visit=first_visit).update(state=Alert.State.ACKNOWLEDGED, owner=coteford.office,
+                                                   acknowledged_at=local(10, 26), step_due_at=None)
+    after = fetch(office, tag)
+    assert after.status_code == 200 and f"taken on by {coteford.office.full_name}" in after.content.decode()
+
+
+def test_a_watch_rewritten_by_a_transaction_that_commits_late_sends_the_list_again(office, inside, coteford, clock):
+    other = scheduled_visit(coteford, [coteford.head], minutes=90)
+    clock.move_to(local(10, 2))
+    recording.record_event(other, "arrived", by=coteford.head, location="Outside the house")
+    tag = fetch(office)["ETag"]
+    assert fetch(office, tag).status_code == 304
+    # A check-in on the first visit stamped 10:01, before the other's arrival, committed now.
+    Watch.objects.filter(visit=inside).update(last_check_in_at=local(10, 1), last_location="In the garden",
+                                              updated_at=local(10, 1))
+    after = fetch(office, tag)
+    assert after.status_code == 200 and "In the garden" in after.content.decode()
+
+
+def test_a_mobile_number_saved_by_a_transaction_that_commits_late_sends_the_list_again(office, inside, coteford, clock):
+    clock.move_to(local(10, 2))
+    coteford.head.save()  # the staff's newest change: 10:02
+    tag = fetch(office)["ETag"]
+    assert fetch(office, tag).status_code == 304
+    StaffMember.objects.filter(pk=coteford.officer.pk).update(mobile="07700 900123", updated_at=local(10, 1))
+    after = fetch(office, tag)
+    assert after.status_code == 200 and "07700 900123" in after.content.decode()
