@@ -17,7 +17,8 @@ import hashlib
 import pickle
 from typing import Any
 
-from django.db.models import Min, Prefetch, Q
+from django.db.models import Min, Prefetch, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from notify import services as notify
@@ -301,15 +302,21 @@ def board_stamp(staff_list, now=None) -> tuple[str, dict[str, Any]]:
     school_ids = [s.school_id for s in staff_list]
     warnings = _warnings(staff_list, now)
     shown = (
+        # The stamps as the database writes them (text): compared, never shown, so not worth
+        # making into times (that was most of this read with a thousand visits under way).
         list(Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE).order_by("pk")
-             .values_list("pk", "updated_at", "visit__updated_at", "visit__pupil__updated_at")),
+             .values_list("pk", _text("updated_at"), _text("visit__updated_at"), _text("visit__pupil__updated_at"))),
         list(Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED).order_by("pk")
              .values_list("pk", "state", "step", "step_due_at", "owner_id", "acknowledged_at", "contact_at")),
-        list(StaffMember.objects.filter(school__in=school_ids).order_by("pk").values_list("pk", "updated_at")),
+        list(StaffMember.objects.filter(school__in=school_ids).order_by("pk").values_list("pk", _text("updated_at"))),
         _next_to_join(school_ids, now),
         warnings["version"],
     )
     return _digest(shown), warnings
+
+
+def _text(field: str) -> Cast:
+    return Cast(field, output_field=TextField())
 
 
 def _digest(value: Any) -> str:
