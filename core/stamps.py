@@ -20,6 +20,6 @@ class ChangeStamped(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         fields = kwargs.get("update_fields")
-        if fields is not None:
+        if fields:  # an empty list saves nothing, as Django has it
             kwargs["update_fields"] = {*fields, "updated_at"}
         super().save(*args, **kwargs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import pickle
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Min, Prefetch, Q, TextField
@@ -76,8 +77,16 @@ DUE_SOON = datetime.timedelta(minutes=5)
 
 
 def board(school_ids, now=None) -> dict:
-    """Every visit under way at these schools, most urgent first: alarm, overdue, due soon, fine."""
+    """Every visit under way at these schools, most urgent first: alarm, overdue, due soon, fine;
+    and whether the watchdog is running (the JSON API's board)."""
     now = now or timezone.now()
+    last = last_heartbeat()
+    return {"now": now, "watchdog": {"last_beat_at": last, "stale": heartbeat_is_stale(last, now)},
+            "visits": _rows(school_ids, now)}
+
+
+def _rows(school_ids, now: datetime.datetime) -> list[dict[str, Any]]:
+    """board()'s visits: one row each, most urgent first."""
     alerts_by_visit: dict[int, list[Alert]] = {}
     for alert in (Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED)
                   .select_related("owner", "event__staff", "event__recorded_by").order_by("raised_at")):
@@ -115,8 +124,7 @@ def board(school_ids, now=None) -> dict:
             "_rank": (rank, due_at or watch["visit__ends_at"]),
         })
     rows.sort(key=lambda r: r.pop("_rank"))
-    last = last_heartbeat()
-    return {"now": now, "watchdog": {"last_beat_at": last, "stale": watchdog_is_stale(now)}, "visits": rows}
+    return rows
 
 
 def _alert_row(alert):
@@ -153,17 +161,16 @@ def pupil_label(first_name, last_name, year_group):
     return f"{initials}, {year}"
 
 
-def board_context(staff_list, now=None, warnings: dict[str, Any] | None = None) -> dict:
+def board_context(staff_list, now=None, stamp: BoardStamp | None = None) -> dict:
     """The board for these staff records' schools: rows most urgent first, the newest open
-    alert (for the sound), and the loud warnings (watchdog stopped, messages not going out:
-    `warnings`, as board_stamp() read them, or read here). `fresh_until` is the first moment
-    time alone would change what the list shows."""
+    alert (for the sound), and the loud warnings (watchdog stopped, messages not going out),
+    as read with `stamp` (board_stamp(), read first when not given). `fresh_until` is the
+    first moment time alone would change what the list shows."""
     now = now or timezone.now()
-    school_ids = [s.school_id for s in staff_list]
-    if warnings is None:
-        warnings = _warnings(staff_list, now)
-    data = board(school_ids, now)
-    rows = data["visits"]
+    if stamp is None:
+        stamp = board_stamp(staff_list, now)
+    warnings = stamp.warnings
+    rows = _rows([s.school_id for s in staff_list], now)
     schools = warnings["schools"]
     latest_open = 0
     unacknowledged = False
@@ -203,7 +210,7 @@ def board_context(staff_list, now=None, warnings: dict[str, Any] | None = None) 
         "unacknowledged": unacknowledged,
         **{key: value for key, value in warnings.items() if key != "version"},
         "version": version,
-        "fresh_until": _fresh_until(rows, school_ids, now),
+        "fresh_until": _fresh_until(rows, stamp.joins, now),
     }
 
 
@@ -212,26 +219,27 @@ def board_context(staff_list, now=None, warnings: dict[str, Any] | None = None) 
 STAMP_TRUSTED_FOR = datetime.timedelta(minutes=5)
 
 
-def _fresh_until(rows: list[dict[str, Any]], school_ids: list[int], now: datetime.datetime) -> datetime.datetime:
+def _fresh_until(rows: list[dict[str, Any]], joins: datetime.datetime | None,
+                 now: datetime.datetime) -> datetime.datetime:
     """The first moment after `now` at which time alone changes the list: a deadline coming
     within DUE_SOON (the row turns "due soon", and an office call "call now") or passing (it
     turns "late"), a visit not started reaching its start time, or a scheduled visit joining
-    the board (under_way()). Every comparison with `now` in board() and board_context() has
-    its moment here."""
+    the board (`joins`: _next_to_join()). Every comparison with `now` in _rows() and
+    board_context() has its moment here."""
     moments = [now + STAMP_TRUSTED_FOR]
     for row in rows:
         if row["due_at"] is not None:
             moments.extend(t for t in (row["due_at"] - DUE_SOON, row["due_at"]) if t > now)
         if row["starts_later"]:
             moments.append(row["starts_at"])
-    joins = _next_to_join(school_ids, now)
     if joins is not None:
-        moments.append(max(joins, now))
+        moments.append(joins)
     return min(moments)
 
 
 def _next_to_join(school_ids, now: datetime.datetime) -> datetime.datetime | None:
-    """When the next scheduled visit not yet on the board joins it (under_way()'s rule), or None."""
+    """When the next scheduled visit not yet on the board joins it (under_way()'s rule, so
+    always after `now`), or None."""
     soon = now + UNSTARTED_SHOWN_BEFORE
     first = (Watch.objects.filter(school__in=school_ids, visit__state=State.SCHEDULED, status=Watch.Status.OK,
                                   visit__starts_at__gt=soon)
@@ -283,14 +291,24 @@ def _warnings(staff_list, now: datetime.datetime) -> dict[str, Any]:
     }
 
 
-def board_stamp(staff_list, now=None) -> tuple[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class BoardStamp:
+    """board_stamp()'s answer: the digest, and what it read that the board itself draws (the
+    warnings above the rows, when the next scheduled visit joins), so neither is read twice."""
+
+    digest: str
+    warnings: dict[str, Any]
+    joins: datetime.datetime | None
+
+
+def board_stamp(staff_list, now=None) -> BoardStamp:
     """A digest of everything the list of visits is drawn from, read cheaply: each watch not
     yet safe with its visit's and pupil's change stamps (a check-in, an alert raised, a
     deadline or a check-out rewrites the watch; an edit to the visit, its team or the pupil
     stamps those: core.stamps); the open alerts' state, step, owner and word from the staff;
     the schools' staff with their change stamps (names and mobiles, also of whoever raised
-    or took on an alert); the next scheduled visit to join; and the warnings above the rows
-    (returned too, for board_context). Equal stamps, and a moment before the list's
+    or took on an alert); the next scheduled visit to join; and the warnings above the rows.
+    Equal stamps, and a moment before the list's
     `fresh_until`: the same list. Read it before the board itself, so that a change made in
     between makes the next stamp differ.
 
@@ -301,6 +319,7 @@ def board_stamp(staff_list, now=None) -> tuple[str, dict[str, Any]]:
     now = now or timezone.now()
     school_ids = [s.school_id for s in staff_list]
     warnings = _warnings(staff_list, now)
+    joins = _next_to_join(school_ids, now)
     shown = (
         # The stamps as the database writes them (text): compared, never shown, so not worth
         # making into times (that was most of this read with a thousand visits under way).
@@ -309,10 +328,10 @@ def board_stamp(staff_list, now=None) -> tuple[str, dict[str, Any]]:
         list(Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED).order_by("pk")
              .values_list("pk", "state", "step", "step_due_at", "owner_id", "acknowledged_at", "contact_at")),
         list(StaffMember.objects.filter(school__in=school_ids).order_by("pk").values_list("pk", _text("updated_at"))),
-        _next_to_join(school_ids, now),
+        joins,
         warnings["version"],
     )
-    return _digest(shown), warnings
+    return BoardStamp(_digest(shown), warnings, joins)
 
 
 def _text(field: str) -> Cast:

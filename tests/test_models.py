@@ -1,6 +1,7 @@
 import datetime
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -12,7 +13,7 @@ from pupils.upn import check_letter, make_upn, upn_problem, validate_upn
 from risk.models import Hazard, RiskAssessment
 from schools.models import School
 
-from tests.factories import VisitFactory, at
+from tests.factories import PupilFactory, VisitFactory, at
 
 
 class TestUpn:
@@ -124,3 +125,19 @@ def test_a_visit_is_named_by_its_local_time_as_people_write_it_also_in_summer():
     day = datetime.date(timezone.localdate().year + 1, 7, 1)
     visit = VisitFactory(starts_at=at(day, 10), ends_at=at(day, 10, 45))
     assert str(visit) == f"Attendance visit, {day:%A} 1 July {day.year}, 10:00"
+
+
+@pytest.mark.django_db
+def test_a_record_saved_with_some_fields_named_is_stamped_and_one_saved_with_none_is_not_changed():
+    """The office board trusts these stamps to know a name, a mobile or a year group changed."""
+    pupil = PupilFactory()
+    before = Pupil.objects.get(pk=pupil.pk).updated_at
+    with time_machine.travel(before + datetime.timedelta(minutes=3), tick=False):
+        pupil.year_group = "6"
+        pupil.save(update_fields=["year_group"])
+    with time_machine.travel(before + datetime.timedelta(minutes=5), tick=False):
+        pupil.first_name = "Unsaved"
+        pupil.save(update_fields=[])
+    stored = Pupil.objects.get(pk=pupil.pk)
+    assert stored.updated_at == before + datetime.timedelta(minutes=3)
+    assert stored.year_group == "6" and stored.first_name != "Unsaved"

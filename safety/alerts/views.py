@@ -3,6 +3,7 @@ comes from safety.board and safety.police_card, and every change is a call into
 safety.alerting (acknowledge, resolve) or safety.recording.record_event (a call from the
 staff, the code word heard), which check roles and write the audit trail. Another school's
 visit or alert is a 404, as if it did not exist."""
+import datetime
 import hashlib
 import logging
 import time
@@ -100,13 +101,12 @@ def _tag_digest(value: str, secret: str) -> str:
     return hashlib.blake2b(f"{value}:{secret}".encode(), digest_size=12).hexdigest()
 
 
-def _etag(request, context: dict[str, Any], stamp: str) -> str:
+def _etag(shown: str, stamp: str, until: datetime.datetime) -> str:
     """The list of visits' entity tag, `"<shown>.<stamp>.<until>"`: a digest of what it shows
     (board_context's version); a digest of board_stamp() as read before it; and the moment
-    (whole seconds, rounded down) time alone would change it (its fresh_until)."""
-    secret = _secret(request)
-    until = int(context["fresh_until"].timestamp())
-    return f'"{_tag_digest(context["version"], secret)}.{_tag_digest(stamp, secret)}.{until}"'
+    (whole seconds, rounded down) time alone would change it (its fresh_until). Both digests
+    carry the session's CSRF secret (_secret)."""
+    return f'"{shown}.{stamp}.{int(until.timestamp())}"'
 
 
 def _sent_tags(request) -> list[tuple[str, str, int]]:
@@ -136,11 +136,12 @@ def _not_modified(etag: str) -> HttpResponse:
 def board(request):
     staff = _board_staff(request)
     stamp = live.stamp(_school_ids(staff))  # before the data: a change after it is pushed, not lost
-    shown, warnings = board_data.board_stamp(staff)
-    context = board_data.board_context(staff, warnings=warnings)
+    read = board_data.board_stamp(staff)
+    context = board_data.board_context(staff, stamp=read)
+    secret = _secret(request)
+    etag = _etag(_tag_digest(context["version"], secret), _tag_digest(read.digest, secret), context["fresh_until"])
     return _private(render(request, "alerts/board.html", {
-        "nav": "board", "stamp": stamp, "etag": _etag(request, context, shown),
-        **board_data.alarms(staff), **context}))
+        "nav": "board", "stamp": stamp, "etag": etag, **board_data.alarms(staff), **context}))
 
 
 @staff_required
@@ -157,14 +158,15 @@ def board_live(request):
     now = timezone.now()
     secret = _secret(request)
     sent = _sent_tags(request)
-    shown, warnings = board_data.board_stamp(staff, now)  # before the list: a change in between shows next time
-    stamp_tag = _tag_digest(shown, secret)
+    read = board_data.board_stamp(staff, now)  # before the list: a change in between shows next time
+    stamp_tag = _tag_digest(read.digest, secret)
     for tag_shown, tag_stamp, until in sent:
         if tag_stamp == stamp_tag and now.timestamp() < until:
             return _not_modified(f'"{tag_shown}.{tag_stamp}.{until}"')
-    context = board_data.board_context(staff, now, warnings=warnings)
-    etag = _etag(request, context, shown)
-    if any(tag_shown == etag.strip('"').split(".")[0] for tag_shown, _, _ in sent):
+    context = board_data.board_context(staff, now, stamp=read)
+    shown_tag = _tag_digest(context["version"], secret)
+    etag = _etag(shown_tag, stamp_tag, context["fresh_until"])
+    if any(tag_shown == shown_tag for tag_shown, _, _ in sent):
         return _not_modified(etag)
     response = render(request, "alerts/_board.html", context)
     response["ETag"] = etag

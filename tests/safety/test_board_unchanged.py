@@ -141,19 +141,23 @@ def test_once_its_cheap_tag_is_out_of_date_the_same_list_is_still_a_304_with_a_t
     assert answer.status_code == 304 and not read
 
 
+def edited(record, **values):
+    """The change of an edit page: these fields set and saved, and only they named (the change
+    is stamped all the same: core.stamps)."""
+    def edit():
+        for name, value in values.items():
+            setattr(record, name, value)
+        record.save(update_fields=list(values))
+    return edit
+
+
 def test_a_pupils_name_corrected_on_the_register_sends_the_list_again(office, inside, coteford, clock):
-    def rename():
-        coteford.pupil.first_name = "Zara"
-        coteford.pupil.save(update_fields=["first_name"])
-    after = unchanged_then(office, clock, rename)
+    after = unchanged_then(office, clock, edited(coteford.pupil, first_name="Zara"))
     assert after.status_code == 200 and "Z.B., Year" in after.content.decode()
 
 
 def test_a_visit_made_longer_sends_the_list_again(office, inside, clock):
-    def longer():
-        inside.ends_at = local(12, 10)
-        inside.save(update_fields=["ends_at"])  # the change is stamped though only ends_at is named
-    after = unchanged_then(office, clock, longer, at=local(10, 1))
+    after = unchanged_then(office, clock, edited(inside, ends_at=local(12, 10)), at=local(10, 1))
     assert after.status_code == 200 and "10:00–12:10" in after.content.decode()
 
 
@@ -164,10 +168,7 @@ def test_an_alert_taken_on_and_the_owners_name_corrected_each_send_the_list_agai
     after = unchanged_then(office, clock, lambda: alerting.acknowledge(alert, by=coteford.office))
     assert after.status_code == 200 and f"taken on by {coteford.office.full_name}" in after.content.decode()
 
-    def rename():
-        coteford.office.full_name = "Olive Office-Smith"
-        coteford.office.save(update_fields=["full_name"])
-    after = unchanged_then(office, clock, rename)
+    after = unchanged_then(office, clock, edited(coteford.office, full_name="Olive Office-Smith"))
     assert after.status_code == 200 and "taken on by Olive Office-Smith" in after.content.decode()
 
 
@@ -199,8 +200,7 @@ def test_a_scheduled_visit_joins_the_list_when_its_time_comes_and_when_it_is_mov
     watching.watch_scheduled(earlier, local(10, 55, 1))
     tag = fetch(office)["ETag"]
     assert fetch(office, tag).status_code == 304
-    earlier.starts_at, earlier.ends_at = local(10, 57), local(11, 40)
-    earlier.save(update_fields=["starts_at", "ends_at"])
+    edited(earlier, starts_at=local(10, 57), ends_at=local(11, 40))()
     moved = fetch(office, tag)
     assert moved.status_code == 200 and f'id="visit-{earlier.pk}"' in moved.content.decode()
 
