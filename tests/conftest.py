@@ -66,6 +66,22 @@ def django_db_setup(django_db_setup):
     live.stop_listener()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A browser test's pages are closed as soon as it ends. Left open, a board page went on
+    polling the live server (one per test session) through the next tests: on SQLite that
+    server shares the test's in-memory connection, so its requests were counted among the next
+    test's queries (and hit a database already rolled back). pytest-playwright's own `context`
+    fixture closes its context itself."""
+    yield
+    browser = item.funcargs.get("browser")
+    if browser is None:
+        return
+    for context in list(browser.contexts):
+        if context is not item.funcargs.get("context"):
+            context.close()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {

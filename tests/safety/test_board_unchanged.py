@@ -9,12 +9,12 @@ board that goes on showing an old list is a safety fault."""
 import datetime
 import io
 import re
+import threading
 from collections import Counter
 
 import pytest
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from notify import delivery
@@ -107,11 +107,19 @@ def test_another_session_with_the_same_list_gets_it_in_full(client, coteford, in
 
 
 def rows_read(client, tag):
-    """One fetch; whether it read the rows of the list (the watches with their visits); and how
-    many statements it made for the board (the session's own writes, now and then, aside)."""
-    with CaptureQueriesContext(connection) as queries:
+    """One fetch; whether it read the rows of the list (the watches with their visits); and the
+    statements it made for the board (the session's own writes, now and then, aside). Only this
+    thread's: on SQLite a browser test's live server shares the connection."""
+    sql: list[str] = []
+    me = threading.get_ident()
+
+    def noted(execute, statement, params, many, context):
+        if threading.get_ident() == me and "django_session" not in statement and "SAVEPOINT" not in statement:
+            sql.append(statement)
+        return execute(statement, params, many, context)
+
+    with connection.execute_wrapper(noted):
         answer = fetch(client, tag)
-    sql = [q["sql"] for q in queries.captured_queries if "django_session" not in q["sql"] and "SAVEPOINT" not in q["sql"]]
     return answer, any('"visits_visit"."ends_at" AS "visit__ends_at"' in q and "visit__school_id" in q for q in sql), sql
 
 
