@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import pickle
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,15 +56,17 @@ def under_way(school_ids, now=None):
             .select_related("visit", "visit__pupil"))
 
 
-def _teams(school_ids) -> dict[int, list[dict[str, Any]]]:
-    """The people on each watch not yet safe, by watch id, from one query joined on the watch:
-    not prefetch_related's list of every watch's id, which grows with the visits (on SQLite,
-    2,000 visits made it "Expression tree is too large"). Plain values, not model instances:
-    with 1,000 visits under way, building 4,000 instances was most of the board's time."""
+def _teams(school_ids, watch_ids: list[int] | None = None) -> dict[int, list[dict[str, Any]]]:
+    """The people on each watch not yet safe (or on these watches), by watch id, from one query
+    joined on the watch: not prefetch_related's list of every watch's id, which grows with the
+    visits (on SQLite, 2,000 visits made it "Expression tree is too large"). Plain values, not
+    model instances: with 1,000 visits under way, building 4,000 instances was most of the
+    board's time."""
     teams: dict[int, list[dict[str, Any]]] = {}
-    people = (WatchStaff.objects.filter(watch__school__in=school_ids).exclude(watch__status=Watch.Status.SAFE)
-              .order_by("pk").values_list("watch_id", "staff_id", "staff__full_name", "staff__mobile",
-                                          "left_home_at", "back_safe_at"))
+    of = WatchStaff.objects.filter(watch__school__in=school_ids)
+    of = of.exclude(watch__status=Watch.Status.SAFE) if watch_ids is None else of.filter(watch_id__in=watch_ids)
+    people = of.order_by("pk").values_list("watch_id", "staff_id", "staff__full_name", "staff__mobile",
+                                           "left_home_at", "back_safe_at")
     for watch_id, staff_id, name, mobile, left_home_at, back_safe_at in people:
         teams.setdefault(watch_id, []).append({"id": staff_id, "name": name, "mobile": mobile,
                                                "left_home_at": left_home_at, "back_safe_at": back_safe_at})
@@ -85,18 +89,16 @@ def board(school_ids, now=None) -> dict:
             "visits": _rows(school_ids, now)}
 
 
-def _rows(school_ids, now: datetime.datetime) -> list[dict[str, Any]]:
-    """board()'s visits: one row each, most urgent first."""
+def _rows(school_ids, now: datetime.datetime, stamp: BoardStamp | None = None) -> list[dict[str, Any]]:
+    """board()'s visits: one row each, most urgent first. With the stamp read just before, a
+    watch whose own stamps have not moved since this process last read it is not read again
+    (_watches)."""
     alerts_by_visit: dict[int, list[Alert]] = {}
     for alert in (Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED)
                   .select_related("owner", "event__staff", "event__recorded_by").order_by("raised_at")):
         alerts_by_visit.setdefault(alert.visit_id, []).append(alert)
     rows = []
-    teams = _teams(school_ids)
-    # Only the columns the board shows, as plain values: with 1,000 visits, building model
-    # instances (the watch, its visit, its pupil) was most of its time.
-    for watch in under_way(school_ids, now).values(*BOARD_COLUMNS):
-        team = teams.get(watch["pk"], [])
+    for watch, team in _watches(school_ids, now, stamp):
         status, due_at = watch["status"], watch["due_at"]
         if status in URGENCY:
             urgency, rank = status, URGENCY[status]
@@ -125,6 +127,78 @@ def _rows(school_ids, now: datetime.datetime) -> list[dict[str, Any]]:
         })
     rows.sort(key=lambda r: r.pop("_rank"))
     return rows
+
+
+@dataclass
+class _Kept:
+    """A watch's row as read (its columns and its team), under the stamps it was read with."""
+
+    key: tuple[Any, ...]
+    read_at: datetime.datetime
+    watch: dict[str, Any]
+    team: list[dict[str, Any]]
+
+
+# Watches read by this process, by id (the most recent KEEP): with 1,000 visits under way, one
+# check-in changes one row, and reading the other 999 again was half the time of the list.
+KEEP = 5000
+_kept: OrderedDict[int, _Kept] = OrderedDict()
+_kept_lock = threading.Lock()
+# Past this many rows to read, one query for the whole board beats a list of ids (and keeps
+# SQLite's statements short).
+READ_ALL_FROM = 200
+
+
+def forget_kept_rows() -> None:
+    """Drop every row kept by _watches. For a database whose ids are used again for other rows
+    (a test rolled back, a copy restored under a running process): the stamps alone would
+    still tell them apart to the microsecond, but not under a test's frozen clock."""
+    with _kept_lock:
+        _kept.clear()
+
+
+def _watches(school_ids, now: datetime.datetime,
+             stamp: BoardStamp | None) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The board's watches (under_way()), each with its team, as plain values: only the columns
+    the board shows (with 1,000 visits, building model instances was most of its time).
+
+    With `stamp` (board_stamp(), read just before): a watch kept from an earlier read is used
+    again while its stamps (the watch's, its visit's and its pupil's change stamps, and the
+    school's staff) are those it was read under, and for at most STAMP_TRUSTED_FOR, the same
+    backstop as the list's own tag. The stamps are read before the rows, so a row changed in
+    between is kept under its old stamps and read again next time: never the other way round.
+    A watch's alerts are never kept (_rows reads them every time)."""
+    shown = under_way(school_ids, now)
+    if stamp is None:
+        teams = _teams(school_ids)
+        return [(w, teams.get(w["pk"], [])) for w in shown.values(*BOARD_COLUMNS)]
+    found: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    ids = list(shown.values_list("pk", flat=True))
+    missing = []
+    with _kept_lock:
+        for pk in ids:
+            kept = _kept.get(pk)
+            if (kept is not None and kept.key == (stamp.watches.get(pk), stamp.staff)
+                    and kept.read_at <= now < kept.read_at + STAMP_TRUSTED_FOR):
+                found[pk] = (kept.watch, kept.team)
+                _kept.move_to_end(pk)
+            else:
+                missing.append(pk)
+    if missing:
+        read_all = len(missing) > READ_ALL_FROM
+        teams = _teams(school_ids) if read_all else _teams(school_ids, missing)
+        fresh = (shown if read_all else Watch.objects.filter(pk__in=missing)).values(*BOARD_COLUMNS)
+        with _kept_lock:
+            for watch in fresh:
+                pk = watch["pk"]
+                team = teams.get(pk, [])
+                found[pk] = (watch, team)
+                _kept[pk] = _Kept((stamp.watches.get(pk), stamp.staff), now, watch, team)
+                _kept.move_to_end(pk)
+            while len(_kept) > KEEP:
+                _kept.popitem(last=False)
+    # A watch that left the board between the two reads is not drawn (as it was not before).
+    return [found[pk] for pk in ids if pk in found]
 
 
 def _alert_row(alert):
@@ -170,7 +244,7 @@ def board_context(staff_list, now=None, stamp: BoardStamp | None = None) -> dict
     if stamp is None:
         stamp = board_stamp(staff_list, now)
     warnings = stamp.warnings
-    rows = _rows([s.school_id for s in staff_list], now)
+    rows = _rows([s.school_id for s in staff_list], now, stamp)
     schools = warnings["schools"]
     latest_open = 0
     unacknowledged = False
@@ -294,11 +368,15 @@ def _warnings(staff_list, now: datetime.datetime) -> dict[str, Any]:
 @dataclass(frozen=True)
 class BoardStamp:
     """board_stamp()'s answer: the digest, and what it read that the board itself draws (the
-    warnings above the rows, when the next scheduled visit joins), so neither is read twice."""
+    warnings above the rows, when the next scheduled visit joins), so neither is read twice;
+    and each watch's own stamps, and the staff's, by which a row read before is used again
+    (_watches)."""
 
     digest: str
     warnings: dict[str, Any]
     joins: datetime.datetime | None
+    watches: dict[int, tuple[str, str, str]]
+    staff: str
 
 
 def board_stamp(staff_list, now=None) -> BoardStamp:
@@ -320,18 +398,22 @@ def board_stamp(staff_list, now=None) -> BoardStamp:
     school_ids = [s.school_id for s in staff_list]
     warnings = _warnings(staff_list, now)
     joins = _next_to_join(school_ids, now)
+    # The stamps as the database writes them (text): compared, never shown, so not worth
+    # making into times (that was most of this read with a thousand visits under way).
+    watches = list(Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE).order_by("pk")
+                   .values_list("pk", _text("updated_at"), _text("visit__updated_at"),
+                                _text("visit__pupil__updated_at")))
+    staff = _digest(list(StaffMember.objects.filter(school__in=school_ids).order_by("pk")
+                         .values_list("pk", _text("updated_at"))))
     shown = (
-        # The stamps as the database writes them (text): compared, never shown, so not worth
-        # making into times (that was most of this read with a thousand visits under way).
-        list(Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE).order_by("pk")
-             .values_list("pk", _text("updated_at"), _text("visit__updated_at"), _text("visit__pupil__updated_at"))),
+        watches,
         list(Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED).order_by("pk")
              .values_list("pk", "state", "step", "step_due_at", "owner_id", "acknowledged_at", "contact_at")),
-        list(StaffMember.objects.filter(school__in=school_ids).order_by("pk").values_list("pk", _text("updated_at"))),
+        staff,
         joins,
         warnings["version"],
     )
-    return BoardStamp(_digest(shown), warnings, joins)
+    return BoardStamp(_digest(shown), warnings, joins, {pk: tuple(rest) for pk, *rest in watches}, staff)
 
 
 def _text(field: str) -> Cast:

@@ -105,6 +105,16 @@ def _same_made_up_names_every_run(request):
 
 
 @pytest.fixture(autouse=True)
+def _board_rows_read_afresh():
+    """The office board keeps the rows it read, by watch id (safety.board._watches). Each test's
+    database is rolled back, so the next test's watches reuse those ids under the same frozen
+    clock: start every test with none kept."""
+    from safety.board import forget_kept_rows  # Django is set up by now
+
+    forget_kept_rows()
+
+
+@pytest.fixture(autouse=True)
 def _plain_static(settings):
     # Hashed static names need collectstatic; tests serve files straight from the apps.
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

@@ -225,8 +225,11 @@ def test_the_alarm_strip_marks_what_nobody_has_taken_on_until_someone_does(clien
 
 
 def _shapes(queries):
-    """Each query with its numbers and strings blanked: a list of ids shows as (0, 0, 0)."""
-    return {re.sub(r"'[^']*'|\b\d+\b", "0", q["sql"]) for q in queries}
+    """Each query with its numbers and strings blanked, and a list of ids as IN (…): the board
+    reads the rows that changed since it last read them by their ids, never more than
+    READ_ALL_FROM of them (test_many_rows_to_read_are_read_in_one_query_without_their_ids)."""
+    blanked = (re.sub(r"'[^']*'|\b\d+\b", "0", q["sql"]) for q in queries)
+    return {re.sub(r"IN \((?:0, )*0\)", "IN (…)", q) for q in blanked}
 
 
 @pytest.mark.django_db
@@ -235,18 +238,83 @@ def test_no_query_of_the_board_grows_with_the_visits_under_way(clock):
     for minute in range(3):
         inside_since(school, clock, minute)
 
-    def board_queries():
+    def board_queries(kept):
+        if not kept:
+            board_data.forget_kept_rows()
         with CaptureQueriesContext(connection) as ctx:
             board_data.board_context([school.office])
             board_data.alarms([school.office])
             live.stamp([school.school.pk])
         return _shapes(ctx.captured_queries)
 
-    few = board_queries()
+    few = {kept: board_queries(kept) for kept in (False, True)}  # each row read, then none read again
     for minute in range(3, 9):
         inside_since(school, clock, minute)
     assert len(board_data.board_context([school.office])["rows"]) == 9
-    assert board_queries() == few
+    assert {kept: board_queries(kept) for kept in (False, True)} == few
+
+
+def lead(visit):
+    return visit.assignments.order_by("-lead", "id")[0].staff
+
+
+def _row_reads(queries):
+    """The ids of the board's reads of rows: None for a read of the whole board."""
+    reads = []
+    for q in queries:
+        if '"checkins_watch"."next_kind" AS "next_kind"' in q["sql"]:
+            ids = re.search(r'"checkins_watch"."id" IN \(([^)]*)\)', q["sql"])
+            reads.append(sorted(int(i) for i in ids.group(1).split(", ")) if ids else None)
+    return reads
+
+
+@pytest.mark.django_db
+def test_after_one_check_in_among_many_visits_only_its_row_is_read_again(clock):
+    school = Staffed("coteford")
+    visits = [inside_since(school, clock, minute) for minute in range(5)]
+    with CaptureQueriesContext(connection) as ctx:
+        board_data.board_context([school.office])
+    assert _row_reads(ctx.captured_queries) == [sorted(Watch.objects.values_list("pk", flat=True))]
+    clock.move_to(local(10, 6))
+    recording.record_event(visits[2], "check_in", by=lead(visits[2]), location="In the garden")
+    with CaptureQueriesContext(connection) as ctx:
+        rows = board_data.board_context([school.office])["rows"]
+    assert _row_reads(ctx.captured_queries) == [[Watch.objects.get(visit=visits[2]).pk]]
+    assert {r["visit_id"]: r["last_location"] for r in rows} == {
+        v.pk: ("In the garden" if v == visits[2] else "In the home") for v in visits}
+
+
+@pytest.mark.django_db
+def test_many_rows_to_read_are_read_in_one_query_without_their_ids(clock, monkeypatch):
+    school = Staffed("coteford")
+    for minute in range(5):
+        inside_since(school, clock, minute)
+    monkeypatch.setattr(board_data, "READ_ALL_FROM", 3)
+    with CaptureQueriesContext(connection) as ctx:
+        assert len(board_data.board_context([school.office])["rows"]) == 5
+    assert _row_reads(ctx.captured_queries) == [None]
+
+
+@pytest.mark.django_db
+def test_someone_leaving_the_home_shows_on_their_row_however_many_rows_are_kept(clock):
+    school = Staffed("coteford")
+    visits = [inside_since(school, clock, minute) for minute in range(3)]
+    board_data.board_context([school.office])
+    clock.move_to(local(10, 30))
+    first = lead(visits[1])
+    recording.record_event(visits[1], "left_home", by=first, staff=first)
+    row = next(r for r in board_data.board_context([school.office])["rows"] if r["visit_id"] == visits[1].pk)
+    assert [p["left_home_at"] for p in row["staff"] if p["id"] == first.pk] == [local(10, 30)]
+
+
+@pytest.mark.django_db
+def test_a_row_changed_behind_its_stamps_is_read_again_within_five_minutes(clock):
+    school = Staffed("coteford")
+    visit = inside_since(school, clock)
+    board_data.board_context([school.office])
+    Watch.objects.filter(visit=visit).update(last_location="Behind the stamps")  # updated_at not moved
+    clock.move_to(local(10, 5))
+    assert board_data.board_context([school.office])["rows"][0]["last_location"] == "Behind the stamps"
 
 
 @pytest.mark.django_db
