@@ -16,7 +16,10 @@ For each size:
      every row), then --samples rounds, each round fetching every page once in a rotating
      order (interleaved, so a busy moment of the shared machine falls on all of them):
      - `/api/board`, the anchor: the same data as JSON;
-     - `/board/live/`, the list of visits the page fetches when something changed;
+     - `/board/live/`, the list of visits, fetched again with nothing changed since the last;
+     - `/board/live/` after a check-in: before it (not timed) the office records a call from
+       the next visit's lead in turn, so one row has changed: the fetch the page makes when
+       something changed;
      - `/board/live/` again with `If-None-Match` from the previous answer: nothing changed, 304;
      - `/board/alarms/`, the alarm strip;
      - `/board/`, the whole page as first opened;
@@ -45,8 +48,9 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import safety_bench as sb  # noqa: E402 - the sibling bench: its databases, phases and processes
 
-PAGES = ("api", "live", "live_304", "alarms", "board")
-LABELS = {"api": "`/api/board` (anchor, JSON)", "live": "`/board/live/`", "live_304": "`/board/live/`, unchanged (304)",
+PAGES = ("api", "live", "live_changed", "live_304", "alarms", "board")
+LABELS = {"api": "`/api/board` (anchor, JSON)", "live": "`/board/live/`, again",
+          "live_changed": "`/board/live/` after a check-in", "live_304": "`/board/live/`, unchanged (304)",
           "alarms": "`/board/alarms/`", "board": "`/board/` (whole page)"}
 
 
@@ -68,8 +72,9 @@ def phase_measure(samples, alerts):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from people.models import StaffMember
-    from safety import watchdog
-    from safety.checkins.models import Watch
+    from safety import recording, watchdog
+    from safety.checkins.models import VisitEvent, Watch
+    from visits.models import Visit, VisitStaff
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     past = timezone.now() - datetime.timedelta(seconds=5)
@@ -84,14 +89,30 @@ def phase_measure(samples, alerts):
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
-    urls = {"api": "/api/board", "live": "/board/live/", "live_304": "/board/live/", "alarms": "/board/alarms/",
+    urls = {"api": "/api/board", "live": "/board/live/", "live_changed": "/board/live/", "live_304": "/board/live/",
+            "alarms": "/board/alarms/",
             "board": "/board/"}
     etag = ""
     statuses: dict[str, dict[int, int]] = {page: {} for page in PAGES}
     cpu_times: dict[str, list[float]] = {page: [] for page in PAGES}
 
+    # "After a check-in": before each of those fetches (not timed), the office records a call
+    # from the lead of the next visit in turn, as it would from a phone call: that row's
+    # deadline moves, so the list has changed and that row is read and drawn again.
+    under_way = list(Visit.objects.filter(state=Visit.State.UNDER_WAY).order_by("pk"))
+    leads = dict(VisitStaff.objects.filter(lead=True, visit__in=under_way).values_list("visit_id", "staff_id"))
+    staff_by_id = StaffMember.objects.in_bulk(leads.values())
+    turn = iter(range(10**9))
+
+    def check_in():
+        visit = under_way[next(turn) % len(under_way)]
+        recording.record_event(visit, "check_in", by=office, via=VisitEvent.Via.OFFICE_CALL,
+                               staff=staff_by_id[leads[visit.pk]], location="Front room")
+
     def fetch(page):
         nonlocal etag
+        if page == "live_changed":
+            check_in()
         headers = {"HTTP_IF_NONE_MATCH": etag} if page == "live_304" and etag else {}
         started, cpu = time.perf_counter(), time.process_time()
         response = client.get(urls[page], **headers)
