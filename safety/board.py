@@ -134,7 +134,7 @@ def _rows(school_ids, now: datetime.datetime, stamp: BoardStamp | None = None) -
 class _Kept:
     """A watch's row as read (its columns and its team), under the stamps it was read with."""
 
-    key: tuple[Any, ...]
+    key: tuple[list[str], str]
     read_at: datetime.datetime
     watch: dict[str, Any]
     team: list[dict[str, Any]]
@@ -167,8 +167,8 @@ def _watches(school_ids, now: datetime.datetime, stamp: BoardStamp | None) -> li
     the board shows (with 1,000 visits, building model instances was most of its time).
 
     With `stamp` (board_stamp(), read just before): a watch kept from an earlier read is used
-    again while its stamps (the watch's, its visit's and its pupil's change stamps, and the
-    school's staff) are those it was read under, and for at most STAMP_TRUSTED_FOR, the same
+    again while its key (the watch's, its visit's and its pupil's change stamps, and a digest
+    of its school's staff: BoardStamp.watches) is the one it was read under, and for at most STAMP_TRUSTED_FOR, the same
     backstop as the list's own tag. The stamps are read before the rows, so a row changed in
     between is kept under its old stamps and read again next time: never the other way round.
     A watch's alerts are never kept (_rows reads them every time). Each comes with a digest of
@@ -183,7 +183,7 @@ def _watches(school_ids, now: datetime.datetime, stamp: BoardStamp | None) -> li
     with _kept_lock:
         for pk in ids:
             kept = _kept.get(pk)
-            if (kept is not None and kept.key == (stamp.watches.get(pk), stamp.staff)
+            if (kept is not None and pk in stamp.watches and kept.key == stamp.watches[pk]
                     and kept.read_at <= now < kept.read_at + STAMP_TRUSTED_FOR):
                 found[pk] = (kept.watch, kept.team, kept.digest)
                 _kept.move_to_end(pk)
@@ -199,8 +199,9 @@ def _watches(school_ids, now: datetime.datetime, stamp: BoardStamp | None) -> li
                 pk = watch["pk"]
                 digest = _digest((watch, team))
                 found[pk] = (watch, team, digest)
-                _kept[pk] = _Kept((stamp.watches.get(pk), stamp.staff), now, watch, team, digest)
-                _kept.move_to_end(pk)
+                if pk in stamp.watches:  # not one begun since the stamp was read: it has no stamps yet
+                    _kept[pk] = _Kept(stamp.watches[pk], now, watch, team, digest)
+                    _kept.move_to_end(pk)
             while len(_kept) > KEEP:
                 _kept.popitem(last=False)
     # A watch that left the board between the two reads is not drawn (as it was not before).
@@ -383,14 +384,13 @@ def _warnings(staff_list, now: datetime.datetime) -> dict[str, Any]:
 class BoardStamp:
     """board_stamp()'s answer: the digest, and what it read that the board itself draws (the
     warnings above the rows, when the next scheduled visit joins), so neither is read twice;
-    and each watch's own stamps, and the staff's, by which a row read before is used again
-    (_watches)."""
+    and each watch's key, its own stamps and a digest of its school's staff, by which a row
+    read before is used again (_watches)."""
 
     digest: str
     warnings: dict[str, Any]
     joins: datetime.datetime | None
-    watches: dict[int, tuple[str, str, str]]
-    staff: str
+    watches: dict[int, tuple[list[str], str]]
 
 
 def board_stamp(staff_list, now=None) -> BoardStamp:
@@ -415,19 +415,24 @@ def board_stamp(staff_list, now=None) -> BoardStamp:
     # The stamps as the database writes them (text): compared, never shown, so not worth
     # making into times (that was most of this read with a thousand visits under way).
     watches = list(Watch.objects.filter(school__in=school_ids).exclude(status=Watch.Status.SAFE).order_by("pk")
-                   .values_list("pk", _text("updated_at"), _text("visit__updated_at"),
+                   .values_list("pk", "school_id", _text("updated_at"), _text("visit__updated_at"),
                                 _text("visit__pupil__updated_at")))
-    staff = _digest(list(StaffMember.objects.filter(school__in=school_ids).order_by("pk")
-                         .values_list("pk", _text("updated_at"))))
+    people: dict[int, list[tuple[int, str]]] = {}
+    for pk, school_id, stamped in (StaffMember.objects.filter(school__in=school_ids).order_by("pk")
+                                   .values_list("pk", "school_id", _text("updated_at"))):
+        people.setdefault(school_id, []).append((pk, stamped))
+    staff = {school_id: _digest(stamps) for school_id, stamps in people.items()}
     shown = (
         watches,
         list(Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED).order_by("pk")
              .values_list("pk", "state", "step", "step_due_at", "owner_id", "acknowledged_at", "contact_at")),
-        staff,
+        sorted(staff.items()),
         joins,
         warnings["version"],
     )
-    return BoardStamp(_digest(shown), warnings, joins, {pk: tuple(rest) for pk, *rest in watches}, staff)
+    # Each watch's key for the rows kept (_watches): its own stamps and its school's staff.
+    keys = {pk: (stamps, staff.get(school_id, "")) for pk, school_id, *stamps in watches}
+    return BoardStamp(_digest(shown), warnings, joins, keys)
 
 
 def _text(field: str) -> Cast:

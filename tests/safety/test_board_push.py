@@ -350,3 +350,21 @@ def test_doorstep_start_serves_with_threads_so_open_boards_do_not_take_whole_wor
     web = next(c.argv for c in Command().children({"bind": "127.0.0.1:0", "workers": 2, "threads": 12}) if c.name == "web")
     assert web[web.index("--worker-class") + 1] == "gthread"
     assert web[web.index("--threads") + 1] == "12"
+
+
+@pytest.mark.django_db
+def test_a_mobile_number_changed_at_one_school_reads_again_only_that_schools_rows(clock):
+    coteford, potton = Staffed("coteford"), Staffed("potton")
+    here = [inside_since(coteford, clock, minute) for minute in range(2)]
+    there = inside_since(potton, clock, 2)
+    offices = [coteford.office, potton.office]  # a board over two schools, as a trust's is
+    board_data.board_context(offices)
+    clock.move_to(local(10, 3))
+    potton.officer.mobile = "07700 900777"
+    potton.officer.save(update_fields=["mobile"])
+    with CaptureQueriesContext(connection) as ctx:
+        rows = board_data.board_context(offices)["rows"]
+    assert _row_reads(ctx.captured_queries) == [[Watch.objects.get(visit=there).pk]]
+    row = next(r for r in rows if r["visit_id"] == there.pk)
+    assert "07700 900777" in [p["mobile"] for p in row["staff"]]
+    assert {r["visit_id"] for r in rows} == {there.pk, *(v.pk for v in here)}
