@@ -228,7 +228,7 @@ def raise_alert(visit: Visit, *, kind: str, now: datetime.datetime | None = None
     alert = _new_alert(visit, kind, now, event=event, missed=missed, missed_due_at=missed_due_at, ladder_from=ladder_from)
     alert.save(force_insert=True)
     if alert.is_top:
-        watches.sound_alarm(visit)
+        watches.sound_alarm(visit, now)
     live.changed(visit.school_id)  # open boards draw it at commit (safety/live.py)
     _raised_entry(alert, visit, now).save(force_insert=True)
     _notify_step(alert, visit, alert.step, now, staff=staff, due_at=alert.ladder_from)

@@ -158,9 +158,12 @@ def _contact_since_overdue(watch: Watch, events: Sequence[VisitEvent]) -> bool:
     return any(e.type in journey.CONTACT_TYPES and e.recorded_at >= watch.updated_at for e in events)
 
 
-def sound_alarm(visit: Visit) -> None:
-    """A code word, panic or duress alert: the watch shows the alarm until it is resolved."""
-    Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(status=Watch.Status.ALARM)
+def sound_alarm(visit: Visit, now: datetime.datetime) -> None:
+    """A code word, panic or duress alert: the watch shows the alarm until it is resolved. Its
+    change stamp moves with it: the duress PIN during a pause writes nothing else, and an open
+    office board uses a row again while its stamps stand still (safety.board._watches)."""
+    Watch.objects.filter(visit=visit).exclude(status=Watch.Status.SAFE).update(
+        status=Watch.Status.ALARM, updated_at=now)
 
 
 def claim_overdue(watch_id: int, alert_at: datetime.datetime, now: datetime.datetime) -> datetime.datetime | None:

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from safety.alerts.models import Alert
 from audit.models import AuditEntry
-from safety import recording
+from safety import board, recording
 from safety.checkins.models import VisitEvent
 from notify.models import Message
 from people.services import set_pins
@@ -79,6 +79,18 @@ def test_during_the_pause_the_duress_pin_looks_like_any_other_and_still_raises_t
     assert check_in(coteford, inside, SAFE) == check_in(coteford, inside, DURESS)
     alarm = Alert.objects.get(visit=inside)
     assert alarm.kind == "duress" and alarm.is_top
+
+
+def test_the_duress_pin_during_the_pause_puts_the_visits_row_in_alarm_on_an_open_board(coteford, inside):
+    """The pause writes no event, so nothing else moves the watch: its own change stamp must, or
+    an office board that kept the row (safety.board._watches) would go on calling it fine."""
+    assert [r["urgency"] for r in board.board_context([coteford.office])["rows"]] == ["fine"]
+    for _ in range(5):
+        check_in(coteford, inside, "0000")
+    check_in(coteford, inside, DURESS)
+    rows = board.board_context([coteford.office])["rows"]
+    assert [(r["urgency"], r["urgency_label"]) for r in rows] == [("alarm", "Alarm")]
+    assert [a["kind"] for a in rows[0]["alerts"]] == ["duress"]
 
 
 def test_the_api_asks_for_the_pin_where_the_phone_page_does(coteford, inside):
