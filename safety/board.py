@@ -193,9 +193,9 @@ def _watches(school_ids, now: datetime.datetime, stamp: BoardStamp | None) -> li
         read_all = len(missing) > READ_ALL_FROM
         teams = _teams(school_ids) if read_all else _teams(school_ids, missing)
         fresh = (shown if read_all else Watch.objects.filter(pk__in=missing)).values(*BOARD_COLUMNS)
-        read = [(w, teams.get(w["pk"], [])) for w in fresh]
+        pairs = [(w, teams.get(w["pk"], [])) for w in fresh]
         with _kept_lock:
-            for watch, team in read:
+            for watch, team in pairs:
                 pk = watch["pk"]
                 digest = _digest((watch, team))
                 found[pk] = (watch, team, digest)
@@ -285,8 +285,9 @@ def board_context(staff_list, now=None, stamp: BoardStamp | None = None) -> dict
         # every value it shows, so a row is rendered again as soon as anything in it changes.
         # The values taken from the watch and its team alone are in the digest _watches made
         # of those as read (pickling each whole row was a tenth of the list's time).
-        read = row.pop("_read", "")
-        row["row_key"] = _digest((read, {k: v for k, v in row.items() if k not in FROM_THE_WATCH}) if read else row)
+        watch_digest = row.pop("_read", "")
+        row["row_key"] = _digest((watch_digest, {k: v for k, v in row.items() if k not in FROM_THE_WATCH})
+                                 if watch_digest else row)
     # Everything the list of visits shows but the clock ("Updated at"), in one digest: the
     # page sends it back (If-None-Match) and an unchanged board is answered "304 Not Modified",
     # with nothing drawn and nothing sent.

@@ -135,6 +135,8 @@ class StaffFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     full_name = factory.LazyAttribute(lambda o: f"{o.user.first_name} {o.user.last_name}" if o.user else "Alex Example")
     job_title = ""
+    # 07700 900000-900999 over and over: a test that gives someone a new number uses one outside
+    # that range (07700 911xxx), or the number may already be theirs and nothing shows as changed.
     mobile = factory.Sequence(lambda n: f"07700 900{n % 1000:03d}")
     email = factory.LazyAttribute(lambda o: o.user.email if o.user else "")
     trained_home_visitor = True

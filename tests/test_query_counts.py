@@ -2,13 +2,10 @@
 visits, pupils, alerts and audit entries the school has: a page that asks once per row (an
 "N+1") is fast in a test and slow in a real school's busy week. Each page is counted with
 a few of everything, then with three times as many."""
-import re
 from collections.abc import Callable
 
 import pytest
 import time_machine
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from safety import recording
@@ -16,6 +13,7 @@ from safety import watchdog as watchdog_loop
 from safety.alerts.models import Alert
 from visits.models import Visit
 
+from tests.queries import own_queries, shapes
 from tests.factories import PupilFactory, Staffed, VisitFactory, compliant_staff
 from tests.safety.support import local, scheduled_visit
 
@@ -54,17 +52,12 @@ def grow(school, clock, count: int, hour: int) -> None:
     watchdog_loop.poll()
 
 
-def shapes(queries) -> list[str]:
-    """Each query with its numbers and strings blanked, so the two lists can be compared."""
-    return [re.sub(r"'[^']*'|\b\d+\b", "0", q["sql"]) for q in queries]
-
-
 def counted(client, url: str) -> list[str]:
     client.get(url)  # once first: what a first visit alone does (a session's first touch) is not counted
-    with CaptureQueriesContext(connection) as ctx:
+    with own_queries() as made:
         response = client.get(url)
     assert response.status_code == 200, url
-    return shapes(ctx.captured_queries)
+    return shapes(made)
 
 
 def pages(school) -> dict[str, tuple[object, Callable[[], str]]]:

@@ -109,6 +109,12 @@ def _etag(shown: str, stamp: str, until: datetime.datetime) -> str:
     return f'"{shown}.{stamp}.{int(until.timestamp())}"'
 
 
+def _list_tags(secret: str, read: board_data.BoardStamp, context: dict[str, Any]) -> tuple[str, str]:
+    """The digest of what the list shows, and its whole tag (_etag)."""
+    shown = _tag_digest(context["version"], secret)
+    return shown, _etag(shown, _tag_digest(read.digest, secret), context["fresh_until"])
+
+
 def _sent_tags(request) -> list[tuple[str, str, int]]:
     """The tags of If-None-Match, as (shown, stamp, until); anything else in it is ignored."""
     tags = []
@@ -138,8 +144,7 @@ def board(request):
     stamp = live.stamp(_school_ids(staff))  # before the data: a change after it is pushed, not lost
     read = board_data.board_stamp(staff)
     context = board_data.board_context(staff, stamp=read)
-    secret = _secret(request)
-    etag = _etag(_tag_digest(context["version"], secret), _tag_digest(read.digest, secret), context["fresh_until"])
+    _, etag = _list_tags(_secret(request), read, context)
     return _private(render(request, "alerts/board.html", {
         "nav": "board", "stamp": stamp, "etag": etag, **board_data.alarms(staff), **context}))
 
@@ -164,8 +169,7 @@ def board_live(request):
         if tag_stamp == stamp_tag and now.timestamp() < until:
             return _not_modified(f'"{tag_shown}.{tag_stamp}.{until}"')
     context = board_data.board_context(staff, now, stamp=read)
-    shown_tag = _tag_digest(context["version"], secret)
-    etag = _etag(shown_tag, stamp_tag, context["fresh_until"])
+    shown_tag, etag = _list_tags(secret, read, context)
     if any(tag_shown == shown_tag for tag_shown, _, _ in sent):
         return _not_modified(etag)
     response = render(request, "alerts/_board.html", context)

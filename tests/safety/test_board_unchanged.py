@@ -9,11 +9,9 @@ board that goes on showing an old list is a safety fault."""
 import datetime
 import io
 import re
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -28,6 +26,7 @@ from people.models import StaffMember
 from safety.alerts.models import Alert
 from safety.checkins.models import Watch
 
+from tests.queries import own_queries
 from tests.safety.support import local, scheduled_visit
 
 pytestmark = pytest.mark.django_db
@@ -91,11 +90,11 @@ def test_an_alert_raised_sends_the_list_again(office, inside, clock):
 
 def test_a_new_mobile_number_on_the_staff_register_sends_the_list_again(office, inside, coteford, clock):
     first = fetch(office)
-    coteford.officer.mobile = "07700 900999"
+    coteford.officer.mobile = "07700 911999"
     coteford.officer.save(update_fields=["mobile"])
     after = fetch(office, first["ETag"])
     assert after.status_code == 200
-    assert "07700 900999" in after.content.decode()
+    assert "07700 911999" in after.content.decode()
 
 
 def test_another_session_with_the_same_list_gets_it_in_full(client, coteford, inside):
@@ -108,18 +107,10 @@ def test_another_session_with_the_same_list_gets_it_in_full(client, coteford, in
 
 def rows_read(client, tag):
     """One fetch; whether it read the rows of the list (the watches with their visits); and the
-    statements it made for the board (the session's own writes, now and then, aside). Only this
-    thread's: on SQLite a browser test's live server shares the connection."""
-    sql: list[str] = []
-    me = threading.get_ident()
-
-    def noted(execute, statement, params, many, context):
-        if threading.get_ident() == me and "django_session" not in statement and "SAVEPOINT" not in statement:
-            sql.append(statement)
-        return execute(statement, params, many, context)
-
-    with connection.execute_wrapper(noted):
+    statements it made for the board (the session's own writes, now and then, aside)."""
+    with own_queries() as made:
         answer = fetch(client, tag)
+    sql = [q["sql"] for q in made if "django_session" not in q["sql"] and "SAVEPOINT" not in q["sql"]]
     return answer, any('"visits_visit"."ends_at" AS "visit__ends_at"' in q and "visit__school_id" in q for q in sql), sql
 
 
@@ -299,6 +290,6 @@ def test_a_mobile_number_saved_by_a_transaction_that_commits_late_sends_the_list
     coteford.head.save()  # the staff's newest change: 10:02
     tag = fetch(office)["ETag"]
     assert fetch(office, tag).status_code == 304
-    StaffMember.objects.filter(pk=coteford.officer.pk).update(mobile="07700 900123", updated_at=local(10, 1))
+    StaffMember.objects.filter(pk=coteford.officer.pk).update(mobile="07700 911123", updated_at=local(10, 1))
     after = fetch(office, tag)
-    assert after.status_code == 200 and "07700 900123" in after.content.decode()
+    assert after.status_code == 200 and "07700 911123" in after.content.decode()
