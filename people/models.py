@@ -1,5 +1,6 @@
 import calendar
 import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -102,6 +103,16 @@ class StaffMember(ChangeStamped):
 
     def has_role(self, *roles):
         return any(r.role in roles for r in self.roles.all())
+
+    def keep_roles(self, roles: list["StaffRole"]) -> None:
+        """Roles read with the record by SQL of its own (an API token's read, accounts.models):
+        kept where prefetch_related("roles") keeps them, so role checks read nothing more."""
+        # As QuerySet.prefetch_related leaves them: a queryset with its results already in it.
+        found: Any = StaffRole.objects.all()
+        found._result_cache = roles
+        found._prefetch_done = True
+        cache: dict[str, Any] = self.__dict__.setdefault("_prefetched_objects_cache", {})
+        cache["roles"] = found
 
     def current_dbs(self):
         return self.dbs_checks.order_by("-issued_on").first()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core import rows
 from core.errors import NotAllowed
 from people.models import StaffMember
 from people.permissions import can
@@ -43,7 +44,7 @@ def check_recorder(visit: Visit, by: StaffMember | None, via: str, staff: StaffM
         raise ValidationError({"via": f"Say how this was recorded: one of {', '.join(Via.values)}."})
     if by is None or not by.active or by.school_id != visit.school_id:
         raise NotAllowed("Only this school's active staff can record what happens on its visits.")
-    on_visit = list(VisitStaff.objects.filter(visit=visit).order_by("-lead", "id").values_list("staff_id", flat=True))
+    on_visit = [staff_id for (staff_id,) in _TEAM.rows([visit.pk])]
     if via in journey.FROM_THE_STAFF:
         if by.pk not in on_visit or not can(by, "checkin.record", visit):
             raise NotAllowed("Only the staff on this visit can record its events from their phone; "
@@ -53,6 +54,15 @@ def check_recorder(visit: Visit, by: StaffMember | None, via: str, staff: StaffM
     if staff is not None and staff.pk not in on_visit:
         raise ValidationError({"staff": f"{staff.full_name} is not on this visit."})
     return on_visit
+
+
+# Read with every check-in: SQL made once (core.rows), as building it through the ORM cost more
+# than running it.
+_TEAM = rows.Query(lambda c: (
+    f"SELECT {rows.column(VisitStaff, 'staff', c)} FROM {rows.table(VisitStaff, c)}"
+    f" WHERE {rows.column(VisitStaff, 'visit', c)} = %s"
+    f" ORDER BY {rows.column(VisitStaff, 'lead', c)} DESC, {rows.column(VisitStaff, 'id', c)}"
+))
 
 
 def check_time(at: datetime.datetime | None, now: datetime.datetime) -> datetime.datetime:
