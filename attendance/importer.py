@@ -22,7 +22,10 @@ from audit.models import AuditEntry
 from audit.services import _actor, record, registered
 from pupils.models import Pupil
 
-from .models import CODE_INFO, CODE_SET_STARTS, CODES, AttendanceMark, ImportMapping, ImportRun
+from .models import (
+    CLOSURE_CODES, CODE_INFO, CODE_SET_STARTS, CODES, AttendanceMark, ImportMapping, ImportRun, MarkedWeek, Witness,
+    weeks_of,
+)
 
 BATCH_SIZE = 5000
 # What a SIMS export writes when no mark has been taken yet: not a DfE code, and not a mark.
@@ -277,23 +280,31 @@ _WITHDRAWN_AFTER = {c for c, info in CODE_INFO.items() if info.withdrawn}
 def _audit_entry(actor, school, action: Action, obj_type, obj_id, summary, data):
     # Built here rather than through audit.services.record so that a large import can write
     # its per-mark entries in batches; the fields are exactly the ones record() fills.
+    # By id, not by instance: setting a foreign key by instance costs more than the rest of the
+    # entry, and the scan builds one entry per case it opens (thousands on a big school's first day).
     user, name = _actor(actor)
-    return AuditEntry(school=school, at=timezone.now(), actor=user, actor_name=name[:200],
+    return AuditEntry(school_id=school.pk if school is not None else None, at=timezone.now(),
+                      actor_id=user.pk if user is not None else None, actor_name=name[:200],
                       action=registered(action).value, object_type=obj_type, object_id=str(obj_id), summary=summary[:300], data=data)
 
 
 def _write(marks, changes, progress, total):
     """Insert the new marks and update the changed ones, in batches, on the caller's
     transaction. Plain SQL rather than bulk_create: building a million model instances costs
-    several times more than the database work (docs/benchmarks.md); PostgreSQL gets COPY."""
+    several times more than the database work (docs/benchmarks.md); PostgreSQL gets COPY.
+    Returns (marks written, {day: a new mark of it that is not a closure, or None})."""
     table = connection.ops.quote_name(AttendanceMark._meta.db_table)
     done = 0
+    # The date's text once per distinct day (a file has a few hundred), not once per mark;
+    # its keys are also the days the caller notes in MarkedWeek, with a witness for each.
+    days: dict[int, str] = {}
+    witnesses: dict[int, tuple[int, str]] = {}
+    closures = set(CLOSURE_CODES)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # COPY's own text format, written in blocks: a backslash (the afternoon's present
             # mark) is COPY's escape character, so it is doubled.
             escaped = {code: code.replace("\\", "\\\\") for code in CODES}
-            days: dict[int, str] = {}
             with cursor.cursor.copy(f"COPY {table} (pupil_id, date, session, code) FROM STDIN") as copy:
                 lines = []
                 for key, (code, _line) in marks.items():
@@ -301,6 +312,8 @@ def _write(marks, changes, progress, total):
                     day = days.get(ordinal)
                     if day is None:
                         day = days[ordinal] = datetime.date.fromordinal(ordinal).isoformat()
+                    if ordinal not in witnesses and code not in closures:
+                        witnesses[ordinal] = (key >> 21, "PM" if key & 1 else "AM")
                     lines.append(f"{key >> 21}\t{day}\t{'PM' if key & 1 else 'AM'}\t{escaped[code]}\n")
                     if len(lines) >= BATCH_SIZE:
                         copy.write("".join(lines))
@@ -313,14 +326,14 @@ def _write(marks, changes, progress, total):
                     done += len(lines)
         else:
             insert = f"INSERT INTO {table} (pupil_id, date, session, code) VALUES (%s, %s, %s, %s)"
-            # The date's text once per distinct day (a file has a few hundred), not once per mark.
-            day_text: dict[int, str] = {}
             batch = []
             for key, (code, _line) in marks.items():
                 ordinal = (key >> 1) & 0xFFFFF
-                day = day_text.get(ordinal)
+                day = days.get(ordinal)
                 if day is None:
-                    day = day_text[ordinal] = datetime.date.fromordinal(ordinal).isoformat()
+                    day = days[ordinal] = datetime.date.fromordinal(ordinal).isoformat()
+                if ordinal not in witnesses and code not in closures:
+                    witnesses[ordinal] = (key >> 21, "PM" if key & 1 else "AM")
                 batch.append((key >> 21, day, "PM" if key & 1 else "AM", code))
                 if len(batch) >= BATCH_SIZE:
                     cursor.executemany(insert, batch)
@@ -338,7 +351,12 @@ def _write(marks, changes, progress, total):
             done += len(chunk)
             if progress is not None:
                 progress("write", done, total)
-    return done
+    new_days: dict[datetime.date, Witness | None] = {}
+    for ordinal in days:
+        new_day = datetime.date.fromordinal(ordinal)
+        pupil_session = witnesses.get(ordinal)
+        new_days[new_day] = (pupil_session[0], new_day, pupil_session[1]) if pupil_session else None
+    return done, new_days
 
 
 def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=None, request=None,
@@ -398,8 +416,14 @@ def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=
                 changes.append((mark_id, pupil_id, day, session, code, new[0], new[1]))
         created = len(marks)
         total_writes = created + len(changes)
-        _write(marks, changes, progress, total_writes)
+        _, new_days = _write(marks, changes, progress, total_writes)
         marks.clear()
+        # The weeks of the new marks and of the marks changed to a school code, for
+        # school_weeks(); a mark changed to a closure is found out there.
+        for _id, pupil_id, day, session, _old, code, _line in changes:
+            if code not in CLOSURE_CODES and new_days.get(day) is None:
+                new_days[day] = (pupil_id, day, session)
+        MarkedWeek.note(school.pk, weeks_of(new_days))
         user, name = _actor(actor)
         run = ImportRun.objects.create(
             school=school, by=user, by_name=name, at=timezone.now(), file_name=file_name[:255], mapping=mapping.name,

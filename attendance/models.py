@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import calendar
 import datetime
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, F, Q, QuerySet
 
+from pupils.models import Pupil
+
 if TYPE_CHECKING:
-    from pupils.models import Pupil
     from schools.models import School
 
 # Statistical meaning of each mark (2024 code set); see docs/attendance.md.
@@ -96,6 +97,34 @@ PENALTY_SESSIONS, PENALTY_WEEKS = 10, 10
 CLOSURE_CODES = ["#", "Y4"]
 
 
+class AttendanceMarkQuerySet(models.QuerySet["AttendanceMark"]):
+    """Every way Django writes marks also notes the school's weeks they fall in (MarkedWeek),
+    so that school_weeks() reads a few dozen weeks instead of every mark. Deleting marks needs
+    nothing: MarkedWeek may hold more weeks than have school marks, never fewer, and
+    school_weeks() checks each one it uses."""
+
+    def bulk_create(self, objs: Iterable[AttendanceMark], batch_size: int | None = None,
+                    ignore_conflicts: bool = False, update_conflicts: bool = False,
+                    update_fields: Collection[str] | None = None, unique_fields: Collection[str] | None = None,
+                    ) -> list[AttendanceMark]:
+        made = super().bulk_create(objs, batch_size=batch_size, ignore_conflicts=ignore_conflicts,
+                                   update_conflicts=update_conflicts, update_fields=update_fields,
+                                   unique_fields=unique_fields)
+        MarkedWeek.note_marks(made)
+        return made
+
+    def update(self, **kwargs: Any) -> int:
+        # A mark moved to another day, or given a code that is not a closure, may make a week
+        # a school week; a code changed to a closure is found out by school_weeks() itself.
+        moved = {"date", "pupil", "pupil_id", "code"} & set(kwargs)
+        ids = list(self.values_list("pk", flat=True)) if moved else []
+        changed = super().update(**kwargs)
+        for first in range(0, len(ids), _IDS_CHUNK):
+            MarkedWeek.note_marks(AttendanceMark.objects.filter(pk__in=ids[first:first + _IDS_CHUNK])
+                                  .only("pupil_id", "date", "session", "code"))
+        return changed
+
+
 class AttendanceMark(models.Model):
     class Session(models.TextChoices):
         AM = "AM", "Morning"
@@ -110,12 +139,85 @@ class AttendanceMark(models.Model):
     session = models.CharField(max_length=2, choices=Session.choices)
     code = models.CharField(max_length=3)
 
+    objects = AttendanceMarkQuerySet.as_manager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pupil", "date", "session"], name="one_mark_per_session")]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        MarkedWeek.note_marks([self])
 
     @property
     def meaning(self) -> str | None:
         return CODES.get(self.code)
+
+
+# One mark as written, (pupil id, day, session): found again through the marks' unique index.
+Witness = tuple[int, datetime.date, str]
+
+
+class MarkedWeek(models.Model):
+    """A week (its Monday) in which a school has, or once had, at least one mark of any code,
+    with one mark of it that was not a closure when written (its witness), if any was.
+
+    school_weeks() reads these instead of every mark of the last 60 weeks (a DISTINCT over a
+    million marks at a big school, with no index on the date). Every write of a mark notes its
+    week: AttendanceMark's save, bulk_create and update, the importer's own INSERT / COPY
+    (attendance.importer), and migration 0004 for the marks already held. Nothing is taken
+    away when a mark is deleted or its code changed: school_weeks() looks the witness up
+    (one look-up in the unique index), and only when it is gone or now a closure asks the
+    marks themselves whether the week still has a school mark."""
+
+    # No index of its own on school: the unique index below starts with it.
+    school = models.ForeignKey("schools.School", on_delete=models.CASCADE, related_name="+", db_index=False)
+    monday = models.DateField()
+    # Not a foreign key: a pupil removed (retention) only makes the look-up miss.
+    witness_pupil = models.IntegerField(null=True)
+    witness_date = models.DateField(null=True)
+    witness_session = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["school", "monday"], name="one_marked_week_per_school")]
+
+    @classmethod
+    def note(cls, school_id: int, weeks: dict[datetime.date, Witness | None]) -> None:
+        """Note these weeks (Mondays) at this school, each with a mark of it that is not a
+        closure, or None when only closures were written. A week already noted takes the new
+        witness (any school mark will do) and keeps its own when given None."""
+        witnessed = [MarkedWeek(school_id=school_id, monday=week, witness_pupil=w[0], witness_date=w[1],
+                                witness_session=w[2]) for week, w in sorted(weeks.items()) if w is not None]
+        MarkedWeek.objects.bulk_create(witnessed, update_conflicts=True, unique_fields=["school", "monday"],
+                                       update_fields=["witness_pupil", "witness_date", "witness_session"])
+        MarkedWeek.objects.bulk_create([MarkedWeek(school_id=school_id, monday=week)
+                                        for week, w in sorted(weeks.items()) if w is None], ignore_conflicts=True)
+
+    @classmethod
+    def note_marks(cls, marks: Iterable[AttendanceMark]) -> None:
+        """Note the weeks of these marks, each at its pupil's school."""
+        weeks_of_pupil: dict[int, dict[datetime.date, Witness | None]] = {}
+        for mark in marks:
+            day = mark.date
+            if isinstance(day, datetime.datetime):
+                day = day.date()
+            elif not isinstance(day, datetime.date):  # a date given as text ("2026-03-09") is saved as one
+                day = datetime.date.fromisoformat(str(day))
+            weeks = weeks_of_pupil.setdefault(mark.pupil_id, {})
+            if weeks.get(monday(day)) is None:
+                weeks[monday(day)] = None if mark.code in CLOSURE_CODES else (mark.pupil_id, day, mark.session)
+        if not weeks_of_pupil:
+            return
+        by_school: dict[int, dict[datetime.date, Witness | None]] = {}
+        pupil_ids = sorted(weeks_of_pupil)
+        for first in range(0, len(pupil_ids), _IDS_CHUNK):
+            schools = Pupil.objects.filter(pk__in=pupil_ids[first:first + _IDS_CHUNK]).values_list("pk", "school_id")
+            for pupil_id, school_id in schools:
+                weeks = by_school.setdefault(school_id, {})
+                for week, witness in weeks_of_pupil[pupil_id].items():
+                    if weeks.get(week) is None:
+                        weeks[week] = witness
+        for school_id, weeks in by_school.items():
+            cls.note(school_id, weeks)
 
 
 class Summary(TypedDict):
@@ -135,6 +237,11 @@ class Summary(TypedDict):
     code_set: str
 
 
+def percent_of(attended: int, possible: int) -> float | None:
+    """Attendance as shown: per cent of possible sessions, to one decimal place."""
+    return round(100 * attended / possible, 1) if possible else None
+
+
 def _summary(present: int, aea: int, authorised: int, unauthorised: int, not_possible: int = 0) -> Summary:
     possible = present + aea + authorised + unauthorised
     attended = present + aea
@@ -148,7 +255,7 @@ def _summary(present: int, aea: int, authorised: int, unauthorised: int, not_pos
         "unauthorised": unauthorised,
         "missed": missed,
         "not_possible": not_possible,
-        "percent": round(100 * attended / possible, 1) if possible else None,
+        "percent": percent_of(attended, possible),
         # Absent for 10 % / 50 % or more of possible sessions; exactly 90.0 % attendance is
         # persistent absence, and severe absence is part of persistent absence (research §1.3).
         "persistent": bool(possible) and missed * 10 >= possible,
@@ -183,51 +290,79 @@ def summaries(marks: QuerySet[AttendanceMark], start: datetime.date, end: dateti
     return {r["pupil_id"]: _summary(r[PRESENT], r[AEA], r[AUTHORISED], r[UNAUTHORISED], r[NOT_POSSIBLE]) for r in counted}
 
 
-# Pupils whose figures are read back at once by below_threshold(): well inside SQLite's
-# limit on the values one query may carry.
-_BELOW_CHUNK = 5000
+# Pupils whose figures (or schools) are read at once by case_figures() and
+# MarkedWeek.note_marks(): well inside SQLite's limit on the values one query may carry.
+_IDS_CHUNK = 5000
 
 
-def below_threshold(marks: QuerySet[AttendanceMark], start: datetime.date, end: datetime.date, percent: int,
-                    penalty_span: tuple[datetime.date, datetime.date] | None = None,
-                    ) -> dict[int, tuple[Summary, int]]:
-    """{pupil_id: (summary between start and end, G/N/O/U sessions in penalty_span)} of only the
-    pupils whose attendance is below `percent` (as below() says). The database applies the
-    threshold (GROUP BY ... HAVING, two counts a pupil: a school of 50,000 pupils sends back
-    the few thousand below it, not every pupil's figures), then counts the full figures of
-    just those pupils, through the unique index that starts with the pupil."""
+def below_ids(marks: QuerySet[AttendanceMark], start: datetime.date, end: datetime.date, percent: int) -> list[int]:
+    """The ids, in order, of the pupils whose attendance between start and end is below
+    `percent` (as below() says). The database applies the threshold (GROUP BY ... HAVING): a
+    school of 50,000 pupils sends back the few thousand below it. The two counts are named only
+    in HAVING, not also selected: selected as well, SQLite counted each twice (about a third
+    slower in our runs)."""
     attended = CODES_BY_MEANING[PRESENT] + CODES_BY_MEANING[AEA]
     possible = attended + CODES_BY_MEANING[AUTHORISED] + CODES_BY_MEANING[UNAUTHORISED]
     low = (
         marks.filter(date__gte=start, date__lte=end)
         .order_by()
         .values("pupil_id")
-        .annotate(attended=Count("id", filter=Q(code__in=attended)), possible=Count("id", filter=Q(code__in=possible)))
         # attended * 100 < percent * possible, as below(): no rounding, and a pupil with no
         # possible session (0 < 0) is never below.
-        .alias(gap=F("attended") * 100 - F("possible") * percent)
-        .filter(gap__lt=0)
+        .alias(attended100=Count("id", filter=Q(code__in=attended)) * 100,
+               possible_percent=Count("id", filter=Q(code__in=possible)) * percent)
+        .filter(attended100__lt=F("possible_percent"))
+        .values_list("pupil_id", flat=True)
     )
-    ids = sorted(row["pupil_id"] for row in cast(Iterable[dict[str, int]], low))
+    return sorted(low)
 
+
+@dataclass(frozen=True)
+class CaseFigures:
+    """What a referral case keeps of a pupil's window (ReferralCase's figures), and the pupil's
+    G/N/O/U sessions in the rolling 10 school weeks."""
+
+    attended: int
+    authorised: int
+    unauthorised: int
+    penalty: int
+
+    @property
+    def possible(self) -> int:
+        return self.attended + self.authorised + self.unauthorised
+
+    @property
+    def percent(self) -> float | None:
+        return percent_of(self.attended, self.possible)
+
+
+def case_figures(ids: list[int], start: datetime.date, end: datetime.date,
+                 penalty_span: tuple[datetime.date, datetime.date] | None) -> dict[int, CaseFigures]:
+    """{pupil_id: CaseFigures between start and end} of these pupils (those with marks in the
+    window), counted through the unique index that starts with the pupil, a few thousand pupils
+    to a query. Only the four counts a case keeps, and no join to the pupils (the ids are
+    already the school's, from below_ids()): a third cheaper than every meaning's count."""
     lo, hi = (min(start, penalty_span[0]), max(end, penalty_span[1])) if penalty_span else (start, end)
     # The window's own dates, when the penalty span reaches further back than the window.
     inside = Q() if (lo, hi) == (start, end) else Q(date__gte=start, date__lte=end)
-    counts = {m: Count("id", filter=Q(code__in=codes) & inside) for m, codes in CODES_BY_MEANING.items()}
+    counts = {
+        "attended": Count("id", filter=Q(code__in=CODES_BY_MEANING[PRESENT] + CODES_BY_MEANING[AEA]) & inside),
+        "authorised": Count("id", filter=Q(code__in=CODES_BY_MEANING[AUTHORISED]) & inside),
+        "unauthorised": Count("id", filter=Q(code__in=CODES_BY_MEANING[UNAUTHORISED]) & inside),
+    }
     if penalty_span is not None:
         counts["penalty"] = Count("id", filter=Q(code__in=PENALTY_CODES, date__gte=penalty_span[0],
                                                  date__lte=penalty_span[1]))
-    found: dict[int, tuple[Summary, int]] = {}
-    for first in range(0, len(ids), _BELOW_CHUNK):
+    found: dict[int, CaseFigures] = {}
+    for first in range(0, len(ids), _IDS_CHUNK):
         rows = (
-            marks.filter(pupil_id__in=ids[first:first + _BELOW_CHUNK], date__gte=lo, date__lte=hi)
+            AttendanceMark.objects.filter(pupil_id__in=ids[first:first + _IDS_CHUNK], date__gte=lo, date__lte=hi)
             .order_by()
             .values("pupil_id")
             .annotate(**counts)
         )
         for r in cast(Iterable[dict[str, int]], rows):
-            found[r["pupil_id"]] = (_summary(r[PRESENT], r[AEA], r[AUTHORISED], r[UNAUTHORISED], r[NOT_POSSIBLE]),
-                                    r.get("penalty", 0))
+            found[r["pupil_id"]] = CaseFigures(r["attended"], r["authorised"], r["unauthorised"], r.get("penalty", 0))
     return found
 
 
@@ -261,21 +396,44 @@ def monday(day: datetime.date) -> datetime.date:
     return day - datetime.timedelta(days=day.weekday())
 
 
+def weeks_of(days: dict[datetime.date, Witness | None]) -> dict[datetime.date, Witness | None]:
+    """{Monday: a witness of one of its days, or None when none of them has one}."""
+    weeks: dict[datetime.date, Witness | None] = {}
+    for day, witness in days.items():
+        if weeks.get(monday(day)) is None:
+            weeks[monday(day)] = witness
+    return weeks
+
+
 def school_weeks(school: School, until: datetime.date, count: int = PENALTY_WEEKS,
                  lookback_weeks: int = 60) -> list[datetime.date]:
     """The Mondays of the last `count` school weeks up to `until`, oldest first. A school week
     is a Monday-to-Sunday week in which the school recorded at least one mark other than a
-    closure code (see docs/attendance.md): weeks of holiday have no marks and do not count."""
+    closure code (see docs/attendance.md): weeks of holiday have no marks and do not count.
+
+    The weeks with marks come from MarkedWeek (a few dozen rows); each, newest first, is then
+    checked until `count` are found: its witness (a mark that was not a closure) looked up in
+    the marks' unique index, one look-up a week. Only a week whose witness is gone or changed,
+    or that has none (closures only), asks the marks for any school mark in it."""
     since = monday(until) - datetime.timedelta(weeks=lookback_weeks)
-    dates = (
-        AttendanceMark.objects.filter(pupil__school=school, date__gte=since, date__lte=until)
-        .exclude(code__in=CLOSURE_CODES)
-        .order_by()
-        .values_list("date", flat=True)
-        .distinct()
+    noted = (
+        MarkedWeek.objects.filter(school=school, monday__gte=since, monday__lte=until)
+        .order_by("-monday")
+        .values_list("monday", "witness_pupil", "witness_date", "witness_session")
     )
-    weeks = sorted({monday(d) for d in dates})
-    return weeks[-count:]
+    school_marks = AttendanceMark.objects.exclude(code__in=CLOSURE_CODES)
+    weeks: list[datetime.date] = []
+    for week, pupil, day, session in list(noted):
+        last = min(week + datetime.timedelta(days=6), until)
+        witnessed = (pupil is not None and day is not None and day <= last
+                     and school_marks.filter(pupil_id=pupil, date=day, session=session).exists())
+        # Without a witness (gone, now a closure, after `until`, or never one), the marks
+        # themselves say; on PostgreSQL that may read the whole table, so it is kept rare.
+        if witnessed or school_marks.filter(pupil__school=school, date__gte=week, date__lte=last).exists():
+            weeks.append(week)
+            if len(weeks) == count:
+                break
+    return weeks[::-1]
 
 
 def penalty_window(school: School, until: datetime.date) -> tuple[datetime.date, datetime.date] | None:

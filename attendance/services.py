@@ -19,7 +19,7 @@ from people.permissions import can
 from schools.models import School
 
 from .importer import _audit_entry
-from .models import AttendanceMark, ReferralCase, below_threshold, penalty_counts, penalty_window, window
+from .models import AttendanceMark, ReferralCase, below_ids, case_figures, penalty_window, window
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,11 @@ def scan_school(school, today=None):
         return result
     start, end = window(today, threshold.months)
     result.pupils = school.pupils.filter(on_roll=True).count()
-    # Only the pupils below the threshold come back from the database (below_threshold()).
-    low = {pid: summary for pid, (summary, _) in below_threshold(
-        AttendanceMark.objects.filter(pupil__school=school, pupil__on_roll=True), start, end,
-        threshold.percent).items()}
+    marks = AttendanceMark.objects.filter(pupil__school=school, pupil__on_roll=True)
+    # Only the ids of the pupils below the threshold come back from the database (below_ids());
+    # their figures are read below for the cases to open alone, so that a second scan the same
+    # day, which opens none, costs one grouped query.
+    low = set(below_ids(marks, start, end, threshold.percent))
     result.below = len(low)
 
     with transaction.atomic():
@@ -81,19 +82,21 @@ def scan_school(school, today=None):
         if recovered:
             result.cleared = ReferralCase.objects.filter(
                 school=school, pupil_id__in=recovered, cleared_on__isnull=True).update(cleared_on=today)
-        opening = [pid for pid in low if pid not in live]
-        # G/N/O/U sessions in the rolling 10 school weeks, read only for the cases opened (a
-        # second scan the same day opens none, and reads nothing more).
-        penalties = _penalties(school, today, opening) if opening else {}
+        opening = sorted(pid for pid in low if pid not in live)
+        # The figures that open each case and its G/N/O/U sessions in the rolling 10 school
+        # weeks, in one pass over just these pupils' marks. Read under the school's lock: a
+        # pupil no longer below by now (marks imported since below_ids()) gets no case.
+        found = case_figures(opening, start, end, penalty_window(school, today)) if opening else {}
         new = [
             ReferralCase(
-                school=school, pupil_id=pid, opened_on=today, window_start=start, window_end=end,
-                possible=s["possible"], attended=s["attended"], authorised=s["authorised"],
-                unauthorised=s["unauthorised"], percent=Decimal(str(s["percent"])),
+                school_id=school.pk, pupil_id=pid, opened_on=today, window_start=start, window_end=end,
+                possible=f.possible, attended=f.attended, authorised=f.authorised,
+                unauthorised=f.unauthorised, percent=Decimal(str(f.percent)),
                 threshold_percent=threshold.percent, clause=threshold.clause,
-                penalty_sessions=min(penalties.get(pid, 0), 32767),
+                penalty_sessions=min(f.penalty, 32767),
             )
-            for pid, s in ((pid, low[pid]) for pid in opening)
+            for pid, f in ((pid, found[pid]) for pid in opening if pid in found)
+            if f.attended * 100 < threshold.percent * f.possible  # still below, as below_ids() tests it
         ]
         if new:
             # Written without asking for their ids back (bulk_create on SQLite writes 50 rows a
@@ -104,28 +107,19 @@ def scan_school(school, today=None):
                        .values_list("pupil_id", "pk"))
             for case in new:
                 case.pk = ids[case.pupil_id]
+            # What every entry says alike, written once.
+            rule = (f"the referral threshold of {threshold.percent}% ({threshold.clause}) "
+                    f"for {start:%d %b %Y} to {end:%d %b %Y}")
+            span = [start.isoformat(), end.isoformat()]
             bulk.insert_new(AuditEntry, [
                 _audit_entry(None, school, Action.REFERRAL_OPENED, "attendance.referralcase", case.pk,
-                             f"Attendance {case.percent}% is below the referral threshold of {threshold.percent}% "
-                             f"({threshold.clause}) for {start:%d %b %Y} to {end:%d %b %Y}",
-                             {"pupil": case.pupil_id, "window": [start.isoformat(), end.isoformat()],
-                              "threshold": threshold.percent, "clause": threshold.clause})
+                             f"Attendance {case.percent}% is below {rule}",
+                             {"pupil": case.pupil_id, "window": span, "threshold": threshold.percent,
+                              "clause": threshold.clause})
                 for case in new
             ])
         result.opened = len(new)
     return result
-
-
-def _penalties(school, today, pupil_ids):
-    """penalty_counts() of these pupils, a few thousand to a query (SQLite caps the values one
-    query may carry), the school weeks read once."""
-    span = penalty_window(school, today)
-    if span is None:
-        return {}
-    counts: dict[int, int] = {}
-    for first in range(0, len(pupil_ids), 5000):
-        counts.update(penalty_counts(school, today, pupil_ids[first:first + 5000], span=span)[0])
-    return counts
 
 
 def referral_scan(today=None, schools=None):

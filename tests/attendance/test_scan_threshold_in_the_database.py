@@ -1,7 +1,8 @@
 """The referral scan asks the database for only the pupils below the threshold (one grouped
-query with HAVING, attendance.models.below_threshold). It must find exactly the pupils, the
-figures and the penalty counts that reading every pupil's summary and testing it in Python
-(summaries(), below(), penalty_counts()) finds: at the threshold, just under it, with no
+query with HAVING, attendance.models.below_ids), then for the figures of those it opens cases
+for (case_figures). It must find exactly the pupils, the figures and the penalty counts that
+reading every pupil's summary and testing it in Python (summaries(), below(), penalty_counts())
+finds: at the threshold, just under it, with no
 marks, with closures and sessions that are not possible, with approved activities that count
 as attendance, with marks outside the window, off roll, and at another school."""
 import datetime
@@ -11,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from attendance.models import (
-    AttendanceMark, ReferralCase, below, below_threshold, penalty_counts, penalty_window, summaries, window,
+    AttendanceMark, ReferralCase, below, below_ids, case_figures, penalty_counts, penalty_window, summaries, window,
 )
 from attendance.services import scan_school, threshold_for
 
@@ -90,11 +91,17 @@ def test_the_database_finds_the_same_pupils_figures_and_penalties_as_python():
     assert span is not None
     in_python = {pk: s for pk, s in summaries(marks, start, end).items() if below(s, threshold.percent)}
     penalties, python_span = penalty_counts(school, today)
-    found = below_threshold(marks, start, end, threshold.percent, span)
+    found = below_ids(marks, start, end, threshold.percent)
+    figures = case_figures(found, start, end, span)
 
     assert span == python_span
-    assert {pk: summary for pk, (summary, _) in found.items()} == in_python
-    assert {pk: count for pk, (_, count) in found.items()} == {pk: penalties.get(pk, 0) for pk in in_python}
+    assert found == sorted(in_python)
+    assert set(figures) == set(in_python)
+    for pk, f in figures.items():
+        python = in_python[pk]
+        assert (f.possible, f.attended, f.authorised, f.unauthorised, f.percent) == (
+            python["possible"], python["attended"], python["authorised"], python["unauthorised"], python["percent"])
+        assert f.penalty == penalties.get(pk, 0)
     assert pupils["just under"].pk in found and pupils["at"].pk not in found
     for name in ("no marks", "nothing possible", "before", "left"):
         assert pupils[name].pk not in found, name

@@ -9,7 +9,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from attendance.models import AttendanceMark
+from attendance.models import AttendanceMark, monday, penalty_counts, school_weeks
 from audit.models import AuditEntry
 from mis import services
 from mis.client import WondeClient
@@ -226,6 +226,17 @@ def test_attendance_marks_come_through_the_attendance_import(school, fake_wonde)
     marks = sorted(AttendanceMark.objects.filter(pupil__school=school).values_list("pupil__upn", "session", "code"))
     assert marks == [(upn(1), "AM", "/"), (upn(1), "PM", "O")]
     assert run.counts["marks_new"] == 2
+
+
+def test_marks_from_wonde_count_towards_the_penalty_indicator_in_their_school_week(school, fake_wonde):
+    day = last_school_day()
+    fake_wonde.add_mark("A100", session_mark(1, "B000000001", day, "AM", "N"))
+    fake_wonde.add_mark("A100", session_mark(2, "B000000001", day, "PM", "O"))
+    assert services.sync(school).ok
+    # The sync's marks note their week like any import's, so the indicator finds them.
+    assert school_weeks(school, day) == [monday(day)]
+    counts, span = penalty_counts(school, day)
+    assert span == (monday(day), day) and counts == {Pupil.objects.get(upn=upn(1)).pk: 2}
 
 
 def test_a_bad_attendance_code_refuses_everything_including_the_pupils(school, fake_wonde):
