@@ -14,7 +14,7 @@ import datetime
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connections, models, router
+from django.db import DatabaseError, connections, models, router
 
 # Fields whose Python value is already what both SQLite and PostgreSQL store.
 _AS_THEY_ARE = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
@@ -41,14 +41,18 @@ def _column_value(field: models.Field[Any, Any], connection: Any) -> Callable[[m
     return lambda obj: field.get_db_prep_save(getattr(obj, attname), connection)
 
 
+def _columns(model: type[models.Model], connection: Any) -> list[tuple[models.Field[Any, Any], str]]:
+    return [(f, f.column) for f in model._meta.concrete_fields
+            if f.column is not None and not isinstance(f, models.AutoField)]
+
+
 def insert_new(model: type[models.Model], objs: Sequence[models.Model]) -> int:
     """INSERT `objs` (new, unsaved instances of `model`) in one executemany on the caller's
     transaction; returns how many. Every concrete field is written except an automatic id."""
     if not objs:
         return 0
     connection = connections[router.db_for_write(model)]
-    columns = [(f, f.column) for f in model._meta.concrete_fields
-               if f.column is not None and not isinstance(f, models.AutoField)]
+    columns = _columns(model, connection)
     getters = [_column_value(f, connection) for f, _ in columns]
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
@@ -64,3 +68,72 @@ def insert_new(model: type[models.Model], objs: Sequence[models.Model]) -> int:
         else:
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})", rows)
     return len(rows)
+
+
+# One row at a time: the few rows every check-in writes (its event, its audit entry, its watch's
+# changed columns). Saving them through the ORM built the statement anew each time, which cost
+# more than the database took to run it; here each statement's text and each column's conversion
+# are made once a process, per model and database engine.
+_INSERTS: dict[tuple[type[models.Model], str], tuple[str, list[Callable[[models.Model], Any]]]] = {}
+_UPDATES: dict[tuple[type[models.Model], tuple[str, ...], str], tuple[str, list[Callable[[models.Model], Any]]]] = {}
+
+
+def _updated_value(field: models.Field[Any, Any], connection: Any) -> Callable[[models.Model], Any]:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        # As save() does on an update: an auto_now time is set now, an auto_now_add one kept.
+        return lambda obj: field.get_db_prep_save(field.pre_save(obj, add=False), connection)
+    return _column_value(field, connection)
+
+
+def insert_one(obj: models.Model) -> None:
+    """INSERT one new, unsaved instance on the caller's transaction and set its id, the row being
+    the one insert_new() (and so save()) would write. No signals are sent: nothing listens for
+    the models this writes (a test keeps it so)."""
+    if obj.pk is not None:
+        raise ValueError(f"{obj!r} is already saved: insert_one() writes new rows only.")
+    model = type(obj)
+    connection = connections[router.db_for_write(model)]
+    made = _INSERTS.get((model, connection.vendor))
+    if made is None:
+        columns = _columns(model, connection)
+        quote = connection.ops.quote_name
+        pk = model._meta.pk
+        if pk is None or not connection.features.can_return_columns_from_insert:
+            raise TypeError(f"insert_one() needs an id the database gives back ({model.__name__}).")
+        text = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for _, c in columns)})"
+                f" VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {quote(str(pk.column))}")
+        made = _INSERTS[(model, connection.vendor)] = (text, [_column_value(f, connection) for f, _ in columns])
+    text, getters = made
+    with connection.cursor() as cursor:
+        cursor.execute(text, [get(obj) for get in getters])
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def update_columns(obj: models.Model, attnames: Sequence[str]) -> None:
+    """UPDATE these columns of a saved row to the instance's values, as save(update_fields=…)
+    would (no signals; an automatic time among them is set now, as save() sets it)."""
+    model = type(obj)
+    connection = connections[router.db_for_write(model)]
+    key = (model, tuple(attnames), connection.vendor)
+    made = _UPDATES.get(key)
+    if made is None:
+        fields = [f for f in (model._meta.get_field(name) for name in attnames)  # by name or attname
+                  if isinstance(f, models.Field) and f.column is not None]
+        if len(fields) != len(attnames):
+            raise ValueError(f"Not all of {attnames} are columns of {model.__name__}.")
+        quote = connection.ops.quote_name
+        pk = model._meta.pk
+        if pk is None:
+            raise TypeError(f"{model.__name__} has no primary key.")
+        text = (f"UPDATE {quote(model._meta.db_table)} SET "
+                + ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+                + f" WHERE {quote(str(pk.column))} = %s")
+        made = _UPDATES[key] = (text, [_updated_value(f, connection) for f in fields])
+    text, getters = made
+    with connection.cursor() as cursor:
+        cursor.execute(text, [get(obj) for get in getters] + [obj.pk])
+        if cursor.rowcount != 1:
+            # As save(update_fields=…) refuses: the row is gone, and nothing was written.
+            raise DatabaseError(f"{model.__name__} {obj.pk} was not there to update.")

@@ -4,7 +4,8 @@ their times, audit entries with JSON and an IP address, alert steps), on both da
 import datetime
 
 import pytest
-from django.db import models
+from django.db import DatabaseError, models
+from django.db.models import signals
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -12,6 +13,7 @@ from core import bulk
 from notify.models import Channel, Message
 from safety.alerts.models import AlertStep
 from safety.alerting import raise_alert
+from safety.checkins.models import VisitEvent, Watch
 
 from tests.factories import Staffed, VisitFactory
 
@@ -90,3 +92,46 @@ def test_the_rows_written_are_the_rows_bulk_create_writes():
 def test_nothing_to_write_touches_nothing():
     assert bulk.insert_new(Message, []) == 0
     assert not Message.objects.exists()
+
+
+def test_one_row_inserted_or_updated_is_the_row_save_writes():
+    """insert_one and update_columns write a check-in's event, its audit entry and its watch's
+    changed columns: the same rows save() writes, ids given back, on both databases."""
+    school = Staffed("coteford")
+    visit = VisitFactory(school=school.school, pupil=school.pupil, staff=[school.officer])
+    now = timezone.now().replace(microsecond=654321)
+
+    def event():
+        return VisitEvent(visit=visit, school_id=visit.school_id, type="check_in", at=now, recorded_at=now,
+                          staff=school.officer, recorded_by=school.officer, via="phone", concerns="Dog “loose”",
+                          note="", expected_return=None, location="Kitchen — upstairs", reason="")
+
+    saved, ours = event(), event()
+    saved.save()
+    bulk.insert_one(ours)
+    assert ours.pk is not None and ours.pk != saved.pk and not ours._state.adding
+    assert columns(VisitEvent.objects.get(pk=ours.pk)) == columns(VisitEvent.objects.get(pk=saved.pk))
+    with pytest.raises(ValueError):
+        bulk.insert_one(ours)  # already written: never a second row, never an update
+
+    entry = AuditEntry(school=school.school, at=now, actor=school.head.user, actor_name="Hana Head",
+                       action="visit.event", object_type="visits.visit", object_id=str(visit.pk), summary="s",
+                       data={"at": now.isoformat(), "n": [1, None]}, ip_address="2001:db8::1", user_agent="")
+    bulk.insert_one(entry)
+    back = AuditEntry.objects.get(pk=entry.pk)
+    assert columns(back) == columns(entry) and back.data == {"at": now.isoformat(), "n": [1, None]}
+
+    watch = Watch.objects.create(visit=visit, school_id=visit.school_id, updated_at=now, started_at=now)
+    watch.due_at, watch.last_location, watch.status = now + datetime.timedelta(minutes=20), "Garden", "overdue"
+    bulk.update_columns(watch, ["due_at", "last_location", "status"])
+    assert columns(Watch.objects.get(pk=watch.pk)) == columns(watch)
+    Watch.objects.filter(pk=watch.pk).delete()
+    with pytest.raises(DatabaseError):
+        bulk.update_columns(watch, ["status"])  # as save(update_fields=…): a row gone is an error
+
+
+def test_nothing_listens_for_the_rows_written_without_save():
+    """insert_one and update_columns send no signals, as bulk_create sends none: nothing may
+    listen for these models' saves, or it would miss the check-ins'."""
+    for model in (VisitEvent, AuditEntry, Watch):
+        assert not signals.pre_save.has_listeners(model) and not signals.post_save.has_listeners(model), model

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.db import models
 
+from core import bulk
+
 
 class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
@@ -136,7 +138,7 @@ class Watch(models.Model):
         changed = [f.attname for f in self._meta.concrete_fields
                    if f.attname in as_read and getattr(self, f.attname) != as_read[f.attname]]
         if changed:
-            self.save(update_fields=changed)
+            bulk.update_columns(self, changed)
             as_read.update((name, getattr(self, name)) for name in changed)
 
 
