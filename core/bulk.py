@@ -1,4 +1,5 @@
-"""Writing many new rows of one model at once, when nobody needs their ids back.
+"""Writing rows without the ORM building each statement: many new rows of one model at once
+(insert_new), or the one row a check-in writes at a time (insert_one, update_columns).
 
 QuerySet.bulk_create builds its INSERT through the SQL compiler, which asks every field of every
 row for its database value (pre_save, get_db_prep_save, a placeholder each): for the watchdog's
@@ -6,11 +7,11 @@ bursts (ten messages, a step and two audit entries an alert, hundreds of alerts 
 that was about half of the time an alert took to raise. Here the question is asked once a
 column: values the database drivers take as they are (text, whole numbers, true/false, a
 foreign key's id) go straight into the database (SQLite: one executemany of an INSERT;
-PostgreSQL: COPY); dates, times and JSON still go through the
-field's own conversion, so the rows written are the rows bulk_create would write (tested
-field by field on both databases). No signals are sent and no ids are set on the objects, as
-with bulk_create on a backend that cannot return them."""
+PostgreSQL: COPY); plain times, dates, decimals and JSON take only the backend's own step, and
+anything else the field's whole conversion, so the rows written are the rows bulk_create would
+write (tested field by field on both databases). No signals are sent, as with bulk_create."""
 import datetime
+import decimal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +39,36 @@ def _column_value(field: models.Field[Any, Any], connection: Any) -> Callable[[m
                 return adapt(value)
             return field.get_db_prep_save(value, connection)
         return moment
+    if isinstance(field, models.DateField):
+        adapt_date = connection.ops.adapt_datefield_value
+
+        def day(obj: models.Model) -> Any:
+            value = getattr(obj, attname)
+            if value is None or type(value) is datetime.date:
+                return adapt_date(value)
+            return field.get_db_prep_save(value, connection)
+        return day
+    if isinstance(field, models.DecimalField):
+        adapt_decimal = connection.ops.adapt_decimalfield_value
+        digits, places = field.max_digits, field.decimal_places
+
+        def number(obj: models.Model) -> Any:
+            value = getattr(obj, attname)
+            if isinstance(value, decimal.Decimal) and value.is_finite():
+                return adapt_decimal(value, digits, places)
+            return field.get_db_prep_save(value, connection)
+        return number
+    if isinstance(field, models.JSONField):
+        adapt_json, encoder = connection.ops.adapt_json_value, field.encoder
+
+        def document(obj: models.Model) -> Any:
+            value = getattr(obj, attname)
+            if value is None:  # SQL NULL, as the field's own get_db_prep_save gives
+                return None
+            if isinstance(value, (dict, list, str, int, float, bool)):
+                return adapt_json(value, encoder)
+            return field.get_db_prep_save(value, connection)
+        return document
     return lambda obj: field.get_db_prep_save(getattr(obj, attname), connection)
 
 

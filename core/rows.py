@@ -32,6 +32,7 @@ class Columns(Generic[M]):
         self.alias = alias
         self.fields = list(model._meta.concrete_fields)
         self.attnames = [f.attname for f in self.fields]
+        self._pk_at = self.fields.index(model._meta.pk)
         self.width = len(self.fields)
         self._converters: dict[str, list[tuple[Any, list[Converter]]]] = {}
 
@@ -62,7 +63,7 @@ class Columns(Generic[M]):
 
     def build_or_none(self, values: Sequence[Any], connection: BaseDatabaseWrapper = default_connection) -> M | None:
         """build(), or None when the row has none of this model (an outer join that found no row)."""
-        if values[0] is None:  # the primary key comes first, and is never NULL in a real row
+        if values[self._pk_at] is None:  # a real row's primary key is never NULL
             return None
         return self.build(values, connection)
 

@@ -2,12 +2,14 @@
 read back from the database, for the three models the watchdog writes that way (messages with
 their times, audit entries with JSON and an IP address, alert steps), on both databases."""
 import datetime
+from decimal import Decimal
 
 import pytest
 from django.db import DatabaseError, models
 from django.db.models import signals
 from django.utils import timezone
 
+from attendance.models import ReferralCase
 from audit.models import AuditEntry
 from core import bulk
 from notify.models import Channel, Message
@@ -87,6 +89,22 @@ def test_the_rows_written_are_the_rows_bulk_create_writes():
     for row in theirs + ours:
         row["step"] %= 10
     assert ours == theirs and len(ours) == 2
+
+
+def test_referral_cases_dates_and_decimals_are_written_as_bulk_create_writes_them():
+    school = Staffed("coteford")
+    today = timezone.localdate()
+
+    def cases(percent):
+        return [ReferralCase(school=school.school, pupil=school.pupil, opened_on=today, window_start=today.replace(day=1),
+                             window_end=today, possible=120, attended=101, authorised=9, unauthorised=10,
+                             percent=percent, threshold_percent=90, clause="C 4.4", penalty_sessions=7,
+                             cleared_on=today)]
+
+    ReferralCase.objects.bulk_create(cases(Decimal("84.2")))
+    bulk.insert_new(ReferralCase, cases(Decimal("84.2")))
+    theirs, ours = (columns(c) for c in ReferralCase.objects.order_by("pk"))
+    assert ours == theirs and ours["percent"] == Decimal("84.2") and ours["window_end"] == today
 
 
 def test_nothing_to_write_touches_nothing():
