@@ -136,8 +136,11 @@ check: $(STAMP_DEV)
 	if [ -n "$$failed" ]; then echo "==> Checks FAILED:$$failed ($$((SECONDS - start)) s)"; exit 1; fi; \
 	echo "==> Checks passed in $$((SECONDS - start)) s"
 
-# Exit code 5 (no tests collected) is a failure like any other non-zero code.
-run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra --durations=15 -n $(TEST_JOBS) --dist loadfile $(2) $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
+# Exit code 5 (no tests collected) is a failure like any other non-zero code. Files are handed to
+# the test processes in the order tests/conftest.py sorts them (the longest first, then by number of
+# tests): --no-loadscope-reorder stops xdist sorting them again by number of tests alone, which sent
+# the one-test accessibility walk out last, to run alone while the other process sat idle.
+run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra --durations=15 -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(2) $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
 
 test-sqlite: $(STAMP_DEV)
 	@echo; echo "==> Tests on SQLite"
@@ -161,6 +164,12 @@ test-clocks: $(STAMP_DEV)
 	  || { rc=$$?; echo "==> Run as if it were $$when FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
 	echo "==> Run as if it were $$when passed in $$((SECONDS - start)) s"
 
+# The browser tests on PostgreSQL are three files, one process each: xdist gives a process whose file
+# has one test a second file at once, so with two processes the board push (about a minute, most of
+# it waiting on processes it starts) and the first afternoon ran one after the other while the other
+# process sat idle. (TEST_JOBS=1 still means one process.)
+PG_BROWSER_JOBS = $(if $(filter 1,$(TEST_JOBS)),1,3)
+
 # PostgreSQL, in two runs against one database: the suite less the browser tests, as if it were
 # the summer day above (the browser keeps the real clock, so its tests cannot move), then, today,
 # the browser tests marked both_databases: the safety loop on the phone and the board (whose live
@@ -172,7 +181,7 @@ test-postgres-runs:
 	echo "--> on PostgreSQL as if it were $$when UTC (a summer-holiday day a year or more ahead; no browser tests)"; \
 	( $(call run_pytest,env DOORSTEP_TEST_CLOCK="$$when",-m "not browser") ) || rc=$$?; \
 	echo "--> on PostgreSQL today: the browser tests marked both_databases"; \
-	( $(call run_pytest,env,-m "browser and both_databases") ) || rc=$$?; \
+	( $(call run_pytest,env,-n $(PG_BROWSER_JOBS) -m "browser and both_databases") ) || rc=$$?; \
 	exit $$rc
 
 # PostgreSQL: DOORSTEP_TEST_DATABASE_URL when set, otherwise a throwaway cluster made by
