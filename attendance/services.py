@@ -18,7 +18,6 @@ from core import bulk
 from people.permissions import can
 from schools.models import School
 
-from .importer import _audit_entry
 from .models import AttendanceMark, ReferralCase, below_ids, case_figures, penalty_window, window
 
 
@@ -87,14 +86,14 @@ def scan_school(school, today=None):
         # weeks, in one pass over just these pupils' marks. Read under the school's lock: a
         # pupil no longer below by now (marks imported since below_ids()) gets no case.
         found = case_figures(opening, start, end, penalty_window(school, today)) if opening else {}
+        # Plain rows, not model instances: a big school's first scan opens thousands of cases,
+        # and making each case and its audit entry an instance cost more than writing them.
         new = [
-            ReferralCase(
-                school_id=school.pk, pupil_id=pid, opened_on=today, window_start=start, window_end=end,
-                possible=f.possible, attended=f.attended, authorised=f.authorised,
-                unauthorised=f.unauthorised, percent=Decimal(str(f.percent)),
-                threshold_percent=threshold.percent, clause=threshold.clause,
-                penalty_sessions=min(f.penalty, 32767),
-            )
+            {"school_id": school.pk, "pupil_id": pid, "state": ReferralCase.State.OPEN, "opened_on": today,
+             "window_start": start, "window_end": end, "possible": f.possible, "attended": f.attended,
+             "authorised": f.authorised, "unauthorised": f.unauthorised, "percent": Decimal(str(f.percent)),
+             "threshold_percent": threshold.percent, "clause": threshold.clause,
+             "penalty_sessions": min(f.penalty, 32767)}
             for pid, f in ((pid, found[pid]) for pid in opening if pid in found)
             if f.attended * 100 < threshold.percent * f.possible  # still below, as below_ids() tests it
         ]
@@ -102,20 +101,20 @@ def scan_school(school, today=None):
             # Written without asking for their ids back (bulk_create on SQLite writes 50 rows a
             # statement), then the ids read once: a pupil has one uncleared case (a constraint),
             # and the school's row is locked above, so nobody else opens one meanwhile.
-            bulk.insert_new(ReferralCase, new)
+            bulk.insert_rows(ReferralCase, new)
             ids = dict(ReferralCase.objects.filter(school=school, opened_on=today, cleared_on__isnull=True)
                        .values_list("pupil_id", "pk"))
-            for case in new:
-                case.pk = ids[case.pupil_id]
-            # What every entry says alike, written once.
+            # What every entry says alike, worked out once; the fields are those record() fills.
             rule = (f"the referral threshold of {threshold.percent}% ({threshold.clause}) "
                     f"for {start:%d %b %Y} to {end:%d %b %Y}")
             span = [start.isoformat(), end.isoformat()]
-            bulk.insert_new(AuditEntry, [
-                _audit_entry(None, school, Action.REFERRAL_OPENED, "attendance.referralcase", case.pk,
-                             f"Attendance {case.percent}% is below {rule}",
-                             {"pupil": case.pupil_id, "window": span, "threshold": threshold.percent,
-                              "clause": threshold.clause})
+            alike = {"school_id": school.pk, "at": timezone.now(), "actor_id": None, "actor_name": "Doorstep",
+                     "action": Action.REFERRAL_OPENED.value, "object_type": "attendance.referralcase"}
+            bulk.insert_rows(AuditEntry, [
+                {**alike, "object_id": str(ids[case["pupil_id"]]),
+                 "summary": f"Attendance {case['percent']}% is below {rule}"[:300],
+                 "data": {"pupil": case["pupil_id"], "window": span, "threshold": threshold.percent,
+                          "clause": threshold.clause}}
                 for case in new
             ])
         result.opened = len(new)

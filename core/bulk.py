@@ -1,5 +1,6 @@
 """Writing rows without the ORM building each statement: many new rows of one model at once
-(insert_new), or the one row a check-in writes at a time (insert_one, update_columns).
+(insert_new, or insert_rows from plain mappings), or the one row a check-in writes at a time
+(insert_one, update_columns).
 
 QuerySet.bulk_create builds its INSERT through the SQL compiler, which asks every field of every
 row for its database value (pre_save, get_db_prep_save, a placeholder each): for the watchdog's
@@ -12,29 +13,24 @@ anything else the field's whole conversion, so the rows written are the rows bul
 write (tested field by field on both databases). No signals are sent, as with bulk_create."""
 import datetime
 import decimal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import DatabaseError, connections, models, router
+from django.utils import timezone
 
 # Fields whose Python value is already what both SQLite and PostgreSQL store.
 _AS_THEY_ARE = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
 
 
-def _column_value(field: models.Field[Any, Any], connection: Any) -> Callable[[models.Model], Any]:
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return lambda obj: field.get_db_prep_save(field.pre_save(obj, add=True), connection)
-    target = field.target_field if isinstance(field, models.ForeignKey) else field
-    attname = field.attname
-    if isinstance(target, _AS_THEY_ARE):
-        return lambda obj: getattr(obj, attname)
+def _to_db(field: models.Field[Any, Any], connection: Any) -> Callable[[Any], Any]:
+    """A column's value as the database driver takes it, as the field's get_db_prep_save gives it."""
     if isinstance(field, models.DateTimeField):
         # An aware time (all of Doorstep's) needs only the backend's own step; anything else
         # (a naive time, a date) takes the field's whole path and its warnings.
         adapt = connection.ops.adapt_datetimefield_value
 
-        def moment(obj: models.Model) -> Any:
-            value = getattr(obj, attname)
+        def moment(value: Any) -> Any:
             if value is None or (isinstance(value, datetime.datetime) and value.tzinfo is not None):
                 return adapt(value)
             return field.get_db_prep_save(value, connection)
@@ -42,8 +38,7 @@ def _column_value(field: models.Field[Any, Any], connection: Any) -> Callable[[m
     if isinstance(field, models.DateField):
         adapt_date = connection.ops.adapt_datefield_value
 
-        def day(obj: models.Model) -> Any:
-            value = getattr(obj, attname)
+        def day(value: Any) -> Any:
             if value is None or type(value) is datetime.date:
                 return adapt_date(value)
             return field.get_db_prep_save(value, connection)
@@ -52,8 +47,7 @@ def _column_value(field: models.Field[Any, Any], connection: Any) -> Callable[[m
         adapt_decimal = connection.ops.adapt_decimalfield_value
         digits, places = field.max_digits, field.decimal_places
 
-        def number(obj: models.Model) -> Any:
-            value = getattr(obj, attname)
+        def number(value: Any) -> Any:
             if isinstance(value, decimal.Decimal) and value.is_finite():
                 return adapt_decimal(value, digits, places)
             return field.get_db_prep_save(value, connection)
@@ -61,15 +55,29 @@ def _column_value(field: models.Field[Any, Any], connection: Any) -> Callable[[m
     if isinstance(field, models.JSONField):
         adapt_json, encoder = connection.ops.adapt_json_value, field.encoder
 
-        def document(obj: models.Model) -> Any:
-            value = getattr(obj, attname)
+        def document(value: Any) -> Any:
             if value is None:  # SQL NULL, as the field's own get_db_prep_save gives
                 return None
             if isinstance(value, (dict, list, str, int, float, bool)):
                 return adapt_json(value, encoder)
             return field.get_db_prep_save(value, connection)
         return document
-    return lambda obj: field.get_db_prep_save(getattr(obj, attname), connection)
+    return lambda value: field.get_db_prep_save(value, connection)
+
+
+def _as_it_is(field: models.Field[Any, Any]) -> bool:
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    return isinstance(target, _AS_THEY_ARE)
+
+
+def _column_value(field: models.Field[Any, Any], connection: Any) -> Callable[[models.Model], Any]:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return lambda obj: field.get_db_prep_save(field.pre_save(obj, add=True), connection)
+    attname = field.attname
+    if _as_it_is(field):
+        return lambda obj: getattr(obj, attname)
+    convert = _to_db(field, connection)
+    return lambda obj: convert(getattr(obj, attname))
 
 
 def _columns(model: type[models.Model], connection: Any) -> list[tuple[models.Field[Any, Any], str]]:
@@ -85,10 +93,39 @@ def insert_new(model: type[models.Model], objs: Sequence[models.Model]) -> int:
     connection = connections[router.db_for_write(model)]
     columns = _columns(model, connection)
     getters = [_column_value(f, connection) for f, _ in columns]
+    return _write(model, connection, columns, [tuple(get(obj) for get in getters) for obj in objs])
+
+
+def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> int:
+    """insert_new() for rows given as {attname: value} rather than as instances, for the thousands
+    of rows one pass writes (the referral scan's cases and their audit entries), where making each
+    a model instance cost more than writing it. A column a row leaves out takes its field's
+    default, worked out once for the whole call (an automatic time: now)."""
+    if not rows:
+        return 0
+    connection = connections[router.db_for_write(model)]
+    columns = _columns(model, connection)
+    getters: list[Callable[[Mapping[str, Any]], Any]] = []
+    for field, _ in columns:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            default: Any = timezone.now()
+        else:
+            default = field.get_default()
+        getters.append(_from_row(field.attname, default, None if _as_it_is(field) else _to_db(field, connection)))
+    return _write(model, connection, columns, [tuple(get(row) for get in getters) for row in rows])
+
+
+def _from_row(attname: str, default: Any, convert: Callable[[Any], Any] | None) -> Callable[[Mapping[str, Any]], Any]:
+    if convert is None:
+        return lambda row: row.get(attname, default)
+    return lambda row: convert(row.get(attname, default))
+
+
+def _write(model: type[models.Model], connection: Any, columns: list[tuple[models.Field[Any, Any], str]],
+           rows: list[tuple[Any, ...]]) -> int:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     names = ", ".join(quote(c) for _, c in columns)
-    rows = [tuple(get(obj) for get in getters) for obj in objs]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # COPY: no statement text to build and parse for thousands of parameters (a
