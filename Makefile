@@ -164,12 +164,6 @@ test-clocks: $(STAMP_DEV)
 	  || { rc=$$?; echo "==> Run as if it were $$when FAILED (exit $$rc) after $$((SECONDS - start)) s"; exit $$rc; }; \
 	echo "==> Run as if it were $$when passed in $$((SECONDS - start)) s"
 
-# The browser tests on PostgreSQL are three files, one process each: xdist gives a process whose file
-# has one test a second file at once, so with two processes the board push (about a minute, most of
-# it waiting on processes it starts) and the first afternoon ran one after the other while the other
-# process sat idle. (TEST_JOBS=1 still means one process.)
-PG_BROWSER_JOBS = $(if $(filter 1,$(TEST_JOBS)),1,3)
-
 # PostgreSQL, in two runs against one database: the suite less the browser tests, as if it were
 # the summer day above (the browser keeps the real clock, so its tests cannot move), then, today,
 # the browser tests marked both_databases: the safety loop on the phone and the board (whose live
@@ -181,7 +175,7 @@ test-postgres-runs:
 	echo "--> on PostgreSQL as if it were $$when UTC (a summer-holiday day a year or more ahead; no browser tests)"; \
 	( $(call run_pytest,env DOORSTEP_TEST_CLOCK="$$when",-m "not browser") ) || rc=$$?; \
 	echo "--> on PostgreSQL today: the browser tests marked both_databases"; \
-	( $(call run_pytest,env,-n $(PG_BROWSER_JOBS) -m "browser and both_databases") ) || rc=$$?; \
+	( $(call run_pytest,env,-m "browser and both_databases") ) || rc=$$?; \
 	exit $$rc
 
 # PostgreSQL: DOORSTEP_TEST_DATABASE_URL when set, otherwise a throwaway cluster made by
