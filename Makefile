@@ -136,11 +136,8 @@ check: $(STAMP_DEV)
 	if [ -n "$$failed" ]; then echo "==> Checks FAILED:$$failed ($$((SECONDS - start)) s)"; exit 1; fi; \
 	echo "==> Checks passed in $$((SECONDS - start)) s"
 
-# Exit code 5 (no tests collected) is a failure like any other non-zero code. Files are handed to
-# the test processes in the order tests/conftest.py sorts them (the longest first, then by number of
-# tests): --no-loadscope-reorder stops xdist sorting them again by number of tests alone, which sent
-# the one-test accessibility walk out last, to run alone while the other process sat idle.
-run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra --durations=15 -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(2) $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
+# Exit code 5 (no tests collected) is a failure like any other non-zero code.
+run_pytest = rc=0; $(1) $(PY) -m pytest -q -ra --durations=15 -n $(TEST_JOBS) --dist loadfile $(2) $(PYTEST_ARGS) </dev/null || rc=$$?; if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc
 
 test-sqlite: $(STAMP_DEV)
 	@echo; echo "==> Tests on SQLite"

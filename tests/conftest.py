@@ -188,31 +188,6 @@ def marked_clock(request):
         yield traveller
 
 
-def pytest_collection_modifyitems(config, items):
-    """The order the test processes are handed files in (`make test` runs xdist with --dist loadfile
-    --no-loadscope-reorder, so this order stands): files marked `longest(seconds)` first, longest
-    first, then the others with the most tests first, as xdist itself would. Left to xdist, which
-    knows only how many tests a file has, the accessibility walk (one test of minutes) went out among
-    the last files and ran alone while the other process, done with everything else, sat idle.
-    Tests keep their order within a file."""
-    first_index: dict[str, int] = {}
-    count: dict[str, int] = {}
-    seconds: dict[str, float] = {}
-    for index, item in enumerate(items):
-        path = item.nodeid.split("::", 1)[0]
-        first_index.setdefault(path, index)
-        count[path] = count.get(path, 0) + 1
-        marker = item.get_closest_marker("longest")
-        if marker is not None:
-            seconds[path] = max(seconds.get(path, 0), marker.kwargs.get("seconds", 0))
-
-    def file_order(item):
-        path = item.nodeid.split("::", 1)[0]
-        return -seconds.get(path, 0), -count[path], first_index[path]
-
-    items.sort(key=file_order)  # stable: each file's own order is kept
-
-
 def pytest_configure(config):
     """DOORSTEP_TEST_CLOCK runs the whole suite as if it were another moment, with the clock
     ticking: "19:30" (today at that time), "2027-08-05" (that day, at the time it is now) or
@@ -220,9 +195,6 @@ def pytest_configure(config):
     suite on a summer-holiday day a year or more ahead, so tests must not pass only in school
     hours or only this term. Python's clock only: the database's and the browser's own clocks are not
     moved, so leave the browser tests out (-m "not browser")."""
-    # Registered here, beside the hook that reads it (pytest_collection_modifyitems).
-    config.addinivalue_line("markers", "longest(seconds): one of the suite's longest files, about this long on a 2-core "
-                            "machine: handed to a test process first")
     when = os.environ.get("DOORSTEP_TEST_CLOCK")
     if not when:
         return

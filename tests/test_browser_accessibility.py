@@ -27,7 +27,6 @@ from tests.page_list import addresses
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.longest(seconds=150),  # handed out first (tests/conftest.py, pytest_collection_modifyitems)
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
 ]

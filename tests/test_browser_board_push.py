@@ -18,8 +18,7 @@ from tests.browser_support import DESKTOP, PHONE, shoot
 from playwright.sync_api import expect
 
 # Also on PostgreSQL: the board hears of a new alert through LISTEN/NOTIFY there.
-# longest: about a minute, most of it starting and stopping real processes; handed out first.
-pytestmark = [pytest.mark.browser, pytest.mark.both_databases, pytest.mark.longest(seconds=60)]
+pytestmark = [pytest.mark.browser, pytest.mark.both_databases]
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "board_push_bench.py"
 

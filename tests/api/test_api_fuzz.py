@@ -33,8 +33,7 @@ from visits.models import Visit
 from tests.factories import Staffed, VisitFactory, at, next_school_day
 from tests.records_support import ended_visit
 
-# longest: under a minute, but in one or two tests, which xdist would hand out among the last files.
-pytestmark = [pytest.mark.django_db, pytest.mark.longest(seconds=30)]
+pytestmark = pytest.mark.django_db
 
 EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 5}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
