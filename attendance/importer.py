@@ -281,7 +281,7 @@ def _audit_entry(actor, school, action: Action, obj_type, obj_id, summary, data)
     # Built here rather than through audit.services.record so that a large import can write
     # its per-mark entries in batches; the fields are exactly the ones record() fills.
     # By id, not by instance: setting a foreign key by instance costs more than the rest of the
-    # entry, and the scan builds one entry per case it opens (thousands on a big school's first day).
+    # entry, and a large import builds thousands.
     user, name = _actor(actor)
     return AuditEntry(school_id=school.pk if school is not None else None, at=timezone.now(),
                       actor_id=user.pk if user is not None else None, actor_name=name[:200],
