@@ -24,7 +24,7 @@ from visits.models import Visit
 from tests import browser_support
 from tests.browser_support import PHONE, shoot
 from tests.factories import Staffed, VisitFactory
-from playwright.sync_api import expect
+from playwright.sync_api import Error as PlaywrightError, expect
 
 pytestmark = [
     pytest.mark.browser,
@@ -90,22 +90,22 @@ def go_offline(context, page):
     }""", timeout=15000)
 
 
-def wait_until_page_loads_are_offline(context, page):
-    """A page load goes through the service worker, and the offline setting can reach the worker's
-    own fetches later than the page's (two CI runs saw a reload get the real page, or a press
-    arrive as the signal came back): wait until loading this very page in another tab gets the
-    offline page too. Only once the worker has kept that page (wait_for_offline_page_kept)."""
-    probe = context.new_page()
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            probe.goto(page.url, wait_until="load")
-            if probe.get_by_role("heading", name="No signal: this page could not load").count():
-                break
-            assert time.monotonic() < deadline, "the service worker's fetches still reach the network"
-            probe.wait_for_timeout(250)
-    finally:
-        probe.close()
+def load_offline_page(page, url):
+    """Load a page with no signal and wait for the service worker's offline page. Chromium, under
+    Playwright's offline emulation, has once answered such a load with its own "no internet"
+    error (CI, a busy machine): we believe the worker, stopped while idle, was restarted while
+    the emulation was being applied to it, and the load fell through to the network. A second
+    load then gets the worker. A load that never gets the offline page still fails the test."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            page.goto(url)
+            break
+        except PlaywrightError as error:
+            if "ERR_INTERNET_DISCONNECTED" not in str(error) or time.monotonic() > deadline:
+                raise
+            page.wait_for_timeout(250)
+    page.get_by_role("heading", name="No signal: this page could not load").wait_for()
 
 
 def cached_urls(page):
@@ -167,8 +167,7 @@ def test_a_check_in_pressed_with_no_signal_is_kept_and_sent_when_it_comes_back(b
     # The service worker: a page that cannot load shows the offline page, and the cache holds
     # the offline page and its stylesheet and nothing else (no visit page, no pupil).
     go_offline(context, page)
-    page.goto(live_server.url + reverse("checkins:visit", args=[visit.pk]))
-    page.get_by_role("heading", name="No signal: this page could not load").wait_for()
+    load_offline_page(page, live_server.url + reverse("checkins:visit", args=[visit.pk]))
     offline_words = re.sub(r"\s+", " ", page.inner_text("body"))
     assert "NOT been sent" in offline_words and SMS_NUMBER in offline_words and OFFICE in offline_words
     assert school.pupil.last_name not in offline_words and school.pupil.postcode not in offline_words
@@ -236,15 +235,17 @@ def test_a_press_kept_when_the_page_was_closed_is_not_sent_without_the_pin(brows
     not sent and asks for the PIN again, and nothing is recorded without it."""
     school, me, visit = under_way
     context, page = phone_page(browser, live_server, me, visit)
-    wait_for_offline_page_kept(page)
     page.locator("#id_checkin-pin").fill("2580")
     go_offline(context, page)
-    wait_until_page_loads_are_offline(context, page)
     page.get_by_role("button", name="Check in: I am OK").click()
     page.get_by_role("alert").filter(has_text="NOT sent yet").wait_for(timeout=3000)
     pressed = timezone.now()
-    page.reload()  # with no signal: the service worker's offline page
-    page.get_by_role("heading", name="No signal: this page could not load").wait_for()
+    # The page goes away with the press still kept in this tab, as when the phone closes it.
+    # A blank page, not a reload: a reload with no signal is the service worker's business (the
+    # first test), and under Playwright's offline setting a reload has once failed with
+    # Chromium's own error and once reached the network (CI), which this test is not about.
+    page.goto("about:blank")
+    assert page.evaluate("document.body.innerText") == ""
     context.set_offline(False)
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.post_data or "") if r.method == "POST" and "/record/" in r.url else None)
@@ -253,13 +254,13 @@ def test_a_press_kept_when_the_page_was_closed_is_not_sent_without_the_pin(brows
     refused.wait_for(timeout=5000)
     assert "your PIN is not kept" in refused.inner_text()
     page.wait_for_timeout(1000)
-    # Nothing was sent without the PIN, and nothing without it was recorded. Almost always
-    # nothing at all is sent. In CI a check-in has arrived all the same, as the signal came back,
-    # with the refusal above on screen: we believe the closed page's own retry (the PIN typed into
-    # it still in its memory) ran before Chromium tore that page down. Such a press carries its
-    # PIN and the time it was pressed; Doorstep records no check-in from the phone without the PIN
-    # (tests/safety/test_pin_lockout.py::test_the_api_asks_for_the_pin_where_the_phone_page_does).
-    assert all("2580" in body for body in sent), "a press was sent without its PIN"
+    # This page sent nothing without the PIN, and nothing without it was recorded. The page that
+    # held the PIN may have sent its press as it went: Chromium withdraws Playwright's offline
+    # setting from a page it is leaving (we saw navigator.onLine turn true and the "online" event
+    # fire at its pagehide, and its fetch reach Doorstep out of Playwright's sight). Such a press
+    # carries its PIN and the time it was pressed; Doorstep records no check-in from the phone
+    # without the PIN (tests/safety/test_pin_lockout.py::test_the_api_asks_for_the_pin_where_the_phone_page_does).
+    assert sent == [], "the page sent a press it no longer had the PIN for"
     assert all(e.at <= pressed and e.via == "phone" for e in check_in_events(visit))
     assert page.evaluate(f"window.sessionStorage.getItem('doorstep.unsent.{visit.pk}')") is None
     shoot(page, "phone-offline-pin-not-kept")
