@@ -94,8 +94,10 @@ def _rows(school_ids, now: datetime.datetime, stamp: BoardStamp | None = None) -
     watch whose own stamps have not moved since this process last read it is not read again
     (_watches)."""
     alerts_by_visit: dict[int, list[Alert]] = {}
-    for alert in (Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED)
-                  .select_related("owner", "event__staff", "event__recorded_by").order_by("raised_at")):
+    open_alerts = list(Alert.objects.filter(school__in=school_ids).exclude(state=Alert.State.RESOLVED)
+                       .select_related("owner", "event__staff", "event__recorded_by").order_by("raised_at"))
+    Alert.keep_contact_events(open_alerts)
+    for alert in open_alerts:
         alerts_by_visit.setdefault(alert.visit_id, []).append(alert)
     rows = []
     for watch, team, digest in _watches(school_ids, now, stamp):
@@ -490,6 +492,7 @@ def _with_team(alerts):
     """The alerts, each with .team: the staff on its visit, the lead first (as visit_staff)."""
     team = Prefetch("visit__assignments", queryset=VisitStaff.objects.select_related("staff").order_by("-lead", "id"))
     alerts = list(alerts.prefetch_related(team))
+    Alert.keep_contact_events(alerts)
     for alert in alerts:
         alert.team = [a.staff for a in alert.visit.assignments.all()]
     return alerts
@@ -545,7 +548,10 @@ def alarms(staff_list, now=None) -> dict:
                        .select_related("staff").order_by("-lead", "id")):
         teams.setdefault(assignment.visit_id, []).append(assignment.staff)
     rows = []
-    for alert in open_alerts.select_related("visit__pupil", "owner", "event__staff", "event__recorded_by").order_by("raised_at"):
+    alerts = list(open_alerts.select_related("visit__pupil", "owner", "event__staff", "event__recorded_by")
+                  .order_by("raised_at"))
+    Alert.keep_contact_events(alerts)
+    for alert in alerts:
         pupil = alert.visit.pupil
         team = teams.get(alert.visit_id, [])
         rows.append({

@@ -36,7 +36,9 @@ def coteford(clock):
 def grow(school, clock, count: int, hour: int) -> None:
     """`count` more of everything: pupils, proposals waiting for approval, visits under way that
     missed their check-in (an alert each, raised by the watchdog), and what the audit trail
-    records of all that."""
+    records of all that. Half of them have since checked in (contact restored: the board says
+    when word came, read from the check-in itself)."""
+    inside_visits = []
     for _ in range(count):
         pupil = PupilFactory(school=school.school)
         VisitFactory(school=school.school, pupil=pupil, staff=[school.officer, school.teacher],
@@ -48,8 +50,12 @@ def grow(school, clock, count: int, hour: int) -> None:
         clock.move_to(local(hour, 0))
         recording.record_event(inside, "arrived", by=colleague, location="Outside the house")
         recording.record_event(inside, "entered", by=colleague)
+        inside_visits.append((inside, colleague))
     clock.move_to(local(hour, 26))
     watchdog_loop.poll()
+    clock.move_to(local(hour, 28))
+    for inside, colleague in inside_visits[: count // 2 or 1]:
+        recording.record_event(inside, "check_in", by=colleague, pin=None)
 
 
 def counted(client, url: str) -> list[str]:
@@ -87,7 +93,7 @@ def grown_counts(school, client, clock, which) -> dict:
         client.force_login(person.user)
         before[name] = counted(client, url())
     grow(school, clock, 2 * N, 12)
-    assert Alert.objects.count() == 3 * N and Visit.objects.filter(state=Visit.State.PROPOSED).count() == 3 * N
+    assert Alert.objects.count() >= 3 * N and Visit.objects.filter(state=Visit.State.PROPOSED).count() == 3 * N
     grown = {}
     for name, (person, url) in which(school).items():
         client.force_login(person.user)

@@ -18,7 +18,7 @@ from safety.alerts.models import Alert, AlertStep
 from safety.checkins.models import VisitEvent, Watch
 from safety.checkins.views import offline_help
 
-from tests.factories import Staffed
+from tests.factories import Staffed, compliant_staff
 from tests.safety.support import local, scheduled_visit
 
 pytestmark = pytest.mark.django_db
@@ -225,6 +225,40 @@ def test_a_check_in_in_time_after_an_alert_says_only_when_contact_came(coteford,
     clock.move_to(local(10, 27))
     check_in(phone(client, coteford.officer), inside, local(10, 27), **JSON)
     assert Alert.objects.get().contact_words == "Contact restored at 10:27"
+
+
+def test_a_list_of_alerts_reads_when_contact_came_in_one_query(coteford, inside, client, clock,
+                                                                django_assert_num_queries):
+    """The board and the review page read the check-ins that restored contact for all their
+    alerts at once: the words are those each alert gives alone."""
+    second, third = compliant_staff(coteford.school, "teacher"), compliant_staff(coteford.school, "teacher")
+    set_pins(second, safe_pin="1234", duress_pin="9876", by=second)
+    other = scheduled_visit(coteford, [second], start=(10, 1), minutes=90)
+    clock.move_to(local(10, 1))
+    recording.record_event(other, "arrived", by=second)
+    recording.record_event(other, "entered", by=second)
+    silent = scheduled_visit(coteford, [third], start=(10, 2), minutes=90)
+    clock.move_to(local(10, 2))
+    recording.record_event(silent, "arrived", by=third)
+    recording.record_event(silent, "entered", by=third)
+    clock.move_to(local(10, 28))
+    watchdog_loop.poll()
+    assert Alert.objects.count() == 3
+    clock.move_to(local(10, 42))
+    assert check_in(phone(client, coteford.officer), inside, local(10, 31), **JSON).status_code == 200
+    clock.move_to(local(10, 43))
+    assert check_in(phone(client, second), other, local(10, 43), **JSON).status_code == 200
+
+    one_by_one = {a.pk: a.contact_words for a in Alert.objects.all()}
+    alerts = list(Alert.objects.all())
+    with django_assert_num_queries(1):
+        Alert.keep_contact_events(alerts)
+    with django_assert_num_queries(0):
+        together = {a.pk: a.contact_words for a in alerts}
+    assert together == one_by_one
+    assert sorted(together.values()) == [
+        "", "Contact restored at 10:42 (pressed on the phone at 10:31, sent when the signal came back)",
+        "Contact restored at 10:43"]
 
 
 # ----------------------------------------------------------------------------- the pages that help offline
