@@ -18,8 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import Action
-from audit.models import AuditEntry
-from audit.services import _actor, record, registered
+from audit.services import _actor, record, record_many
 from pupils.models import Pupil
 
 from .models import (
@@ -277,17 +276,6 @@ def parse(school, binary, mapping, on_bytes=None):
 _WITHDRAWN_AFTER = {c for c, info in CODE_INFO.items() if info.withdrawn}
 
 
-def _audit_entry(actor, school, action: Action, obj_type, obj_id, summary, data):
-    # Built here rather than through audit.services.record so that a large import can write
-    # its per-mark entries in batches; the fields are exactly the ones record() fills.
-    # By id, not by instance: setting a foreign key by instance costs more than the rest of the
-    # entry, and a large import builds thousands.
-    user, name = _actor(actor)
-    return AuditEntry(school_id=school.pk if school is not None else None, at=timezone.now(),
-                      actor_id=user.pk if user is not None else None, actor_name=name[:200],
-                      action=registered(action).value, object_type=obj_type, object_id=str(obj_id), summary=summary[:300], data=data)
-
-
 def _write(marks, changes, progress, total):
     """Insert the new marks and update the changed ones, in batches, on the caller's
     transaction. Plain SQL rather than bulk_create: building a million model instances costs
@@ -432,15 +420,13 @@ def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=
         )
         if changes:
             upns = dict(school.pupils.filter(id__in={c[1] for c in changes}).values_list("id", "upn"))
-            entries = [
-                _audit_entry(actor, school, Action.ATTENDANCE_MARK_CHANGED, "attendance.attendancemark", mark_id,
-                             f"Attendance mark for {upns.get(pupil_id, pupil_id)} on {day:%d %b %Y} {session} "
-                             f"changed from {old} to {new} by import of {file_name}",
+            record_many(actor=actor, school_id=school.pk, action=Action.ATTENDANCE_MARK_CHANGED,
+                        object_type=AttendanceMark._meta.label_lower, entries=[
+                            (mark_id, f"Attendance mark for {upns.get(pupil_id, pupil_id)} on {day:%d %b %Y} {session} "
+                                      f"changed from {old} to {new} by import of {file_name}",
                              {"import_run": run.pk, "line": line, "from": old, "to": new, "date": day.isoformat(),
                               "session": session})
-                for mark_id, pupil_id, day, session, old, new, line in changes
-            ]
-            AuditEntry.objects.bulk_create(entries, batch_size=BATCH_SIZE)
+                            for mark_id, pupil_id, day, session, old, new, line in changes])
         record(actor=actor, school=school, action=Action.ATTENDANCE_IMPORTED, obj=run,
                summary=f"Imported {file_name}: {created} new, {len(changes)} changed, {unchanged} unchanged marks",
                data={"rows": rows, "created": created, "updated": len(changes), "unchanged": unchanged,

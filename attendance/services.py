@@ -12,8 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import Action
-from audit.models import AuditEntry
-from audit.services import record
+from audit.services import record, record_many
 from core import bulk
 from people.permissions import can
 from schools.models import School
@@ -104,19 +103,15 @@ def scan_school(school, today=None):
             bulk.insert_rows(ReferralCase, new)
             ids = dict(ReferralCase.objects.filter(school=school, opened_on=today, cleared_on__isnull=True)
                        .values_list("pupil_id", "pk"))
-            # What every entry says alike, worked out once; the fields are those record() fills.
             rule = (f"the referral threshold of {threshold.percent}% ({threshold.clause}) "
                     f"for {start:%d %b %Y} to {end:%d %b %Y}")
             span = [start.isoformat(), end.isoformat()]
-            alike = {"school_id": school.pk, "at": timezone.now(), "actor_id": None, "actor_name": "Doorstep",
-                     "action": Action.REFERRAL_OPENED.value, "object_type": "attendance.referralcase"}
-            bulk.insert_rows(AuditEntry, [
-                {**alike, "object_id": str(ids[case["pupil_id"]]),
-                 "summary": f"Attendance {case['percent']}% is below {rule}"[:300],
-                 "data": {"pupil": case["pupil_id"], "window": span, "threshold": threshold.percent,
-                          "clause": threshold.clause}}
-                for case in new
-            ])
+            record_many(actor=None, school_id=school.pk, action=Action.REFERRAL_OPENED,
+                        object_type=ReferralCase._meta.label_lower, entries=[
+                            (ids[case["pupil_id"]], f"Attendance {case['percent']}% is below {rule}",
+                             {"pupil": case["pupil_id"], "window": span, "threshold": threshold.percent,
+                              "clause": threshold.clause})
+                            for case in new])
         result.opened = len(new)
     return result
 

@@ -4,6 +4,8 @@ Everything that changes a visit (and anything else worth answering for later) ca
 `record()` inside the same transaction as the change, so the trail and the data cannot
 disagree: if the change rolls back, so does its entry."""
 import json
+from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
@@ -112,8 +114,6 @@ def build(*, actor, school, action: Action, obj, summary, reason="", data=None, 
     action = registered(action)
     user, name = _actor(actor)
     object_type, object_id = _object_ref(obj)
-    if len(summary) > SUMMARY_LENGTH:
-        summary = summary[: SUMMARY_LENGTH - 1] + "…"
     return AuditEntry(
         school=school if school is not None else _school_of(obj),
         at=timezone.now(),
@@ -122,12 +122,31 @@ def build(*, actor, school, action: Action, obj, summary, reason="", data=None, 
         action=action.value,
         object_type=object_type,
         object_id=object_id,
-        summary=summary,
+        summary=_short(summary),
         reason=reason or "",
         data=_jsonable(data),
         ip_address=client_ip(request),
         user_agent=user_agent(request),
     )
+
+
+def record_many(*, actor, school_id: int | None, action: Action, object_type: str,
+                entries: Iterable[tuple[object, str, dict[str, Any]]]) -> int:
+    """Append many entries alike (the same actor, school, action and kind of object), each
+    given as (object id, summary, data), in one write inside the caller's transaction: the
+    referral scan's cases, an import's changed marks. Plain rows, not instances: a big school's
+    scan writes thousands, and making each an instance cost more than writing it. The fields
+    are those record() fills; `data` must hold plain JSON values already (record() turns dates
+    and decimals into text; here the database write refuses them, loudly)."""
+    user, name = _actor(actor)
+    alike = {"school_id": school_id, "at": timezone.now(), "actor_id": user.pk if user is not None else None,
+             "actor_name": name[:200], "action": registered(action).value, "object_type": object_type}
+    return bulk.insert_rows(AuditEntry, [{**alike, "object_id": str(object_id), "summary": _short(summary), "data": data}
+                                         for object_id, summary, data in entries])
+
+
+def _short(summary: str) -> str:
+    return summary if len(summary) <= SUMMARY_LENGTH else summary[: SUMMARY_LENGTH - 1] + "…"
 
 
 def _request_actor(request):

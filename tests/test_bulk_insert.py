@@ -5,11 +5,14 @@ import datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import DatabaseError, models
 from django.db.models import signals
 from django.utils import timezone
 
 from attendance.models import ReferralCase
+from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEntry
 from core import bulk
 from notify.models import Channel, Message
@@ -110,6 +113,35 @@ def test_referral_cases_dates_and_decimals_are_written_as_bulk_create_writes_the
     theirs, ours, rows = (columns(c) for c in ReferralCase.objects.order_by("pk"))
     assert ours == theirs == rows and ours["percent"] == Decimal("84.2") and ours["window_end"] == today
     assert rows["state"] == ReferralCase.State.OPEN and rows["note"] == "" and rows["decided_at"] is None
+
+
+def test_many_audit_entries_written_at_once_are_the_entries_record_writes():
+    """record_many() (the referral scan's cases, an import's changed marks) writes what record()
+    writes for each, but for the moment: an over-long summary cut the same way, the actor's
+    login and name, no request."""
+    school = Staffed("coteford")
+    long = "Attendance mark changed " + "x" * 400
+    given = [(school.pupil.pk, long, {"line": 3, "from": "/", "to": "O"}), (42, "Short", {})]
+    with time_machine.travel(timezone.now(), tick=False):
+        for object_id, summary, data in given:
+            audit.record(actor=school.head, school=school.school, action=Action.ATTENDANCE_MARK_CHANGED,
+                         obj=_Ref(object_id), summary=summary, data=data)
+        assert audit.record_many(actor=school.head, school_id=school.school.pk, action=Action.ATTENDANCE_MARK_CHANGED,
+                                 object_type="_ref", entries=given) == 2
+    theirs, ours = ([columns(e) for e in entries] for entries in (AuditEntry.objects.order_by("pk")[:2],
+                                                                   AuditEntry.objects.order_by("pk")[2:]))
+    assert ours == theirs
+    assert len(ours[0]["summary"]) == 300 and ours[0]["summary"].endswith("…")
+    assert ours[0]["actor_id"] == school.head.user_id and ours[0]["actor_name"] == school.head.full_name
+    with pytest.raises(audit.UnknownAction):
+        audit.record_many(actor=None, school_id=None, action="not.an.action", object_type="_ref", entries=[])
+
+
+class _Ref:
+    """Something audited that is not a model: its kind is its class name, as record() says it."""
+
+    def __init__(self, pk):
+        self.pk = pk
 
 
 def test_nothing_to_write_touches_nothing():
