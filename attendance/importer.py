@@ -12,6 +12,7 @@ the same code is left alone, a mark whose code changed is updated, counted and a
 import csv
 import datetime
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -276,6 +277,23 @@ def parse(school, binary, mapping, on_bytes=None):
 _WITHDRAWN_AFTER = {c for c, info in CODE_INFO.items() if info.withdrawn}
 
 
+def _new_rows(marks: dict[int, tuple[str, int]], days: dict[int, str],
+              witnesses: dict[int, tuple[int, str]]) -> Iterator[tuple[int, str, str, str]]:
+    """Each new mark as (pupil id, date as text, session, code), from its packed key (pupil id,
+    day's ordinal, afternoon bit). On the way, each day's text into `days` and, for each day,
+    a mark that is not a closure into `witnesses`."""
+    closures = set(CLOSURE_CODES)
+    for key, (code, _line) in marks.items():
+        ordinal = (key >> 1) & 0xFFFFF
+        day = days.get(ordinal)
+        if day is None:
+            day = days[ordinal] = datetime.date.fromordinal(ordinal).isoformat()
+        session = "PM" if key & 1 else "AM"
+        if ordinal not in witnesses and code not in closures:
+            witnesses[ordinal] = (key >> 21, session)
+        yield key >> 21, day, session, code
+
+
 def _write(marks, changes, progress, total):
     """Insert the new marks and update the changed ones, in batches, on the caller's
     transaction. Plain SQL rather than bulk_create: building a million model instances costs
@@ -287,7 +305,7 @@ def _write(marks, changes, progress, total):
     # its keys are also the days the caller notes in MarkedWeek, with a witness for each.
     days: dict[int, str] = {}
     witnesses: dict[int, tuple[int, str]] = {}
-    closures = set(CLOSURE_CODES)
+    rows = _new_rows(marks, days, witnesses)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # COPY's own text format, written in blocks: a backslash (the afternoon's present
@@ -295,14 +313,8 @@ def _write(marks, changes, progress, total):
             escaped = {code: code.replace("\\", "\\\\") for code in CODES}
             with cursor.cursor.copy(f"COPY {table} (pupil_id, date, session, code) FROM STDIN") as copy:
                 lines = []
-                for key, (code, _line) in marks.items():
-                    ordinal = (key >> 1) & 0xFFFFF
-                    day = days.get(ordinal)
-                    if day is None:
-                        day = days[ordinal] = datetime.date.fromordinal(ordinal).isoformat()
-                    if ordinal not in witnesses and code not in closures:
-                        witnesses[ordinal] = (key >> 21, "PM" if key & 1 else "AM")
-                    lines.append(f"{key >> 21}\t{day}\t{'PM' if key & 1 else 'AM'}\t{escaped[code]}\n")
+                for pupil_id, day, session, code in rows:
+                    lines.append(f"{pupil_id}\t{day}\t{session}\t{escaped[code]}\n")
                     if len(lines) >= BATCH_SIZE:
                         copy.write("".join(lines))
                         done += len(lines)
@@ -315,14 +327,8 @@ def _write(marks, changes, progress, total):
         else:
             insert = f"INSERT INTO {table} (pupil_id, date, session, code) VALUES (%s, %s, %s, %s)"
             batch = []
-            for key, (code, _line) in marks.items():
-                ordinal = (key >> 1) & 0xFFFFF
-                day = days.get(ordinal)
-                if day is None:
-                    day = days[ordinal] = datetime.date.fromordinal(ordinal).isoformat()
-                if ordinal not in witnesses and code not in closures:
-                    witnesses[ordinal] = (key >> 21, "PM" if key & 1 else "AM")
-                batch.append((key >> 21, day, "PM" if key & 1 else "AM", code))
+            for row in rows:
+                batch.append(row)
                 if len(batch) >= BATCH_SIZE:
                     cursor.executemany(insert, batch)
                     done += len(batch)

@@ -203,8 +203,9 @@ class MarkedWeek(models.Model):
             elif not isinstance(day, datetime.date):  # a date given as text ("2026-03-09") is saved as one
                 day = datetime.date.fromisoformat(str(day))
             weeks = weeks_of_pupil.setdefault(mark.pupil_id, {})
-            if weeks.get(monday(day)) is None:
-                weeks[monday(day)] = None if mark.code in CLOSURE_CODES else (mark.pupil_id, day, mark.session)
+            week = monday(day)
+            if weeks.get(week) is None:
+                weeks[week] = None if mark.code in CLOSURE_CODES else (mark.pupil_id, day, mark.session)
         if not weeks_of_pupil:
             return
         by_school: dict[int, dict[datetime.date, Witness | None]] = {}
