@@ -2,6 +2,7 @@
 read back from the database, for the three models the watchdog writes that way (messages with
 their times, audit entries with JSON and an IP address, alert steps), on both databases."""
 import datetime
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -20,7 +21,7 @@ from safety.alerts.models import AlertStep
 from safety.alerting import raise_alert
 from safety.checkins.models import VisitEvent, Watch
 
-from tests.factories import Staffed, VisitFactory
+from tests.factories import PupilFactory, Staffed, VisitFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -142,6 +143,32 @@ class _Ref:
 
     def __init__(self, pk):
         self.pk = pk
+
+
+def test_values_repeated_down_a_column_are_written_as_bulk_create_writes_each():
+    """insert_rows() converts each distinct value of a column once: values that repeat, and
+    values equal to each other but written differently (a decimal's trailing zero, the same
+    instant in another time zone), are stored as bulk_create stores each of them."""
+    school = Staffed("coteford")
+    pupils = [school.pupil, PupilFactory(school=school.school), PupilFactory(school=school.school)]
+    today = timezone.localdate()
+    percents = [Decimal("84.2"), Decimal("84.20"), Decimal("71.5")]
+    london = zoneinfo.ZoneInfo("Europe/London")
+    moment = timezone.now().replace(microsecond=0)
+    decided = [moment, moment.astimezone(london), moment + datetime.timedelta(hours=1)]
+
+    def case(pupil, percent, at):
+        return {"school_id": school.school.pk, "pupil_id": pupil.pk, "opened_on": today, "window_start": today,
+                "window_end": today, "possible": 120, "attended": 101, "authorised": 9, "unauthorised": 10,
+                "percent": percent, "threshold_percent": 90, "clause": "C 4.4", "penalty_sessions": 7,
+                "decided_at": at, "cleared_on": today}
+
+    ReferralCase.objects.bulk_create([ReferralCase(**case(*given)) for given in zip(pupils, percents, decided, strict=True)])
+    assert bulk.insert_rows(ReferralCase, [case(*given) for given in zip(pupils, percents, decided, strict=True)]) == 3
+    theirs, ours = ([columns(c) for c in ReferralCase.objects.order_by("pk")][i:i + 3] for i in (0, 3))
+    assert ours == theirs
+    assert [c["percent"] for c in ours] == [Decimal("84.2"), Decimal("84.2"), Decimal("71.5")]
+    assert [c["decided_at"] for c in ours] == [moment, moment, moment + datetime.timedelta(hours=1)]
 
 
 def test_nothing_to_write_touches_nothing():
