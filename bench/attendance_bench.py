@@ -16,6 +16,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -247,14 +248,24 @@ PHASES = {
 # Floor and import, anchor and scan, side by side and in turn, so that the machine's load
 # (shared, noisy) falls on both alike. "clear" empties the marks (and the cases) untimed.
 PLAN = ["setup", "csv",
-        "floor", "import", "reimport", "clear", "floor", "import",
-        "anchor", "scan", "rescan", "anchor", "uncase", "anchor", "scan", "anchor", "rescan"]
+        "floor", "import", "reimport", "clear", "floor", "import"]
+
+
+def scan_plan(rounds: int) -> list[str]:
+    """Each scan between two anchors (its ratio is to their mean: on this shared machine the
+    anchor alone has moved by half from one run to the next), the first of the day and again,
+    `rounds` times; "uncase" makes the next scan the first of the day again."""
+    plan: list[str] = []
+    for i in range(rounds):
+        plan += ["anchor", "scan", "anchor", "rescan"] + (["uncase"] if i < rounds - 1 else [])
+    return plan + ["anchor"]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pupils", type=int, default=50_000)
     parser.add_argument("--marks", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="Scans of each kind, each between two anchors (default 3)")
     parser.add_argument("--phase", choices=list(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -276,7 +287,7 @@ def main():
         print(f"Attendance bench on {engine}: {args.pupils:,} pupils, {args.marks:,} marks", file=sys.stderr)
         rows = []
         results = []
-        for phase in PLAN:
+        for phase in PLAN + scan_plan(args.rounds):
             out = subprocess.run(
                 [sys.executable, __file__, "--phase", phase, "--csv", csv_path, "--pupils", str(args.pupils),
                  "--marks", str(args.marks)], env=env, capture_output=True, text=True, cwd=ROOT)
@@ -300,20 +311,28 @@ def main():
 
 
 def ratios(engine, results):
-    """Each timed run against the floor or anchor run next to it (the one before it in the plan)."""
+    """Each import against the floor run before it; each scan against the mean of the anchors
+    run just before and just after it; then the median of each kind's ratios."""
     lines = []
-    last = {}
-    for r in results:
-        if r.get("note") == "floor":
-            last["import"] = r["seconds"]
-        elif str(r.get("note", "")).startswith("anchor"):
-            last["scan"] = r["seconds"]
-        elif r["phase"].startswith("import (all new)") and "import" in last:
-            lines.append(f"{engine}: import (all new) / floor = {r['seconds']:.2f} / {last['import']:.2f} s "
-                         f"= {r['seconds'] / last['import']:.2f}x")
-        elif r["phase"].startswith("referral scan") and "scan" in last:
-            lines.append(f"{engine}: {r['phase']} / anchor = {r['seconds']:.2f} / {last['scan']:.2f} s "
-                         f"= {r['seconds'] / last['scan']:.2f}x")
+    kinds: dict[str, list[float]] = {}
+    for i, r in enumerate(results):
+        if r["phase"].startswith("import (all new)") and i and results[i - 1].get("note") == "floor":
+            floor = results[i - 1]["seconds"]
+            lines.append(f"{engine}: import (all new) / floor = {r['seconds']:.2f} / {floor:.2f} s "
+                         f"= {r['seconds'] / floor:.2f}x")
+            kinds.setdefault("import (all new) / floor", []).append(r["seconds"] / floor)
+        elif r["phase"].startswith("referral scan"):
+            beside = [results[j]["seconds"] for j in (i - 1, i + 1)
+                      if 0 <= j < len(results) and str(results[j].get("note", "")).startswith("anchor")]
+            if not beside:
+                continue
+            anchor = sum(beside) / len(beside)
+            lines.append(f"{engine}: {r['phase']} / anchor = {r['seconds']:.2f} / {anchor:.2f} s "
+                         f"= {r['seconds'] / anchor:.2f}x")
+            kinds.setdefault(f"{r['phase']} / anchor", []).append(r["seconds"] / anchor)
+    for kind, values in kinds.items():
+        lines.append(f"{engine}: median {kind} = {statistics.median(values):.2f}x "
+                     f"(of {', '.join(f'{v:.2f}' for v in values)})")
     return "\n".join(lines)
 
 

@@ -117,3 +117,20 @@ def test_the_database_finds_the_same_pupils_figures_and_penalties_as_python():
             figures["possible"], figures["attended"], figures["authorised"], figures["unauthorised"])
         assert float(case.percent) == figures["percent"]
         assert case.penalty_sessions == penalties.get(pk, 0)
+
+
+def test_the_figures_of_more_pupils_than_one_query_could_name_one_by_one_are_read_at_once():
+    """A big school's scan reads the figures of thousands of pupils in one query (their ids go
+    as one value): ids with no marks are left out, and order does not matter."""
+    today = timezone.localdate()
+    school = SchoolFactory(policy="coteford")
+    start, end = window(today, threshold_for(school).months)
+    days = school_days(today, 5)
+    low, fine = PupilFactory(school=school), PupilFactory(school=school)
+    mark(low, days, ["O", "/"])
+    mark(fine, days, ["/"])
+    nobody = list(range(10**9, 10**9 + 40_000))  # more than SQLite's placeholders in one query
+    figures = case_figures([*nobody, fine.pk, low.pk], start, end, None)
+    assert set(figures) == {low.pk, fine.pk}
+    assert (figures[low.pk].attended, figures[low.pk].unauthorised, figures[low.pk].possible) == (5, 5, 10)
+    assert (figures[fine.pk].attended, figures[fine.pk].possible) == (10, 10)
