@@ -161,15 +161,38 @@ def stop_listener() -> None:
         _listener = None
 
 
+# Set while this process's open event streams are to end: a waiting stream returns at its next
+# look (within SQLITE_POLL, or PG_RECHECK with a listener) instead of after its next ping, which
+# can be 15 s away. The test suite sets it when a browser test ends: that test's board page is
+# gone, and on SQLite its stream would go on reading the test database's one connection, which
+# the next test uses (the two once deadlocked there).
+_closing = threading.Event()
+
+
+def end_waits() -> None:
+    """End every wait_for_change() in this process at its next look, and refuse new ones until
+    allow_waits()."""
+    _closing.set()
+
+
+def allow_waits() -> None:
+    _closing.clear()
+
+
+def waits_ended() -> bool:
+    return _closing.is_set()
+
+
 def wait_for_change(school_ids: Iterable[int], since: str, timeout: float) -> str | None:
     """The new stamp as soon as it differs from `since`, or None after `timeout` seconds of no
-    change. On PostgreSQL it sleeps until a notification (or PG_RECHECK); elsewhere, or while
-    the listener is down, it reads the stamp every SQLITE_POLL seconds."""
+    change (or at once once end_waits() was called). On PostgreSQL it sleeps until a
+    notification (or PG_RECHECK); elsewhere, or while the listener is down, it reads the stamp
+    every SQLITE_POLL seconds."""
     ids = list(school_ids)
     pg = connection.vendor == "postgresql"
     watcher = listener() if pg else None
     deadline = time.monotonic() + timeout
-    while True:
+    while not _closing.is_set():
         # The generation is read before the stamp: a notification that lands between the
         # two moves it, so the wait below returns at once instead of missing it.
         generation = watcher.generation if watcher is not None else 0
@@ -186,4 +209,5 @@ def wait_for_change(school_ids: Iterable[int], since: str, timeout: float) -> st
         if watcher is not None and watcher.alive:
             watcher.wait(generation, min(left, PG_RECHECK))
         else:
-            time.sleep(min(left, SQLITE_POLL))
+            _closing.wait(min(left, SQLITE_POLL))
+    return None

@@ -1,6 +1,7 @@
 import datetime
 import os
 import threading
+import time
 
 import pytest
 import time_machine
@@ -80,6 +81,28 @@ def pytest_runtest_call(item):
     for context in list(browser.contexts):
         if context is not item.funcargs.get("context"):
             context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    """Once a browser test's pages are closed, the office board's event streams they opened are
+    ended, and the live server's requests waited for (at most 10 s). Closing a page does not
+    end its stream on the server until the stream next writes, up to 15 s later; meanwhile, on
+    SQLite, it went on reading the one in-memory connection the next test was using, and the
+    two deadlocked (CI, a form test that never finished)."""
+    yield
+    if "live_server" not in item.fixturenames:
+        return
+    from safety import live  # Django is set up by now
+
+    live.end_waits()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+                t.name.endswith("(process_request_thread)") for t in threading.enumerate()):
+            time.sleep(0.05)
+    finally:
+        live.allow_waits()
 
 
 @pytest.fixture(scope="session")

@@ -198,6 +198,8 @@ def _events(request, staff, since: str):
             log.exception("The office board's event stream stopped")
             return
         if new is None:
+            if live.waits_ended():  # this process is ending its streams: the page opens a new one
+                return
             yield ": still here\n\n"
             continue
         since = new

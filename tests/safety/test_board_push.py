@@ -197,6 +197,28 @@ def test_the_stream_says_changed_at_once_to_a_page_drawn_before_the_change(clien
 
 
 @pytest.mark.django_db
+def test_a_stream_ends_at_once_when_its_process_ends_its_streams(client):
+    """end_waits() (a browser test's end; a stopping process) ends an open stream at its next
+    look, not after its next ping 15 s away, and a stream opened meanwhile ends at once."""
+    school = Staffed("coteford")
+    ids = [school.school.pk]
+    since = live.stamp(ids)
+    ended = threading.Timer(0.5, live.end_waits)
+    started = time.monotonic()
+    ended.start()
+    try:
+        assert live.wait_for_change(ids, since, timeout=20) is None
+        waited = time.monotonic() - started
+        response = as_(client, school.office).get(reverse("alerts:stream"), {"since": since})
+        assert [chunk.decode() for chunk in response.streaming_content] == ["retry: 2000\n\n"]
+    finally:
+        ended.join()
+        live.allow_waits()
+    assert 0.4 < waited < 6.0  # PostgreSQL looks again within PG_RECHECK (5 s), SQLite within 0.25 s
+    assert live.wait_for_change(ids, since, timeout=0.3) is None and not live.waits_ended()
+
+
+@pytest.mark.django_db
 def test_only_the_office_and_leaders_get_the_stream(client, clock):
     school = Staffed("coteford")
     assert as_(client, school.teacher).get(reverse("alerts:stream")).status_code == 403
