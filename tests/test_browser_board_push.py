@@ -37,11 +37,9 @@ def site(tmp_path):
                       visits=4)
     made.build().start()
     yield made
-    # The board's event stream keeps its web thread until the stream's next write (a ping every
-    # 15 s) even once the browser has gone, and on SIGTERM gunicorn waits its whole graceful
-    # timeout (10 s) for that thread: ten seconds of every run spent waiting for a page that is
-    # closed. Nothing is left for the web server to finish, so it goes at once, as it does mid-test
-    # (the rest of `doorstep start` still stops on SIGTERM).
+    # Nothing is left for the web server to finish, so it goes at once, as it does mid-test (the
+    # rest of `doorstep start` still stops on SIGTERM). Its graceful stop no longer waits for the
+    # board's event stream (doorstep/wsgi.py ends the streams on SIGTERM: tests/test_wsgi_stop.py).
     try:
         made.kill_web_server()
     except RuntimeError:
