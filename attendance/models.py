@@ -342,8 +342,9 @@ class CaseFigures:
 def case_figures(ids: list[int], start: datetime.date, end: datetime.date,
                  penalty_span: tuple[datetime.date, datetime.date] | None) -> dict[int, CaseFigures]:
     """{pupil_id: CaseFigures between start and end} of these pupils (those with marks in the
-    window), counted through the unique index that starts with the pupil, in one query. Only the four counts a case keeps, and no join to the pupils (the ids are
-    already the school's, from below_ids()): a third cheaper than every meaning's count."""
+    window), counted through the unique index that starts with the pupil, in one query. Only
+    the four counts a case keeps, and no join to the pupils (the ids are already the school's,
+    from below_ids()): a third cheaper than every meaning's count."""
     lo, hi = (min(start, penalty_span[0]), max(end, penalty_span[1])) if penalty_span else (start, end)
     # The window's own dates, when the penalty span reaches further back than the window.
     inside = Q() if (lo, hi) == (start, end) else Q(date__gte=start, date__lte=end)
