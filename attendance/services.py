@@ -6,6 +6,7 @@ P §7¶4). A policy without a figure (Priory, the Willows, St Hugh's) raises no 
 opens a case and shows it to the headteacher; it never refers anyone by itself."""
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -87,12 +88,9 @@ def scan_school(school, today=None):
         found = case_figures(opening, start, end, penalty_window(school, today)) if opening else {}
         # Plain rows, not model instances: a big school's first scan opens thousands of cases,
         # and making each case and its audit entry an instance cost more than writing them.
-        new = [
-            {"school_id": school.pk, "pupil_id": pid, "state": ReferralCase.State.OPEN, "opened_on": today,
-             "window_start": start, "window_end": end, "possible": f.possible, "attended": f.attended,
-             "authorised": f.authorised, "unauthorised": f.unauthorised, "percent": Decimal(str(f.percent)),
-             "threshold_percent": threshold.percent, "clause": threshold.clause,
-             "penalty_sessions": min(f.penalty, 32767)}
+        new: list[dict[str, Any]] = [
+            {"pupil_id": pid, "possible": f.possible, "attended": f.attended, "authorised": f.authorised,
+             "unauthorised": f.unauthorised, "percent": Decimal(str(f.percent)), "penalty_sessions": min(f.penalty, 32767)}
             for pid, f in ((pid, found[pid]) for pid in opening if pid in found)
             if f.attended * 100 < threshold.percent * f.possible  # still below, as below_ids() tests it
         ]
@@ -100,7 +98,9 @@ def scan_school(school, today=None):
             # Written without asking for their ids back (bulk_create on SQLite writes 50 rows a
             # statement), then the ids read once: a pupil has one uncleared case (a constraint),
             # and the school's row is locked above, so nobody else opens one meanwhile.
-            bulk.insert_rows(ReferralCase, new)
+            bulk.insert_rows(ReferralCase, new, alike={
+                "school_id": school.pk, "state": ReferralCase.State.OPEN, "opened_on": today, "window_start": start,
+                "window_end": end, "threshold_percent": threshold.percent, "clause": threshold.clause})
             ids = dict(ReferralCase.objects.filter(school=school, opened_on=today, cleared_on__isnull=True)
                        .values_list("pupil_id", "pk"))
             rule = (f"the referral threshold of {threshold.percent}% ({threshold.clause}) "

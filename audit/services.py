@@ -141,8 +141,8 @@ def record_many(*, actor, school_id: int | None, action: Action, object_type: st
     user, name = _actor(actor)
     alike = {"school_id": school_id, "at": timezone.now(), "actor_id": user.pk if user is not None else None,
              "actor_name": name[:200], "action": registered(action).value, "object_type": object_type}
-    return bulk.insert_rows(AuditEntry, [{**alike, "object_id": str(object_id), "summary": _short(summary), "data": data}
-                                         for object_id, summary, data in entries])
+    return bulk.insert_rows(AuditEntry, [{"object_id": str(object_id), "summary": _short(summary), "data": data}
+                                         for object_id, summary, data in entries], alike=alike)
 
 
 def _short(summary: str) -> str:

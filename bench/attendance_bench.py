@@ -233,6 +233,79 @@ def phase_anchor(args, label):
             "note": f"anchor: {low} pupils below {threshold.percent}%"}
 
 
+def phase_scan_floor(args, label):
+    """The floor for the first scan of a day: the rows that scan writes, written by the database
+    alone, in one transaction under the school's lock. One GROUP BY counts every figure a case
+    keeps and keeps the pupils below the threshold (into a temporary table); one INSERT ...
+    SELECT opens their cases; a second writes each case's audit entry, its words and data put
+    together in SQL. The same rows, indexes, constraints and commit as the scan's, with no
+    Python between the rows and the database."""
+    setup_django()
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from attendance.models import AEA, AUTHORISED, CODES_BY_MEANING, CODE_SET, PENALTY_CODES, PRESENT, UNAUTHORISED
+    from attendance.models import ReferralCase, penalty_window, window
+    from attendance.services import threshold_for
+    from audit.actions import Action
+    from audit.models import AuditEntry
+    from schools.models import School
+
+    school = School.objects.get(urn="999999")
+    threshold = threshold_for(school)
+    start, end = window(SCAN_DAY, threshold.months)
+    span = penalty_window(school, SCAN_DAY)
+    if span is None or span[0] < start:
+        raise SystemExit("the floor counts the penalty sessions inside the window only")
+
+    def among(codes):
+        return "m.code IN (" + ", ".join(["%s"] * len(codes)) + ")", list(codes)
+
+    att, att_p = among(CODES_BY_MEANING[PRESENT] + CODES_BY_MEANING[AEA])
+    auth, auth_p = among(CODES_BY_MEANING[AUTHORISED])
+    unauth, unauth_p = among(CODES_BY_MEANING[UNAUTHORISED])
+    pen, pen_p = among(PENALTY_CODES)
+    postgres = connection.vendor == "postgresql"
+    cases, audit = ReferralCase._meta.db_table, AuditEntry._meta.db_table
+    json_object, json_array = ("json_build_object", "json_build_array") if postgres else ("json_object", "json_array")
+    rule = (f" is below the referral threshold of {threshold.percent}% ({threshold.clause}) "
+            f"for {start:%d %b %Y} to {end:%d %b %Y}")
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        School.objects.select_for_update().get(pk=school.pk)
+        # Counted into a temporary table first: PostgreSQL reads the marks with parallel workers
+        # for CREATE TABLE AS, as for the anchor, but never for an INSERT ... SELECT.
+        cursor.execute(
+            "CREATE TEMPORARY TABLE below_now AS SELECT * FROM ("
+            f"SELECT m.pupil_id, COUNT(*) FILTER (WHERE {att}) AS a, COUNT(*) FILTER (WHERE {auth}) AS au, "
+            f"COUNT(*) FILTER (WHERE {unauth}) AS un, "
+            f"COUNT(*) FILTER (WHERE {pen} AND m.date >= %s AND m.date <= %s) AS pen "
+            f"FROM {_marks_table()} m JOIN pupils_pupil p ON p.id = m.pupil_id "
+            "WHERE p.school_id = %s AND p.on_roll AND m.date >= %s AND m.date <= %s GROUP BY m.pupil_id"
+            ") AS counted WHERE a * 100 < %s * (a + au + un)",
+            [*att_p, *auth_p, *unauth_p, *pen_p, span[0], span[1], school.pk, start, end, threshold.percent])
+        cursor.execute(
+            f"INSERT INTO {cases} (school_id, pupil_id, state, opened_on, window_start, window_end, possible, "
+            "attended, authorised, unauthorised, percent, threshold_percent, clause, code_set, penalty_sessions, note) "
+            "SELECT %s, pupil_id, 'open', %s, %s, %s, a + au + un, a, au, un, ROUND(a * 100.0 / (a + au + un), 1), "
+            "%s, %s, %s, pen, '' FROM below_now",
+            [school.pk, SCAN_DAY, start, end, threshold.percent, threshold.clause, CODE_SET])
+        opened = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {audit} (school_id, at, actor_name, action, object_type, object_id, summary, reason, "
+            "data, user_agent) "
+            "SELECT school_id, %s, 'Doorstep', %s, %s, CAST(id AS TEXT), "
+            "'Attendance ' || CAST(percent AS TEXT) || '%%' || %s, '', "
+            f"{json_object}('pupil', pupil_id, 'window', {json_array}(%s, %s), 'threshold', threshold_percent, "
+            "'clause', clause), '' "
+            f"FROM {cases} WHERE school_id = %s AND opened_on = %s AND cleared_on IS NULL",
+            [timezone.now(), Action.REFERRAL_OPENED.value, ReferralCase._meta.label_lower, rule,
+             start.isoformat(), end.isoformat(), school.pk, SCAN_DAY])
+        cursor.execute("DROP TABLE below_now")
+    return {"phase": label, "rows": opened, "seconds": time.perf_counter() - started,
+            "note": f"scan floor: {opened} cases and their audit entries written in SQL"}
+
+
 PHASES = {
     "setup": phase_setup,
     "csv": phase_csv,
@@ -244,6 +317,7 @@ PHASES = {
     "anchor": lambda a: phase_anchor(a, "anchor: one GROUP BY ... HAVING"),
     "scan": lambda a: phase_scan(a, "referral scan (first of the day)"),
     "rescan": lambda a: phase_scan(a, "referral scan (again, same day)"),
+    "scanfloor": lambda a: phase_scan_floor(a, "scan floor: its writes in SQL alone"),
 }
 # Floor and import, anchor and scan, side by side and in turn, so that the machine's load
 # (shared, noisy) falls on both alike. "clear" empties the marks (and the cases) untimed.
@@ -254,10 +328,11 @@ PLAN = ["setup", "csv",
 def scan_plan(rounds: int) -> list[str]:
     """Each scan between two anchors (its ratio is to their mean: on this shared machine the
     anchor alone has moved by half from one run to the next), the first of the day and again,
-    `rounds` times; "uncase" makes the next scan the first of the day again."""
+    then the first scan's floor, `rounds` times; "uncase" makes the next scan (or floor) the
+    first of the day again."""
     plan: list[str] = []
-    for i in range(rounds):
-        plan += ["anchor", "scan", "anchor", "rescan"] + (["uncase"] if i < rounds - 1 else [])
+    for _ in range(rounds):
+        plan += ["anchor", "scan", "anchor", "rescan", "uncase", "scanfloor", "uncase"]
     return plan + ["anchor"]
 
 
@@ -312,7 +387,8 @@ def main():
 
 def ratios(engine, results):
     """Each import against the floor run before it; each scan against the mean of the anchors
-    run just before and just after it; then the median of each kind's ratios."""
+    run just before and just after it; each scan floor against the anchor after it, and the
+    round's first scan against that floor; then the median of each kind's ratios."""
     lines = []
     kinds: dict[str, list[float]] = {}
     for i, r in enumerate(results):
@@ -321,6 +397,17 @@ def ratios(engine, results):
             lines.append(f"{engine}: import (all new) / floor = {r['seconds']:.2f} / {floor:.2f} s "
                          f"= {r['seconds'] / floor:.2f}x")
             kinds.setdefault("import (all new) / floor", []).append(r["seconds"] / floor)
+        elif r["phase"].startswith("scan floor"):
+            first = [s for s in results[:i] if s["phase"].startswith("referral scan (first")]
+            if first:
+                lines.append(f"{engine}: first scan / its floor = {first[-1]['seconds']:.2f} / {r['seconds']:.2f} s "
+                             f"= {first[-1]['seconds'] / r['seconds']:.2f}x")
+                kinds.setdefault("first scan / its floor", []).append(first[-1]["seconds"] / r["seconds"])
+            if i + 1 < len(results) and str(results[i + 1].get("note", "")).startswith("anchor"):
+                anchor = results[i + 1]["seconds"]
+                lines.append(f"{engine}: scan floor / anchor = {r['seconds']:.2f} / {anchor:.2f} s "
+                             f"= {r['seconds'] / anchor:.2f}x")
+                kinds.setdefault("scan floor / anchor", []).append(r["seconds"] / anchor)
         elif r["phase"].startswith("referral scan"):
             beside = [results[j]["seconds"] for j in (i - 1, i + 1)
                       if 0 <= j < len(results) and str(results[j].get("note", "")).startswith("anchor")]

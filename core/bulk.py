@@ -13,6 +13,7 @@ anything else the field's whole conversion, so the rows written are the rows bul
 write (tested field by field on both databases). No signals are sent, as with bulk_create."""
 import datetime
 import decimal
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -96,32 +97,60 @@ def insert_new(model: type[models.Model], objs: Sequence[models.Model]) -> int:
     return _write(model, connection, columns, [tuple(get(obj) for get in getters) for obj in objs])
 
 
-def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> int:
+def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]], *,
+                alike: Mapping[str, Any] | None = None) -> int:
     """insert_new() for rows given as {attname: value} rather than as instances, for the thousands
     of rows one pass writes (the referral scan's cases and their audit entries), where making each
-    a model instance cost more than writing it. A column a row leaves out takes its field's
-    default, worked out once for the whole call (an automatic time: now)."""
+    a model instance cost more than writing it. `alike` holds what every row shares (the school,
+    the day, the moment of the write), given and converted once; each row gives the same columns
+    as the first, and a column given by neither takes its field's default, worked out once for
+    the whole call (an automatic time: now)."""
     if not rows:
         return 0
     connection = connections[router.db_for_write(model)]
     columns = _columns(model, connection)
-    getters: list[Callable[[Mapping[str, Any]], Any]] = []
-    for field, _ in columns:
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            default: Any = timezone.now()
-        else:
-            default = field.get_default()
-        convert = None if _as_it_is(field) else _to_db(field, connection)
-        if convert is not None and not isinstance(field, models.JSONField):
-            convert = _remembering(convert)
-        getters.append(_from_row(field.attname, default, convert))
-    return _write(model, connection, columns, [tuple([get(row) for get in getters]) for row in rows])
+    alike = alike or {}
+    own = list(rows[0])
+    unknown = (set(own) | set(alike)) - {f.attname for f, _ in columns}
+    twice = set(own) & set(alike)
+    if unknown or twice:
+        raise ValueError(f"{model.__name__} rows: {', '.join(sorted(unknown))} not a column of it"
+                         if unknown else f"{model.__name__} rows: {', '.join(sorted(twice))} given in each row and as alike")
+    # The rows' own columns first, each row's values taken in one step; then the shared ones.
+    varying = [(f, c) for f, c in columns if f.attname in own]
+    shared = [(f, c) for f, c in columns if f.attname not in own]
+    fixed = tuple(_shared_value(f, alike, connection) for f, _ in shared)
+    take = operator.itemgetter(*(f.attname for f, _ in varying))
+    converts = [(i, _to_db(f, connection) if isinstance(f, models.JSONField) else _remembering(_to_db(f, connection)))
+                for i, (f, _) in enumerate(varying) if not _as_it_is(f)]
+    width = len(own)
+
+    def values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        taken = take(row)
+        found = list(taken) if width > 1 else [taken]
+        for i, convert in converts:
+            found[i] = convert(found[i])
+        return tuple(found) + fixed
+
+    try:
+        made = [values(row) for row in rows if len(row) == width]
+    except KeyError:
+        made = []
+    if len(made) != len(rows):
+        n, row = next((n, row) for n, row in enumerate(rows) if set(row) != set(own))
+        raise ValueError(f"{model.__name__} row {n + 1} gives {', '.join(sorted(row))}; "
+                         f"the first gave {', '.join(sorted(own))}")
+    return _write(model, connection, varying + shared, made)
 
 
-def _from_row(attname: str, default: Any, convert: Callable[[Any], Any] | None) -> Callable[[Mapping[str, Any]], Any]:
-    if convert is None:
-        return lambda row: row.get(attname, default)
-    return lambda row: convert(row.get(attname, default))
+def _shared_value(field: models.Field[Any, Any], alike: Mapping[str, Any], connection: Any) -> Any:
+    if field.attname in alike:
+        value = alike[field.attname]
+    elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        value = timezone.now()
+    else:
+        value = field.get_default()
+    return value if _as_it_is(field) else _to_db(field, connection)(value)
 
 
 def _remembering(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -171,6 +171,40 @@ def test_values_repeated_down_a_column_are_written_as_bulk_create_writes_each():
     assert [c["decided_at"] for c in ours] == [moment, moment, moment + datetime.timedelta(hours=1)]
 
 
+def test_rows_that_share_values_give_them_once_and_are_written_alike():
+    """What every row shares (the school, the day, the threshold) is given once, as `alike`; the
+    rows written are the rows each giving every value would write."""
+    school = Staffed("coteford")
+    pupils = [school.pupil, PupilFactory(school=school.school)]
+    today = timezone.localdate()
+    shared = {"school_id": school.school.pk, "opened_on": today, "window_start": today.replace(day=1),
+              "window_end": today, "threshold_percent": 90, "clause": "C 4.4"}
+    own = [{"pupil_id": p.pk, "possible": 120, "attended": 101 - n, "authorised": 9, "unauthorised": 10 + n,
+            "percent": Decimal("84.2") - n, "penalty_sessions": 7} for n, p in enumerate(pupils)]
+    assert bulk.insert_rows(ReferralCase, [{**shared, **row} for row in own]) == 2
+    ReferralCase.objects.update(cleared_on=today)
+    assert bulk.insert_rows(ReferralCase, own, alike=shared) == 2
+    whole, alike = ([{k: v for k, v in columns(c).items() if k != "cleared_on"} for c in cases]
+                    for cases in (ReferralCase.objects.filter(cleared_on=today).order_by("pk"),
+                                  ReferralCase.objects.filter(cleared_on__isnull=True).order_by("pk")))
+    assert alike == whole
+    assert [c["percent"] for c in alike] == [Decimal("84.2"), Decimal("83.2")]
+    assert {c["state"] for c in alike} == {ReferralCase.State.OPEN} and {c["clause"] for c in alike} == {"C 4.4"}
+
+
+@pytest.mark.parametrize("rows, alike, says", [
+    ([{"pupil_id": 1, "colour": "red"}], {}, "colour not a column"),
+    ([{"pupil_id": 1, "clause": "C 4.4"}], {"clause": "C 4.4"}, "clause given in each row and as alike"),
+    ([{"pupil_id": 1, "attended": 3}, {"pupil_id": 2}], {}, "row 2 gives pupil_id; the first gave attended, pupil_id"),
+    ([{"pupil_id": 1, "attended": 3}, {"pupil_id": 2, "possible": 4}], {},
+     "row 2 gives possible, pupil_id; the first gave attended, pupil_id"),
+])
+def test_rows_unlike_each_other_or_the_model_are_refused_and_nothing_is_written(rows, alike, says):
+    with pytest.raises(ValueError, match=says):
+        bulk.insert_rows(ReferralCase, rows, alike=alike)
+    assert not ReferralCase.objects.exists()
+
+
 def test_nothing_to_write_touches_nothing():
     assert bulk.insert_new(Message, []) == 0
     assert not Message.objects.exists()
