@@ -539,7 +539,9 @@ class ReferralCase(models.Model):
 
     school = models.ForeignKey("schools.School", on_delete=models.PROTECT, related_name="referral_cases")
     pupil = models.ForeignKey("pupils.Pupil", on_delete=models.PROTECT, related_name="referral_cases")
-    state = models.CharField(max_length=20, choices=State.choices, default=State.OPEN, db_index=True)
+    # No index of its own: cases are always looked for within a school (its key's index), and
+    # each index is one more write for every case a big school's first scan opens.
+    state = models.CharField(max_length=20, choices=State.choices, default=State.OPEN)
     opened_on = models.DateField()
     # The figures that opened the case, kept as they were (the live figures change daily).
     window_start = models.DateField()
