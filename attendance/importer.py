@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import Action
-from audit.services import _actor, record, record_many
+from audit.services import actor_of, record, record_many
 from pupils.models import Pupil
 
 from .models import (
@@ -418,7 +418,7 @@ def import_marks(school, binary, mapping, *, actor=None, file_name="", progress=
             if code not in CLOSURE_CODES and new_days.get(day) is None:
                 new_days[day] = (pupil_id, day, session)
         MarkedWeek.note(school.pk, weeks_of(new_days))
-        user, name = _actor(actor)
+        user, name = actor_of(actor)
         run = ImportRun.objects.create(
             school=school, by=user, by_name=name, at=timezone.now(), file_name=file_name[:255], mapping=mapping.name,
             rows=rows, created=created, updated=len(changes), unchanged=unchanged, skipped=skipped,

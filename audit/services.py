@@ -28,7 +28,7 @@ SUMMARY_LENGTH = _max_length("summary")
 USER_AGENT_LENGTH = _max_length("user_agent")
 
 
-def _actor(actor):
+def actor_of(actor) -> tuple[Any, str]:
     """(user, display name) for a StaffMember, a User or None (Doorstep itself)."""
     if actor is None:
         return None, "Doorstep"
@@ -112,7 +112,7 @@ def build(*, actor, school, action: Action, obj, summary, reason="", data=None, 
     """The entry record() would write, unsaved: for code that writes many in one INSERT
     (bulk_create) inside the transaction of the changes they record."""
     action = registered(action)
-    user, name = _actor(actor)
+    user, name = actor_of(actor)
     object_type, object_id = _object_ref(obj)
     return AuditEntry(
         school=school if school is not None else _school_of(obj),
@@ -138,7 +138,7 @@ def record_many(*, actor, school_id: int | None, action: Action, object_type: st
     scan writes thousands, and making each an instance cost more than writing it. The fields
     are those record() fills; `data` must hold plain JSON values already (record() turns dates
     and decimals into text; here the database write refuses them, loudly)."""
-    user, name = _actor(actor)
+    user, name = actor_of(actor)
     alike = {"school_id": school_id, "at": timezone.now(), "actor_id": user.pk if user is not None else None,
              "actor_name": name[:200], "action": registered(action).value, "object_type": object_type}
     return bulk.insert_rows(AuditEntry, [{"object_id": str(object_id), "summary": _short(summary), "data": data}
@@ -182,7 +182,7 @@ def record_read_once(request, obj, what, *, action: Action, since, data=None, ac
     """record_read(), unless this person's read of `obj` under `action` is already on the
     trail since `since`: for a page a person comes back to after every button they press
     (the phone's visit page), the trail should say that they saw it, not how often."""
-    user, _ = _actor(actor or _request_actor(request))
+    user, _ = actor_of(actor or _request_actor(request))
     object_type, object_id = _object_ref(obj)
     if AuditEntry.objects.filter(object_type=object_type, object_id=object_id, action=action,
                                  actor=user, at__gte=since).exists():

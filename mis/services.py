@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from attendance.importer import BUILTIN_MAPPINGS, NO_MARK, ImportFailed, import_marks
 from audit.actions import Action
-from audit.services import _actor, record
+from audit.services import actor_of, record
 from core import csvsafe
 from core.errors import NotAllowed
 from people.models import StaffMember
@@ -77,7 +77,7 @@ def save_connection(school: School, *, wonde_school_id: str, token: str, by: Any
         raise ValueError("Enter the school's Wonde id (Wonde shows it as the school's ID, e.g. A1234567890).")
     if any(c.isspace() for c in wonde_school_id) or len(wonde_school_id) > 40:
         raise ValueError("The Wonde id is one word of letters and numbers, at most 40 characters.")
-    user, _name = _actor(by)
+    user, _name = actor_of(by)
     with transaction.atomic():
         conn = WondeConnection.objects.select_for_update().filter(school=school).first()
         if conn is None and not token:
@@ -133,7 +133,7 @@ def _begin(school: School, by: Any, *, status: str, full: bool) -> SyncRun:
     """Write the school's one live SyncRun, or raise AlreadySyncing. The school's row lock makes
     presses at the same moment (and the daily job) queue here, and each sees the other's run;
     the constraint on SyncRun is the backstop."""
-    user, name = _actor(by)
+    user, name = actor_of(by)
     with transaction.atomic():
         School.objects.select_for_update().filter(pk=school.pk).exists()
         now = timezone.now()
