@@ -166,7 +166,8 @@ test-clocks: $(STAMP_DEV)
 # the browser tests marked both_databases: the safety loop on the phone and the board (whose live
 # updates use PostgreSQL's LISTEN/NOTIFY) and a school's first afternoon. The other browser tests
 # draw the same pages, which the page and view tests load on PostgreSQL too: they run once, on
-# SQLite. Even so `make test` takes about 17 minutes on two cores (SQLite about 10, PostgreSQL about 7).
+# SQLite. Even so `make test` takes about 13 minutes on two cores with the install done (SQLite about
+# 8½, PostgreSQL about 5).
 test-postgres-runs:
 	@when="$(AHEAD_SUMMER_DAY)"; rc=0; \
 	echo "--> on PostgreSQL as if it were $$when UTC (a summer-holiday day a year or more ahead; no browser tests)"; \
