@@ -85,24 +85,32 @@ def pytest_runtest_call(item):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item):
-    """Once a browser test's pages are closed, the office board's event streams they opened are
-    ended, and the live server's requests waited for (at most 10 s). Closing a page does not
-    end its stream on the server until the stream next writes, up to 15 s later; meanwhile, on
-    SQLite, it went on reading the one in-memory connection the next test was using, and the
-    two deadlocked (CI, a form test that never finished)."""
-    yield
+    """Once a browser test has run, the office board's event streams it opened are ended, and
+    the live server's requests waited for. Closing a page does not end its stream on the server
+    until the stream next writes, up to 15 s later; meanwhile, on SQLite, it went on reading the
+    one in-memory connection the next test was using, and the two deadlocked (CI, a form test
+    that never finished). The streams are ended before the test's own fixtures end, while the
+    test may still use the database: a request that ended after that met pytest-django's block
+    on the database as it closed, and printed a traceback into the test run's output."""
     if "live_server" not in item.fixturenames:
+        yield
         return
     from safety import live  # Django is set up by now
 
     live.end_waits()
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(
-                t.name.endswith("(process_request_thread)") for t in threading.enumerate()):
-            time.sleep(0.05)
+        _wait_for_live_requests(5)
+        yield
+        _wait_for_live_requests(10)
     finally:
         live.allow_waits()
+
+
+def _wait_for_live_requests(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(
+            t.name.endswith("(process_request_thread)") for t in threading.enumerate()):
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
