@@ -110,37 +110,31 @@ def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]], *,
     connection = connections[router.db_for_write(model)]
     columns = _columns(model, connection)
     alike = alike or {}
-    own = list(rows[0])
-    unknown = (set(own) | set(alike)) - {f.attname for f, _ in columns}
-    twice = set(own) & set(alike)
+    own = rows[0].keys()
+    unknown = (own | alike.keys()) - {f.attname for f, _ in columns}
+    twice = own & alike.keys()
     if unknown or twice:
         raise ValueError(f"{model.__name__} rows: {', '.join(sorted(unknown))} not a column of it"
                          if unknown else f"{model.__name__} rows: {', '.join(sorted(twice))} given in each row and as alike")
+    unlike = next((n for n, row in enumerate(rows, 1) if row.keys() != own), None)
+    if unlike is not None:
+        raise ValueError(f"{model.__name__} row {unlike} gives {', '.join(sorted(rows[unlike - 1]))}; "
+                         f"the first gave {', '.join(sorted(own))}")
     # The rows' own columns first, each row's values taken in one step; then the shared ones.
     varying = [(f, c) for f, c in columns if f.attname in own]
     shared = [(f, c) for f, c in columns if f.attname not in own]
     fixed = tuple(_shared_value(f, alike, connection) for f, _ in shared)
     take = operator.itemgetter(*(f.attname for f, _ in varying))
-    converts = [(i, _to_db(f, connection) if isinstance(f, models.JSONField) else _remembering(_to_db(f, connection)))
-                for i, (f, _) in enumerate(varying) if not _as_it_is(f)]
-    width = len(own)
+    converts = [(i, _to_db(f, connection)) for i, (f, _) in enumerate(varying) if not _as_it_is(f)]
+    one = len(varying) == 1
 
     def values(row: Mapping[str, Any]) -> tuple[Any, ...]:
-        taken = take(row)
-        found = list(taken) if width > 1 else [taken]
+        found = [take(row)] if one else list(take(row))
         for i, convert in converts:
             found[i] = convert(found[i])
         return tuple(found) + fixed
 
-    try:
-        made = [values(row) for row in rows if len(row) == width]
-    except KeyError:
-        made = []
-    if len(made) != len(rows):
-        n, row = next((n, row) for n, row in enumerate(rows) if set(row) != set(own))
-        raise ValueError(f"{model.__name__} row {n + 1} gives {', '.join(sorted(row))}; "
-                         f"the first gave {', '.join(sorted(own))}")
-    return _write(model, connection, varying + shared, made)
+    return _write(model, connection, varying + shared, [values(row) for row in rows])
 
 
 def _shared_value(field: models.Field[Any, Any], alike: Mapping[str, Any], connection: Any) -> Any:
@@ -151,24 +145,6 @@ def _shared_value(field: models.Field[Any, Any], alike: Mapping[str, Any], conne
     else:
         value = field.get_default()
     return value if _as_it_is(field) else _to_db(field, connection)(value)
-
-
-def _remembering(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`convert`, remembering its answer for each value: a column of thousands of rows mostly
-    repeats a few values (the school, the day, the moment of the write), and converting a time
-    or a date again was most of the time insert_rows() took. Values equal to each other are
-    stored alike (the same instant in another time zone, 84.2 and 84.20 in a decimal column)."""
-    seen: dict[Any, Any] = {}
-
-    def remembered(value: Any) -> Any:
-        try:
-            return seen[value]
-        except KeyError:
-            converted = seen[value] = convert(value)
-            return converted
-        except TypeError:  # a value that cannot be a key: converted each time
-            return convert(value)
-    return remembered
 
 
 def _write(model: type[models.Model], connection: Any, columns: list[tuple[models.Field[Any, Any], str]],

@@ -146,9 +146,9 @@ class _Ref:
 
 
 def test_values_repeated_down_a_column_are_written_as_bulk_create_writes_each():
-    """insert_rows() converts each distinct value of a column once: values that repeat, and
-    values equal to each other but written differently (a decimal's trailing zero, the same
-    instant in another time zone), are stored as bulk_create stores each of them."""
+    """Values that repeat down a column, and values equal to each other but written differently
+    (a decimal's trailing zero, the same instant in another time zone), are stored as
+    bulk_create stores each of them."""
     school = Staffed("coteford")
     pupils = [school.pupil, PupilFactory(school=school.school), PupilFactory(school=school.school)]
     today = timezone.localdate()
