@@ -106,14 +106,14 @@ class Listener:
                 raw = wrapper.get_new_connection(wrapper.get_connection_params())
                 raw.autocommit = True
                 raw.execute(f"LISTEN {CHANNEL}")
-                self._wake(alive=True)  # anything missed while away: every waiter looks again
+                self.wake(alive=True)  # anything missed while away: every waiter looks again
                 while not self.stopping:
                     for _ in raw.notifies(timeout=1.0):  # a second at a time, to notice stop()
-                        self._wake(alive=True)
+                        self.wake(alive=True)
             except Exception as exc:  # noqa: BLE001 - any failure: poll instead, say so, and try again
                 log.warning("The office board's LISTEN connection failed (%s); boards poll until it is back", exc)
             finally:
-                self._wake(alive=False)
+                self.wake(alive=False)
                 if raw is not None:
                     try:
                         raw.close()
@@ -127,9 +127,11 @@ class Listener:
         self.stopping = True
         self.thread.join(5.0)
 
-    def _wake(self, alive: bool) -> None:
+    def wake(self, alive: bool | None = None) -> None:
+        """Every waiter looks again now; `alive` says whether notifications are coming."""
         with self.condition:
-            self.alive = alive
+            if alive is not None:
+                self.alive = alive
             self.generation += 1
             self.condition.notify_all()
 
@@ -161,18 +163,22 @@ def stop_listener() -> None:
         _listener = None
 
 
-# Set while this process's open event streams are to end: a waiting stream returns at its next
-# look (within SQLITE_POLL, or PG_RECHECK with a listener) instead of after its next ping, which
-# can be 15 s away. The test suite sets it when a browser test ends: that test's board page is
+# Set while this process's open event streams are to end: a waiting stream returns at once
+# instead of after its next ping, which can be 15 s away. The test suite sets it when a browser test ends: that test's board page is
 # gone, and on SQLite its stream would go on reading the test database's one connection, which
 # the next test uses (the two once deadlocked there).
 _closing = threading.Event()
 
 
 def end_waits() -> None:
-    """End every wait_for_change() in this process at its next look, and refuse new ones until
-    allow_waits()."""
+    """End every wait_for_change() in this process at once, and refuse new ones until
+    allow_waits(). A web worker calls it from its SIGTERM handler, in the main thread, which with
+    gthread workers serves no stream itself: the listener is read without the lock that guards
+    its start, and its condition is reentrant."""
     _closing.set()
+    watcher = _listener
+    if watcher is not None:
+        watcher.wake()
 
 
 def allow_waits() -> None:
@@ -185,7 +191,7 @@ def waits_ended() -> bool:
 
 def wait_for_change(school_ids: Iterable[int], since: str, timeout: float) -> str | None:
     """The new stamp as soon as it differs from `since`, or None after `timeout` seconds of no
-    change (or at once once end_waits() was called). On PostgreSQL it sleeps until a
+    change (or at once after end_waits()). On PostgreSQL it sleeps until a
     notification (or PG_RECHECK); elsewhere, or while the listener is down, it reads the stamp
     every SQLITE_POLL seconds."""
     ids = list(school_ids)
